@@ -1,0 +1,96 @@
+"""The ``sqlfeast`` command line (click), with dbt-like global options.
+
+Exit codes: 0 ok, 1 validation or runtime error, 2 usage. User errors print one clear message,
+never a traceback. Command groups live in their own modules (listed in ``_COMMAND_MODULES``) and
+are added to the main group here.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import sys
+from typing import Any
+
+import click
+
+from .errors import SqlfeastError, UsageError
+
+_COMMAND_MODULES = ("sqlfeast.cli_project",)
+
+
+class CliState:
+    def __init__(self, project_dir: str, profiles_dir: str | None, target: str | None, vars_text: str | None):
+        self.project_dir = project_dir
+        self.profiles_dir = profiles_dir
+        self.target = target
+        self.vars = parse_vars(vars_text)
+        self._store = None
+
+    def store(self):
+        """The FeatureStore for the global options (created once per command)."""
+        if self._store is None:
+            from .feature_store import FeatureStore
+
+            self._store = FeatureStore(self.project_dir, target=self.target,
+                                       profiles_dir=self.profiles_dir, vars=self.vars)
+        return self._store
+
+
+def parse_vars(text: str | None) -> dict[str, Any]:
+    """--vars takes YAML or JSON, as in dbt: '{key: value}'."""
+    if not text:
+        return {}
+    import yaml
+
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        raise UsageError(f"--vars is not valid YAML: {err}", hint="pass e.g. --vars '{region: eu}'") from None
+    if not isinstance(data, dict):
+        raise UsageError("--vars must be a mapping", hint="pass e.g. --vars '{region: eu}'")
+    return data
+
+
+class SqlfeastGroup(click.Group):
+    """Turns SqlfeastError into a message and an exit code, without a traceback."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except SqlfeastError as err:
+            click.echo(f"Error: {err.render()}" if not err.location and "\n" not in err.render()
+                       else err.render(), err=True)
+            ctx.exit(err.exit_code)
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            ctx.exit(130)
+
+
+@click.group(cls=SqlfeastGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--project-dir", default=".", show_default=True, help="Directory holding sqlfeast_project.yml.")
+@click.option("--profiles-dir", default=None, help="Directory holding profiles.yml (default: the project, then ~/.dbt).")
+@click.option("--target", "-t", default=None, help="Target in profiles.yml (default: the profile's 'target').")
+@click.option("--vars", "vars_text", default=None, help="Project variables as YAML, e.g. '{region: eu}'.")
+@click.version_option(package_name="sqlfeast")
+@click.pass_context
+def main(ctx: click.Context, project_dir: str, profiles_dir: str | None, target: str | None, vars_text: str | None):
+    """sqlfeast: a SQL-first feature store."""
+    try:
+        ctx.obj = CliState(project_dir, profiles_dir, target, vars_text)
+    except SqlfeastError as err:
+        click.echo(err.render(), err=True)
+        ctx.exit(err.exit_code)
+
+
+def echo_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, default=str))
+
+
+for _module in _COMMAND_MODULES:
+    for _command in importlib.import_module(_module).COMMANDS:
+        main.add_command(_command)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
