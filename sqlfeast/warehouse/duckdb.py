@@ -59,13 +59,17 @@ class DuckDBWarehouse(Warehouse):
 
     def query_arrow(self, sql: str, params: list[Any] | None = None) -> pa.Table:
         try:
-            return self.con.execute(sql, params or []).fetch_arrow_table()
+            # con.sql() streams straight to Arrow; execute() would copy the rows once more.
+            if not params:
+                rel = self.con.sql(sql)
+                return rel.to_arrow_table() if rel is not None else pa.table({})
+            return self.con.execute(sql, params).to_arrow_table()
         except duckdb.Error as err:
             raise WarehouseError(f"DuckDB: {err}") from None
 
     def query_batches(self, sql: str, batch_size: int = 100_000) -> Iterator[pa.RecordBatch]:
         try:
-            reader = self.con.execute(sql).fetch_record_batch(batch_size)
+            reader = self.con.sql(sql).to_arrow_reader(batch_size)
             yield from reader
         except duckdb.Error as err:
             raise WarehouseError(f"DuckDB: {err}") from None
