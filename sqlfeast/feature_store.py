@@ -75,13 +75,19 @@ class FeatureStore:
         self._registry = None
         return self.registry
 
-    def plan(self):
+    def plan(self) -> list:
+        """What apply would change: a list of registry.Change."""
+        return self.plan_against(self.compile())
+
+    def plan_against(self, registry: Registry) -> list:
         from .registry import diff
 
-        return diff(self.registry_store.load(), self.compile())
+        return diff(self.registry_store.load(), registry)
 
     def apply(self, registry: Registry | None = None) -> Registry:
+        """Set up online tables, then record the registry (the commit point) in the warehouse."""
         registry = registry or self.compile()
+        self.online_store.apply(registry)
         applied = self.registry_store.apply(registry)
         self._registry = applied
         return applied

@@ -137,21 +137,21 @@ def from_sqlglot(dtype) -> FeatureType | None:
     if t == T.ARRAY:
         inner = from_sqlglot(dtype.expressions[0]) if dtype.expressions else None
         return FeatureType("array", element=inner) if inner else None
-    if t in (T.BIGINT, T.UBIGINT, T.HUGEINT, T.INT128):
+    if t in (T.BIGINT, T.UBIGINT, T.INT128, T.UINT128):
         return FeatureType("bigint")
-    if t in (T.INT, T.UINT, T.SMALLINT, T.USMALLINT, T.TINYINT, T.UTINYINT):
+    if t in (T.INT, T.UINT, T.MEDIUMINT, T.SMALLINT, T.USMALLINT, T.TINYINT, T.UTINYINT):
         return FeatureType("integer")
     if t in (T.DOUBLE,):
         return FeatureType("double")
     if t in (T.FLOAT,):
         return FeatureType("float")
-    if t in (T.DECIMAL, T.BIGDECIMAL):
+    if t in (T.DECIMAL, T.BIGDECIMAL, T.DECIMAL32, T.DECIMAL64, T.DECIMAL128):
         return FeatureType("decimal")
     if t == T.BOOLEAN:
         return FeatureType("boolean")
-    if t in (T.VARCHAR, T.CHAR, T.TEXT, T.NVARCHAR, T.NCHAR):
+    if t in (T.VARCHAR, T.CHAR, T.TEXT, T.NVARCHAR, T.NCHAR, T.BPCHAR):
         return FeatureType("varchar")
-    if t in (T.TIMESTAMP, T.DATETIME, T.TIMESTAMPNTZ, T.TIMESTAMP_S, T.TIMESTAMP_MS, T.TIMESTAMP_NS):
+    if t in (T.TIMESTAMP, T.DATETIME, T.DATETIME2, T.TIMESTAMPNTZ, T.TIMESTAMP_S, T.TIMESTAMP_MS, T.TIMESTAMP_NS):
         return FeatureType("timestamp")
     if t in (T.TIMESTAMPTZ, T.TIMESTAMPLTZ):
         return FeatureType("timestamptz")
@@ -159,6 +159,37 @@ def from_sqlglot(dtype) -> FeatureType | None:
         return FeatureType("date")
     if t in (T.BINARY, T.VARBINARY, T.BLOB):
         return FeatureType("bytes")
+    return None
+
+
+def from_arrow(arrow_type) -> FeatureType | None:
+    """Map a pyarrow type to a neutral type; None for types sqlfeast does not model."""
+    import pyarrow as pa
+    import pyarrow.types as t
+
+    if t.is_int64(arrow_type) or t.is_uint32(arrow_type) or t.is_uint64(arrow_type):
+        return FeatureType("bigint")
+    if t.is_integer(arrow_type):
+        return FeatureType("integer")
+    if t.is_float64(arrow_type):
+        return FeatureType("double")
+    if t.is_floating(arrow_type):
+        return FeatureType("float")
+    if t.is_decimal(arrow_type):
+        return FeatureType("decimal", arrow_type.precision, arrow_type.scale)
+    if t.is_boolean(arrow_type):
+        return FeatureType("boolean")
+    if t.is_string(arrow_type) or t.is_large_string(arrow_type):
+        return FeatureType("varchar")
+    if t.is_binary(arrow_type) or t.is_large_binary(arrow_type):
+        return FeatureType("bytes")
+    if t.is_timestamp(arrow_type):
+        return FeatureType("timestamptz" if arrow_type.tz else "timestamp")
+    if t.is_date(arrow_type):
+        return FeatureType("date")
+    if t.is_list(arrow_type) or t.is_large_list(arrow_type):
+        inner = from_arrow(arrow_type.value_type)
+        return FeatureType("array", element=inner) if inner else None
     return None
 
 
