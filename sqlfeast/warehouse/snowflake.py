@@ -75,9 +75,16 @@ class SnowflakeWarehouse(Warehouse):
     def execute(self, sql: str, params: list[Any] | None = None) -> None:
         self._cursor(sql, params).close()
 
+    @staticmethod
+    def _pandas_fallback(cur) -> pa.Table:
+        # Cursors without Arrow fetches (fakesnow, used by the offline tests) still give pandas.
+        return pa.Table.from_pandas(cur.fetch_pandas_all(), preserve_index=False)
+
     def query_arrow(self, sql: str, params: list[Any] | None = None) -> pa.Table:
         cur = self._cursor(sql, params)
         try:
+            if not hasattr(cur, "fetch_arrow_all"):
+                return self._pandas_fallback(cur)
             table = cur.fetch_arrow_all()
             if table is None:  # the connector returns None for an empty result
                 names = [d[0] for d in cur.description]
@@ -89,7 +96,9 @@ class SnowflakeWarehouse(Warehouse):
     def query_batches(self, sql: str, batch_size: int = 100_000) -> Iterator[pa.RecordBatch]:
         cur = self._cursor(sql)
         try:
-            for table in cur.fetch_arrow_batches():
+            tables = cur.fetch_arrow_batches() if hasattr(cur, "fetch_arrow_batches") \
+                else [self._pandas_fallback(cur)]
+            for table in tables:
                 yield from table.to_batches(max_chunksize=batch_size)
         finally:
             cur.close()
