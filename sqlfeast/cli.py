@@ -16,7 +16,7 @@ import click
 
 from .errors import SqlfeastError, UsageError
 
-_COMMAND_MODULES = ("sqlfeast.cli_project",)
+_COMMAND_MODULES = ("sqlfeast.cli_project", "sqlfeast.cli_historical")
 
 
 class CliState:
