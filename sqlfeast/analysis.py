@@ -76,7 +76,10 @@ def parse_model(model, dialect: str) -> exp.Query:
         statements = [s for s in sqlglot.parse(sql, read=dialect) if s is not None]
     except ParseError as err:
         first = err.errors[0] if err.errors else {}
-        loc = pos.at(first.get("line"), first.get("col"), first.get("highlight"))
+        highlight = first.get("highlight") or ""
+        col = first.get("col")
+        col = max(col - len(highlight) + 1, 1) if col is not None else None  # sqlglot gives the end column
+        loc = pos.at(first.get("line"), col, highlight)
         description = first.get("description") or str(err).splitlines()[0]
         raise ValidationError(f"SQL syntax error: {description}", loc,
                               hint="fix the SQL near this position") from None

@@ -105,12 +105,15 @@ class _ModelContext:
 
 
 def _current_line(path: str) -> int | None:
+    """The template line being rendered in `path`, read from Jinja's python->template line map."""
     import sys
 
     frame = sys._getframe(1)
     while frame is not None:
         if frame.f_code.co_filename == path:
-            return frame.f_lineno
+            pairs = [p.split("=") for p in (frame.f_globals.get("debug_info") or "").split("&") if p]
+            lines = [int(t) for t, py in pairs if int(py) <= frame.f_lineno]
+            return lines[-1] if lines else None
         frame = frame.f_back
     return None
 
@@ -150,10 +153,13 @@ def compile_project(config: ProjectConfig, target: Target, vars: dict[str, Any] 
     order, cycle_errors = graph.order_models({n: list(m.refs) for n, m in rendered.items()},
                                              {n: (m.file.path, m.refs) for n, m in rendered.items()})
     errors.extend(cycle_errors)
+    cyclic = {name for err in cycle_errors for name in err.cycle}
 
     schemas = analysis.source_schemas(loaded.sources, config.root, target.type)
     for name in order:
         model = rendered[name]
+        if name in cyclic or any(rendered.get(ref) is None or rendered[ref].ast is None for ref in model.refs):
+            continue  # its own problem, or an upstream one, is reported already
         try:
             model.ast = analysis.parse_model(model, target.type)
         except SqlfeastError as err:

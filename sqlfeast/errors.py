@@ -66,7 +66,7 @@ class ValidationErrors(SqlfeastError):
     """Every problem found in one pass, sorted by location."""
 
     def __init__(self, errors: Sequence[SqlfeastError]):
-        self.errors = sorted(errors, key=lambda e: (e.location or Location(""), e.message))
+        self.errors = sorted(errors, key=_sort_key)
         super().__init__("\n".join(e.render() for e in self.errors))
 
     def render(self) -> str:
@@ -86,6 +86,11 @@ class OnlineStoreError(SqlfeastError):
 
 class RetrievalError(SqlfeastError):
     """Bad arguments to historical or online retrieval."""
+
+
+def _sort_key(err: SqlfeastError) -> tuple:
+    loc = err.location or Location("")
+    return (loc.path, loc.line or 0, loc.col or 0, err.message)
 
 
 def suggest(name: str, candidates: Iterable[str]) -> str | None:

@@ -34,9 +34,11 @@ def order_models(deps: dict[str, list[str]],
                     reported.add(key)
                     first = cycle[0]
                     path, lines = where.get(cycle[-2], ("", {}))
-                    errors.append(ValidationError(f"ref cycle: {' -> '.join(cycle)}",
-                                                  Location(path, lines.get(first)) if path else None,
-                                                  hint="remove one of these ref() calls"))
+                    error = ValidationError(f"ref cycle: {' -> '.join(cycle)}",
+                                            Location(path, lines.get(first)) if path else None,
+                                            hint="remove one of these ref() calls")
+                    error.cycle = cycle
+                    errors.append(error)
             elif state.get(dep) is None:
                 visit(dep, stack)
         stack.pop()

@@ -153,7 +153,7 @@ class Renderer:
 
     def _env_var(self, name: str, default: Any = _MISSING) -> Any:
         try:
-            return env_var_value(name, default)
+            return env_var_value(name) if default is _MISSING else env_var_value(name, default)
         except MissingEnvVar:
             raise TemplateFailure(f"environment variable '{name}' is not set",
                                   hint=f"export {name}=... or give env_var('{name}', 'default')") from None
@@ -180,9 +180,9 @@ class Renderer:
         globals_.update(self.macros)
         globals_.update(context)
         try:
-            template = self.env.from_string(text, globals=globals_)
-            template.name = path
-            template.filename = path
+            # Compiled under the file's own name so stack frames tell the template line.
+            code = self.env.compile(text, name=path, filename=path)
+            template = self.env.template_class.from_code(self.env, code, self.env.make_globals(globals_), None)
         except jinja2.TemplateSyntaxError as err:
             raise ValidationError(f"Jinja syntax error: {err.message}", Location(path, err.lineno),
                                   hint="fix the template syntax") from None
