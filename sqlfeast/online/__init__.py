@@ -1,0 +1,40 @@
+"""Online stores: the latest feature values per entity, read back in milliseconds.
+
+Kept light on purpose: importing this package (and the online client) pulls in neither duckdb,
+sqlglot nor jinja2, so a serving process stays small. boto3 and pyarrow load on first use.
+
+>>> store = open_online_store({"type": "sqlite", "path": ":memory:"}, "demo", Path("."), "{project}.{view}")
+>>> store.kind, store.table_name("driver_hourly_stats")
+('sqlite', 'demo.driver_hourly_stats')
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ..errors import ConfigError
+from .base import OnlineStore, ReadRequest, StoredRow, WriteResult, entity_key
+
+ONLINE_STORE_TYPES = ("sqlite", "dynamodb")
+
+
+def open_online_store(settings: dict[str, Any] | None, project: str, root: Path | str = ".",
+                      table_template: str = "{project}.{view}") -> OnlineStore:
+    """The online store described by a target's ``online_store:`` settings."""
+    settings = dict(settings or {"type": "sqlite", "path": "online.db"})
+    kind = settings.get("type")
+    if kind == "sqlite":
+        from .sqlite import SQLiteOnlineStore
+
+        path = str(settings.get("path") or "online.db")
+        full = path if path == ":memory:" else Path(root) / path
+        return SQLiteOnlineStore(project, full, table_template)
+    if kind == "dynamodb":
+        from .dynamodb import DynamoDBOnlineStore
+
+        return DynamoDBOnlineStore(project, settings, table_template)
+    raise ConfigError(f"unknown online_store type {kind!r}", hint=f"use one of {', '.join(ONLINE_STORE_TYPES)}")
+
+
+__all__ = ["OnlineStore", "ReadRequest", "StoredRow", "WriteResult", "entity_key", "open_online_store"]

@@ -1,0 +1,316 @@
+"""The OnlineStore contract every online store implements, and what they share.
+
+An online store keeps, per feature view, the latest row of each entity: a canonical entity key
+(``driver_id=1001``; composite keys sorted by name, ``customer_id=7,driver_id=1001``), the event
+timestamp, the created timestamp and the feature values. Writes are newer-wins: a row replaces the
+stored one only when its (event timestamp, created timestamp) is strictly greater, so re-running or
+back-filling never moves a value back in time, and re-writing the same row is a no-op.
+
+Timestamps travel as integer microseconds since the Unix epoch (UTC; naive timestamps are read as
+UTC). Values are encoded by :mod:`sqlfeast.online.codec`.
+
+>>> entity_key(["driver_id"], [1001])
+'driver_id=1001'
+>>> entity_key(["b", "a"], ["x,y", 2])
+'a=2,b=x%2Cy'
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import TYPE_CHECKING, Any, Callable, Iterable
+
+from ..errors import OnlineStoreError
+from ..types import FeatureType, parse_type
+from .codec import encoder
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pyarrow as pa
+
+    from ..registry import Registry
+    from ..spec import FeatureView
+
+# Attribute names sqlfeast writes beside the features; a feature may not use them.
+KEY_ATTR = "entity_key"
+EVENT_ATTR = "_event_ts"
+CREATED_ATTR = "_created_ts"
+TTL_ATTR = "_ttl"
+RESERVED = (KEY_ATTR, EVENT_ATTR, CREATED_ATTR, TTL_ATTR)
+# The pseudo view name of the table holding the registry snapshot and writer leases. A hyphen is
+# not allowed in view names, so it never collides with a real view.
+META_VIEW = "sqlfeast-meta"
+
+
+@dataclass
+class StoredRow:
+    """One entity's row as read back from an online store."""
+
+    event_ts: int  # microseconds since the epoch, UTC
+    created_ts: int
+    values: dict[str, Any]
+
+
+@dataclass
+class ReadRequest:
+    """Read `features` of `view` for entity `keys` (canonical keys, see :func:`entity_key`)."""
+
+    view: "FeatureView"
+    keys: list[str]
+    features: list[str]
+
+
+@dataclass
+class WriteResult:
+    written: int = 0  # rows that replaced an older row or filled an empty key
+    skipped: int = 0  # rows not newer than what was stored (newer-wins)
+
+
+@dataclass
+class PreparedRows:
+    """Rows of one view, ready for a store: canonical keys, timestamps, encoded features."""
+
+    keys: list[str]
+    event_ts: list[int]
+    created_ts: list[int]
+    features: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def newest_per_key(self) -> list[int]:
+        """Indexes of the newest row of each key (a batch may repeat a key, e.g. a push)."""
+        best: dict[str, int] = {}
+        for i, key in enumerate(self.keys):
+            j = best.get(key)
+            if j is None or (self.event_ts[i], self.created_ts[i]) > (self.event_ts[j], self.created_ts[j]):
+                best[key] = i
+        return sorted(best.values()) if len(best) != len(self.keys) else list(range(len(self.keys)))
+
+
+# -- entity keys ---------------------------------------------------------------------------------
+def _key_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return str(int(value)) if value.is_integer() else repr(value)
+    if isinstance(value, (bytes, bytearray)):
+        return bytes(value).hex()
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    # Escape the separators so that every key has exactly one spelling.
+    return str(value).replace("%", "%25").replace(",", "%2C").replace("=", "%3D")
+
+
+def entity_key(join_keys: list[str], values: list[Any]) -> str:
+    """The canonical key of one entity: `name=value` pairs sorted by name, joined by commas."""
+    pairs = sorted(zip(join_keys, values), key=lambda kv: kv[0])
+    return ",".join(f"{k}={_key_text(v)}" for k, v in pairs)
+
+
+def coerce_key_value(value: Any, type_text: str | None) -> Any:
+    """Entity values from a command line or JSON arrive as text; give them the key's type."""
+    if not isinstance(value, str) or not type_text:
+        return value
+    family = parse_type(type_text).family
+    try:
+        if family == "integer":
+            return int(value)
+        if family == "float":
+            return float(value)
+        if family == "boolean" and value.lower() in ("true", "false"):
+            return value.lower() == "true"
+    except ValueError:
+        raise OnlineStoreError(f"entity value {value!r} is not a valid {type_text}") from None
+    return value
+
+
+# -- Arrow batches -> prepared rows --------------------------------------------------------------
+def _micros(column: "pa.Array") -> list[int]:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if pa.types.is_date(column.type):
+        column = column.cast(pa.timestamp("us"))
+    if pa.types.is_timestamp(column.type):
+        if column.type.unit != "us":
+            column = pc.cast(column, pa.timestamp("us", tz=column.type.tz), safe=False)
+        column = column.cast(pa.int64())
+    if column.null_count:
+        column = pc.fill_null(column, 0)
+    return column.to_pylist()
+
+
+def _keys(view: "FeatureView", batch: "pa.RecordBatch") -> list[str]:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    names = sorted(view.join_keys)
+    columns = []
+    for name in names:
+        col = batch.column(name)
+        if col.null_count:
+            raise OnlineStoreError(f"feature view '{view.name}': join key '{name}' is NULL in "
+                                   f"{col.null_count} row(s)", hint="filter NULL keys out in the model")
+        columns.append(col)
+    if len(names) == 1 and pa.types.is_integer(columns[0].type):
+        prefix = f"{names[0]}="  # fast path: the common single integer key
+        return [prefix + s for s in pc.cast(columns[0], pa.string()).to_pylist()]
+    values = [c.to_pylist() for c in columns]
+    return [entity_key(names, list(row)) for row in zip(*values)]
+
+
+def _python_values(column: "pa.Array") -> list[Any]:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    # Nanosecond timestamps would come back as pandas objects; microseconds are enough online.
+    if pa.types.is_timestamp(column.type) and column.type.unit == "ns":
+        column = pc.cast(column, pa.timestamp("us", tz=column.type.tz), safe=False)
+    return column.to_pylist()
+
+
+def prepare_rows(view: "FeatureView", batch: "pa.RecordBatch | pa.Table") -> PreparedRows:
+    """Turn an Arrow batch (join keys, timestamp, created, features) into store-ready rows."""
+    missing = [c for c in [*view.join_keys, view.timestamp, *view.feature_names]
+               if c not in batch.schema.names]
+    if missing:
+        raise OnlineStoreError(f"feature view '{view.name}': rows lack column(s) {', '.join(missing)}")
+    if hasattr(batch, "combine_chunks"):
+        batch = batch.combine_chunks()
+        batch = batch.to_batches()[0] if batch.num_rows else batch
+    keys = _keys(view, batch)
+    event = _micros(batch.column(view.timestamp))
+    created = (_micros(batch.column(view.created_timestamp))
+               if view.created_timestamp and view.created_timestamp in batch.schema.names
+               else [0] * len(keys))
+    features = {}
+    for feature in view.features:
+        enc = encoder(parse_type(feature.type))
+        features[feature.name] = [enc(v) for v in _python_values(batch.column(feature.name))]
+    return PreparedRows(keys, event, created, features)
+
+
+def check_view(view: "FeatureView") -> None:
+    clash = [f for f in view.feature_names if f in RESERVED]
+    if clash:
+        raise OnlineStoreError(f"feature view '{view.name}': feature name '{clash[0]}' is reserved "
+                               "by the online store", hint="rename the feature (alias it in the model)")
+
+
+def micros_to_datetime(value: int | None) -> datetime | None:
+    """Microseconds since the epoch -> naive UTC datetime (how timestamps come back)."""
+    if value is None:
+        return None
+    return _EPOCH + timedelta(microseconds=value)
+
+
+_EPOCH = datetime(1970, 1, 1)
+
+
+# -- the contract --------------------------------------------------------------------------------
+class BulkWriter:
+    """Writes a stream of Arrow batches of one view; a context manager.
+
+    `write` may return before the rows are acknowledged (writes are pipelined); leaving the
+    context waits for all of them and raises the first error. `on_written(n)` is called as rows
+    are acknowledged (for progress bars).
+    """
+
+    def __init__(self, on_written: Callable[[int], None] | None = None):
+        self.on_written = on_written or (lambda n: None)
+        self.result = WriteResult()
+
+    def write(self, batch: "pa.RecordBatch | pa.Table") -> None:
+        raise NotImplementedError
+
+    def flush(self) -> WriteResult:
+        return self.result
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self) -> "BulkWriter":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        try:
+            if exc_type is None:
+                self.flush()
+        finally:
+            self.close()
+
+
+class OnlineStore:
+    """Latest feature rows per entity, one table per project and view.
+
+    Lifecycle: ``apply(registry)`` creates (or reuses) the tables of the registry's online views
+    and stores the registry snapshot; ``teardown(registry)`` removes them. Data: ``bulk_writer``
+    / ``write_rows`` (newer-wins), ``read`` (any number of views in one call).
+    """
+
+    kind = ""
+
+    def __init__(self, project: str, table_template: str = "{project}.{view}"):
+        self.project = project
+        self.table_template = table_template or "{project}.{view}"
+
+    def table_name(self, view: str) -> str:
+        try:
+            return self.table_template.format(project=self.project, view=view)
+        except (KeyError, IndexError, ValueError) as err:
+            raise OnlineStoreError(f"online table template {self.table_template!r} is invalid: {err}",
+                                   hint="use the placeholders {project} and {view}") from None
+
+    # lifecycle -------------------------------------------------------------------------------
+    def apply(self, registry: "Registry") -> None:
+        """Create or reuse the tables of every online view, then store the registry snapshot."""
+        for view in registry.feature_views.values():
+            if view.online:
+                check_view(view)
+                self.create_table(view)
+        self.save_registry(registry)
+
+    def teardown(self, registry: "Registry | None" = None) -> list[str]:
+        """Drop the tables of the registry's views (default: the stored snapshot) and the snapshot."""
+        registry = registry or self.load_registry()
+        dropped = []
+        if registry is not None:
+            for view in registry.feature_views.values():
+                if self.drop_table(view.name):
+                    dropped.append(self.table_name(view.name))
+        if self.drop_table(META_VIEW):
+            dropped.append(self.table_name(META_VIEW))
+        return dropped
+
+    def create_table(self, view: "FeatureView") -> None:
+        raise NotImplementedError
+
+    def drop_table(self, view_name: str) -> bool:
+        """Drop a view's table; False when it did not exist."""
+        raise NotImplementedError
+
+    def save_registry(self, registry: "Registry") -> None:
+        raise NotImplementedError
+
+    def load_registry(self) -> "Registry | None":
+        raise NotImplementedError
+
+    # data ------------------------------------------------------------------------------------
+    def bulk_writer(self, view: "FeatureView", on_written: Callable[[int], None] | None = None) -> BulkWriter:
+        raise NotImplementedError
+
+    def write_rows(self, view: "FeatureView", rows: "pa.RecordBatch | pa.Table") -> WriteResult:
+        """Write one batch of rows with newer-wins; returns what was written and skipped."""
+        with self.bulk_writer(view) as writer:
+            writer.write(rows)
+        return writer.result
+
+    def read(self, requests: Iterable[ReadRequest]) -> list[dict[str, StoredRow]]:
+        """For each request, entity key -> stored row (keys with nothing stored are absent)."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass

@@ -1,0 +1,563 @@
+"""DynamoDB-compatible online store (boto3): AWS, DynamoDB Local, moto server, Alternator, ...
+
+Settings (the ``online_store:`` block of a target): ``region``, ``endpoint_url`` (else boto3's own
+configuration, e.g. ``AWS_ENDPOINT_URL_DYNAMODB``), ``profile``, ``concurrency`` (requests in
+flight, default 8), ``newer_wins`` (``lease``, the default, or ``conditional``), ``lease_seconds``
+(30), ``retry_seconds`` (how long throttled or unprocessed writes are retried, 300),
+``connect_attempts`` (4). Credentials come from the usual AWS chain and are never logged.
+
+One table per view (``{project}.{view}`` by default), hash key ``entity_key`` (``driver_id=1001``),
+PAY_PER_REQUEST, TTL enabled on ``_ttl`` (event time + view ttl) for views with a ttl. Items hold
+``_event_ts`` / ``_created_ts`` (microseconds since the epoch) and one native attribute per feature.
+A table ``{project}.sqlfeast-meta`` holds the registry snapshot and the writer leases.
+
+Newer-wins. DynamoDB's BatchWriteItem cannot be conditional, and one conditional PutItem per row
+costs one request per row. sqlfeast therefore serialises bulk writers of a view with a lease (an
+item in the meta table, renewed while writing, taken over at once when its holder process on the
+same host is dead, else after it expires) and, under the lease, reads the stored timestamps of
+each chunk (one projected BatchGetItem per 100 keys) and writes only the rows that are newer, in
+BatchWriteItems of 25. When the table was empty at the start of a run and the rows have unique
+keys (a materialization), the read pass is skipped. ``newer_wins: conditional`` instead writes
+every row with a conditional PutItem: no lease, safe against any concurrent writer, one request per row.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import socket
+import threading
+import time
+import uuid
+import zlib
+from concurrent.futures import Future, ThreadPoolExecutor
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, Callable, Iterable
+
+from ..errors import OnlineStoreError
+from ..types import parse_type
+from .base import (CREATED_ATTR, EVENT_ATTR, KEY_ATTR, META_VIEW, TTL_ATTR, BulkWriter, OnlineStore,
+                   ReadRequest, StoredRow, prepare_rows)
+from .codec import attr_size, decoder
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..registry import Registry
+    from ..spec import FeatureView
+
+WRITE_BATCH = 25  # DynamoDB's BatchWriteItem limit (moto does not enforce it; we do)
+READ_BATCH = 100  # DynamoDB's BatchGetItem limit
+MAX_ITEM_BYTES = 400 * 1024
+_RETRYABLE = {"ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded",
+              "InternalServerError", "ServiceUnavailable", "TransactionConflictException",
+              "LimitExceededException"}
+_CONDITION_FAILED = "ConditionalCheckFailedException"
+_REGISTRY_CHUNK = 300 * 1024
+
+
+def _backoff(attempt: int, base: float = 0.025, cap: float = 2.0) -> float:
+    """Exponential backoff with full jitter: spreads retries of parallel writers apart."""
+    return random.uniform(0, min(cap, base * (2 ** attempt)))
+
+
+class DynamoDBOnlineStore(OnlineStore):
+    kind = "dynamodb"
+
+    def __init__(self, project: str, settings: dict[str, Any], table_template: str = "{project}.{view}"):
+        super().__init__(project, table_template)
+        self.settings = dict(settings)
+        self.region = settings.get("region")
+        self.endpoint_url = settings.get("endpoint_url")
+        self.concurrency = max(1, int(settings.get("concurrency", 8)))
+        self.newer_wins = str(settings.get("newer_wins", "lease"))
+        if self.newer_wins not in ("lease", "conditional"):
+            raise OnlineStoreError(f"online_store newer_wins must be 'lease' or 'conditional', not {self.newer_wins!r}")
+        self.lease_seconds = float(settings.get("lease_seconds", 30))
+        self.lease_wait_seconds = float(settings.get("lease_wait_seconds", 600))
+        self.retry_seconds = float(settings.get("retry_seconds", 300))
+        self.connect_attempts = max(1, int(settings.get("connect_attempts", 4)))
+        self._lock = threading.Lock()
+
+    # -- connection --------------------------------------------------------------------------------
+    @cached_property
+    def client(self):
+        import boto3
+        from botocore.config import Config
+
+        # Retries are ours (throttling with backoff + jitter, bounded connection retries), so
+        # botocore's own retry layer is switched off to keep one clear policy.
+        config = Config(max_pool_connections=self.concurrency * 2 + 4, retries={"total_max_attempts": 1},
+                        connect_timeout=float(self.settings.get("connect_timeout", 5)),
+                        read_timeout=float(self.settings.get("read_timeout", 30)), tcp_keepalive=True)
+        session = boto3.session.Session(profile_name=self.settings.get("profile"))
+        region = self.region or session.region_name or "us-east-1"
+        return session.client("dynamodb", region_name=region, endpoint_url=self.endpoint_url, config=config)
+
+    @cached_property
+    def executor(self) -> ThreadPoolExecutor:
+        return ThreadPoolExecutor(self.concurrency, thread_name_prefix="sqlfeast-dynamodb")
+
+    @property
+    def where(self) -> str:
+        return self.endpoint_url or getattr(self.client.meta, "endpoint_url", "DynamoDB")
+
+    def call(self, operation: str, expected: tuple[str, ...] = (), **params: Any) -> dict[str, Any]:
+        """One DynamoDB call; throttling retried with backoff until `retry_seconds`, a lost
+        connection `connect_attempts` times; errors become OnlineStoreError (except `expected`
+        error codes, re-raised as botocore ClientError for the caller to handle)."""
+        from botocore.exceptions import BotoCoreError, ClientError, ConnectionError, HTTPClientError
+
+        method = getattr(self.client, operation)
+        deadline = time.monotonic() + self.retry_seconds
+        attempt = connect_failures = 0
+        while True:
+            try:
+                return method(**params)
+            except ClientError as err:
+                code = err.response.get("Error", {}).get("Code", "")
+                if code in expected:
+                    raise
+                if code in _RETRYABLE and time.monotonic() < deadline:
+                    time.sleep(_backoff(attempt))
+                    attempt += 1
+                    continue
+                message = err.response.get("Error", {}).get("Message", "")
+                hint = "run 'sqlfeast apply' first" if code == "ResourceNotFoundException" else None
+                raise OnlineStoreError(f"DynamoDB {operation} failed: {code}: {message}", hint=hint) from None
+            except (ConnectionError, HTTPClientError) as err:
+                connect_failures += 1
+                if connect_failures < self.connect_attempts:
+                    time.sleep(_backoff(connect_failures, base=0.2))
+                    continue
+                raise OnlineStoreError(f"cannot reach DynamoDB at {self.where}: {err}",
+                                       hint="check the endpoint and network; re-running is safe") from None
+            except BotoCoreError as err:
+                raise OnlineStoreError(f"DynamoDB {operation} failed: {err}",
+                                       hint="check region and credentials") from None
+
+    # -- tables --------------------------------------------------------------------------------
+    def _create(self, table: str) -> None:
+        from botocore.exceptions import ClientError
+
+        try:
+            self.call("create_table", expected=("ResourceInUseException",), TableName=table,
+                      AttributeDefinitions=[{"AttributeName": KEY_ATTR, "AttributeType": "S"}],
+                      KeySchema=[{"AttributeName": KEY_ATTR, "KeyType": "HASH"}],
+                      BillingMode="PAY_PER_REQUEST")
+        except ClientError:  # ResourceInUseException: the table exists and is reused
+            pass
+        for _ in range(600):
+            status = self.call("describe_table", TableName=table)["Table"].get("TableStatus")
+            if status == "ACTIVE":
+                return
+            time.sleep(0.5)
+        raise OnlineStoreError(f"DynamoDB table '{table}' did not become ACTIVE")
+
+    def create_table(self, view: "FeatureView") -> None:
+        table = self.table_name(view.name)
+        self._create(table)
+        if view.ttl_seconds and view.ttl_seconds > 0:
+            desc = self.call("describe_time_to_live", TableName=table).get("TimeToLiveDescription", {})
+            if desc.get("TimeToLiveStatus") not in ("ENABLED", "ENABLING"):
+                self.call("update_time_to_live", TableName=table,
+                          TimeToLiveSpecification={"Enabled": True, "AttributeName": TTL_ATTR})
+
+    def drop_table(self, view_name: str) -> bool:
+        from botocore.exceptions import ClientError
+
+        table = self.table_name(view_name)
+        try:
+            self.call("delete_table", expected=("ResourceNotFoundException",), TableName=table)
+        except ClientError:
+            return False
+        return True
+
+    # -- registry snapshot ----------------------------------------------------------------------
+    @property
+    def meta_table(self) -> str:
+        return self.table_name(META_VIEW)
+
+    def save_registry(self, registry: "Registry") -> None:
+        self._create(self.meta_table)
+        blob = zlib.compress(registry.to_json().encode())
+        digest = registry.content_hash[:16] + uuid.uuid4().hex[:8]
+        chunks = [blob[i:i + _REGISTRY_CHUNK] for i in range(0, len(blob), _REGISTRY_CHUNK)] or [b""]
+        old = self._registry_header()
+        # Chunks first, then the header that points at them: a reader never sees a mix.
+        for i, chunk in enumerate(chunks):
+            self.call("put_item", TableName=self.meta_table,
+                      Item={KEY_ATTR: {"S": f"registry/{digest}/{i}"}, "data": {"B": chunk}})
+        self.call("put_item", TableName=self.meta_table,
+                  Item={KEY_ATTR: {"S": "registry"}, "digest": {"S": digest}, "chunks": {"N": str(len(chunks))}})
+        if old:
+            for i in range(int(old["chunks"]["N"])):
+                self.call("delete_item", TableName=self.meta_table,
+                          Key={KEY_ATTR: {"S": f"registry/{old['digest']['S']}/{i}"}})
+
+    def _registry_header(self) -> dict[str, Any] | None:
+        from botocore.exceptions import ClientError
+
+        try:
+            resp = self.call("get_item", expected=("ResourceNotFoundException",), TableName=self.meta_table,
+                             Key={KEY_ATTR: {"S": "registry"}}, ConsistentRead=True)
+        except ClientError:
+            return None
+        return resp.get("Item")
+
+    def load_registry(self) -> "Registry | None":
+        from ..registry import Registry
+
+        header = self._registry_header()
+        if not header:
+            return None
+        parts = []
+        for i in range(int(header["chunks"]["N"])):
+            item = self.call("get_item", TableName=self.meta_table, ConsistentRead=True,
+                             Key={KEY_ATTR: {"S": f"registry/{header['digest']['S']}/{i}"}}).get("Item")
+            if item is None:
+                raise OnlineStoreError("the registry snapshot in the online store is incomplete",
+                                       hint="run 'sqlfeast apply' again")
+            parts.append(bytes(item["data"]["B"]))
+        return Registry.from_json(zlib.decompress(b"".join(parts)).decode())
+
+    # -- writes ----------------------------------------------------------------------------------
+    def batch_write(self, table: str, items: list[dict[str, Any]]) -> None:
+        """One BatchWriteItem of at most 25 items; UnprocessedItems retried until written."""
+        if len(items) > WRITE_BATCH:
+            raise ValueError(f"BatchWriteItem takes at most {WRITE_BATCH} items, got {len(items)}")
+        requests = [{"PutRequest": {"Item": item}} for item in items]
+        deadline = time.monotonic() + self.retry_seconds
+        attempt = 0
+        while requests:
+            resp = self.call("batch_write_item", RequestItems={table: requests})
+            requests = resp.get("UnprocessedItems", {}).get(table, [])
+            if requests:
+                if time.monotonic() > deadline:
+                    raise OnlineStoreError(f"{len(requests)} item(s) of '{table}' still unprocessed after "
+                                           f"{self.retry_seconds:.0f}s of retries",
+                                           hint="the table is throttled; re-run later (re-running is safe)")
+                time.sleep(_backoff(attempt))
+                attempt += 1
+
+    def conditional_put(self, table: str, item: dict[str, Any]) -> bool:
+        """PutItem only when the item is newer than the stored one; False when it was not."""
+        from botocore.exceptions import ClientError
+
+        try:
+            self.call("put_item", expected=(_CONDITION_FAILED,), TableName=table, Item=item,
+                      ConditionExpression="attribute_not_exists(#k) OR #e < :e OR (#e = :e AND #c < :c)",
+                      ExpressionAttributeNames={"#k": KEY_ATTR, "#e": EVENT_ATTR, "#c": CREATED_ATTR},
+                      ExpressionAttributeValues={":e": item[EVENT_ATTR], ":c": item[CREATED_ATTR]})
+        except ClientError:
+            return False
+        return True
+
+    def bulk_writer(self, view: "FeatureView", on_written: Callable[[int], None] | None = None,
+                    unique_keys: bool = False) -> BulkWriter:
+        """A writer for one view. `unique_keys=True` promises that no key repeats across the
+        batches of this writer (true for materialization), which lets a run into an empty table
+        skip the read pass."""
+        return _DynamoWriter(self, view, on_written, unique_keys)
+
+    def stored_versions(self, table: str, keys: list[str]) -> dict[str, tuple[int, int]]:
+        """entity key -> (event ts, created ts) stored, for up to 100 keys (one projected read)."""
+        found: dict[str, tuple[int, int]] = {}
+        spec = {"Keys": [{KEY_ATTR: {"S": k}} for k in keys], "ProjectionExpression": "#k, #e, #c",
+                "ExpressionAttributeNames": {"#k": KEY_ATTR, "#e": EVENT_ATTR, "#c": CREATED_ATTR}}
+        for items in self._batch_get({table: spec}):
+            for item in items.get(table, []):
+                found[item[KEY_ATTR]["S"]] = (int(item[EVENT_ATTR]["N"]), int(item[CREATED_ATTR]["N"]))
+        return found
+
+    # -- reads -----------------------------------------------------------------------------------
+    def _batch_get(self, request_items: dict[str, Any]) -> list[dict[str, list[dict[str, Any]]]]:
+        """One BatchGetItem (<= 100 keys across tables); UnprocessedKeys retried until read."""
+        responses = []
+        deadline = time.monotonic() + self.retry_seconds
+        attempt = 0
+        while request_items:
+            resp = self.call("batch_get_item", RequestItems=request_items)
+            responses.append(resp.get("Responses", {}))
+            request_items = resp.get("UnprocessedKeys") or {}
+            if request_items:
+                if time.monotonic() > deadline:
+                    raise OnlineStoreError("keys still unprocessed after retries", hint="the table is throttled")
+                time.sleep(_backoff(attempt))
+                attempt += 1
+        return responses
+
+    def read(self, requests: Iterable[ReadRequest]) -> list[dict[str, StoredRow]]:
+        requests = list(requests)
+        specs = []  # per request: table, projection, decoders
+        pairs: list[tuple[int, str]] = []
+        for i, req in enumerate(requests):
+            names = {"#k": KEY_ATTR, "#e": EVENT_ATTR, "#c": CREATED_ATTR}
+            projection = ["#k", "#e", "#c"]
+            for j, feature in enumerate(req.features):
+                # Feature names go through placeholders: never spliced into an expression.
+                names[f"#f{j}"] = feature
+                projection.append(f"#f{j}")
+            decoders = {f: decoder(parse_type(req.view.feature(f).type)) for f in req.features}
+            specs.append((self.table_name(req.view.name), ", ".join(projection), names, decoders))
+            pairs.extend((i, key) for key in dict.fromkeys(req.keys))
+        chunks = [pairs[i:i + READ_BATCH] for i in range(0, len(pairs), READ_BATCH)]
+
+        def fetch(chunk: list[tuple[int, str]]) -> list[dict[str, Any]]:
+            request_items: dict[str, Any] = {}
+            for i, key in chunk:
+                table, projection, names, _ = specs[i]
+                entry = request_items.setdefault(table, {"Keys": [], "ProjectionExpression": projection,
+                                                         "ExpressionAttributeNames": names})
+                entry["Keys"].append({KEY_ATTR: {"S": key}})
+            return self._batch_get(request_items)
+
+        if len(chunks) == 1:
+            results = [fetch(chunks[0])]
+        else:  # chunks in parallel: one round trip of latency for any number of keys
+            results = list(self.executor.map(fetch, chunks))
+        by_table: dict[str, list[dict[str, Any]]] = {}
+        for responses in results:
+            for resp in responses:
+                for table, items in resp.items():
+                    by_table.setdefault(table, []).extend(items)
+        out: list[dict[str, StoredRow]] = []
+        for table, _, _, decoders in specs:
+            found = {}
+            for item in by_table.get(table, []):
+                values = {f: dec(item[f]) if f in item else None for f, dec in decoders.items()}
+                found[item[KEY_ATTR]["S"]] = StoredRow(int(item[EVENT_ATTR]["N"]),
+                                                       int(item[CREATED_ATTR]["N"]), values)
+            out.append(found)
+        return out
+
+    def close(self) -> None:
+        if "executor" in self.__dict__:
+            self.executor.shutdown(wait=True)
+            del self.__dict__["executor"]
+
+
+class _Lease:
+    """One bulk writer per view at a time: an item `lease/<view>` in the meta table."""
+
+    def __init__(self, store: DynamoDBOnlineStore, view: str):
+        self.store, self.view = store, view
+        self.holder = uuid.uuid4().hex
+        self.key = {KEY_ATTR: {"S": f"lease/{view}"}}
+        self.lost = False
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def _item(self) -> dict[str, Any]:
+        return {**self.key, "holder": {"S": self.holder}, "host": {"S": socket.gethostname()},
+                "pid": {"N": str(os.getpid())}, "expires": {"N": repr(time.time() + self.store.lease_seconds)}}
+
+    def _put(self, condition: str, values: dict[str, Any]) -> bool:
+        from botocore.exceptions import ClientError
+
+        try:
+            self.store.call("put_item", expected=(_CONDITION_FAILED,), TableName=self.store.meta_table,
+                            Item=self._item(), ConditionExpression=condition,
+                            ExpressionAttributeNames={"#k": KEY_ATTR, "#x": "expires", "#h": "holder"},
+                            ExpressionAttributeValues=values)
+        except ClientError:
+            return False
+        return True
+
+    def acquire(self) -> None:
+        deadline = time.monotonic() + self.store.lease_wait_seconds
+        attempt = 0
+        while True:
+            free = "attribute_not_exists(#k) OR #x < :now OR #h = :me"
+            if self._put(free, {":now": {"N": repr(time.time())}, ":me": {"S": self.holder}}):
+                break
+            current = self.store.call("get_item", TableName=self.store.meta_table, Key=self.key,
+                                      ConsistentRead=True).get("Item")
+            if current and self._holder_dead(current):
+                # Its process is gone (e.g. killed): take over at once instead of waiting.
+                if self._put("#h = :old", {":old": current["holder"]}):
+                    break
+            if time.monotonic() > deadline:
+                who = f"pid {current['pid']['N']} on {current['host']['S']}" if current else "another process"
+                raise OnlineStoreError(f"another writer ({who}) is still writing feature view '{self.view}'",
+                                       hint="wait for it to finish, or re-run later")
+            time.sleep(min(1.0, 0.05 * (2 ** min(attempt, 5))) * random.uniform(0.5, 1.0))
+            attempt += 1
+        self._thread = threading.Thread(target=self._renew, name="sqlfeast-lease", daemon=True)
+        self._thread.start()
+
+    @staticmethod
+    def _holder_dead(item: dict[str, Any]) -> bool:
+        if item.get("host", {}).get("S") != socket.gethostname():
+            return False
+        pid = int(item["pid"]["N"])
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:
+            return False
+        return False
+
+    def _renew(self) -> None:
+        while not self._stop.wait(self.store.lease_seconds / 3):
+            try:
+                if not self._put("#h = :me", {":me": {"S": self.holder}}):
+                    self.lost = True
+                    return
+            except OnlineStoreError:
+                continue  # the next write will report the connection problem
+
+    def release(self) -> None:
+        from botocore.exceptions import ClientError
+
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        try:
+            self.store.call("delete_item", expected=(_CONDITION_FAILED,), TableName=self.store.meta_table,
+                            Key=self.key, ConditionExpression="#h = :me",
+                            ExpressionAttributeNames={"#h": "holder"},
+                            ExpressionAttributeValues={":me": {"S": self.holder}})
+        except (ClientError, OnlineStoreError):
+            pass  # it expires by itself
+
+
+class _DynamoWriter(BulkWriter):
+    def __init__(self, store: DynamoDBOnlineStore, view: "FeatureView", on_written, unique_keys: bool):
+        super().__init__(on_written)
+        self.store, self.view = store, view
+        self.table = store.table_name(view.name)
+        self.ttl = int(view.ttl_seconds or 0)
+        self.conditional = store.newer_wins == "conditional"
+        self.lease: _Lease | None = None
+        self.fresh = False
+        self._inflight = threading.BoundedSemaphore(store.concurrency * 2)
+        self._futures: set[Future] = set()
+        self._errors: list[BaseException] = []
+        self._count_lock = threading.Lock()
+        if not self.conditional:
+            self.lease = _Lease(store, view.name)
+            self.lease.acquire()
+            if unique_keys:
+                resp = store.call("scan", TableName=self.table, Limit=1, ProjectionExpression="#k",
+                                  ExpressionAttributeNames={"#k": KEY_ATTR})
+                self.fresh = not resp.get("Items") and not resp.get("LastEvaluatedKey")
+
+    def _items(self, batch) -> list[dict[str, Any]]:
+        rows = prepare_rows(self.view, batch)
+        names = list(rows.features)
+        columns = [rows.features[n] for n in names]
+        base_size = sum(len(n) for n in names) + len(KEY_ATTR) + len(EVENT_ATTR) + len(CREATED_ATTR) + 40
+        items = []
+        for i in rows.newest_per_key():
+            item = {KEY_ATTR: {"S": rows.keys[i]}, EVENT_ATTR: {"N": str(rows.event_ts[i])},
+                    CREATED_ATTR: {"N": str(rows.created_ts[i])}}
+            size = base_size + len(rows.keys[i])
+            for name, col in zip(names, columns):
+                attr = col[i]
+                item[name] = attr
+                if "S" in attr or "B" in attr or "L" in attr:
+                    size += attr_size(attr)
+            if self.ttl:
+                item[TTL_ATTR] = {"N": str(rows.event_ts[i] // 1_000_000 + self.ttl)}
+            if size > MAX_ITEM_BYTES:
+                raise OnlineStoreError(f"feature view '{self.view.name}': the row of {rows.keys[i]} is "
+                                       f"{size // 1024} KB, above DynamoDB's 400 KB item limit",
+                                       hint="shrink the large feature values or keep them elsewhere")
+            items.append(item)
+        return items
+
+    def _newer(self, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The read pass: keep only items newer than what is stored (one read per 100 keys)."""
+        chunks = [items[i:i + READ_BATCH] for i in range(0, len(items), READ_BATCH)]
+        stored_maps = self.store.executor.map(
+            lambda chunk: self.store.stored_versions(self.table, [it[KEY_ATTR]["S"] for it in chunk]), chunks)
+        keep = []
+        for chunk, stored in zip(chunks, stored_maps):
+            for item in chunk:
+                have = stored.get(item[KEY_ATTR]["S"])
+                if have is None or (int(item[EVENT_ATTR]["N"]), int(item[CREATED_ATTR]["N"])) > have:
+                    keep.append(item)
+        return keep
+
+    def _submit(self, fn: Callable[[], int]) -> None:
+        self._inflight.acquire()  # bounds memory: at most 2 x concurrency requests queued
+        if self._errors:
+            self._inflight.release()
+            raise self._errors[0]
+        future = self.store.executor.submit(fn)
+        with self._count_lock:
+            self._futures.add(future)
+        future.add_done_callback(self._done)
+
+    def _done(self, future: Future) -> None:
+        self._inflight.release()
+        with self._count_lock:
+            self._futures.discard(future)
+        if not future.cancelled() and future.exception() is not None:
+            self._errors.append(future.exception())
+
+    def write(self, batch: Any) -> None:
+        if self.lease is not None and self.lease.lost:
+            raise OnlineStoreError(f"lost the writer lease of feature view '{self.view.name}'",
+                                   hint="another writer took over; re-run (re-running is safe)")
+        if self._errors:
+            raise self._errors[0]
+        items = self._items(batch)
+        if self.conditional:
+            for i in range(0, len(items), WRITE_BATCH):
+                self._submit(lambda chunk=items[i:i + WRITE_BATCH]: self._put_each(chunk))
+            return
+        total = len(items)
+        if not self.fresh:
+            items = self._newer(items)
+        skipped = total - len(items)
+        with self._count_lock:
+            self.result.skipped += skipped
+        if skipped:
+            self.on_written(skipped)
+        for i in range(0, len(items), WRITE_BATCH):
+            self._submit(lambda chunk=items[i:i + WRITE_BATCH]: self._write_chunk(chunk))
+
+    def _write_chunk(self, chunk: list[dict[str, Any]]) -> int:
+        self.store.batch_write(self.table, chunk)
+        with self._count_lock:
+            self.result.written += len(chunk)
+        self.on_written(len(chunk))
+        return len(chunk)
+
+    def _put_each(self, chunk: list[dict[str, Any]]) -> int:
+        written = sum(1 for item in chunk if self.store.conditional_put(self.table, item))
+        with self._count_lock:
+            self.result.written += written
+            self.result.skipped += len(chunk) - written
+        self.on_written(len(chunk))
+        return written
+
+    def _wait_all(self) -> None:
+        while True:
+            with self._count_lock:
+                pending = list(self._futures)
+            if not pending:
+                return
+            for future in pending:
+                try:
+                    future.result()
+                except BaseException:
+                    pass
+
+    def flush(self):
+        self._wait_all()
+        if self._errors:
+            raise self._errors[0]
+        return self.result
+
+    def close(self) -> None:
+        try:
+            with self._count_lock:
+                pending = list(self._futures)
+            for future in pending:
+                future.cancel()
+            self._wait_all()  # nothing of ours may still be writing once the lease is released
+        finally:
+            if self.lease is not None:
+                self.lease.release()
