@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import importlib
 import json
-import sys
 from typing import Any
 
 import click
 
 from .errors import SqlfeastError, UsageError
 
-_COMMAND_MODULES = ("sqlfeast.cli_project", "sqlfeast.cli_historical")
+_COMMAND_MODULES = ("sqlfeast.cli_project", "sqlfeast.cli_historical", "sqlfeast.cli_online")
 
 
 class CliState:
@@ -35,6 +34,11 @@ class CliState:
             self._store = FeatureStore(self.project_dir, target=self.target,
                                        profiles_dir=self.profiles_dir, vars=self.vars)
         return self._store
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+            self._store = None
 
 
 def parse_vars(text: str | None) -> dict[str, Any]:
@@ -78,6 +82,7 @@ def main(ctx: click.Context, project_dir: str, profiles_dir: str | None, target:
     """sqlfeast: a SQL-first feature store."""
     try:
         ctx.obj = CliState(project_dir, profiles_dir, target, vars_text)
+        ctx.call_on_close(ctx.obj.close)
     except SqlfeastError as err:
         click.echo(err.render(), err=True)
         ctx.exit(err.exit_code)
@@ -91,6 +96,3 @@ for _module in _COMMAND_MODULES:
     for _command in importlib.import_module(_module).COMMANDS:
         main.add_command(_command)
 
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

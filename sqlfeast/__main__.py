@@ -1,0 +1,5 @@
+"""`python -m sqlfeast` runs the command line."""
+
+from sqlfeast.cli import main
+
+main()
