@@ -122,6 +122,21 @@ def run(state: CliState, select: tuple[str, ...]):
     click.echo(f"Created {count} view(s).")
 
 
+@click.command()
+@click.pass_obj
+def debug(state: CliState):
+    """Check the project, the profile, the warehouse connection and the online store."""
+    store = state.store()
+    click.echo(f"project: {store.name} ({store.root})")
+    click.echo(f"profile: {store.target.profile}, target: {store.target.name} ({store.target.type}), "
+               f"from {store.target.path}")
+    store.warehouse.query_arrow("SELECT 1 AS ok")
+    click.echo("warehouse: connection ok")
+    click.echo(f"online store: {store.target.online_store.get('type')}")
+    registry = store.registry_store.load()
+    click.echo(f"applied registry: version {registry.version}" if registry else "applied registry: none yet")
+
+
 ls_alias = click.Command("list", callback=ls.callback, params=ls.params, help=ls.help)
 
-COMMANDS = [init, compile_cmd, plan, apply, ls, ls_alias, run]
+COMMANDS = [init, compile_cmd, plan, apply, ls, ls_alias, run, debug]

@@ -214,3 +214,19 @@ def test_golden_compiled_sql(example_project, dialect):
             golden.parent.mkdir(parents=True, exist_ok=True)
             golden.write_text(sql + "\n")
         assert golden.read_text() == sql + "\n", f"{golden} differs; rerun with SQLFEAST_UPDATE_GOLDEN=1 if intended"
+
+
+def test_debug_and_unreachable_warehouse(example_project):
+    ok = run_cli(example_project, "debug")
+    assert ok.exit_code == 0, ok.output
+    assert "warehouse: connection ok" in ok.output and "applied registry: none yet" in ok.output
+    profiles = example_project / "profiles.yml"
+    profiles.write_text(profiles.read_text() + (
+        "    offline_sf:\n      type: snowflake\n      account: acme\n      user: u\n      password: p\n"
+        "      host: 127.0.0.1\n      port: 9\n      protocol: http\n      login_timeout: 3\n"))
+    proc = subprocess.run([sys.executable, "-m", "sqlfeast", "--project-dir", str(example_project),
+                           "--target", "offline_sf", "debug"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1
+    assert "Traceback" not in proc.stderr
+    assert proc.stderr.startswith("Error: cannot connect to Snowflake account 'acme': ")
+    assert proc.stderr.rstrip().endswith("(check account, user and credentials in profiles.yml)")

@@ -37,7 +37,7 @@ class SnowflakeWarehouse(Warehouse):
         s = self.target.settings
         kwargs: dict[str, Any] = {}
         for key in ("account", "user", "password", "role", "warehouse", "database", "schema",
-                    "authenticator", "host", "port", "protocol"):
+                    "authenticator", "host", "port", "protocol", "login_timeout", "network_timeout"):
             if s.get(key) is not None:
                 kwargs[key] = s[key]
         if s.get("private_key_path"):
