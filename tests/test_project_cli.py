@@ -38,6 +38,8 @@ def test_compile_ls_and_exit_codes(example_project):
 
 
 def test_validation_error_exits_1_without_traceback(example_project):
+    assert run_cli(example_project, "compile").exit_code == 0
+    before = (example_project / "target" / "registry.json").read_text()
     path = example_project / "models" / "customers" / "customer_profile.sql"
     path.write_text(path.read_text().replace("entities: [customer]", "entities: [custmer]"))
     proc = subprocess.run([sys.executable, "-m", "sqlfeast", "--project-dir", str(example_project), "compile"],
@@ -48,6 +50,7 @@ def test_validation_error_exits_1_without_traceback(example_project):
         "models/customers/customer_profile.sql:2: unknown entity 'custmer' (did you mean 'customer'?)",
         "1 error found",
     ]
+    assert (example_project / "target" / "registry.json").read_text() == before  # nothing stored changed
 
 
 def test_missing_project_file(tmp_path):
