@@ -15,7 +15,8 @@ import click
 
 from .errors import SqlfeastError, UsageError
 
-_COMMAND_MODULES = ("sqlfeast.cli_project", "sqlfeast.cli_historical", "sqlfeast.cli_online")
+_COMMAND_MODULES = ("sqlfeast.cli_project", "sqlfeast.cli_historical", "sqlfeast.cli_online",
+                    "sqlfeast.cli_server")
 
 
 class CliState:
