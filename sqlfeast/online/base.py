@@ -299,7 +299,11 @@ class OnlineStore:
         raise NotImplementedError
 
     # data ------------------------------------------------------------------------------------
-    def bulk_writer(self, view: "FeatureView", on_written: Callable[[int], None] | None = None) -> BulkWriter:
+    def bulk_writer(self, view: "FeatureView", on_written: Callable[[int], None] | None = None,
+                    unique_keys: bool = False) -> BulkWriter:
+        """A writer of Arrow batches of one view (a context manager). `unique_keys=True` promises
+        that no entity repeats across its batches (true for materialization), which a store may
+        use to skip work."""
         raise NotImplementedError
 
     def write_rows(self, view: "FeatureView", rows: "pa.RecordBatch | pa.Table") -> WriteResult:

@@ -125,6 +125,7 @@ class OnlineClient:
                 by_view[view_name].append(feature)
 
         requests, row_keys, entity_names = [], [], []
+        typed_rows: list[dict[str, Any]] = [{} for _ in entity_rows]  # join keys with their types
         for view_name, feats in by_view.items():
             view = registry.get_feature_view(view_name)
             if not view.online:
@@ -138,6 +139,8 @@ class OnlineClient:
                                              hint=f"pass e.g. {{'{k}': ...}} in every entity row")
                     values.append(coerce_key_value(row[k], view.join_key_types.get(k)))
                 keys.append(entity_key(view.join_keys, values))
+                for k, v in zip(view.join_keys, values):
+                    typed_rows[i].setdefault(k, v)
             for k in view.join_keys:
                 if k not in entity_names:
                     entity_names.append(k)
@@ -176,7 +179,7 @@ class OnlineClient:
                 values[name], statuses[name], stamps[name] = vals, stats, ts
         # Output in request order.
         order = [names[ref] for ref in dict.fromkeys(refs)]
-        entity_columns = {k: [row.get(k) for row in entity_rows] for k in entity_names}
+        entity_columns = {k: [row.get(k) for row in typed_rows] for k in entity_names}
         return OnlineResponse(entity_columns, {n: types[n] for n in order}, {n: values[n] for n in order},
                               {n: statuses[n] for n in order}, {n: stamps[n] for n in order})
 

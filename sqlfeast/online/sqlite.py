@@ -91,7 +91,8 @@ class SQLiteOnlineStore(OnlineStore):
         return Registry.from_json(zlib.decompress(row[0]).decode()) if row else None
 
     # data ------------------------------------------------------------------------------------
-    def bulk_writer(self, view: "FeatureView", on_written: Callable[[int], None] | None = None) -> BulkWriter:
+    def bulk_writer(self, view: "FeatureView", on_written: Callable[[int], None] | None = None,
+                    unique_keys: bool = False) -> BulkWriter:
         return _SQLiteWriter(self, view, on_written)
 
     def read(self, requests: Iterable[ReadRequest]) -> list[dict[str, StoredRow]]:

@@ -70,3 +70,73 @@ def stats_rows(ids, ts: datetime, conv: float, trips: int = 0, created: datetime
 
 T0 = datetime(2024, 1, 1)
 HOUR = timedelta(hours=1)
+
+
+# -- example projects ------------------------------------------------------------------------------
+REPO = __import__("pathlib").Path(__file__).resolve().parents[2]
+
+
+def make_project(root, name: str, endpoint: str | None = None, drivers: int | None = None,
+                 **dynamo_settings) -> "__import__('pathlib').Path":
+    """A copy of the example project named `name`, with targets `dev` (SQLite online store) and
+    `ddb` (DynamoDB at `endpoint`); with `drivers`, driver_stats holds that many drivers, each
+    with an older row, and two rows at the latest time whose later created one must win."""
+    import shutil
+
+    import yaml
+
+    root = __import__("pathlib").Path(root)
+    for part in ("models", "macros", "data"):
+        if (REPO / part).exists():
+            shutil.copytree(REPO / part, root / part)
+    text = (REPO / "sqlfeast_project.yml").read_text().replace("name: demo", f"name: {name}")
+    (root / "sqlfeast_project.yml").write_text(text)
+    ddb = {"type": "dynamodb", "region": "us-east-1", "endpoint_url": endpoint or "http://127.0.0.1:9",
+           "lease_seconds": 3, "retry_seconds": 30, "connect_attempts": 2, **dynamo_settings}
+    base = {"type": "duckdb", "path": "target/dev.duckdb", "schema": "main"}
+    profiles = {"demo": {"target": "dev", "outputs": {
+        "dev": {**base, "online_store": {"type": "sqlite", "path": "target/online.db"}},
+        "ddb": {**base, "online_store": ddb}}}}
+    (root / "profiles.yml").write_text(yaml.safe_dump(profiles))
+    if drivers:
+        write_driver_stats(root / "data" / "driver_stats.parquet", drivers)
+    return root
+
+
+def write_driver_stats(path, drivers: int) -> None:
+    import pyarrow.parquet as pq
+
+    ids = list(range(1, drivers + 1))
+    t_old, t_new = datetime(2024, 1, 1), datetime(2024, 1, 2)
+    rows = {"driver_id": [], "event_timestamp": [], "created": [], "conv_rate": [], "acc_rate": [],
+            "avg_daily_trips": []}
+
+    def add(i, ts, created, conv, trips):
+        rows["driver_id"].append(i)
+        rows["event_timestamp"].append(ts)
+        rows["created"].append(created)
+        rows["conv_rate"].append(conv)
+        rows["acc_rate"].append(conv / 2)
+        rows["avg_daily_trips"].append(trips)
+
+    for i in ids:
+        add(i, t_old, t_old, 0.1, 1)
+        add(i, t_new, t_new, 0.2, 2)  # a tie on the timestamp ...
+        add(i, t_new, t_new + timedelta(minutes=5), i / (drivers + 1), i)  # ... the later created wins
+    schema = pa.schema([("driver_id", pa.int64()), ("event_timestamp", pa.timestamp("us")),
+                        ("created", pa.timestamp("us")), ("conv_rate", pa.float64()),
+                        ("acc_rate", pa.float64()), ("avg_daily_trips", pa.int64())])
+    pq.write_table(pa.table(rows, schema=schema), path)
+
+
+def expected_driver(i: int, drivers: int) -> dict:
+    return {"conv_rate": i / (drivers + 1), "acc_rate": i / (drivers + 1) / 2, "avg_daily_trips": i}
+
+
+def online_driver_values(store, ids) -> dict:
+    """driver id -> stored values of driver_hourly_stats (whatever their age)."""
+    from sqlfeast.online.base import ReadRequest
+
+    view = store.registry.get_feature_view("driver_hourly_stats")
+    found = store.online_store.read([ReadRequest(view, [f"driver_id={i}" for i in ids], view.feature_names)])[0]
+    return {int(k.split("=")[1]): row.values for k, row in found.items()}
