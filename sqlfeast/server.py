@@ -283,9 +283,6 @@ def parse_online_request(data: dict[str, Any], registry, options: ServerOptions)
     else:
         if not isinstance(features, list) or not features or not all(isinstance(f, str) for f in features):
             raise ApiError(400, "'features' must be a non-empty list of 'view:feature' strings", "bad_request")
-        for ref in features:
-            if ":" not in ref:
-                raise ApiError(400, f"feature reference '{ref}' must be 'view:feature'", "bad_request")
         wanted = features
     full = data.get("full_feature_names", False)
     if not isinstance(full, bool):
