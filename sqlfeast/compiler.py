@@ -359,10 +359,12 @@ def assemble_sql(model: RenderedModel, rendered: dict[str, RenderedModel], loade
             return relation
         return node
 
+    # One copy per tree: transform and generate work in place on it (sqlglot would copy again).
     query = analysis.quote_outer_aliases(model.ast.copy(), [c.name for c in model.columns])
-    query = query.transform(resolve)
+    query = query.transform(resolve, copy=False)
     if ctes:
-        new = [exp.CTE(this=analysis.quote_outer_aliases(dep.ast.copy(), [c.name for c in dep.columns]).transform(resolve),
+        new = [exp.CTE(this=analysis.quote_outer_aliases(dep.ast.copy(), [c.name for c in dep.columns])
+                       .transform(resolve, copy=False),
                        alias=exp.TableAlias(this=exp.to_identifier(name, quoted=True)))
                for name, dep in ctes]
         existing = query.args.get("with_")
@@ -370,7 +372,7 @@ def assemble_sql(model: RenderedModel, rendered: dict[str, RenderedModel], loade
             existing.set("expressions", new + list(existing.expressions))
         else:
             query.set("with_", exp.With(expressions=new))
-    return query.sql(dialect=dialect, pretty=True)
+    return query.sql(dialect=dialect, pretty=True, copy=False)
 
 
 def write_target(config: ProjectConfig, registry: Registry, rendered: dict[str, RenderedModel]) -> None:
