@@ -353,10 +353,11 @@ class _Lease:
     def _put(self, condition: str, values: dict[str, Any]) -> bool:
         from botocore.exceptions import ClientError
 
+        names = {"#k": KEY_ATTR, "#x": "expires", "#h": "holder"}
         try:
             self.store.call("put_item", expected=(_CONDITION_FAILED,), TableName=self.store.meta_table,
                             Item=self._item(), ConditionExpression=condition,
-                            ExpressionAttributeNames={"#k": KEY_ATTR, "#x": "expires", "#h": "holder"},
+                            ExpressionAttributeNames={k: v for k, v in names.items() if k in condition},
                             ExpressionAttributeValues=values)
         except ClientError:
             return False
