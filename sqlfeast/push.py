@@ -78,7 +78,9 @@ def push_rows(registry: "Registry", push_source_name: str, rows: Any, to: str = 
     """`push` with the parts given explicitly (the feature server holds them itself)."""
     check_destination(to)
     source = get_push_source(registry, push_source_name)
-    table = rows_to_arrow(source, rows, required=identity_columns(registry, source))
+    keys = [k for v in source.feature_views if v in registry.feature_views
+            for k in registry.feature_views[v].join_keys if k in source.schema]
+    table = rows_to_arrow(source, rows, required=[*keys, source.timestamp])  # created may be NULL
     result = PushResult(source.name, table.num_rows)
     if to in ("online", "online_and_offline"):
         result.online = write_online(online_store, registry, source, table)
