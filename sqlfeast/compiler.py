@@ -185,9 +185,10 @@ def compile_project(config: ProjectConfig, target: Target, vars: dict[str, Any] 
     registry = Registry(project=config.name, entities=dict(loaded.entities), sources=dict(loaded.sources),
                         feature_services=dict(loaded.feature_services), push_sources=dict(loaded.push_sources))
     if not errors:
+        ref_graph = {n: list(m.refs) for n, m in rendered.items()}  # built once, not per model
         for name in order:
             model = rendered[name]
-            sql = {d: assemble_sql(model, rendered, loaded, d) for d in DIALECTS}
+            sql = {d: assemble_sql(model, rendered, loaded, d, ref_graph) for d in DIALECTS}
             deps = sorted([f"model:{r}" for r in model.refs] + [f"source:{s}" for s in model.sources])
             columns = {c.name: str(c.type) if c.type else "unknown" for c in model.columns or []}
             if name in views:
@@ -343,11 +344,13 @@ def source_relation(source: SourceTable, dialect: str) -> exp.Expression:
 
 
 def assemble_sql(model: RenderedModel, rendered: dict[str, RenderedModel], loaded: LoadedProject,
-                 dialect: str) -> str:
+                 dialect: str, ref_graph: dict[str, list[str]] | None = None) -> str:
     """Self-contained SQL: refs become CTEs (dependencies first), sources their real relations,
     and the outer projection is aliased with quoted names so every warehouse keeps their case."""
     project = loaded.config.name
-    chain = graph.ancestors(model.file.name, {n: list(m.refs) for n, m in rendered.items()})
+    if ref_graph is None:
+        ref_graph = {n: list(m.refs) for n, m in rendered.items()}
+    chain = graph.ancestors(model.file.name, ref_graph)
     ctes = [(ref_relation(project, dep), rendered[dep]) for dep in chain]
 
     def resolve(node: exp.Expression) -> exp.Expression:
