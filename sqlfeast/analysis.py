@@ -234,7 +234,8 @@ def quote_outer_aliases(query: exp.Query, names: list[str]) -> exp.Query:
     new = []
     for projection, name in zip(select.expressions, names):
         inner = projection.this if isinstance(projection, exp.Alias) else projection
-        new.append(exp.alias_(inner, exp.to_identifier(name, quoted=True)))
+        # copy=False: callers pass their own copy of the tree, so the projection can move as is.
+        new.append(exp.alias_(inner, exp.to_identifier(name, quoted=True), copy=False))
     if len(new) == len(select.expressions):
         select.set("expressions", new)
     return query
