@@ -16,6 +16,7 @@ from sqlglot import exp
 from sqlglot.errors import OptimizeError, ParseError
 from sqlglot.optimizer.annotate_types import annotate_types
 from sqlglot.optimizer.qualify import qualify
+from sqlglot.schema import MappingSchema
 
 from .errors import Location, SqlfeastError, ValidationError, ValidationErrors, suggest
 from .spec import FeatureView, SourceTable
@@ -139,13 +140,17 @@ def output_columns(model, upstream: dict[str, dict[str, FeatureType] | None]
         typed = annotate_types(query.copy(), dialect="duckdb")
         expanded = None
     else:
-        schema = {name: {col: t.sql("duckdb") for col, t in cols.items()} for name, cols in upstream.items()}
-        try:
-            typed = qualify(query.copy(), schema=schema, dialect="duckdb", identify=False,
-                            validate_qualify_columns=True, quote_identifiers=False)
-            typed = annotate_types(typed, schema=schema, dialect="duckdb")
-        except OptimizeError as err:
-            raise _unknown_column(err, query, upstream, pos) from None
+        # One MappingSchema for both passes (each would otherwise build its own).
+        schema = MappingSchema({name: {col: t.sql("duckdb") for col, t in cols.items()}
+                                for name, cols in upstream.items()}, dialect="duckdb")
+        typed = None if stars else _single_table_typed(query, upstream, schema)
+        if typed is None:
+            try:
+                typed = qualify(query.copy(), schema=schema, dialect="duckdb", identify=False,
+                                validate_qualify_columns=True, quote_identifiers=False)
+                typed = annotate_types(typed, schema=schema, dialect="duckdb")
+            except OptimizeError as err:
+                raise _unknown_column(err, query, upstream, pos) from None
         expanded = typed if stars else None
     typed_projections = _leftmost_select(typed).expressions
     types = [from_sqlglot(p.type) if p.type else None for p in typed_projections]
@@ -155,6 +160,46 @@ def output_columns(model, upstream: dict[str, dict[str, FeatureType] | None]
                 for p, t in zip(typed_projections, types)], expanded
     return [OutputColumn(p.alias_or_name, t, pos.at(l, c, n))
             for p, t, (l, c, n) in zip(projections, types, raw_positions)], None
+
+
+# Nodes that give a query more than one scope or source; their presence needs the full qualify.
+_NOT_SIMPLE = (exp.Subquery, exp.Join, exp.Lateral, exp.Unnest, exp.Pivot, exp.Values, exp.With,
+               exp.SetOperation, exp.Star, exp.UDTF)
+
+
+def _single_table_typed(query: exp.Query, upstream: dict[str, dict[str, FeatureType] | None],
+                        schema: MappingSchema) -> exp.Query | None:
+    """Typed copy of a ``SELECT ... FROM one_table`` whose every column is a lower-case column of
+    that table, without sqlglot's qualify (which costs as much as typing itself). Such a query
+    qualifies to the same tree minus aliases, so annotate_types gives the same types. Anything
+    else returns None and takes the full path, which also reports unknown columns."""
+    if not isinstance(query, exp.Select) or query.args.get("joins"):
+        return None
+    from_ = query.args.get("from_")
+    table = from_.this if from_ is not None else None
+    if not isinstance(table, exp.Table) or table.args.get("db") or table.args.get("catalog"):
+        return None
+    columns = upstream.get(table.name)
+    if not columns or len(upstream) != 1:
+        return None
+    alias = table.alias_or_name
+    for node in query.walk():
+        if isinstance(node, _NOT_SIMPLE) and not (isinstance(node, exp.Star) and isinstance(node.parent, exp.Count)):
+            return None
+        if isinstance(node, exp.Select) and node is not query:
+            return None
+        if isinstance(node, exp.Table) and node is not table:
+            return None
+        if isinstance(node, exp.Column):
+            name = node.name
+            if (node.args.get("db") or node.args.get("catalog") or (node.table and node.table != alias)
+                    or not isinstance(node.this, exp.Identifier) or name != name.lower() or name not in columns):
+                return None
+    typed = query.copy()
+    for column in typed.find_all(exp.Column):
+        if not column.table:
+            column.set("table", exp.to_identifier(alias))
+    return annotate_types(typed, schema=schema, dialect="duckdb")
 
 
 def _describe_relation(placeholder: str) -> str:
