@@ -8,12 +8,13 @@ python3 -m venv .venv
 .venv/bin/python -m pip install --quiet -e .
 export PATH="$PWD/.venv/bin:$PATH"
 set -x
-python -c "from sqlfeast.sample_data import write_sample_data; write_sample_data('.')"
+# Sample data for the week up to today, so the online values are fresh (within each view's ttl).
+python -c "from sqlfeast.sample_data import write_sample_data, today_utc; write_sample_data('.', end=today_utc())"
 sqlfeast compile
 sqlfeast plan
 sqlfeast apply
 sqlfeast ls
 sqlfeast historical -e data/entities.parquet --service driver_activity_v1 -o target/training.parquet
-sqlfeast materialize-incremental 2026-01-15T00:00:00
+sqlfeast materialize-incremental now
 sqlfeast get-online -f driver_hourly_stats:conv_rate -f customer_profile:current_balance \
-    -e driver_id=1001 -e customer_id=2001
+    -e driver_id=1001,customer_id=2001 -e driver_id=1002,customer_id=2002 --status

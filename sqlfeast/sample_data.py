@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import random
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pyarrow as pa
@@ -22,13 +22,20 @@ import pyarrow.parquet as pq
 SAMPLE_END = datetime(2026, 1, 15, 0, 0, 0)
 
 
+def today_utc() -> datetime:
+    """Midnight UTC of today (naive): sample data ending here is fresh for online reads."""
+    now = datetime.now(timezone.utc)
+    return datetime(now.year, now.month, now.day)
+
+
 def write_sample_data(root: str | os.PathLike, drivers: int = 50, customers: int = 50, days: int = 7,
-                      entity_rows: int = 1000, seed: int = 7) -> list[Path]:
-    """Generate hourly driver stats, daily customer profiles and entity rows under root/data."""
+                      entity_rows: int = 1000, seed: int = 7, end: datetime | None = None) -> list[Path]:
+    """Generate hourly driver stats, daily customer profiles and entity rows under root/data,
+    covering the `days` before `end` (default: the fixed SAMPLE_END, so tests are repeatable)."""
     rng = random.Random(seed)
     out = Path(root) / "data"
     out.mkdir(parents=True, exist_ok=True)
-    start = SAMPLE_END - timedelta(days=days)
+    start = (end or SAMPLE_END) - timedelta(days=days)
 
     drv: dict[str, list] = {k: [] for k in ("driver_id", "event_timestamp", "created", "conv_rate",
                                             "acc_rate", "avg_daily_trips")}

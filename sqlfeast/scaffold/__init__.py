@@ -11,7 +11,7 @@ import shutil
 from pathlib import Path
 
 from ..errors import UsageError
-from ..sample_data import write_sample_data
+from ..sample_data import today_utc, write_sample_data
 
 TEMPLATE = Path(__file__).parent / "project"
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -36,5 +36,5 @@ def create_project(directory: str, with_data: bool = True) -> Path:
         target.write_text(text)
     (path / ".gitignore").write_text("target/\ndata/\n")
     if with_data:
-        write_sample_data(path)
+        write_sample_data(path, end=today_utc())  # fresh data: online reads within ttl
     return path
