@@ -467,18 +467,22 @@ class _DynamoWriter(BulkWriter):
             items.append(item)
         return items
 
-    def _newer(self, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """The read pass: keep only items newer than what is stored (one read per 100 keys)."""
-        chunks = [items[i:i + READ_BATCH] for i in range(0, len(items), READ_BATCH)]
-        stored_maps = self.store.executor.map(
-            lambda chunk: self.store.stored_versions(self.table, [it[KEY_ATTR]["S"] for it in chunk]), chunks)
-        keep = []
-        for chunk, stored in zip(chunks, stored_maps):
-            for item in chunk:
-                have = stored.get(item[KEY_ATTR]["S"])
-                if have is None or (int(item[EVENT_ATTR]["N"]), int(item[CREATED_ATTR]["N"])) > have:
-                    keep.append(item)
-        return keep
+    def _read_then_write(self, chunk: list[dict[str, Any]]) -> int:
+        """The read pass of up to 100 items (one projected BatchGetItem), then BatchWriteItems of
+        the ones newer than what is stored. Runs in the pool, so reads and writes overlap."""
+        stored = self.store.stored_versions(self.table, [it[KEY_ATTR]["S"] for it in chunk])
+        newer = []
+        for item in chunk:
+            have = stored.get(item[KEY_ATTR]["S"])
+            if have is None or (int(item[EVENT_ATTR]["N"]), int(item[CREATED_ATTR]["N"])) > have:
+                newer.append(item)
+        with self._count_lock:
+            self.result.skipped += len(chunk) - len(newer)
+        if len(newer) < len(chunk):
+            self.on_written(len(chunk) - len(newer))
+        for i in range(0, len(newer), WRITE_BATCH):
+            self._write_chunk(newer[i:i + WRITE_BATCH])
+        return len(newer)
 
     def _submit(self, fn: Callable[[], int]) -> None:
         self._inflight.acquire()  # bounds memory: at most 2 x concurrency requests queued
@@ -508,14 +512,10 @@ class _DynamoWriter(BulkWriter):
             for i in range(0, len(items), WRITE_BATCH):
                 self._submit(lambda chunk=items[i:i + WRITE_BATCH]: self._put_each(chunk))
             return
-        total = len(items)
         if not self.fresh:
-            items = self._newer(items)
-        skipped = total - len(items)
-        with self._count_lock:
-            self.result.skipped += skipped
-        if skipped:
-            self.on_written(skipped)
+            for i in range(0, len(items), READ_BATCH):
+                self._submit(lambda chunk=items[i:i + READ_BATCH]: self._read_then_write(chunk))
+            return
         for i in range(0, len(items), WRITE_BATCH):
             self._submit(lambda chunk=items[i:i + WRITE_BATCH]: self._write_chunk(chunk))
 

@@ -1,0 +1,240 @@
+"""Online path benchmark against a real DynamoDB-compatible server (moto server by default).
+
+Measures, on one server and the same data:
+  1. raw boto3: BatchWriteItem of 25 pre-built items, N requests in flight (the ceiling);
+  2. sqlfeast materialize of the same rows (warehouse query + Arrow -> items + writes) into an
+     empty table, then again over the rows already online (the newer-wins read pass, nothing to
+     write), then with newer rows (read pass + writes), and with `newer_wins: conditional`;
+  3. get_online_features for 1 and 100 entities x 2 views: p50/p99 against one raw BatchGetItem.
+
+    python benchmarks/materialize_bench.py [--rows 200000] [--concurrency 8] [--endpoint URL]
+
+Prints a Markdown table (copied into docs/benchmarks.md). Numbers vary by machine; the ratios are
+what matters.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import boto3
+import pyarrow as pa
+import pyarrow.parquet as pq
+import yaml
+from botocore.config import Config
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def start_moto() -> tuple[subprocess.Popen, str]:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    binary = Path(sys.executable).parent / "moto_server"
+    proc = subprocess.Popen([str(binary if binary.exists() else "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    endpoint = f"http://127.0.0.1:{port}"
+    for _ in range(300):
+        try:
+            urllib.request.urlopen(endpoint + "/moto-api/", timeout=1)
+            return proc, endpoint
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError("moto_server did not start")
+
+
+def make_project(root: Path, name: str, endpoint: str, rows: int, concurrency: int, shift: timedelta,
+                 newer_wins: str = "lease") -> Path:
+    if not root.exists():
+        for part in ("models", "macros"):
+            shutil.copytree(REPO / part, root / part)
+        (root / "data").mkdir()
+    (root / "sqlfeast_project.yml").write_text(
+        (REPO / "sqlfeast_project.yml").read_text().replace("name: demo", f"name: {name}"))
+    online = {"type": "dynamodb", "region": "us-east-1", "endpoint_url": endpoint, "concurrency": concurrency,
+              "newer_wins": newer_wins}
+    profiles = {"demo": {"target": "ddb", "outputs": {"ddb": {
+        "type": "duckdb", "path": "target/dev.duckdb", "schema": "main", "online_store": online}}}}
+    (root / "profiles.yml").write_text(yaml.safe_dump(profiles))
+    t = datetime(2024, 1, 1) + shift
+    ids = pa.array(range(1, rows + 1), pa.int64())
+    stamps = pa.array([t] * rows, pa.timestamp("us"))
+    conv = pa.array([(i % 1000) / 1000 for i in range(rows)], pa.float64())
+    pq.write_table(pa.table({"driver_id": ids, "event_timestamp": stamps, "created": stamps, "conv_rate": conv,
+                             "acc_rate": conv, "avg_daily_trips": pa.array([i % 500 for i in range(rows)], pa.int64())}),
+                   root / "data" / "driver_stats.parquet")
+    n = 1000
+    cids = pa.array(range(1, n + 1), pa.int64())
+    cst = pa.array([t] * n, pa.timestamp("us"))
+    val = pa.array([float(i) for i in range(n)], pa.float64())
+    pq.write_table(pa.table({"customer_id": cids, "event_timestamp": cst, "created": cst, "current_balance": val,
+                             "avg_passenger_count": val, "lifetime_trip_count": pa.array(range(n), pa.int64())}),
+                   root / "data" / "customer_profile.parquet")
+    return root
+
+
+def raw_batch_write(endpoint: str, rows: int, concurrency: int) -> float:
+    """The ceiling: pre-built items, BatchWriteItem of 25, `concurrency` requests in flight."""
+    client = boto3.client("dynamodb", endpoint_url=endpoint, region_name="us-east-1",
+                          config=Config(max_pool_connections=concurrency * 2 + 4, retries={"total_max_attempts": 1}))
+    table = f"raw-{uuid.uuid4().hex[:8]}"
+    client.create_table(TableName=table, BillingMode="PAY_PER_REQUEST",
+                        AttributeDefinitions=[{"AttributeName": "entity_key", "AttributeType": "S"}],
+                        KeySchema=[{"AttributeName": "entity_key", "KeyType": "HASH"}])
+    ts = str(int(datetime(2024, 1, 1).timestamp() * 1e6))
+    items = [{"entity_key": {"S": f"driver_id={i}"}, "_event_ts": {"N": ts}, "_created_ts": {"N": ts},
+              "conv_rate": {"N": repr((i % 1000) / 1000)}, "acc_rate": {"N": repr((i % 1000) / 1000)},
+              "avg_daily_trips": {"N": str(i % 500)}, "_ttl": {"N": "1704240000"}} for i in range(1, rows + 1)]
+    chunks = [items[i:i + 25] for i in range(0, len(items), 25)]
+
+    def write(chunk):
+        requests = [{"PutRequest": {"Item": it}} for it in chunk]
+        while requests:
+            requests = client.batch_write_item(RequestItems={table: requests}).get("UnprocessedItems", {}).get(table, [])
+
+    began = time.perf_counter()
+    with ThreadPoolExecutor(concurrency) as pool:
+        list(pool.map(write, chunks))
+    return rows / (time.perf_counter() - began)
+
+
+def sqlfeast_materialize(root: Path) -> tuple[float, object]:
+    from sqlfeast.feature_store import FeatureStore
+
+    os.chdir(root)
+    with FeatureStore(root) as fs:
+        began = time.perf_counter()
+        [result] = fs.materialize("2023-01-01", "2025-01-01", views=["driver_hourly_stats"], quiet=True)
+        return result.rows / (time.perf_counter() - began), result
+
+
+def percentiles(samples: list[float]) -> tuple[float, float]:
+    samples = sorted(samples)
+    return statistics.median(samples), samples[min(len(samples) - 1, int(len(samples) * 0.99))]
+
+
+def read_latency(root: Path, endpoint: str, iterations: int) -> list[tuple[str, float, float, float, float]]:
+    from sqlfeast.feature_store import FeatureStore
+    from sqlfeast.online.client import OnlineClient
+
+    os.chdir(root)
+    out = []
+    with FeatureStore(root) as fs:
+        client = OnlineClient(fs.online_store, fs.registry)
+        raw = boto3.client("dynamodb", endpoint_url=endpoint, region_name="us-east-1",
+                           config=Config(retries={"total_max_attempts": 1}))
+        dt, cp = fs.online_store.table_name("driver_hourly_stats"), fs.online_store.table_name("customer_profile")
+        features = ["driver_hourly_stats:conv_rate", "driver_hourly_stats:acc_rate", "customer_profile:current_balance"]
+        for n in (1, 100):
+            rows = [{"driver_id": i, "customer_id": i} for i in range(1, n + 1)]
+            # One raw BatchGetItem of the same keys may carry at most 100 keys: 2 x 50 for 100 rows,
+            # i.e. the raw baseline makes the same number of round trips as sqlfeast.
+            half = max(1, min(n, 50)) if n > 1 else 1
+
+            def raw_call():
+                for start in range(0, n, half):
+                    ids = range(start + 1, min(n, start + half) + 1)
+                    raw.batch_get_item(RequestItems={
+                        dt: {"Keys": [{"entity_key": {"S": f"driver_id={i}"}} for i in ids],
+                             "ProjectionExpression": "#k, #e, #c, #a, #b",
+                             "ExpressionAttributeNames": {"#k": "entity_key", "#e": "_event_ts", "#c": "_created_ts",
+                                                          "#a": "conv_rate", "#b": "acc_rate"}},
+                        cp: {"Keys": [{"entity_key": {"S": f"customer_id={i}"}} for i in ids],
+                             "ProjectionExpression": "#k, #e, #c, #a",
+                             "ExpressionAttributeNames": {"#k": "entity_key", "#e": "_event_ts", "#c": "_created_ts",
+                                                          "#a": "current_balance"}}})
+
+            def ours():
+                client.get_online_features(features, rows).to_dict()
+
+            for fn in (raw_call, ours):  # warm up connections
+                for _ in range(5):
+                    fn()
+            timings = {"raw": [], "sqlfeast": []}
+            for _ in range(iterations):  # interleaved, so drift hits both alike
+                for name, fn in (("raw", raw_call), ("sqlfeast", ours)):
+                    began = time.perf_counter()
+                    fn()
+                    timings[name].append((time.perf_counter() - began) * 1000)
+            r50, r99 = percentiles(timings["raw"])
+            s50, s99 = percentiles(timings["sqlfeast"])
+            out.append((f"{n} entit{'y' if n == 1 else 'ies'} x 2 views", r50, r99, s50, s99))
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rows", type=int, default=200_000)
+    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--endpoint", default=None, help="an already running server (default: start moto)")
+    parser.add_argument("--iterations", type=int, default=300)
+    args = parser.parse_args()
+    os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
+    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
+    proc = None
+    endpoint = args.endpoint
+    if endpoint is None:
+        proc, endpoint = start_moto()
+    work = Path(tempfile.mkdtemp(prefix="sqlfeast-bench-"))
+    try:
+        from sqlfeast.feature_store import FeatureStore
+
+        name = "bench" + uuid.uuid4().hex[:6]
+        root = make_project(work / "p", name, endpoint, args.rows, args.concurrency, timedelta(0))
+        os.chdir(root)
+        with FeatureStore(root) as fs:
+            fs.apply()
+        raw = raw_batch_write(endpoint, args.rows, args.concurrency)
+        print(f"raw BatchWriteItem loop:          {raw:10,.0f} rows/s", flush=True)
+        fresh, _ = sqlfeast_materialize(root)
+        print(f"sqlfeast, empty table:            {fresh:10,.0f} rows/s ({fresh / raw:.2f}x raw)", flush=True)
+        same, res = sqlfeast_materialize(root)
+        print(f"sqlfeast, same rows again:        {same:10,.0f} rows/s (read pass only: {res.skipped} skipped)", flush=True)
+        make_project(root, name, endpoint, args.rows, args.concurrency, timedelta(hours=1))
+        newer, res = sqlfeast_materialize(root)
+        print(f"sqlfeast, newer rows (read+write):{newer:10,.0f} rows/s ({newer / raw:.2f}x raw, {res.written} written)", flush=True)
+        cond_root = make_project(work / "c", name + "c", endpoint, args.rows, args.concurrency, timedelta(0),
+                                 newer_wins="conditional")
+        os.chdir(cond_root)
+        with FeatureStore(cond_root) as fs:
+            fs.apply()
+        cond, _ = sqlfeast_materialize(cond_root)
+        print(f"sqlfeast, newer_wins=conditional: {cond:10,.0f} rows/s ({cond / raw:.2f}x raw)", flush=True)
+        latency = read_latency(root, endpoint, args.iterations)
+        print()
+        print(f"| materialize {args.rows:,} rows, concurrency {args.concurrency} | rows/s | vs raw |")
+        print("|---|---:|---:|")
+        for label, value in [("raw boto3 BatchWriteItem loop, pre-built items", raw),
+                             ("sqlfeast materialize, empty table", fresh),
+                             ("sqlfeast materialize, same rows again (read pass, 0 writes)", same),
+                             ("sqlfeast materialize, newer rows (read pass + writes)", newer),
+                             ("sqlfeast materialize, newer_wins: conditional (PutItem per row)", cond)]:
+            print(f"| {label} | {value:,.0f} | {value / raw:.2f}x |")
+        print()
+        print("| get_online_features | raw p50 ms | raw p99 ms | sqlfeast p50 ms | sqlfeast p99 ms | p50 ratio | p99 ratio |")
+        print("|---|---:|---:|---:|---:|---:|---:|")
+        for label, r50, r99, s50, s99 in latency:
+            print(f"| {label} | {r50:.2f} | {r99:.2f} | {s50:.2f} | {s99:.2f} | {s50 / r50:.2f}x | {s99 / r99:.2f}x |")
+    finally:
+        os.chdir(REPO)
+        shutil.rmtree(work, ignore_errors=True)
+        if proc is not None:
+            proc.terminate()
+            proc.wait()
+
+
+if __name__ == "__main__":
+    main()
