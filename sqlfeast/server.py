@@ -240,7 +240,7 @@ def _check_key_values(name: str, type_text: str, values: list[Any]) -> list[Any]
         family = parse_type(type_text).family if type_text and type_text != "unknown" else None
     except ValueError:
         family = None
-    out = values
+    convert = False
     for i, value in enumerate(values):
         if value is None:
             raise ApiError(422, f"entity '{name}' value {i} is null", "bad_entity_value")
@@ -249,8 +249,7 @@ def _check_key_values(name: str, type_text: str, values: list[Any]) -> list[Any]
                     isinstance(value, str) and not value.lstrip("-").isdigit()):
                 raise ApiError(422, f"entity '{name}' must be {type_text}: value {i} is {value!r}",
                                "wrong_key_type")
-            if isinstance(value, str):
-                out = [int(v) for v in values]
+            convert = convert or isinstance(value, str)
         elif family == "string":
             if not isinstance(value, str):
                 raise ApiError(422, f"entity '{name}' must be {type_text}: value {i} is {value!r}",
@@ -262,7 +261,7 @@ def _check_key_values(name: str, type_text: str, values: list[Any]) -> list[Any]
         elif isinstance(value, (dict, list)):
             raise ApiError(422, f"entity '{name}' value {i} must be a scalar, not {type(value).__name__}",
                            "wrong_key_type")
-    return out
+    return [int(v) for v in values] if convert else values
 
 
 def parse_online_request(data: dict[str, Any], registry, options: ServerOptions):
