@@ -18,6 +18,7 @@ from sqlfeast.registry import Registry
 from sqlfeast.spec import Feature, FeatureService, FeatureView
 from sqlfeast.templating import MacroLibrary
 from sqlfeast.warehouse import connect
+from sqlfeast.warehouse.base import quote
 
 UTC = dt.timezone.utc
 
@@ -96,9 +97,9 @@ def duckdb_store(views: list[ViewData], services=None, tmp: Path | None = None, 
     for v in views:
         table = v.arrow()
         wh.con.register("__src", table)
-        wh.con.execute(f'create or replace table "src_{v.name}" as select * from "__src"')
+        wh.con.execute(f'create or replace table {quote("src_" + v.name)} as select * from "__src"')
         wh.con.unregister("__src")
-        sql[v.name] = {"duckdb": f'select * from "src_{v.name}"'}
+        sql[v.name] = {"duckdb": f'select * from {quote("src_" + v.name)}'}
     return Store(registry_for(views, sql, services), wh, wh.target)
 
 
