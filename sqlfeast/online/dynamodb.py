@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable
 from ..errors import OnlineStoreError
 from ..types import parse_type
 from .base import (CREATED_ATTR, EVENT_ATTR, KEY_ATTR, META_VIEW, TTL_ATTR, BulkWriter, OnlineStore,
-                   ReadRequest, StoredRow, prepare_rows)
+                   ReadRequest, StoredRow, WriteResult, prepare_rows)
 from .codec import attr_size, decoder
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -75,6 +75,7 @@ class DynamoDBOnlineStore(OnlineStore):
         self.lease_wait_seconds = float(settings.get("lease_wait_seconds", 600))
         self.retry_seconds = float(settings.get("retry_seconds", 300))
         self.connect_attempts = max(1, int(settings.get("connect_attempts", 4)))
+        self.small_write_rows = int(settings.get("small_write_rows", 100))
         self._lock = threading.Lock()
 
     # -- connection --------------------------------------------------------------------------------
@@ -258,6 +259,15 @@ class DynamoDBOnlineStore(OnlineStore):
         skip the read pass."""
         return _DynamoWriter(self, view, on_written, unique_keys)
 
+    def write_rows(self, view: "FeatureView", rows: Any) -> WriteResult:
+        """Write one batch with newer-wins. Small batches (a push: at most `small_write_rows`,
+        default 100) use one conditional PutItem per row, in parallel and without the lease, so
+        a push never waits for a running materialization; larger ones go through the lease."""
+        conditional = rows.num_rows <= self.small_write_rows or self.newer_wins == "conditional"
+        with _DynamoWriter(self, view, None, False, conditional=conditional) as writer:
+            writer.write(rows)
+        return writer.result
+
     def stored_versions(self, table: str, keys: list[str]) -> dict[str, tuple[int, int]]:
         """entity key -> (event ts, created ts) stored, for up to 100 keys (one projected read)."""
         found: dict[str, tuple[int, int]] = {}
@@ -423,12 +433,13 @@ class _Lease:
 
 
 class _DynamoWriter(BulkWriter):
-    def __init__(self, store: DynamoDBOnlineStore, view: "FeatureView", on_written, unique_keys: bool):
+    def __init__(self, store: DynamoDBOnlineStore, view: "FeatureView", on_written, unique_keys: bool,
+                 conditional: bool | None = None):
         super().__init__(on_written)
         self.store, self.view = store, view
         self.table = store.table_name(view.name)
         self.ttl = int(view.ttl_seconds or 0)
-        self.conditional = store.newer_wins == "conditional"
+        self.conditional = store.newer_wins == "conditional" if conditional is None else conditional
         self.lease: _Lease | None = None
         self.fresh = False
         self._inflight = threading.BoundedSemaphore(store.concurrency * 2)

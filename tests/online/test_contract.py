@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from datetime import datetime, timedelta
 
 import pytest
@@ -88,7 +89,8 @@ def test_duplicate_keys_in_one_batch_keep_the_newest(make_store):
 
 
 def test_two_concurrent_writers_newer_wins(make_store):
-    store_old, store_new = make_store(), None
+    """Small batches, as pushes write them, from two connections at once."""
+    store_old = make_store()
     view = stats_view()
     registry = applied(store_old, view)
     store_new = make_store(store_old.project)  # a second, independent connection
@@ -96,16 +98,55 @@ def test_two_concurrent_writers_newer_wins(make_store):
     barrier = threading.Barrier(2)
     errors = []
 
-    def writer(store, ts, conv):
+    def writer(store, ts, conv, order):
+        # Opposite directions: for half of the keys the older row arrives after the newer one.
         try:
             barrier.wait()
-            for i in range(0, len(ids), 50):
-                store.write_rows(view, stats_rows(ids[i:i + 50], ts, conv))
+            for i in range(0, len(order), 50):
+                store.write_rows(view, stats_rows(order[i:i + 50], ts, conv))
         except Exception as err:  # pragma: no cover - reported below
             errors.append(err)
 
-    threads = [threading.Thread(target=writer, args=(store_old, T0, 0.1)),
-               threading.Thread(target=writer, args=(store_new, T0 + HOUR, 0.9))]
+    threads = [threading.Thread(target=writer, args=(store_old, T0, 0.1, ids[::-1])),
+               threading.Thread(target=writer, args=(store_new, T0 + HOUR, 0.9, ids))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    data = OnlineClient(store_old, registry).get_online_features(
+        "driver_stats:conv_rate", [{"driver_id": i} for i in ids]).to_dict()
+    assert set(data["conv_rate"]) == {0.9}
+
+
+def test_concurrent_bulk_writers_older_one_opened_first_and_writing_last(make_store):
+    """Two materializations of one view: the one with older rows starts first (finds the table
+    empty) but writes last, after the newer one has finished. The newer rows must stay."""
+    store_old = make_store()
+    view = stats_view()
+    registry = applied(store_old, view)
+    store_new = make_store(store_old.project)
+    ids = list(range(300))
+    opened, errors = threading.Event(), []
+
+    def older():
+        try:
+            with store_old.bulk_writer(view, unique_keys=True) as writer:
+                opened.set()
+                time.sleep(1.0)  # the newer writer runs now, unless it has to wait for us
+                writer.write(stats_rows(ids, T0, 0.1))
+        except Exception as err:  # pragma: no cover
+            errors.append(err)
+
+    def newer():
+        try:
+            opened.wait()
+            with store_new.bulk_writer(view, unique_keys=True) as writer:
+                writer.write(stats_rows(ids, T0 + HOUR, 0.9))
+        except Exception as err:  # pragma: no cover
+            errors.append(err)
+
+    threads = [threading.Thread(target=older), threading.Thread(target=newer)]
     for t in threads:
         t.start()
     for t in threads:
