@@ -312,8 +312,11 @@ def main() -> None:
             feast_bin = Path(args.feast_venv) / "bin" / "feast"
             setup_feast(feast_root, endpoint, ours_root / "data", feast_bin)
             fport = free_port()
+            # --max-requests 0: no worker recycling (Feast's default restarts a worker every ~1,000
+            # requests, which resets keep-alive connections mid-run); sqlfeast never recycles.
             procs.append(start_server([str(feast_bin), "serve", "-p", str(fport), "-w", str(args.workers),
-                                       "--no-access-log"], feast_root, fport, work / "feast.log"))
+                                       "--no-access-log", "--max-requests", "0"], feast_root, fport,
+                                      work / "feast.log"))
             feast_url = f"http://127.0.0.1:{fport}"
             check_same_answers(ours_url, feast_url)
         # Measure one server at a time, so that each has the machine to itself.

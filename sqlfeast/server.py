@@ -341,11 +341,17 @@ def online_response(response, entity_columns: dict[str, list[Any]]) -> dict[str,
         names.append(name)
         results.append({"values": values, "statuses": ["PRESENT"] * len(values),
                         "event_timestamps": [_EPOCH_TS] * len(values)})
+    texts: dict[Any, str] = {None: _EPOCH_TS}  # rows share few distinct timestamps: format each once
     for name in response.feature_names:
+        stamps = []
+        for t in response.event_timestamps[name]:
+            text = texts.get(t)
+            if text is None:
+                text = texts[t] = _iso(t)
+            stamps.append(text)
         names.append(name)
         results.append({"values": response.values[name], "statuses": response.statuses[name],
-                        "event_timestamps": [_EPOCH_TS if t is None else _iso(t)
-                                             for t in response.event_timestamps[name]]})
+                        "event_timestamps": stamps})
     return {"metadata": {"feature_names": names}, "results": results}
 
 
