@@ -134,6 +134,7 @@ def test_projects_are_isolated_in_one_warehouse(tmp_path):
     import duckdb
 
     con = duckdb.connect(str(shared_db))
+    con.execute(f"SET file_search_path = '{a}'")  # the views read data/ relative to a project
     tables = {r[0] for r in con.execute("select table_name from information_schema.tables").fetchall()}
     assert {"alpha__registry", "beta__registry", "alpha__driver_hourly_stats", "beta__driver_hourly_stats"} <= tables
     assert con.execute('select count(*) from "alpha__driver_hourly_stats"').fetchone()[0] > 0
@@ -231,5 +232,6 @@ def test_debug_and_unreachable_warehouse(example_project):
                            "--target", "offline_sf", "debug"], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 1
     assert "Traceback" not in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
     assert proc.stderr.startswith("Error: cannot connect to Snowflake account 'acme': ")
     assert proc.stderr.rstrip().endswith("(check account, user and credentials in profiles.yml)")

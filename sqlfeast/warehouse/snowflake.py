@@ -8,6 +8,7 @@ point the connector at fakesnow.
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -57,7 +58,9 @@ class SnowflakeWarehouse(Warehouse):
                 raise ConfigError("the snowflake target needs snowflake-connector-python",
                                   hint="pip install 'sqlfeast[snowflake]'") from None
             try:
-                self._con = snowflake.connector.connect(**self.connect_kwargs())
+                with warnings.catch_warnings():  # the connector's deprecation notices are not the user's concern
+                    warnings.simplefilter("ignore")
+                    self._con = snowflake.connector.connect(**self.connect_kwargs())
             except Exception as err:  # the connector raises many kinds; all mean "cannot connect"
                 raise WarehouseError(f"cannot connect to Snowflake account "
                                      f"{self.target.settings.get('account')!r}: {err}",

@@ -86,9 +86,11 @@ def make_project(root, name: str, endpoint: str | None = None, drivers: int | No
     import yaml
 
     root = __import__("pathlib").Path(root)
-    for part in ("models", "macros", "data"):
-        if (REPO / part).exists():
-            shutil.copytree(REPO / part, root / part)
+    from sqlfeast.sample_data import write_sample_data
+
+    for part in ("models", "macros"):
+        shutil.copytree(REPO / part, root / part)
+    write_sample_data(root)  # data/ is generated, never committed
     text = (REPO / "sqlfeast_project.yml").read_text().replace("name: demo", f"name: {name}")
     (root / "sqlfeast_project.yml").write_text(text)
     ddb = {"type": "dynamodb", "region": "us-east-1", "endpoint_url": endpoint or "http://127.0.0.1:9",
