@@ -210,6 +210,14 @@ def utc_timestamps(column: pa.ChunkedArray, name: str) -> pa.ChunkedArray:
                               "column with timestamp_column=")
 
 
+def _row_numbers(n: int) -> pa.Array:
+    try:
+        import numpy as np
+    except ImportError:  # pragma: no cover - numpy comes with pandas, not always with pyarrow
+        return pa.array(range(n), pa.int64())
+    return pa.array(np.arange(n, dtype=np.int64))
+
+
 def _iso(value: dt.datetime) -> str:
     return value.isoformat(sep=" ", timespec="microseconds")
 
@@ -401,7 +409,7 @@ def get_historical_features(store, entity_df: Any, features: str | list[str], fu
     lo, hi = bounds["min"].as_py(), bounds["max"].as_py()
     name = f"__sqlfeast_entities_{uuid.uuid4().hex[:12]}"
     keys_table = pa.table(
-        [pa.array(range(entities.num_rows), pa.int64())] + [entities.column(c) for c in needed] + [ts],
+        [_row_numbers(entities.num_rows)] + [entities.column(c) for c in needed] + [ts],
         names=[ROW_COLUMN] + needed + [TS_COLUMN])
 
     dialect = warehouse.dialect

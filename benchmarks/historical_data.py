@@ -1,0 +1,64 @@
+"""Data for the historical retrieval benchmark: the driver/customer data set at a chosen size.
+
+    python benchmarks/historical_data.py --entities 100000 --rows 1000000 --out /tmp/hist_small
+
+writes driver_stats.parquet and customer_profile.parquet (``rows`` rows each, 30 days of events,
+created a few seconds after each event, some (key, timestamp) ties) and entities.parquet
+(``entities`` rows: driver_id, customer_id, event_timestamp, label). Deterministic (hash based).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import duckdb
+
+DRIVERS = 10_000
+CUSTOMERS = 50_000
+
+
+def generate(out: str | Path, entities: int, rows: int) -> Path:
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect()
+    base = "TIMESTAMP '2024-01-01'"
+    # hash(i, salt) gives stable pseudo-random numbers without a seed.
+    con.execute(f"""
+        copy (
+          select 1000 + (hash(i, 1) % {DRIVERS})::bigint as driver_id,
+                 {base} + to_seconds((hash(i, 2) % (30 * 86400 / 60))::bigint * 60) as event_timestamp,
+                 {base} + to_seconds((hash(i, 2) % (30 * 86400 / 60))::bigint * 60 + (hash(i, 3) % 30)::bigint) + to_microseconds(i) as created,
+                 (hash(i, 4) % 10000) / 10000.0 as conv_rate,
+                 (hash(i, 5) % 10000) / 10000.0 as acc_rate,
+                 (hash(i, 6) % 100)::bigint as avg_daily_trips
+          from range({rows}) t(i) order by event_timestamp
+        ) to '{out / "driver_stats.parquet"}' (format parquet, row_group_size 122880)""")
+    con.execute(f"""
+        copy (
+          select 1 + (hash(i, 11) % {CUSTOMERS})::bigint as customer_id,
+                 {base} + to_seconds((hash(i, 12) % (30 * 86400 / 60))::bigint * 60) as event_timestamp,
+                 {base} + to_seconds((hash(i, 12) % (30 * 86400 / 60))::bigint * 60 + (hash(i, 13) % 30)::bigint) + to_microseconds(i) as created,
+                 (hash(i, 14) % 100000) / 10.0 as current_balance,
+                 (hash(i, 15) % 400) / 100.0 as avg_passenger_count,
+                 (hash(i, 16) % 5000)::bigint as lifetime_trip_count
+          from range({rows}) t(i) order by event_timestamp
+        ) to '{out / "customer_profile.parquet"}' (format parquet, row_group_size 122880)""")
+    con.execute(f"""
+        copy (
+          select 1000 + (hash(i, 21) % {DRIVERS})::bigint as driver_id,
+                 1 + (hash(i, 22) % {CUSTOMERS})::bigint as customer_id,
+                 {base} + to_seconds(86400 + (hash(i, 23) % (29 * 86400))::bigint) as event_timestamp,
+                 (hash(i, 24) % 2)::bigint as label
+          from range({entities}) t(i)
+        ) to '{out / "entities.parquet"}' (format parquet)""")
+    return out
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--entities", type=int, default=100_000)
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--out", default="/tmp/sqlfeast_hist")
+    args = parser.parse_args()
+    print(generate(args.out, args.entities, args.rows))
