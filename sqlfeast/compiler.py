@@ -186,9 +186,10 @@ def compile_project(config: ProjectConfig, target: Target, vars: dict[str, Any] 
                         feature_services=dict(loaded.feature_services), push_sources=dict(loaded.push_sources))
     if not errors:
         ref_graph = {n: list(m.refs) for n, m in rendered.items()}  # built once, not per model
+        cte_cache: dict[tuple[str, str], str] = {}
         for name in order:
             model = rendered[name]
-            sql = {d: assemble_sql(model, rendered, loaded, d, ref_graph) for d in DIALECTS}
+            sql = {d: assemble_sql(model, rendered, loaded, d, ref_graph, cte_cache) for d in DIALECTS}
             deps = sorted([f"model:{r}" for r in model.refs] + [f"source:{s}" for s in model.sources])
             columns = {c.name: str(c.type) if c.type else "unknown" for c in model.columns or []}
             if name in views:
@@ -344,9 +345,14 @@ def source_relation(source: SourceTable, dialect: str) -> exp.Expression:
 
 
 def assemble_sql(model: RenderedModel, rendered: dict[str, RenderedModel], loaded: LoadedProject,
-                 dialect: str, ref_graph: dict[str, list[str]] | None = None) -> str:
+                 dialect: str, ref_graph: dict[str, list[str]] | None = None,
+                 cte_cache: dict[tuple[str, str], str] | None = None) -> str:
     """Self-contained SQL: refs become CTEs (dependencies first), sources their real relations,
-    and the outer projection is aliased with quoted names so every warehouse keeps their case."""
+    and the outer projection is aliased with quoted names so every warehouse keeps their case.
+
+    With `cte_cache` (shared by one compile run) each dependency's SQL is generated once per
+    dialect and spliced into every query that inlines it: the text is the same as generating
+    the whole query, only without redoing the dependency for each of its dependents."""
     project = loaded.config.name
     if ref_graph is None:
         ref_graph = {n: list(m.refs) for n, m in rendered.items()}
@@ -362,20 +368,41 @@ def assemble_sql(model: RenderedModel, rendered: dict[str, RenderedModel], loade
             return relation
         return node
 
+    def body(dep: RenderedModel) -> exp.Query:
+        return analysis.quote_outer_aliases(dep.ast.copy(), [c.name for c in dep.columns]).transform(resolve, copy=False)
+
     # One copy per tree: transform and generate work in place on it (sqlglot would copy again).
     query = analysis.quote_outer_aliases(model.ast.copy(), [c.name for c in model.columns])
     query = query.transform(resolve, copy=False)
+    splices: list[tuple[str, str]] = []  # (placeholder SQL, dependency SQL)
     if ctes:
-        new = [exp.CTE(this=analysis.quote_outer_aliases(dep.ast.copy(), [c.name for c in dep.columns])
-                       .transform(resolve, copy=False),
-                       alias=exp.TableAlias(this=exp.to_identifier(name, quoted=True)))
-               for name, dep in ctes]
+        new = []
+        for i, (name, dep) in enumerate(ctes):
+            if cte_cache is None:
+                this = body(dep)
+            else:
+                if (name, dialect) not in cte_cache:
+                    cte_cache[(name, dialect)] = body(dep).sql(dialect=dialect, pretty=True, copy=False)
+                this = exp.select(exp.Literal.string(f"__sqlfeast_cte_{i}__"))
+                splices.append((this.sql(dialect=dialect, pretty=True), cte_cache[(name, dialect)]))
+            new.append(exp.CTE(this=this, alias=exp.TableAlias(this=exp.to_identifier(name, quoted=True))))
         existing = query.args.get("with_")
         if existing is not None:
             existing.set("expressions", new + list(existing.expressions))
         else:
             query.set("with_", exp.With(expressions=new))
-    return query.sql(dialect=dialect, pretty=True, copy=False)
+    sql = query.sql(dialect=dialect, pretty=True, copy=False)
+    for placeholder, text in splices:
+        # Pretty printing indents a CTE body by two spaces on every line.
+        placeholder, text = _indent_cte(placeholder), _indent_cte(text)
+        if sql.count(placeholder) != 1:  # the query spells the placeholder itself: no splicing
+            return assemble_sql(model, rendered, loaded, dialect, ref_graph)
+        sql = sql.replace(placeholder, text)
+    return sql
+
+
+def _indent_cte(sql: str) -> str:
+    return "\n".join("  " + line for line in sql.split("\n"))
 
 
 def write_target(config: ProjectConfig, registry: Registry, rendered: dict[str, RenderedModel]) -> None:
