@@ -16,6 +16,7 @@ what matters.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import socket
@@ -181,6 +182,8 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--endpoint", default=None, help="an already running server (default: start moto)")
     parser.add_argument("--iterations", type=int, default=300)
+    parser.add_argument("--feast-python", default=None,
+                        help="interpreter of a venv with Feast (e.g. /work/feast-venv/bin/python) to compare with")
     args = parser.parse_args()
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
@@ -214,6 +217,19 @@ def main() -> None:
         cond, _ = sqlfeast_materialize(cond_root)
         print(f"sqlfeast, newer_wins=conditional: {cond:10,.0f} rows/s ({cond / raw:.2f}x raw)", flush=True)
         latency = read_latency(root, endpoint, args.iterations)
+        feast = None
+        if args.feast_python:
+            # Feast reads the first data set (the same rows as the empty-table run).
+            make_project(root, name, endpoint, args.rows, args.concurrency, timedelta(0))
+            out = subprocess.run([args.feast_python, str(Path(__file__).with_name("feast_bench.py")),
+                                  "--endpoint", endpoint, "--drivers", str(root / "data" / "driver_stats.parquet"),
+                                  "--customers", str(root / "data" / "customer_profile.parquet"),
+                                  "--iterations", str(args.iterations)], capture_output=True, text=True)
+            if out.returncode != 0:
+                print("Feast run failed:", out.stderr[-2000:])
+            else:
+                feast = json.loads(out.stdout.strip().splitlines()[-1])
+                print(f"Feast materialize:                {feast['rows_per_second']:10,.0f} rows/s", flush=True)
         print()
         print(f"| materialize {args.rows:,} rows, concurrency {args.concurrency} | rows/s | vs raw |")
         print("|---|---:|---:|")
@@ -223,11 +239,22 @@ def main() -> None:
                              ("sqlfeast materialize, newer rows (read pass + writes)", newer),
                              ("sqlfeast materialize, newer_wins: conditional (PutItem per row)", cond)]:
             print(f"| {label} | {value:,.0f} | {value / raw:.2f}x |")
+        if feast:
+            f = feast["rows_per_second"]
+            print(f"| Feast materialize into its DynamoDB store | {f:,.0f} | {f / raw:.2f}x |")
+            print(f"\nsqlfeast (empty table) vs Feast: {fresh / f:.1f}x")
         print()
         print("| get_online_features | raw p50 ms | raw p99 ms | sqlfeast p50 ms | sqlfeast p99 ms | p50 ratio | p99 ratio |")
         print("|---|---:|---:|---:|---:|---:|---:|")
         for label, r50, r99, s50, s99 in latency:
             print(f"| {label} | {r50:.2f} | {r99:.2f} | {s50:.2f} | {s99:.2f} | {s50 / r50:.2f}x | {s99 / r99:.2f}x |")
+        if feast:
+            print()
+            print("| get_online_features | Feast p50 ms | Feast p99 ms | sqlfeast p50 ms | sqlfeast p99 ms | Feast / sqlfeast p50 |")
+            print("|---|---:|---:|---:|---:|---:|")
+            for (label, _, _, s50, s99), n in zip(latency, ("1", "100")):
+                f50, f99 = feast["latency_ms"][n]
+                print(f"| {label} | {f50:.2f} | {f99:.2f} | {s50:.2f} | {s99:.2f} | {f50 / s50:.2f}x |")
     finally:
         os.chdir(REPO)
         shutil.rmtree(work, ignore_errors=True)

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 from ..errors import OnlineStoreError
 from ..types import FeatureType, parse_type
-from .codec import encoder
+from .codec import encode_column
 
 if TYPE_CHECKING:  # pragma: no cover
     import pyarrow as pa
@@ -178,9 +178,10 @@ def prepare_rows(view: "FeatureView", batch: "pa.RecordBatch | pa.Table") -> Pre
                if c not in batch.schema.names]
     if missing:
         raise OnlineStoreError(f"feature view '{view.name}': rows lack column(s) {', '.join(missing)}")
-    if hasattr(batch, "combine_chunks"):
+    import pyarrow as pa
+
+    if isinstance(batch, pa.Table):  # one contiguous batch: columns index the same rows
         batch = batch.combine_chunks()
-        batch = batch.to_batches()[0] if batch.num_rows else batch
     keys = _keys(view, batch)
     event = _micros(batch.column(view.timestamp))
     created = (_micros(batch.column(view.created_timestamp))
@@ -188,8 +189,7 @@ def prepare_rows(view: "FeatureView", batch: "pa.RecordBatch | pa.Table") -> Pre
                else [0] * len(keys))
     features = {}
     for feature in view.features:
-        enc = encoder(parse_type(feature.type))
-        features[feature.name] = [enc(v) for v in _python_values(batch.column(feature.name))]
+        features[feature.name] = encode_column(_python_values(batch.column(feature.name)), parse_type(feature.type))
     return PreparedRows(keys, event, created, features)
 
 

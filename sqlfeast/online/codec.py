@@ -107,6 +107,24 @@ def decoder(ftype: FeatureType) -> Callable[[dict[str, Any]], Any]:
     return lambda a: None if "NULL" in a else base(a)
 
 
+def encode_column(values: list[Any], ftype: FeatureType) -> list[dict[str, Any]]:
+    """Encode a whole column; fast paths for the common scalar types (materialization is
+    bound by per-value Python work)."""
+    name = ftype.name
+    if name in ("bigint", "integer"):
+        return [NULL if v is None else {"N": str(v)} for v in values]
+    if name in ("double", "float"):
+        # Ordinary finite floats inline; NaN, inf and out-of-range values through _enc_float.
+        return [NULL if v is None else ({"N": repr(v)} if (_MIN_N <= abs(v) <= _MAX_N or v == 0) else _enc_float(v))
+                for v in values]
+    if name == "boolean":
+        return [NULL if v is None else {"BOOL": v} for v in values]
+    if name == "varchar":
+        return [NULL if v is None else {"S": v} for v in values]
+    enc = encoder(ftype)
+    return [enc(v) for v in values]
+
+
 def encode_value(value: Any, ftype: FeatureType) -> dict[str, Any]:
     return encoder(ftype)(value)
 

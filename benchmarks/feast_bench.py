@@ -1,0 +1,77 @@
+"""Feast's side of the online benchmark: run with Feast's own interpreter, never sqlfeast's.
+
+    /work/feast-venv/bin/python benchmarks/feast_bench.py --endpoint URL --drivers driver_stats.parquet \
+        --customers customer_profile.parquet [--iterations 200]
+
+Materializes the same driver rows into Feast's DynamoDB online store on the same server, then
+times get_online_features for 1 and 100 entities x 2 views. Prints one JSON line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import tempfile
+import time
+import uuid
+from datetime import datetime, timedelta
+from pathlib import Path
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--endpoint", required=True)
+    parser.add_argument("--drivers", required=True)
+    parser.add_argument("--customers", required=True)
+    parser.add_argument("--iterations", type=int, default=200)
+    args = parser.parse_args()
+
+    import pyarrow.parquet as pq
+    from feast import Entity, FeatureStore, FeatureView, Field, FileSource
+    from feast.repo_config import RepoConfig
+    from feast.types import Float64, Int64
+
+    work = Path(tempfile.mkdtemp(prefix="feast-bench-"))
+    project = "feast" + uuid.uuid4().hex[:6]
+    config = RepoConfig(project=project, registry=str(work / "registry.db"), provider="local",
+                        online_store={"type": "dynamodb", "region": "us-east-1", "endpoint_url": args.endpoint},
+                        offline_store={"type": "file"}, entity_key_serialization_version=3, repo_path=str(work))
+    fs = FeatureStore(config=config)
+    driver = Entity(name="driver", join_keys=["driver_id"])
+    customer = Entity(name="customer", join_keys=["customer_id"])
+    drivers = FeatureView(
+        name="driver_hourly_stats", entities=[driver], ttl=timedelta(days=3650), online=True,
+        schema=[Field(name="conv_rate", dtype=Float64), Field(name="acc_rate", dtype=Float64),
+                Field(name="avg_daily_trips", dtype=Int64)],
+        source=FileSource(path=args.drivers, timestamp_field="event_timestamp", created_timestamp_column="created"))
+    customers = FeatureView(
+        name="customer_profile", entities=[customer], ttl=timedelta(days=3650), online=True,
+        schema=[Field(name="current_balance", dtype=Float64), Field(name="avg_passenger_count", dtype=Float64),
+                Field(name="lifetime_trip_count", dtype=Int64)],
+        source=FileSource(path=args.customers, timestamp_field="event_timestamp", created_timestamp_column="created"))
+    fs.apply([driver, customer, drivers, customers])
+    rows = pq.read_metadata(args.drivers).num_rows
+    began = time.perf_counter()
+    fs.materialize(datetime(2023, 1, 1), datetime(2025, 1, 1), feature_views=["driver_hourly_stats"])
+    rate = rows / (time.perf_counter() - began)
+    fs.materialize(datetime(2023, 1, 1), datetime(2025, 1, 1), feature_views=["customer_profile"])
+
+    features = ["driver_hourly_stats:conv_rate", "driver_hourly_stats:acc_rate", "customer_profile:current_balance"]
+    latency = {}
+    for n in (1, 100):
+        entity_rows = [{"driver_id": i, "customer_id": i} for i in range(1, n + 1)]
+        for _ in range(5):
+            fs.get_online_features(features, entity_rows).to_dict()
+        samples = []
+        for _ in range(args.iterations):
+            t = time.perf_counter()
+            fs.get_online_features(features, entity_rows).to_dict()
+            samples.append((time.perf_counter() - t) * 1000)
+        samples.sort()
+        latency[str(n)] = [statistics.median(samples), samples[min(len(samples) - 1, int(len(samples) * 0.99))]]
+    print(json.dumps({"rows": rows, "rows_per_second": rate, "latency_ms": latency}))
+
+
+if __name__ == "__main__":
+    main()
