@@ -114,8 +114,8 @@ def _leftmost_select(query: exp.Expression) -> exp.Select:
     return query
 
 
-def output_columns(model, upstream: dict[str, dict[str, FeatureType] | None]
-                   ) -> tuple[list[OutputColumn], exp.Query | None]:
+def output_columns(model, upstream: dict[str, dict[str, FeatureType] | None],
+                   schema_cache: dict | None = None) -> tuple[list[OutputColumn], exp.Query | None]:
     """The model's output columns, with types where they can be inferred, and, for a
     ``SELECT *`` model, the query with the star expanded (None otherwise).
 
@@ -140,9 +140,15 @@ def output_columns(model, upstream: dict[str, dict[str, FeatureType] | None]
         typed = annotate_types(query.copy(), dialect="duckdb")
         expanded = None
     else:
-        # One MappingSchema for both passes (each would otherwise build its own).
-        schema = MappingSchema({name: {col: t.sql("duckdb") for col, t in cols.items()}
-                                for name, cols in upstream.items()}, dialect="duckdb")
+        # One MappingSchema for both passes (each would otherwise build its own), and with
+        # `schema_cache` (one compile run) one per distinct set of upstream schemas.
+        mapping = {name: {col: t.sql("duckdb") for col, t in cols.items()} for name, cols in upstream.items()}
+        key = tuple((name, tuple(cols.items())) for name, cols in mapping.items())
+        schema = schema_cache.get(key) if schema_cache is not None else None
+        if schema is None:
+            schema = MappingSchema(mapping, dialect="duckdb")
+            if schema_cache is not None:
+                schema_cache[key] = schema
         typed = None if stars else _single_table_typed(query, upstream, schema)
         if typed is None:
             try:

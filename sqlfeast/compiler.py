@@ -156,6 +156,7 @@ def compile_project(config: ProjectConfig, target: Target, vars: dict[str, Any] 
     cyclic = {name for err in cycle_errors for name in err.cycle}
 
     schemas = analysis.source_schemas(loaded.sources, config.root, target.type)
+    schema_cache: dict = {}  # sqlglot schemas shared by models that read the same relations
     for name in order:
         model = rendered[name]
         if name in cyclic or any(rendered.get(ref) is None or rendered[ref].ast is None for ref in model.refs):
@@ -173,7 +174,7 @@ def compile_project(config: ProjectConfig, target: Target, vars: dict[str, Any] 
             upstream[ref_relation(config.name, ref)] = (
                 {c.name: c.type for c in dep.columns} if dep is not None and dep.columns is not None else None)
         try:
-            model.columns, expanded = analysis.output_columns(model, upstream)
+            model.columns, expanded = analysis.output_columns(model, upstream, schema_cache)
         except SqlfeastError as err:
             errors.append(err)
             continue
