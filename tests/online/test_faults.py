@@ -24,7 +24,7 @@ from .conftest import dynamodb_settings
 from .helpers import T0, expected_driver, make_project, online_driver_values, registry_of, stats_rows, stats_view
 from .proxy import FaultProxy
 
-DRIVERS = 6_000
+DRIVERS = 4_000
 
 
 @pytest.fixture
