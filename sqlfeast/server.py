@@ -526,12 +526,16 @@ def create_app(project_dir: str | os.PathLike | None = ".", target: str | None =
 
 
 def serving_settings(settings: dict[str, Any], options: ServerOptions) -> dict[str, Any]:
-    """Online store settings for serving: fail fast rather than retry for minutes."""
+    """Online store settings for serving: fail fast rather than retry for minutes.
+
+    The server's own deadline (504) fires first; the socket timeouts, a little longer, only free
+    the worker thread soon after, so a silent store never piles up blocked threads.
+    """
     out = dict(settings)
     if out.get("type") == "dynamodb":
         timeout = options.request_timeout_seconds
         out["connect_timeout"] = min(float(out.get("connect_timeout", 1)), timeout)
-        out["read_timeout"] = min(float(out.get("read_timeout", timeout)), timeout)
+        out["read_timeout"] = min(float(out.get("read_timeout", timeout + 1)), timeout + 1)
         out["connect_attempts"] = 1
         out["retry_seconds"] = min(float(out.get("retry_seconds", timeout)), timeout)
         out.setdefault("concurrency", max(8, options.threads // 2))

@@ -128,8 +128,10 @@ def served(moto, tmp_path_factory):
     """One applied, materialized project and its server, shared by the read-only tests."""
     root = make_project(tmp_path_factory.mktemp("served") / "demo", moto.endpoint)
     setup_project(root)
+    # --timeout 20: moto answers a 100-key read in ~0.1-0.3 s of CPU; with the load test's queue
+    # on a busy machine the 5 s default could turn into 504s that say nothing about the server.
     server = Served(root, "--registry-refresh", "1", "--max-body-bytes", "65536",
-                    "--max-entities", "1000").start()
+                    "--max-entities", "1000", "--timeout", "20").start()
     yield server
     server.stop()
 

@@ -33,7 +33,7 @@ def check(body: bytes) -> str | None:
 
 def test_load_without_errors(served):
     seconds = min(30.0, float(os.environ.get("SQLFEAST_LOAD_SECONDS", "5")))
-    result = load(served.url, requests_for(served.url), seconds, connections=16, check=check)
+    result = load(served.url, requests_for(served.url), seconds, connections=8, check=check)
     assert result.first_errors == []
     assert result.errors == 0
     assert result.requests > 0
