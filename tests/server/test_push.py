@@ -6,7 +6,6 @@ import contextlib
 import os
 from datetime import datetime, timedelta
 
-import httpx
 import pyarrow as pa
 import pytest
 
