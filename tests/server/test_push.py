@@ -210,3 +210,15 @@ def test_push_endpoint(served, http):
 def test_push_endpoint_bad_input(http, body, status, message):
     r = http.post("/push", json=body)
     assert (r.status_code, r.json()["error"]) == (status, message)
+
+
+def test_push_endpoint_busy_warehouse_is_503(served, http):
+    """Another process holding the DuckDB file: a clear 503, and the push works once it is free."""
+    body = http_body([row(8101, NOW - timedelta(minutes=3), 0.31)], "offline")
+    with store(served.root) as fs:
+        fs.warehouse.execute("select 1")  # this process now holds the file
+        r = http.post("/push", json=body)
+        assert r.status_code == 503
+        assert r.json()["error"].startswith("warehouse unavailable: cannot open DuckDB database ")
+    r = http.post("/push", json=body)
+    assert r.status_code == 200 and r.json()["offline_inserted"] == 1
