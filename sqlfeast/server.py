@@ -406,13 +406,27 @@ async def push_endpoint(request: Request) -> Response:
     if to != "online" and state.warehouse_factory is None:
         raise ApiError(400, "this server has no warehouse to push offline to", "no_warehouse")
 
-    def work():
+    def attempt():
         warehouse = state.warehouse_factory() if to != "online" else None
         try:
             return push_rows(registry, name, rows, to, online_store=state.online_store, warehouse=warehouse)
         finally:
             if warehouse is not None:
                 warehouse.close()  # DuckDB files are locked while open: hold them only for a push
+
+    def work():
+        # Another worker (or process) may hold the DuckDB file for a moment: retry briefly.
+        # Pushes are idempotent, so repeating the online half is harmless.
+        deadline = time.monotonic() + min(5.0, state.options.push_timeout_seconds / 2)
+        pause = 0.05
+        while True:
+            try:
+                return attempt()
+            except WarehouseError as err:
+                if "lock" not in err.message.lower() or time.monotonic() + pause > deadline:
+                    raise
+                time.sleep(pause)
+                pause = min(pause * 2, 0.5)
 
     try:
         result = await state.run(work, state.options.push_timeout_seconds, "the push")
