@@ -208,11 +208,26 @@ def _single_table_typed(query: exp.Query, upstream: dict[str, dict[str, FeatureT
     return annotate_types(typed, schema=schema, dialect="duckdb")
 
 
+def other_tables(query: exp.Query, known: dict) -> list[str]:
+    """Tables the query reads that are neither in `known` nor its own CTEs (e.g. a table
+    named directly, or a push source's table)."""
+    ctes = {cte.alias_or_name for cte in query.find_all(exp.CTE)}
+    names = []
+    for table in query.find_all(exp.Table):
+        name = table.name
+        # Table functions such as read_parquet(...) have no identifier name.
+        if isinstance(table.this, exp.Identifier) and name not in known and name not in ctes and name not in names:
+            names.append(name)
+    return names
+
+
 def _describe_relation(placeholder: str) -> str:
     from .compiler import SOURCE_PREFIX
 
     if placeholder.startswith(SOURCE_PREFIX):
         return "source " + placeholder[len(SOURCE_PREFIX):].replace("__", ".", 1)
+    if "__" not in placeholder:
+        return f"table {placeholder}"
     return "model " + placeholder.split("__", 1)[-1]
 
 
@@ -225,6 +240,10 @@ def _unknown_column(err: OptimizeError, query: exp.Query, upstream, pos: Positio
     node = next((c for c in query.find_all(exp.Column) if c.name.lower() == name.lower()), None)
     line, col, _ = _identifier_position(node) if node is not None else (None, None, None)
     known = sorted({c for cols in upstream.values() if cols for c in cols})
+    owners = [rel for rel, cols in upstream.items() if cols and name in cols]
+    if len(owners) > 1:  # sqlglot reports an ambiguous column as unresolved
+        return ValidationError(f"column '{name}' is ambiguous: {', '.join(_describe_relation(o) for o in owners)} "
+                               "all have it", pos.at(line, col, name), hint=f"qualify it, e.g. t.{name}")
     return ValidationError(f"unknown column '{name}'", pos.at(line, col, name),
                            hint=suggest(name, known) or f"available columns: {', '.join(known)}")
 

@@ -22,6 +22,7 @@ from .config import ProjectConfig, Target
 from .errors import Location, SqlfeastError, ValidationError, ValidationErrors, suggest
 from .header import HEADER_KEYS, parse_ttl
 from .project import LoadedProject, ModelFile, load
+from .push import push_table_name
 from .registry import Registry
 from .registry_store import write_atomic
 from .spec import Feature, FeatureView, Model, SourceTable
@@ -157,6 +158,7 @@ def compile_project(config: ProjectConfig, target: Target, vars: dict[str, Any] 
 
     schemas = analysis.source_schemas(loaded.sources, config.root, target.type)
     schema_cache: dict = {}  # sqlglot schemas shared by models that read the same relations
+    push_tables = {push_table_name(config.name, p.name): p for p in loaded.push_sources.values()}
     for name in order:
         model = rendered[name]
         if name in cyclic or any(rendered.get(ref) is None or rendered[ref].ast is None for ref in model.refs):
@@ -173,6 +175,10 @@ def compile_project(config: ProjectConfig, target: Target, vars: dict[str, Any] 
             dep = rendered.get(ref)
             upstream[ref_relation(config.name, ref)] = (
                 {c.name: c.type for c in dep.columns} if dep is not None and dep.columns is not None else None)
+        for table in analysis.other_tables(model.ast, upstream):
+            # Push tables have the push source's declared schema; any other table is unknown.
+            push = push_tables.get(table)
+            upstream[table] = {c: parse_type(t) for c, t in push.schema.items()} if push else None
         try:
             model.columns, expanded = analysis.output_columns(model, upstream, schema_cache)
         except SqlfeastError as err:

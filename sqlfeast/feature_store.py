@@ -86,10 +86,13 @@ class FeatureStore:
 
     def apply(self, registry: Registry | None = None) -> Registry:
         """Set up online tables, then record the registry (the commit point) in the warehouse."""
+        from .push import ensure_push_tables
+
         registry = registry or self.compile()
         self.online_store.apply(registry)
         applied = self.registry_store.apply(registry)
         self._registry = applied
+        ensure_push_tables(self)  # views that union push_source() run before the first push
         return applied
 
     def list_entities(self) -> list[Entity]:

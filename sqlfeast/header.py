@@ -5,7 +5,7 @@ place, so the SQL body keeps the line numbers of the original file.
 
 >>> h = parse_header("/* @feature_view\\nentities: [driver]\\ntimestamp: ts\\nfeatures: {x: double}\\n*/\\nselect 1", "m.sql")
 >>> h.data["entities"], h.body.count("\\n")
-(['driver'], 4)
+(['driver'], 5)
 >>> parse_ttl("2d")
 172800
 """

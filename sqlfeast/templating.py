@@ -5,8 +5,8 @@ same name. ``adapter.dispatch('name')`` resolves ``<warehouse>__name``, then ``d
 Models see ``ref``, ``source``, ``var``, ``env_var``, ``config``, ``target`` and every macro.
 
 >>> r = MacroLibrary.builtin().renderer(target_type="duckdb")
->>> r.call("sqlfeast_quote", "a\\"b")
-'"a""b"'
+>>> r.call("create_view", '"v"', "select 1")
+'create or replace view "v" as\\nselect 1'
 """
 
 from __future__ import annotations

@@ -334,3 +334,31 @@ def test_strict_checks_against_the_warehouse(tmp_path):
     assert [e.render() for e in info.value.errors] == [
         "models/v.sql:6: feature 'rate' is declared as double but the warehouse reports VARCHAR "
         "(cast it in the SELECT or change the declared type)"]
+
+
+def test_ambiguous_column_is_named_as_such(tmp_path):
+    schema = SCHEMA.replace("      - name: opaque\n", "      - name: more\n        columns:\n"
+                            "          - {name: driver_id, data_type: bigint}\n"
+                            "          - {name: ts, data_type: timestamp}\n      - name: opaque\n")
+    view = GOOD_VIEW.replace("select driver_id, ts, rate\nfrom {{ source('raw', 'stats') }}",
+                             "select s.driver_id, ts, rate\nfrom {{ source('raw', 'stats') }} s\n"
+                             "join {{ source('raw', 'more') }} m on s.driver_id = m.driver_id")
+    assert errors_of(make_project(tmp_path, {"v.sql": view}, schema=schema)) == [
+        "models/v.sql:8:21: column 'ts' is ambiguous: source raw.stats, source raw.more all have it "
+        "(qualify it, e.g. t.ts)"]
+
+
+def test_tables_named_directly_have_unknown_schemas_and_push_tables_known_ones(tmp_path):
+    schema = SCHEMA + ("\npush_sources:\n  - name: live\n    feature_views: [v]\n    timestamp: ts\n"
+                       "    schema: {driver_id: bigint, ts: timestamp, rate: double}\n")
+    view = GOOD_VIEW.replace("from {{ source('raw', 'stats') }}",
+                             "from {{ source('raw', 'stats') }}\nunion all\n"
+                             "select driver_id, ts, rate from {{ push_source('live') }}\nunion all\n"
+                             "select driver_id, ts, rate from elsewhere.some_table")
+    registry = compile_dir(make_project(tmp_path, {"v.sql": view}, schema=schema))
+    assert '"main"."mini__push__live"' in registry.feature_views["v"].sql["duckdb"]
+    typo = view.replace("select driver_id, ts, rate from {{ push_source('live') }}",
+                        "select driver_id, ts, rat from {{ push_source('live') }}")
+    typo = typo.replace("\nunion all\nselect driver_id, ts, rate from elsewhere.some_table", "")
+    errs = errors_of(make_project(tmp_path / "typo", {"v.sql": typo}, schema=schema))
+    assert errs == ["models/v.sql:11:23: unknown column 'rat' (did you mean 'rate'?)"]
