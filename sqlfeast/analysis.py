@@ -208,6 +208,14 @@ def _single_table_typed(query: exp.Query, upstream: dict[str, dict[str, FeatureT
     return annotate_types(typed, schema=schema, dialect="duckdb")
 
 
+def drop_positions(query: exp.Expression) -> None:
+    """Forget token positions (sqlglot's per-node meta dicts), which dominate the cost of copying
+    a tree; call once every message about the query has its location."""
+    for node in query.walk():
+        if node._meta is not None:
+            node._meta = None
+
+
 def other_tables(query: exp.Query, known: dict) -> list[str]:
     """Tables the query reads that are neither in `known` nor its own CTEs (e.g. a table
     named directly, or a push source's table)."""

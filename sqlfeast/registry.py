@@ -54,12 +54,11 @@ class Registry:
 
     @property
     def content_hash(self) -> str:
-        blob = json.dumps(self.content(), sort_keys=True, separators=(",", ":")).encode()
-        return hashlib.sha256(blob).hexdigest()
+        return _hash(self.content())
 
     def to_dict(self) -> dict[str, Any]:
         data = self.content()
-        data["content_hash"] = self.content_hash
+        data["content_hash"] = _hash(data)  # the same content, built once
         data["applied_at"] = self.applied_at
         data["version"] = self.version
         data["materialized"] = dict(sorted(self.materialized.items()))
@@ -129,6 +128,11 @@ class Registry:
                 raise RetrievalError(f"feature view '{view.name}' has no feature '{feature_name}'", hint=hint)
             out.append((view.name, feature_name))
         return out
+
+
+def _hash(content: dict[str, Any]) -> str:
+    blob = json.dumps(content, sort_keys=True, separators=(",", ":")).encode()
+    return hashlib.sha256(blob).hexdigest()
 
 
 # -- diff ----------------------------------------------------------------------------------------
