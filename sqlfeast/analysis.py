@@ -346,7 +346,7 @@ def check_against_warehouse(registry, warehouse, header_lines: dict[str, dict]) 
     for view in registry.feature_views.values():
         lines = header_lines.get(view.name, {})
         try:
-            described = dict(warehouse.describe(view.sql[warehouse.dialect]))
+            described = dict(warehouse.describe(warehouse.localize(view.sql[warehouse.dialect])))
         except SqlfeastError as err:
             errors.append(ValidationError(f"the warehouse cannot describe this view: {err.message}",
                                           Location(view.path, lines.get("header"))))

@@ -114,7 +114,8 @@ def run(state: CliState, select: tuple[str, ...]):
         if chosen is not None and name not in chosen:
             continue
         relation = store.warehouse.relation(ref_relation(store.name, name))
-        store.warehouse.execute(store.renderer.call("create_view", relation, obj.sql[store.warehouse.dialect]))
+        store.warehouse.execute(store.renderer.call("create_view", relation,
+                                                     store.warehouse.localize(obj.sql[store.warehouse.dialect])))
         click.echo(f"  created view {relation}")
         count += 1
     if count == 0:

@@ -241,18 +241,19 @@ def _column_kind(view: FeatureView, column: str, described: dict[str, str] | Non
         else "date" if name == "date" else "timestamp"
 
 
-def view_sql(view: FeatureView, dialect: str) -> str:
-    sql = (view.sql or {}).get(dialect)
+def view_sql(view: FeatureView, warehouse) -> str:
+    """The view's compiled SQL, ready to run on `warehouse`."""
+    sql = (view.sql or {}).get(warehouse.dialect)
     if not sql:
-        raise RetrievalError(f"feature view '{view.name}' has no compiled SQL for {dialect}",
+        raise RetrievalError(f"feature view '{view.name}' has no compiled SQL for {warehouse.dialect}",
                              hint="run 'sqlfeast compile' (or apply) for this target")
-    return sql.strip().rstrip(";")
+    return warehouse.localize(sql.strip().rstrip(";"))
 
 
 def _view_context(req: ViewRequest, warehouse, dialect: str, lo: dt.datetime | None,
                   hi: dt.datetime | None) -> dict[str, Any]:
     view = req.view
-    sql = view_sql(view, dialect)
+    sql = view_sql(view, warehouse)
     time_columns = [c for c in (view.timestamp, view.created_timestamp) if c]
     described = None
     if any(c not in (view.columns or {}) for c in time_columns):

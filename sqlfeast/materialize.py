@@ -89,7 +89,7 @@ def latest_rows_sql(store: "FeatureStore", view: "FeatureView", start: datetime,
     from .historical import view_sql
 
     context = {
-        "name": view.name, "sql": view_sql(view, store.warehouse.dialect), "keys": list(view.join_keys),
+        "name": view.name, "sql": view_sql(view, store.warehouse), "keys": list(view.join_keys),
         "ts": view.timestamp, "ts_type": _time_kind(view, view.timestamp),
         "created": view.created_timestamp, "created_type": _time_kind(view, view.created_timestamp),
         "features": view.feature_names, "start": iso(start), "end": iso(end),

@@ -235,3 +235,21 @@ def test_debug_and_unreachable_warehouse(example_project):
     assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
     assert proc.stderr.startswith("Error: cannot connect to Snowflake account 'acme': ")
     assert proc.stderr.rstrip().endswith("(check account, user and credentials in profiles.yml)")
+
+
+def test_relative_data_paths_resolve_against_the_project_not_the_cwd(tmp_path, monkeypatch):
+    import pyarrow.parquet as pq
+
+    from sqlfeast.sample_data import write_sample_data
+
+    project = copy_example(tmp_path / "a")
+    elsewhere = tmp_path / "b"
+    write_sample_data(elsewhere, seed=99)  # same file names, other values
+    entities = pq.read_table(project / "data" / "entities.parquet")
+
+    def training(cwd):
+        monkeypatch.chdir(cwd)
+        with FeatureStore(project) as store:
+            return store.get_historical_features(entities, ["driver_hourly_stats:conv_rate"]).to_arrow()
+
+    assert training(elsewhere).equals(training(project))

@@ -50,6 +50,10 @@ class Warehouse:
     def ensure_schema(self) -> None:
         raise NotImplementedError
 
+    def localize(self, sql: str) -> str:
+        """The SQL to run here for a compiled view (DuckDB anchors relative file paths)."""
+        return sql
+
     def relation(self, name: str) -> str:
         """A fully qualified, quoted relation in the target's schema."""
         return f"{quote(self.target.schema)}.{quote(name)}"

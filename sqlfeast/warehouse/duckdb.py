@@ -23,6 +23,7 @@ class DuckDBWarehouse(Warehouse):
     def __init__(self, target, project_root: Path):
         super().__init__(target, project_root)
         self._con: duckdb.DuckDBPyConnection | None = None
+        self._localized: dict[str, str] = {}
 
     @property
     def database_path(self) -> str:
@@ -50,6 +51,15 @@ class DuckDBWarehouse(Warehouse):
                 raise WarehouseError(f"cannot open DuckDB database {self.database_path}: {err}",
                                      hint="check 'path' in profiles.yml, and that no other process holds the file") from None
         return self._con
+
+    def localize(self, sql: str) -> str:
+        """Anchor relative paths of file-reading functions (read_parquet('data/x.parquet')) at the
+        project: DuckDB would look in the current directory first, and a file of the same name
+        there would be read silently instead."""
+        cached = self._localized.get(sql)
+        if cached is None:
+            cached = self._localized[sql] = anchor_file_paths(sql, self.project_root)
+        return cached
 
     def execute(self, sql: str, params: list[Any] | None = None) -> None:
         try:
@@ -99,3 +109,26 @@ class DuckDBWarehouse(Warehouse):
         if self._con is not None:
             self._con.close()
             self._con = None
+
+
+def anchor_file_paths(sql: str, root: Path) -> str:
+    """Rewrite relative path literals given to table functions as paths under `root`."""
+    import sqlglot
+    from sqlglot import exp
+
+    tree = sqlglot.parse_one(sql, read="duckdb")
+    changed = False
+    for table in tree.find_all(exp.Table):
+        func = table.this
+        if not isinstance(func, exp.Func):
+            continue
+        first = func.this if isinstance(func.this, (exp.Literal, exp.Array)) else \
+            (func.expressions[0] if func.expressions else None)
+        literals = first.expressions if isinstance(first, exp.Array) else [first]
+        for literal in literals:
+            if isinstance(literal, exp.Literal) and literal.is_string:
+                path = literal.this
+                if path and "://" not in path and not Path(path).is_absolute():
+                    literal.replace(exp.Literal.string((root / path).as_posix()))
+                    changed = True
+    return tree.sql(dialect="duckdb") if changed else sql
