@@ -18,7 +18,7 @@ from sqlglot.optimizer.annotate_types import annotate_types
 from sqlglot.optimizer.qualify import qualify
 from sqlglot.schema import MappingSchema
 
-from .errors import Location, SqlfeastError, ValidationError, ValidationErrors, suggest
+from .errors import Location, SqlfeastError, ValidationError, suggest
 from .spec import FeatureView, SourceTable
 from .types import FeatureType, from_arrow, from_sqlglot, is_compatible, parse_type
 

@@ -26,7 +26,7 @@ from .push import push_table_name
 from .registry import Registry
 from .registry_store import write_atomic
 from .spec import Feature, FeatureView, Model, SourceTable
-from .templating import MacroLibrary, Renderer, TemplateFailure, line_map
+from .templating import MacroLibrary, TemplateFailure, line_map
 from .types import parse_type
 
 DIALECTS = ("duckdb", "snowflake")

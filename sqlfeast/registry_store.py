@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING
 
 from .errors import SqlfeastError, WarehouseError
 from .registry import Registry
-from .warehouse.base import quote
 
 if TYPE_CHECKING:
     from .feature_store import FeatureStore

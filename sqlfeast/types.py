@@ -164,7 +164,6 @@ def from_sqlglot(dtype) -> FeatureType | None:
 
 def from_arrow(arrow_type) -> FeatureType | None:
     """Map a pyarrow type to a neutral type; None for types sqlfeast does not model."""
-    import pyarrow as pa
     import pyarrow.types as t
 
     if t.is_int64(arrow_type) or t.is_uint32(arrow_type) or t.is_uint64(arrow_type):
@@ -195,7 +194,6 @@ def from_arrow(arrow_type) -> FeatureType | None:
 
 def from_warehouse(type_name: str) -> FeatureType | None:
     """Map a warehouse's DESCRIBE type name (DuckDB or Snowflake) to a neutral type."""
-    import sqlglot
     from sqlglot import exp
 
     try:

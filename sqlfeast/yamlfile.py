@@ -48,21 +48,19 @@ _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _constru
 
 # libyaml parses several times faster (every model header is YAML); its error texts differ, so
 # any error is reported by re-parsing with the pure-Python loader above.
-_FastLoader = None
-if getattr(yaml, "CSafeLoader", None) is not None:
-    class _FastLoader(yaml.CSafeLoader):  # type: ignore[no-redef]
-        pass
+class _FastLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # pure Python where libyaml is missing
+    pass
 
-    _FastLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+_FastLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 
 
 def load_yaml(text: str, path: str, line_offset: int = 0) -> Any:
     """Parse YAML text; a syntax error becomes a ValidationError at the file's own line."""
-    if _FastLoader is not None:
-        try:
-            return yaml.load(text, Loader=_FastLoader)
-        except yaml.YAMLError:
-            pass
+    try:
+        return yaml.load(text, Loader=_FastLoader)
+    except yaml.YAMLError:
+        pass
     try:
         return yaml.load(text, Loader=_Loader)
     except yaml.MarkedYAMLError as err:

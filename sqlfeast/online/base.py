@@ -22,7 +22,7 @@ from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 from ..errors import OnlineStoreError
-from ..types import FeatureType, parse_type
+from ..types import parse_type
 from .codec import encode_column
 
 if TYPE_CHECKING:  # pragma: no cover

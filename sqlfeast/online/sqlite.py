@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 from ..errors import OnlineStoreError
 from ..types import parse_type
-from .base import (META_VIEW, BulkWriter, OnlineStore, ReadRequest, StoredRow, WriteResult, prepare_rows)
+from .base import META_VIEW, BulkWriter, OnlineStore, ReadRequest, StoredRow, prepare_rows
 from .codec import decoder, from_json_attr, to_json_attr
 
 if TYPE_CHECKING:  # pragma: no cover

@@ -48,7 +48,7 @@ class Warehouse:
         raise NotImplementedError
 
     def ensure_schema(self) -> None:
-        raise NotImplementedError
+        self.execute(f"CREATE SCHEMA IF NOT EXISTS {quote(self.target.schema)}")
 
     def localize(self, sql: str) -> str:
         """The SQL to run here for a compiled view (DuckDB anchors relative file paths)."""
@@ -59,7 +59,9 @@ class Warehouse:
         return f"{quote(self.target.schema)}.{quote(name)}"
 
     def close(self) -> None:
-        pass
+        if getattr(self, "_con", None) is not None:
+            self._con.close()
+            self._con = None
 
     def __enter__(self):
         return self

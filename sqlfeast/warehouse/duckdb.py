@@ -102,13 +102,6 @@ class DuckDBWarehouse(Warehouse):
         except duckdb.Error:
             pass
 
-    def ensure_schema(self) -> None:
-        self.execute(f"CREATE SCHEMA IF NOT EXISTS {quote(self.target.schema)}")
-
-    def close(self) -> None:
-        if self._con is not None:
-            self._con.close()
-            self._con = None
 
 
 def anchor_file_paths(sql: str, root: Path) -> str:

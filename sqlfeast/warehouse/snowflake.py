@@ -136,10 +136,3 @@ class SnowflakeWarehouse(Warehouse):
         except WarehouseError:
             pass
 
-    def ensure_schema(self) -> None:
-        self.execute(f"CREATE SCHEMA IF NOT EXISTS {quote(self.target.schema)}")
-
-    def close(self) -> None:
-        if self._con is not None:
-            self._con.close()
-            self._con = None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 
 import pyarrow as pa
 
@@ -73,11 +74,11 @@ HOUR = timedelta(hours=1)
 
 
 # -- example projects ------------------------------------------------------------------------------
-REPO = __import__("pathlib").Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def make_project(root, name: str, endpoint: str | None = None, drivers: int | None = None,
-                 **dynamo_settings) -> "__import__('pathlib').Path":
+                 **dynamo_settings) -> Path:
     """A copy of the example project named `name`, with targets `dev` (SQLite online store) and
     `ddb` (DynamoDB at `endpoint`); with `drivers`, driver_stats holds that many drivers, each
     with an older row, and two rows at the latest time whose later created one must win."""
@@ -85,7 +86,7 @@ def make_project(root, name: str, endpoint: str | None = None, drivers: int | No
 
     import yaml
 
-    root = __import__("pathlib").Path(root)
+    root = Path(root)
     from sqlfeast.sample_data import write_sample_data
 
     for part in ("models", "macros"):
