@@ -57,8 +57,41 @@ def parse_vars(text: str | None) -> dict[str, Any]:
     return data
 
 
+GLOBAL_OPTIONS = ("--project-dir", "--profiles-dir", "--target", "-t", "--vars")
+
+
+def hoist_global_options(args: list[str]) -> list[str]:
+    """Accept global options after the command too, as dbt does (`sqlfeast compile -t prod`):
+    they are moved in front of the command name.
+
+    >>> hoist_global_options(["compile", "--strict", "-t", "prod", "--vars={a: 1}"])
+    ['-t', 'prod', '--vars={a: 1}', 'compile', '--strict']
+    """
+    command_at = next((i for i, a in enumerate(args) if not a.startswith("-")
+                       and (i == 0 or args[i - 1] not in GLOBAL_OPTIONS)), None)
+    if command_at is None:
+        return args
+    head, tail, moved = args[:command_at + 1], [], []
+    rest = iter(args[command_at + 1:])
+    for arg in rest:
+        if arg == "--":
+            tail.append(arg)
+            tail.extend(rest)
+            break
+        if arg in GLOBAL_OPTIONS:
+            moved += [arg, next(rest, "")]
+        elif arg.split("=", 1)[0] in GLOBAL_OPTIONS and "=" in arg:
+            moved.append(arg)
+        else:
+            tail.append(arg)
+    return head[:command_at] + moved + head[command_at:] + tail
+
+
 class SqlfeastGroup(click.Group):
     """Turns SqlfeastError into a message and an exit code, without a traceback."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        return super().parse_args(ctx, hoist_global_options(list(args)))
 
     def invoke(self, ctx: click.Context):
         try:

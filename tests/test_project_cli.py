@@ -253,3 +253,16 @@ def test_relative_data_paths_resolve_against_the_project_not_the_cwd(tmp_path, m
             return store.get_historical_features(entities, ["driver_hourly_stats:conv_rate"]).to_arrow()
 
     assert training(elsewhere).equals(training(project))
+
+
+def test_global_options_also_work_after_the_command(example_project, tmp_path):
+    elsewhere = tmp_path / "cwd"
+    elsewhere.mkdir()
+    result = CliRunner().invoke(main, ["compile", "--project-dir", str(example_project), "-t", "dynamodb",
+                                       "--vars", "{min_trips: 5}"])
+    assert result.exit_code == 0, result.output
+    compiled = (example_project / "target" / "compiled" / "duckdb" / "models" / "drivers" /
+                "driver_stats_clean.sql").read_text()
+    assert "avg_daily_trips >= 5" in compiled
+    bad = CliRunner().invoke(main, ["compile", "--project-dir", str(example_project), "--target", "prod"])
+    assert bad.exit_code == 1 and "target 'prod' not found in profile 'demo'" in bad.output
