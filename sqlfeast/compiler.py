@@ -26,7 +26,7 @@ from .push import push_table_name
 from .registry import Registry
 from .registry_store import write_atomic
 from .spec import Feature, FeatureView, Model, SourceTable
-from .templating import MacroLibrary, TemplateFailure, line_map
+from .templating import MacroLibrary, TemplateFailure, current_template_line, line_map
 from .types import parse_type
 
 DIALECTS = ("duckdb", "snowflake")
@@ -85,7 +85,7 @@ class _ModelContext:
                                   hint=suggest(name, self.loaded.models) or "check the model's file name")
         if name == self.model.file.name:
             raise TemplateFailure(f"model '{name}' refs itself")
-        self.model.refs.setdefault(name, _current_line(self.model.file.path))
+        self.model.refs.setdefault(name, current_template_line(self.model.file.path))
         return '"' + ref_relation(self.loaded.config.name, name) + '"'
 
     def source(self, source: str, table: str) -> str:
@@ -93,7 +93,7 @@ class _ModelContext:
         if key not in self.loaded.sources:
             raise TemplateFailure(f"source('{source}', '{table}') is not declared",
                                   hint=suggest(key, self.loaded.sources) or "declare it under 'sources:' in a models/ YAML file")
-        self.model.sources.setdefault(key, _current_line(self.model.file.path))
+        self.model.sources.setdefault(key, current_template_line(self.model.file.path))
         return '"' + source_placeholder(source, table) + '"'
 
     def config(self, **kwargs: Any) -> str:
@@ -103,20 +103,6 @@ class _ModelContext:
     def as_globals(self) -> dict[str, Any]:
         return {"ref": self.ref, "source": self.source, "config": self.config,
                 "this": '"' + ref_relation(self.loaded.config.name, self.model.file.name) + '"'}
-
-
-def _current_line(path: str) -> int | None:
-    """The template line being rendered in `path`, read from Jinja's python->template line map."""
-    import sys
-
-    frame = sys._getframe(1)
-    while frame is not None:
-        if frame.f_code.co_filename == path:
-            pairs = [p.split("=") for p in (frame.f_globals.get("debug_info") or "").split("&") if p]
-            lines = [int(t) for t, py in pairs if int(py) <= frame.f_lineno]
-            return lines[-1] if lines else None
-        frame = frame.f_back
-    return None
 
 
 def compile_project(config: ProjectConfig, target: Target, vars: dict[str, Any] | None = None,

@@ -11,8 +11,18 @@ behaviour beyond lookups, so the online client can use them without the compiler
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from typing import Any
+
+
+def _as_dict(obj) -> dict[str, Any]:
+    """Like dataclasses.asdict for these flat records, at a fraction of its cost: containers are
+    copied one level deep (their items are plain strings and numbers)."""
+    out = {}
+    for f in fields(obj):
+        value = getattr(obj, f.name)
+        out[f.name] = dict(value) if isinstance(value, dict) else list(value) if isinstance(value, list) else value
+    return out
 
 
 def _build(cls, data: dict[str, Any]):
@@ -28,7 +38,7 @@ class Entity:
     path: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return _as_dict(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Entity":
@@ -53,7 +63,7 @@ class SourceTable:
         return f"{self.source}.{self.name}"
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return _as_dict(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "SourceTable":
@@ -67,7 +77,7 @@ class Feature:
     description: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return _as_dict(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Feature":
@@ -102,7 +112,7 @@ class FeatureView:
         return next((f for f in self.features if f.name == name), None)
 
     def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
+        data = _as_dict(self)
         data["features"] = [f.to_dict() for f in self.features]
         return data
 
@@ -121,7 +131,7 @@ class FeatureService:
     path: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return _as_dict(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "FeatureService":
@@ -138,7 +148,7 @@ class PushSource:
     path: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return _as_dict(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "PushSource":
@@ -157,7 +167,7 @@ class Model:
     tags: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return _as_dict(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Model":

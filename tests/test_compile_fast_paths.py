@@ -162,3 +162,71 @@ def test_yaml_errors_keep_the_pure_python_messages(text, message):
     with pytest.raises(ValidationError) as err:
         yamlfile.load_yaml(text, "f.yml", line_offset=10)
     assert err.value.message == message
+
+
+# -- templates made only of literal calls render without compiling a Jinja template ------------------
+import jinja2 as _jinja2  # noqa: E402
+
+from sqlfeast.templating import MacroLibrary as _MacroLibrary  # noqa: E402
+
+_SIMPLE = [
+    "select a from {{ source('raw', 'stats') }}\nwhere n >= {{ var('n') }}\n",
+    "select {{ cents('amount') }} as dollars, {{ var('flag', True) }} as f from t\n",
+    "select '{{ var(\"missing\", none) }}' as x, {{ var('ratio') }} as r\n",
+    "select 1 as a\n",
+]
+_NOT_SIMPLE = [
+    "{% set x = 1 %}select {{ x }} as a\n",
+    "select {{ var('n') + 1 }} as a\n",
+    "select {{- var('n') }} as a\n",
+    "select {{ var('n') | string }} as a\n",
+    "select {{ cents(var('n')) }} as a\n",
+    "select {{ unknown_macro() }} as a\n",
+]
+
+
+def _renderers():
+    library = _MacroLibrary.builtin()
+    library.add("macros/m.sql", "{% macro cents(col) %}({{ col }} / 100.0){% endmacro %}")
+    return library.renderer("duckdb", vars={"n": 3, "ratio": 0.5})
+
+
+def _context():
+    return {"source": lambda s, t: f'"{s}__{t}"', "none": None}
+
+
+@pytest.mark.parametrize("text", _SIMPLE)
+def test_simple_templates_skip_jinja_compilation_and_render_the_same(text, monkeypatch):
+    renderer = _renderers()
+    text_jinja = text.replace("none)", "None)")  # Python literal spelling, same value
+    via_jinja = renderer.env.from_string(text_jinja, globals={**renderer.base_globals, **renderer.macros,
+                                                              **_context()}).render()
+
+    def no_compile(*args, **kwargs):
+        raise AssertionError("Jinja compiled a template the simple path should have rendered")
+
+    monkeypatch.setattr(renderer.env, "compile", no_compile)
+    assert renderer.render(text_jinja, "models/x.sql", _context()) == via_jinja
+
+
+@pytest.mark.parametrize("text", _NOT_SIMPLE)
+def test_other_templates_are_rendered_by_jinja(text, monkeypatch):
+    renderer = _renderers()
+    compiled = []
+    real = renderer.env.compile
+    monkeypatch.setattr(renderer.env, "compile", lambda *a, **k: compiled.append(1) or real(*a, **k))
+    try:
+        renderer.render(text, "models/x.sql", _context())
+    except Exception:
+        pass
+    assert compiled, "the template should have gone through Jinja"
+
+
+def test_failures_in_simple_calls_name_their_line():
+    from sqlfeast.errors import ValidationError
+
+    renderer = _renderers()
+    with pytest.raises(ValidationError) as info:
+        renderer.render("select 1 as a,\n  {{ var('nope') }} as b\n", "models/x.sql", _context())
+    assert info.value.render() == ("models/x.sql:2: var('nope') is not defined (set it under 'vars:' in "
+                                   "sqlfeast_project.yml, pass --vars, or give a default)")
