@@ -7,6 +7,7 @@ Relative file paths inside SQL (``read_parquet('data/x.parquet')``) resolve agai
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -104,11 +105,17 @@ class DuckDBWarehouse(Warehouse):
 
 
 
+# A string literal opening a function's argument list that is not absolute and not a URL.
+_RELATIVE_PATH_ARGUMENT = re.compile(r"\(\s*\[?\s*'(?!/)(?![A-Za-z][A-Za-z0-9+.-]*://)")
+
+
 def anchor_file_paths(sql: str, root: Path) -> str:
     """Rewrite relative path literals given to table functions as paths under `root`."""
     import sqlglot
     from sqlglot import exp
 
+    if not _RELATIVE_PATH_ARGUMENT.search(sql):
+        return sql  # nothing to anchor: skip the parse
     tree = sqlglot.parse_one(sql, read="duckdb")
     changed = False
     for table in tree.find_all(exp.Table):
