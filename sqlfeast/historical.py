@@ -315,7 +315,8 @@ class RetrievalJob:
             if n and (rows[0].as_py() != start or rows[n - 1].as_py() != start + n - 1):
                 raise RetrievalError("internal error: the warehouse returned entity rows out of order")
             ent = self._entities.slice(start, n)
-            arrays = [ent.column(i).combine_chunks() for i in range(ent.num_columns)]
+            # A slice of a one-chunk column is a zero-copy view; only split columns are copied.
+            arrays = [c.chunk(0) if c.num_chunks == 1 else c.combine_chunks() for c in ent.columns]
             arrays += [batch.column(i) for i in range(1, batch.num_columns)]
             names = self._entities.column_names + self.output_names
             yield pa.RecordBatch.from_arrays(arrays, names=names)
