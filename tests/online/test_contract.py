@@ -41,6 +41,20 @@ def applied(store, *views):
     return registry
 
 
+def run_concurrently(*targets) -> None:
+    threads = [threading.Thread(target=t) for t in targets]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+
+def conv_rates(store, registry, ids) -> set:
+    """The distinct conv_rate values online for these drivers."""
+    return set(OnlineClient(store, registry).get_online_features(
+        "driver_stats:conv_rate", [{"driver_id": i} for i in ids]).to_dict()["conv_rate"])
+
+
 def test_round_trip_of_every_type_including_null(make_store):
     store = make_store()
     view = typed_view()
@@ -107,16 +121,9 @@ def test_two_concurrent_writers_newer_wins(make_store):
         except Exception as err:  # pragma: no cover - reported below
             errors.append(err)
 
-    threads = [threading.Thread(target=writer, args=(store_old, T0, 0.1, ids[::-1])),
-               threading.Thread(target=writer, args=(store_new, T0 + HOUR, 0.9, ids))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    run_concurrently(lambda: writer(store_old, T0, 0.1, ids[::-1]), lambda: writer(store_new, T0 + HOUR, 0.9, ids))
     assert not errors
-    data = OnlineClient(store_old, registry).get_online_features(
-        "driver_stats:conv_rate", [{"driver_id": i} for i in ids]).to_dict()
-    assert set(data["conv_rate"]) == {0.9}
+    assert conv_rates(store_old, registry, ids) == {0.9}
 
 
 def test_concurrent_bulk_writers_older_one_opened_first_and_writing_last(make_store):
@@ -146,15 +153,9 @@ def test_concurrent_bulk_writers_older_one_opened_first_and_writing_last(make_st
         except Exception as err:  # pragma: no cover
             errors.append(err)
 
-    threads = [threading.Thread(target=older), threading.Thread(target=newer)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    run_concurrently(older, newer)
     assert not errors
-    data = OnlineClient(store_old, registry).get_online_features(
-        "driver_stats:conv_rate", [{"driver_id": i} for i in ids]).to_dict()
-    assert set(data["conv_rate"]) == {0.9}
+    assert conv_rates(store_old, registry, ids) == {0.9}
 
 
 def test_outside_max_age_and_not_found(make_store):
