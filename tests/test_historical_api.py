@@ -174,6 +174,39 @@ def test_to_parquet_to_table_to_pandas_and_sql(store, tmp_path):
     assert "asof left join" in job.sql.lower()
 
 
+TWO_VIEWS = ["driver_stats:conv_rate", "location_stats[as=origin, location_id=origin_id]:avg_wait",
+             "driver_stats:acc_rate"]
+
+
+def test_views_joined_one_query_each_by_default_on_duckdb(store, tmp_path):
+    staged = store.get_historical_features(pa.Table.from_pylist(ENTITIES), TWO_VIEWS)
+    single = store.get_historical_features(pa.Table.from_pylist(ENTITIES), TWO_VIEWS, stage_views=False)
+    assert len(staged.stages) == 1 and not single.stages
+    assert staged.sql.startswith("CREATE TEMPORARY TABLE") and "positional join" in staged.sql
+    assert "positional join" not in single.sql
+    expected = single.to_arrow()
+    assert expected.column_names == ["driver_id", "event_timestamp", "label", "origin_id", "destination_id",
+                                     "conv_rate", "acc_rate", "avg_wait"]
+    out = tmp_path / "staged.parquet"
+    assert staged.to_parquet(out, batch_size=2) == len(ENTITIES)  # several batches, streamed
+    assert pq.read_table(out).equals(expected)
+    assert [r["avg_wait"] for r in expected.to_pylist()] == [1.0, 2.0, 1.0, None, 1.0]
+    # The staging tables are gone afterwards, also when a reader stops early.
+    batches = staged.iter_batches(batch_size=2)
+    next(batches)
+    batches.close()
+    temp = "select count(*) from duckdb_tables() where table_name like '__sqlfeast%'"
+    assert store.warehouse.query_arrow(temp).column(0)[0].as_py() == 0
+
+
+def test_stage_views_setting_from_the_profile(tmp_path):
+    s = duckdb_store([driver_view(), location_view()], tmp=tmp_path, pit_stage_views=False)
+    assert not s.get_historical_features(pa.Table.from_pylist(ENTITIES), TWO_VIEWS).stages
+    assert s.get_historical_features(pa.Table.from_pylist(ENTITIES), TWO_VIEWS, stage_views=True).stages
+    empty = s.get_historical_features(pa.Table.from_pylist(ENTITIES).slice(0, 0), TWO_VIEWS, stage_views=True)
+    assert empty.to_arrow().num_rows == 0 and empty.to_arrow().column_names[-1] == "avg_wait"
+
+
 def test_time_range_is_pushed_down(store):
     job = store.get_historical_features(pa.Table.from_pylist(ENTITIES), ["driver_stats:conv_rate"])
     assert "<= CAST('2024-01-01 05:00:00.000000' AS TIMESTAMP)" in job.sql

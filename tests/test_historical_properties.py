@@ -84,9 +84,11 @@ def test_duckdb_every_strategy_matches_oracle(scenario, filter_created):
     table = pa.Table.from_pylist(entities, schema=ENTITY_SCHEMA)
     expected = _expected(a, b, entities, full=True, filter_created=filter_created)
     for strategy in ("asof", "window", "join"):
-        job = store.get_historical_features(table, FEATURES, full_feature_names=True, strategy=strategy,
-                                            filter_by_created_timestamp=filter_created)
-        assert job.to_arrow().to_pylist() == expected, (strategy, job.sql)
+        for staged in (True, False):  # one query per view (the DuckDB default), or one query
+            job = store.get_historical_features(table, FEATURES, full_feature_names=True, strategy=strategy,
+                                                filter_by_created_timestamp=filter_created, stage_views=staged)
+            assert bool(job.stages) == staged
+            assert job.to_arrow().to_pylist() == expected, (strategy, staged, job.sql)
 
 
 def _snowflake_rows(store, table, strategy, filter_created):
