@@ -39,7 +39,8 @@ from ..errors import OnlineStoreError
 from ..types import parse_type
 from .base import (CREATED_ATTR, EVENT_ATTR, KEY_ATTR, META_VIEW, TTL_ATTR, BulkWriter, OnlineStore,
                    ReadRequest, StoredRow, WriteResult, prepare_rows)
-from .codec import attr_size, decoder
+from .codec import attr_size, decoder, from_json_attr
+from .dynamodb_http import DynamoDBConnectionError, DynamoDBError, DynamoDBHttp
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..registry import Registry
@@ -52,6 +53,8 @@ _RETRYABLE = {"ProvisionedThroughputExceededException", "ThrottlingException", "
               "InternalServerError", "ServiceUnavailable", "TransactionConflictException",
               "LimitExceededException"}
 _CONDITION_FAILED = "ConditionalCheckFailedException"
+_AUTH_ERRORS = {"UnrecognizedClientException", "InvalidSignatureException", "MissingAuthenticationTokenException",
+                "AccessDeniedException", "ExpiredTokenException", "IncompleteSignatureException"}
 _REGISTRY_CHUNK = 300 * 1024
 _FIXED_SIZE_TYPES = {"bigint", "integer", "int", "long", "double", "float", "real", "boolean", "bool",
                      "timestamp", "timestamptz", "date", "decimal", "numeric"}
@@ -60,6 +63,17 @@ _FIXED_SIZE_TYPES = {"bigint", "integer", "int", "long", "double", "float", "rea
 def _backoff(attempt: int, base: float = 0.025, cap: float = 2.0) -> float:
     """Exponential backoff with full jitter: spreads retries of parallel writers apart."""
     return random.uniform(0, min(cap, base * (2 ** attempt)))
+
+
+def _wire_decoder(ftype) -> Callable[[dict[str, Any]], Any]:
+    """A value decoder for attributes as DynamoDB's JSON carries them (binary as base64 text)."""
+    decode = decoder(ftype)
+    inner = ftype
+    while inner.name == "array":
+        inner = inner.element
+    if inner.name == "bytes":
+        return lambda attr: decode(from_json_attr(attr))
+    return decode
 
 
 class DynamoDBOnlineStore(OnlineStore):
@@ -83,21 +97,40 @@ class DynamoDBOnlineStore(OnlineStore):
 
     # -- connection --------------------------------------------------------------------------------
     @cached_property
-    def client(self):
+    def _session(self):
         import boto3
+
+        return boto3.session.Session(profile_name=self.settings.get("profile"))
+
+    @cached_property
+    def client(self):
+        """boto3's client: the control plane (tables, TTL, the meta table), and the resolver of
+        the endpoint, region and credentials the data plane (:attr:`http`) uses."""
         from botocore.config import Config
 
         # Retries are ours (throttling with backoff + jitter, bounded connection retries), so
         # botocore's own retry layer is switched off to keep one clear policy.
-        # Client-side parameter validation walks every attribute value again (about 40% of the
-        # client's CPU per BatchWriteItem); sqlfeast builds requests by construction, so it is off.
-        config = Config(max_pool_connections=self.concurrency * 2 + 4, retries={"total_max_attempts": 1},
+        # Client-side parameter validation walks every attribute value again; sqlfeast builds
+        # requests by construction, so it is off.
+        config = Config(max_pool_connections=4, retries={"total_max_attempts": 1},
                         parameter_validation=False,
                         connect_timeout=float(self.settings.get("connect_timeout", 5)),
                         read_timeout=float(self.settings.get("read_timeout", 30)), tcp_keepalive=True)
-        session = boto3.session.Session(profile_name=self.settings.get("profile"))
-        region = self.region or session.region_name or "us-east-1"
-        return session.client("dynamodb", region_name=region, endpoint_url=self.endpoint_url, config=config)
+        region = self.region or self._session.region_name or "us-east-1"
+        return self._session.client("dynamodb", region_name=region, endpoint_url=self.endpoint_url, config=config)
+
+    @cached_property
+    def http(self) -> DynamoDBHttp:
+        """The data plane (BatchGetItem, BatchWriteItem, conditional PutItem): plain JSON POSTs
+        signed with SigV4, to the endpoint and with the credentials boto3 resolved."""
+        credentials = self._session.get_credentials()
+        if credentials is None:
+            raise OnlineStoreError("DynamoDB: no AWS credentials found", hint="check region and credentials")
+        meta = self.client.meta
+        return DynamoDBHttp(meta.endpoint_url, meta.region_name, credentials,
+                            max_connections=self.concurrency * 2 + 4,
+                            connect_timeout=float(self.settings.get("connect_timeout", 5)),
+                            read_timeout=float(self.settings.get("read_timeout", 30)))
 
     @cached_property
     def executor(self) -> ThreadPoolExecutor:
@@ -140,6 +173,36 @@ class DynamoDBOnlineStore(OnlineStore):
             except BotoCoreError as err:
                 raise OnlineStoreError(f"DynamoDB {operation} failed: {err}",
                                        hint="check region and credentials") from None
+
+    def request(self, operation: str, payload: dict[str, Any], expected: tuple[str, ...] = ()) -> dict[str, Any]:
+        """One data-plane call (`operation` as DynamoDB names it, e.g. "BatchGetItem") through
+        :attr:`http`, with the same policy as :meth:`call`: throttling and server errors retried
+        with backoff until `retry_seconds`, a lost connection `connect_attempts` times; errors
+        become OnlineStoreError, except `expected` codes, re-raised as DynamoDBError."""
+        http = self.http
+        deadline = time.monotonic() + self.retry_seconds
+        attempt = connect_failures = 0
+        while True:
+            try:
+                return http.call(operation, payload)
+            except DynamoDBError as err:
+                if err.code in expected:
+                    raise
+                if err.code in _RETRYABLE and time.monotonic() < deadline:
+                    time.sleep(_backoff(attempt))
+                    attempt += 1
+                    continue
+                hint = "run 'sqlfeast apply' first" if err.code == "ResourceNotFoundException" else None
+                if err.code in _AUTH_ERRORS:
+                    hint = "check region and credentials"
+                raise OnlineStoreError(f"DynamoDB {operation} failed: {err.code}: {err.message}", hint=hint) from None
+            except DynamoDBConnectionError as err:
+                connect_failures += 1
+                if connect_failures < self.connect_attempts:
+                    time.sleep(_backoff(connect_failures, base=0.2))
+                    continue
+                raise OnlineStoreError(f"cannot reach DynamoDB at {self.where}: {err}",
+                                       hint="check the endpoint and network; re-running is safe") from None
 
     # -- tables --------------------------------------------------------------------------------
     def _create(self, table: str) -> None:
@@ -235,7 +298,7 @@ class DynamoDBOnlineStore(OnlineStore):
         deadline = time.monotonic() + self.retry_seconds
         attempt = 0
         while requests:
-            resp = self.call("batch_write_item", RequestItems={table: requests})
+            resp = self.request("BatchWriteItem", {"RequestItems": {table: requests}})
             requests = resp.get("UnprocessedItems", {}).get(table, [])
             if requests:
                 if time.monotonic() > deadline:
@@ -247,14 +310,14 @@ class DynamoDBOnlineStore(OnlineStore):
 
     def conditional_put(self, table: str, item: dict[str, Any]) -> bool:
         """PutItem only when the item is newer than the stored one; False when it was not."""
-        from botocore.exceptions import ClientError
-
         try:
-            self.call("put_item", expected=(_CONDITION_FAILED,), TableName=table, Item=item,
-                      ConditionExpression="attribute_not_exists(#k) OR #e < :e OR (#e = :e AND #c < :c)",
-                      ExpressionAttributeNames={"#k": KEY_ATTR, "#e": EVENT_ATTR, "#c": CREATED_ATTR},
-                      ExpressionAttributeValues={":e": item[EVENT_ATTR], ":c": item[CREATED_ATTR]})
-        except ClientError:
+            self.request("PutItem", {
+                "TableName": table, "Item": item,
+                "ConditionExpression": "attribute_not_exists(#k) OR #e < :e OR (#e = :e AND #c < :c)",
+                "ExpressionAttributeNames": {"#k": KEY_ATTR, "#e": EVENT_ATTR, "#c": CREATED_ATTR},
+                "ExpressionAttributeValues": {":e": item[EVENT_ATTR], ":c": item[CREATED_ATTR]}},
+                expected=(_CONDITION_FAILED,))
+        except DynamoDBError:
             return False
         return True
 
@@ -291,7 +354,7 @@ class DynamoDBOnlineStore(OnlineStore):
         deadline = time.monotonic() + self.retry_seconds
         attempt = 0
         while request_items:
-            resp = self.call("batch_get_item", RequestItems=request_items)
+            resp = self.request("BatchGetItem", {"RequestItems": request_items})
             responses.append(resp.get("Responses", {}))
             request_items = resp.get("UnprocessedKeys") or {}
             if request_items:
@@ -312,7 +375,7 @@ class DynamoDBOnlineStore(OnlineStore):
                 # Feature names go through placeholders: never spliced into an expression.
                 names[f"#f{j}"] = feature
                 projection.append(f"#f{j}")
-            decoders = {f: decoder(parse_type(req.view.feature(f).type)) for f in req.features}
+            decoders = {f: _wire_decoder(parse_type(req.view.feature(f).type)) for f in req.features}
             specs.append((self.table_name(req.view.name), ", ".join(projection), names, decoders))
             pairs.extend((i, key) for key in dict.fromkeys(req.keys))
         chunks = [pairs[i:i + READ_BATCH] for i in range(0, len(pairs), READ_BATCH)]
@@ -326,10 +389,11 @@ class DynamoDBOnlineStore(OnlineStore):
                 entry["Keys"].append({KEY_ATTR: {"S": key}})
             return self._batch_get(request_items)
 
-        if len(chunks) == 1:
-            results = [fetch(chunks[0])]
-        else:  # chunks in parallel: one round trip of latency for any number of keys
-            results = list(self.executor.map(fetch, chunks))
+        # Chunks in parallel: one round trip of latency for any number of keys. The first runs
+        # in the calling thread, so one chunk costs no thread hand-off at all.
+        rest = [self.executor.submit(fetch, chunk) for chunk in chunks[1:]]
+        results = [fetch(chunks[0])] if chunks else []
+        results.extend(future.result() for future in rest)
         by_table: dict[str, list[dict[str, Any]]] = {}
         for responses in results:
             for resp in responses:
@@ -346,6 +410,8 @@ class DynamoDBOnlineStore(OnlineStore):
         return out
 
     def close(self) -> None:
+        if "http" in self.__dict__:
+            self.__dict__.pop("http").close()
         if "executor" in self.__dict__:
             self.executor.shutdown(wait=True)
             del self.__dict__["executor"]
