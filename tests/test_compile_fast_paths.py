@@ -230,3 +230,12 @@ def test_failures_in_simple_calls_name_their_line():
         renderer.render("select 1 as a,\n  {{ var('nope') }} as b\n", "models/x.sql", _context())
     assert info.value.render() == ("models/x.sql:2: var('nope') is not defined (set it under 'vars:' in "
                                    "sqlfeast_project.yml, pass --vars, or give a default)")
+
+
+def test_builtin_macro_names_read_without_jinja_match_a_full_parse():
+    library = _MacroLibrary.builtin()
+    assert library.files
+    for macro_file in library.files:
+        parsed = _MacroLibrary()
+        parsed.add(macro_file.path, macro_file.text)  # the full Jinja parse, as for project macros
+        assert macro_file.names == parsed.files[0].names, macro_file.path
