@@ -336,10 +336,9 @@ class RetrievalJob:
             n = batch.num_rows
             # The SQL promises rows start..start+n-1 in order; check it rather than trust it.
             expected = self._keys.column(0).slice(start, n)
-            for i in range(self._row_columns):
-                if n and not batch.column(i).equals(expected.chunk(0) if expected.num_chunks == 1
-                                                    else expected.combine_chunks()):
-                    raise RetrievalError("internal error: the warehouse returned entity rows out of order")
+            expected = expected.chunk(0) if expected.num_chunks == 1 else expected.combine_chunks()
+            if any(not batch.column(i).equals(expected) for i in range(self._row_columns)):
+                raise RetrievalError("internal error: the warehouse returned entity rows out of order")
             ent = self._entities.slice(start, n)
             # A slice of a one-chunk column is a zero-copy view; only split columns are copied.
             arrays = [c.chunk(0) if c.num_chunks == 1 else c.combine_chunks() for c in ent.columns]
@@ -489,4 +488,4 @@ def _positional_select(stages: list[str], last_sql: str, requests: list[ViewRequ
     for alias, req in zip(aliases, requests):
         columns += [f"{alias}.{_quote(output)}" for _, output in req.features]
     joins = "".join(f"\npositional join {_quote(table)} as {alias}" for table, alias in zip(stages, aliases))
-    return f"select\n    " + ",\n    ".join(columns) + f"\nfrom (\n{last_sql}\n) as \"__last\"{joins}"
+    return "select\n    " + ",\n    ".join(columns) + f"\nfrom (\n{last_sql}\n) as \"__last\"{joins}"
