@@ -22,8 +22,10 @@ answer raises :class:`DynamoDBConnectionError`. Retries are the caller's.
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import os
+import time
 import zlib
 from typing import Any
 from urllib.parse import urlsplit
@@ -82,15 +84,16 @@ class DynamoDBHttp:
                  connect_timeout: float = 5.0, read_timeout: float = 30.0, verify: bool | str = True,
                  user_agent: str = "sqlfeast"):
         import urllib3
-        from botocore.auth import SigV4Auth
-        from botocore.awsrequest import AWSRequest
+        from botocore.auth import SigV4Auth, _host_from_url
 
         self.endpoint_url = endpoint_url.rstrip("/")
         self.region = region
         self._credentials = credentials
-        self._sigv4, self._request_class = SigV4Auth, AWSRequest
+        self._sigv4 = SigV4Auth
         parts = urlsplit(self.endpoint_url)
         self._path = parts.path or "/"
+        self._host = _host_from_url(self.endpoint_url)
+        self._canonical_path = SigV4Auth(None, "dynamodb", region)._normalize_url_path(self._path)
         self._url = self.endpoint_url + ("" if parts.path else "/")
         self._base_headers = {"Content-Type": CONTENT_TYPE, "User-Agent": user_agent}
         self._errors = (urllib3.exceptions.HTTPError, OSError)
@@ -112,11 +115,35 @@ class DynamoDBHttp:
             self._pool = urllib3.connection_from_url(self.endpoint_url, **pool_args)
 
     def _signed_headers(self, operation: str, body: bytes) -> dict[str, str]:
+        """SigV4 headers of one request. The request always has the same four signed headers
+        (content-type, host, x-amz-date, x-amz-target, plus x-amz-security-token with temporary
+        credentials), so the canonical request is formatted directly instead of through
+        botocore's generic header machinery (a third of a 1-entity read's CPU); scope, string to
+        sign and signature are botocore's SigV4Auth. A test checks the result equals
+        ``SigV4Auth.add_auth`` for the same request, byte for byte."""
         credentials = self._credentials.get_frozen_credentials()  # refreshes expiring ones
-        request = self._request_class(method="POST", url=self._url, data=body,
-                                      headers={**self._base_headers, "X-Amz-Target": TARGET_PREFIX + operation})
-        self._sigv4(credentials, "dynamodb", self.region).add_auth(request)
-        return dict(request.headers.items())
+        timestamp = _timestamp()
+        target = TARGET_PREFIX + operation
+        token = credentials.token
+        if token:
+            canonical_headers = (f"content-type:{CONTENT_TYPE}\nhost:{self._host}\nx-amz-date:{timestamp}\n"
+                                 f"x-amz-security-token:{token}\nx-amz-target:{target}\n")
+            signed = "content-type;host;x-amz-date;x-amz-security-token;x-amz-target"
+        else:
+            canonical_headers = (f"content-type:{CONTENT_TYPE}\nhost:{self._host}\nx-amz-date:{timestamp}\n"
+                                 f"x-amz-target:{target}\n")
+            signed = "content-type;host;x-amz-date;x-amz-target"
+        canonical = "\n".join(("POST", self._canonical_path, "", canonical_headers, signed,
+                                hashlib.sha256(body).hexdigest()))
+        auth = self._sigv4(credentials, "dynamodb", self.region)
+        stamp = _Stamp(timestamp)
+        signature = auth.signature(auth.string_to_sign(stamp, canonical), stamp)
+        headers = {**self._base_headers, "X-Amz-Target": target, "X-Amz-Date": timestamp,
+                   "Authorization": f"AWS4-HMAC-SHA256 Credential={auth.scope(stamp)}, "
+                                    f"SignedHeaders={signed}, Signature={signature}"}
+        if token:
+            headers["X-Amz-Security-Token"] = token
+        return headers
 
     def call(self, operation: str, payload: dict[str, Any]) -> dict[str, Any]:
         """One request; the decoded JSON answer, or DynamoDBError / DynamoDBConnectionError."""
@@ -147,6 +174,19 @@ class DynamoDBHttp:
             self._pool.close()
         else:
             self._manager.clear()
+
+
+def _timestamp() -> str:
+    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+
+
+class _Stamp:
+    """What SigV4Auth's scope / string_to_sign / signature read of a request: its timestamp."""
+
+    __slots__ = ("context",)
+
+    def __init__(self, timestamp: str):
+        self.context = {"timestamp": timestamp}
 
 
 def _reason(err: BaseException) -> str:
