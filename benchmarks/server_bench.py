@@ -343,10 +343,14 @@ def main() -> None:
             check_same_answers(ours_url, feast_url)
         # One server at a time has the machine (the load generator stays the same process).
         urls = {"sqlfeast serve": ours_url, **({"feast serve": feast_url} if feast_url else {})}
+        before = os.getloadavg()
         results = compare(urls, args.seconds, args.connections, args.warmup, args.rounds)
+        after = os.getloadavg()
         print(json.dumps(results), file=sys.stderr)
         if feast_url:
             print(table(results, store, args.workers, args.connections, args.seconds, args.rounds))
+        print(f"\nload average (1, 5, 15 min) before: {' '.join(f'{x:.2f}' for x in before)}; "
+              f"after: {' '.join(f'{x:.2f}' for x in after)}")
     finally:
         for proc in procs:
             stop(proc)

@@ -127,7 +127,9 @@ class DynamoDBOnlineStore(OnlineStore):
         if credentials is None:
             raise OnlineStoreError("DynamoDB: no AWS credentials found", hint="check region and credentials")
         meta = self.client.meta
-        return DynamoDBHttp(meta.endpoint_url, meta.region_name, credentials,
+        # The CA bundle botocore would use (AWS_CA_BUNDLE or ca_bundle in the AWS config file).
+        ca_bundle = self._session._session.get_config_variable("ca_bundle")
+        return DynamoDBHttp(meta.endpoint_url, meta.region_name, credentials, verify=ca_bundle or True,
                             max_connections=self.concurrency * 2 + 4,
                             connect_timeout=float(self.settings.get("connect_timeout", 5)),
                             read_timeout=float(self.settings.get("read_timeout", 30)))
