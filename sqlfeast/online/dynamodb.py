@@ -1,10 +1,15 @@
-"""DynamoDB-compatible online store (boto3): AWS, DynamoDB Local, moto server, Alternator, ...
+"""DynamoDB-compatible online store: AWS, DynamoDB Local, moto server, Alternator, ...
 
 Settings (the ``online_store:`` block of a target): ``region``, ``endpoint_url`` (else boto3's own
 configuration, e.g. ``AWS_ENDPOINT_URL_DYNAMODB``), ``profile``, ``concurrency`` (requests in
 flight, default 8), ``newer_wins`` (``lease``, the default, or ``conditional``), ``lease_seconds``
 (30), ``retry_seconds`` (how long throttled or unprocessed writes are retried, 300),
-``connect_attempts`` (4). Credentials come from the usual AWS chain and are never logged.
+``connect_attempts`` (4), ``connect_timeout`` (5 s), ``read_timeout`` (30 s). Credentials come from
+the usual AWS chain and are never logged.
+
+boto3 resolves endpoint, region and credentials and makes the control-plane calls (tables, TTL,
+the meta table); the hot calls (BatchGetItem, BatchWriteItem, conditional PutItem) go through
+:mod:`sqlfeast.online.dynamodb_http` as signed JSON POSTs, with the same error handling.
 
 One table per view (``{project}.{view}`` by default), hash key ``entity_key`` (``driver_id=1001``),
 PAY_PER_REQUEST, TTL enabled on ``_ttl`` (event time + view ttl) for views with a ttl. Items hold

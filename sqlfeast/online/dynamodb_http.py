@@ -115,11 +115,11 @@ class DynamoDBHttp:
             self._pool = urllib3.connection_from_url(self.endpoint_url, **pool_args)
 
     def _signed_headers(self, operation: str, body: bytes) -> dict[str, str]:
-        """SigV4 headers of one request. The request always has the same four signed headers
-        (content-type, host, x-amz-date, x-amz-target, plus x-amz-security-token with temporary
-        credentials), so the canonical request is formatted directly instead of through
-        botocore's generic header machinery (a third of a 1-entity read's CPU); scope, string to
-        sign and signature are botocore's SigV4Auth. A test checks the result equals
+        """SigV4 headers of one request. Every request signs the same headers (content-type,
+        host, x-amz-date, x-amz-target, and x-amz-security-token with temporary credentials), so
+        the canonical request is formatted directly instead of through botocore's generic header
+        machinery (160 -> 30 us, a fifth of a 1-entity read's CPU); scope, string to sign and
+        signature are botocore's SigV4Auth. A test checks the result equals
         ``SigV4Auth.add_auth`` for the same request, byte for byte."""
         credentials = self._credentials.get_frozen_credentials()  # refreshes expiring ones
         timestamp = _timestamp()
