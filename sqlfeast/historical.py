@@ -465,7 +465,7 @@ def _stage_views(options: dict[str, Any], settings: dict[str, Any], dialect: str
     """Join each view in its own query? DuckDB only, on by default.
 
     One query holds every view's sorted feature rows at once; one view at a time, peak memory is
-    the largest single view's (1M x 5M, two views: 1.6 GB -> 1.1 GB) for the same time. Snowflake
+    the largest single view's (1M x 5M, two views: 1.56 GB -> 1.01 GB) for the same time. Snowflake
     gets one statement: its memory is the warehouse's business, and a round trip costs more there.
     """
     value = options.get("stage_views")
