@@ -25,6 +25,7 @@ def main() -> None:
     parser.add_argument("--drivers", required=True)
     parser.add_argument("--customers", required=True)
     parser.add_argument("--iterations", type=int, default=200)
+    parser.add_argument("--end", default="2025-01-01", help="end of the materialized range (ISO)")
     args = parser.parse_args()
 
     import pyarrow.parquet as pq
@@ -53,11 +54,15 @@ def main() -> None:
     fs.apply([driver, customer, drivers, customers])
     rows = pq.read_metadata(args.drivers).num_rows
     began = time.perf_counter()
-    fs.materialize(datetime(2023, 1, 1), datetime(2025, 1, 1), feature_views=["driver_hourly_stats"])
+    fs.materialize(datetime(2023, 1, 1), datetime.fromisoformat(args.end), feature_views=["driver_hourly_stats"])
     rate = rows / (time.perf_counter() - began)
-    fs.materialize(datetime(2023, 1, 1), datetime(2025, 1, 1), feature_views=["customer_profile"])
+    fs.materialize(datetime(2023, 1, 1), datetime.fromisoformat(args.end), feature_views=["customer_profile"])
 
     features = ["driver_hourly_stats:conv_rate", "driver_hourly_stats:acc_rate", "customer_profile:current_balance"]
+    # A materialization that wrote nothing would look fast: check the last driver and a customer are there.
+    check = fs.get_online_features(features, [{"driver_id": rows, "customer_id": 1}]).to_dict()
+    if check["conv_rate"][0] is None or check["current_balance"][0] is None:
+        raise SystemExit(f"Feast's online store is missing materialized rows: {check}")
     latency = {}
     for n in (1, 100):
         entity_rows = [{"driver_id": i, "customer_id": i} for i in range(1, n + 1)]

@@ -29,7 +29,7 @@ import time
 import urllib.request
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import boto3
@@ -39,6 +39,11 @@ import yaml
 from botocore.config import Config
 
 REPO = Path(__file__).resolve().parents[1]
+# Rows are stamped an hour before the run: inside every view's ttl, so nothing is OUTSIDE_MAX_AGE
+# when read and the server's TTL sweeper has nothing to delete while the writers are timed (rows
+# stamped in the past expire at once, and DynamoDB Local then spends CPU deleting them).
+ANCHOR = datetime.utcnow().replace(microsecond=0) - timedelta(hours=2)
+START, END = "2000-01-01", (ANCHOR + timedelta(days=1)).isoformat()
 
 
 def start_moto() -> tuple[subprocess.Popen, str]:
@@ -71,7 +76,7 @@ def make_project(root: Path, name: str, endpoint: str, rows: int, concurrency: i
     profiles = {"demo": {"target": "ddb", "outputs": {"ddb": {
         "type": "duckdb", "path": "target/dev.duckdb", "schema": "main", "online_store": online}}}}
     (root / "profiles.yml").write_text(yaml.safe_dump(profiles))
-    t = datetime(2024, 1, 1) + shift
+    t = ANCHOR + shift
     ids = pa.array(range(1, rows + 1), pa.int64())
     stamps = pa.array([t] * rows, pa.timestamp("us"))
     conv = pa.array([(i % 1000) / 1000 for i in range(rows)], pa.float64())
@@ -96,10 +101,11 @@ def raw_batch_write(endpoint: str, rows: int, concurrency: int) -> float:
     client.create_table(TableName=table, BillingMode="PAY_PER_REQUEST",
                         AttributeDefinitions=[{"AttributeName": "entity_key", "AttributeType": "S"}],
                         KeySchema=[{"AttributeName": "entity_key", "KeyType": "HASH"}])
-    ts = str(int(datetime(2024, 1, 1).timestamp() * 1e6))
+    ts = str(int(ANCHOR.replace(tzinfo=timezone.utc).timestamp() * 1e6))
+    expires = str(int(ANCHOR.replace(tzinfo=timezone.utc).timestamp()) + 2 * 86400)
     items = [{"entity_key": {"S": f"driver_id={i}"}, "_event_ts": {"N": ts}, "_created_ts": {"N": ts},
               "conv_rate": {"N": repr((i % 1000) / 1000)}, "acc_rate": {"N": repr((i % 1000) / 1000)},
-              "avg_daily_trips": {"N": str(i % 500)}, "_ttl": {"N": "1704240000"}} for i in range(1, rows + 1)]
+              "avg_daily_trips": {"N": str(i % 500)}, "_ttl": {"N": expires}} for i in range(1, rows + 1)]
     chunks = [items[i:i + 25] for i in range(0, len(items), 25)]
 
     def write(chunk):
@@ -119,7 +125,7 @@ def sqlfeast_materialize(root: Path, view: str = "driver_hourly_stats") -> tuple
     os.chdir(root)
     with FeatureStore(root) as fs:
         began = time.perf_counter()
-        [result] = fs.materialize("2023-01-01", "2025-01-01", views=[view], quiet=True)
+        [result] = fs.materialize(START, END, views=[view], quiet=True)
         return result.rows / (time.perf_counter() - began), result
 
 
@@ -162,6 +168,9 @@ def read_latency(root: Path, endpoint: str, iterations: int) -> list[tuple[str, 
             def ours():
                 client.get_online_features(features, rows).to_dict()
 
+            got = client.get_online_features(features, rows).to_dict()
+            if None in got["conv_rate"] or None in got["current_balance"]:  # reads must find every value
+                raise SystemExit(f"sqlfeast online store is missing rows: {got}")
             for fn in (raw_call, ours):  # warm up connections
                 for _ in range(5):
                     fn()
@@ -235,7 +244,7 @@ def main() -> None:
             out = subprocess.run([args.feast_python, str(Path(__file__).with_name("feast_bench.py")),
                                   "--endpoint", endpoint, "--drivers", str(root / "data" / "driver_stats.parquet"),
                                   "--customers", str(root / "data" / "customer_profile.parquet"),
-                                  "--iterations", str(args.iterations)], capture_output=True, text=True)
+                                  "--iterations", str(args.iterations), "--end", END], capture_output=True, text=True)
             if out.returncode != 0:
                 print("Feast run failed:", out.stderr[-2000:])
             else:
