@@ -203,7 +203,8 @@ def test_two_views_and_full_feature_names(make_store):
 def test_projects_are_isolated(make_store):
     one, two = make_store("iso_one_" + make_store().project), make_store("iso_two_" + make_store().project)
     view = stats_view()
-    r1, r2 = applied(one, view), applied(two, view)
+    r1 = applied(one, view)
+    applied(two, view)
     one.write_rows(view, stats_rows([1], T0, 0.1))
     two.write_rows(view, stats_rows([1], T0, 0.2))
     assert one.table_name("driver_stats") != two.table_name("driver_stats")
