@@ -165,7 +165,6 @@ def test_yaml_errors_keep_the_pure_python_messages(text, message):
 
 
 # -- templates made only of literal calls render without compiling a Jinja template ------------------
-
 from sqlfeast.templating import MacroLibrary as _MacroLibrary  # noqa: E402
 
 _SIMPLE = [
