@@ -1,10 +1,12 @@
 """Feast's side of the online benchmark: run with Feast's own interpreter, never sqlfeast's.
 
     /work/feast-venv/bin/python benchmarks/feast_bench.py --endpoint URL --drivers driver_stats.parquet \
-        --customers customer_profile.parquet [--iterations 200]
+        --customers customer_profile.parquet [--iterations 200] [--work DIR [--reads-only]]
 
 Materializes the same driver rows into Feast's DynamoDB online store on the same server, then
-times get_online_features for 1 and 100 entities x 2 views. Prints one JSON line.
+times get_online_features for 1 and 100 entities x 2 views. Prints one JSON line. With --work the
+Feast repo (registry) is kept in DIR, so a later --reads-only run times the reads again without
+materializing (the online benchmark alternates such rounds with sqlfeast's).
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ def main() -> None:
     parser.add_argument("--customers", required=True)
     parser.add_argument("--iterations", type=int, default=200)
     parser.add_argument("--end", default="2025-01-01", help="end of the materialized range (ISO)")
+    parser.add_argument("--work", default=None, help="keep the Feast repo here (default: a new temp dir)")
+    parser.add_argument("--reads-only", action="store_true", help="reuse --work's materialized tables")
     args = parser.parse_args()
 
     import pyarrow.parquet as pq
@@ -33,8 +37,14 @@ def main() -> None:
     from feast.repo_config import RepoConfig
     from feast.types import Float64, Int64
 
-    work = Path(tempfile.mkdtemp(prefix="feast-bench-"))
-    project = "feast" + uuid.uuid4().hex[:6]
+    work = Path(args.work) if args.work else Path(tempfile.mkdtemp(prefix="feast-bench-"))
+    work.mkdir(parents=True, exist_ok=True)
+    project_file = work / "project_name"
+    if args.reads_only:
+        project = project_file.read_text()
+    else:
+        project = "feast" + uuid.uuid4().hex[:6]
+        project_file.write_text(project)
     config = RepoConfig(project=project, registry=str(work / "registry.db"), provider="local",
                         online_store={"type": "dynamodb", "region": "us-east-1", "endpoint_url": args.endpoint},
                         offline_store={"type": "file"}, entity_key_serialization_version=3, repo_path=str(work))
@@ -51,12 +61,14 @@ def main() -> None:
         schema=[Field(name="current_balance", dtype=Float64), Field(name="avg_passenger_count", dtype=Float64),
                 Field(name="lifetime_trip_count", dtype=Int64)],
         source=FileSource(path=args.customers, timestamp_field="event_timestamp", created_timestamp_column="created"))
-    fs.apply([driver, customer, drivers, customers])
     rows = pq.read_metadata(args.drivers).num_rows
-    began = time.perf_counter()
-    fs.materialize(datetime(2023, 1, 1), datetime.fromisoformat(args.end), feature_views=["driver_hourly_stats"])
-    rate = rows / (time.perf_counter() - began)
-    fs.materialize(datetime(2023, 1, 1), datetime.fromisoformat(args.end), feature_views=["customer_profile"])
+    rate = None
+    if not args.reads_only:
+        fs.apply([driver, customer, drivers, customers])
+        began = time.perf_counter()
+        fs.materialize(datetime(2023, 1, 1), datetime.fromisoformat(args.end), feature_views=["driver_hourly_stats"])
+        rate = rows / (time.perf_counter() - began)
+        fs.materialize(datetime(2023, 1, 1), datetime.fromisoformat(args.end), feature_views=["customer_profile"])
 
     features = ["driver_hourly_stats:conv_rate", "driver_hourly_stats:acc_rate", "customer_profile:current_balance"]
     # A materialization that wrote nothing would look fast: check the last driver and a customer are there.

@@ -5,7 +5,8 @@ Measures, on one server and the same data:
   2. sqlfeast materialize of the same rows (warehouse query + Arrow -> items + writes) into an
      empty table, then again over the rows already online (the newer-wins read pass, nothing to
      write), then with newer rows (read pass + writes), and with `newer_wins: conditional`;
-  3. get_online_features for 1 and 100 entities x 2 views: p50/p99 against one raw BatchGetItem.
+  3. get_online_features for 1 and 100 entities x 2 views: p50/p99 against one raw BatchGetItem,
+     and against Feast's (--feast-python), in alternating rounds (--read-rounds, medians).
 
     python benchmarks/materialize_bench.py [--rows 200000] [--concurrency 8] [--endpoint URL]
                                            [--reads-only] [--feast-python /work/feast-venv/bin/python]
@@ -193,6 +194,8 @@ def main() -> None:
     parser.add_argument("--endpoint", default=None, help="an already running server (default: start moto)")
     parser.add_argument("--iterations", type=int, default=300)
     parser.add_argument("--conditional-rows", type=int, default=20_000)
+    parser.add_argument("--read-rounds", type=int, default=3,
+                        help="rounds of read timings, alternating sqlfeast (with raw) and Feast; medians reported")
     parser.add_argument("--reads-only", action="store_true",
                         help="only materialize once (into an empty table), then the read latencies (and Feast's)")
     parser.add_argument("--feast-python", default=None,
@@ -236,20 +239,39 @@ def main() -> None:
                 fs.apply()
             cond, _ = sqlfeast_materialize(cond_root)
             print(f"sqlfeast, newer_wins=conditional: {cond:10,.0f} rows/s ({cond / raw:.2f}x raw)", flush=True)
-        latency = read_latency(root, endpoint, args.iterations)
-        feast = None
-        if args.feast_python:
-            # Feast reads the first data set (the same rows as the empty-table run).
-            make_project(root, name, endpoint, args.rows, args.concurrency, timedelta(0))
+        # Reads in alternating rounds (sqlfeast + raw interleaved call by call, then Feast in its own
+        # process), so all three see the server at the same moments; medians over the rounds.
+        rounds, feast_rounds, feast = [], [], None
+        feast_work = work / "feast"
+        for round_no in range(args.read_rounds):
+            rounds.append(read_latency(root, endpoint, args.iterations))
+            print(f"reads, round {round_no + 1}: " + "; ".join(
+                f"{label}: raw {r50:.2f}/{r99:.2f} ms, sqlfeast {s50:.2f}/{s99:.2f} ms (p50/p99)"
+                for label, r50, r99, s50, s99 in rounds[-1]), flush=True)
+            if not args.feast_python:
+                continue
+            if round_no == 0:  # Feast materializes the first data set (the empty-table run's rows)
+                make_project(root, name, endpoint, args.rows, args.concurrency, timedelta(0))
             out = subprocess.run([args.feast_python, str(Path(__file__).with_name("feast_bench.py")),
                                   "--endpoint", endpoint, "--drivers", str(root / "data" / "driver_stats.parquet"),
                                   "--customers", str(root / "data" / "customer_profile.parquet"),
-                                  "--iterations", str(args.iterations), "--end", END], capture_output=True, text=True)
+                                  "--iterations", str(args.iterations), "--end", END, "--work", str(feast_work)]
+                                 + (["--reads-only"] if round_no else []), capture_output=True, text=True)
             if out.returncode != 0:
                 print("Feast run failed:", out.stderr[-2000:])
-            else:
-                feast = json.loads(out.stdout.strip().splitlines()[-1])
+                break
+            result = json.loads(out.stdout.strip().splitlines()[-1])
+            if round_no == 0:
+                feast = result
                 print(f"Feast materialize:                {feast['rows_per_second']:10,.0f} rows/s", flush=True)
+            feast_rounds.append(result["latency_ms"])
+            print(f"reads, round {round_no + 1}: Feast " + "; ".join(
+                f"{n}: {p50:.2f}/{p99:.2f} ms" for n, (p50, p99) in result["latency_ms"].items()), flush=True)
+        latency = [(label, *(statistics.median(r[i][k] for r in rounds) for k in range(1, 5)))
+                   for i, (label, *_) in enumerate(rounds[0])]
+        if feast:
+            feast["latency_ms"] = {n: [statistics.median(r[n][k] for r in feast_rounds) for k in (0, 1)]
+                                   for n in ("1", "100")}
         print()
         print(f"| materialize {args.rows:,} rows, concurrency {args.concurrency} | rows/s | vs raw |")
         print("|---|---:|---:|")
@@ -265,6 +287,7 @@ def main() -> None:
             print(f"| Feast materialize into its DynamoDB store | {f:,.0f} | {f'{f / raw:.2f}x' if raw else '-'} |")
             print(f"\nsqlfeast (empty table) vs Feast: {fresh / f:.1f}x")
         print()
+        print(f"Reads: median of {len(rounds)} rounds' p50 and p99 ({args.iterations} calls a round).")
         print("| get_online_features | raw p50 ms | raw p99 ms | sqlfeast p50 ms | sqlfeast p99 ms | p50 ratio | p99 ratio |")
         print("|---|---:|---:|---:|---:|---:|---:|")
         for label, r50, r99, s50, s99 in latency:
