@@ -148,50 +148,42 @@ class DynamoDBOnlineStore(OnlineStore):
         return self.endpoint_url or getattr(self.client.meta, "endpoint_url", "DynamoDB")
 
     def call(self, operation: str, expected: tuple[str, ...] = (), **params: Any) -> dict[str, Any]:
-        """One DynamoDB call; throttling retried with backoff until `retry_seconds`, a lost
-        connection `connect_attempts` times; errors become OnlineStoreError (except `expected`
-        error codes, re-raised as botocore ClientError for the caller to handle)."""
+        """One control-plane call through boto3 (`operation` as boto3 names it, e.g.
+        "describe_table"), under the policy of :meth:`_retrying`."""
         from botocore.exceptions import BotoCoreError, ClientError, ConnectionError, HTTPClientError
 
         method = getattr(self.client, operation)
-        deadline = time.monotonic() + self.retry_seconds
-        attempt = connect_failures = 0
-        while True:
+
+        def send() -> dict[str, Any]:
             try:
                 return method(**params)
-            except ClientError as err:
-                code = err.response.get("Error", {}).get("Code", "")
-                if code in expected:
-                    raise
-                if code in _RETRYABLE and time.monotonic() < deadline:
-                    time.sleep(_backoff(attempt))
-                    attempt += 1
-                    continue
-                message = err.response.get("Error", {}).get("Message", "")
-                hint = "run 'sqlfeast apply' first" if code == "ResourceNotFoundException" else None
-                raise OnlineStoreError(f"DynamoDB {operation} failed: {code}: {message}", hint=hint) from None
+            except ClientError as err:  # the same shape as a data-plane error answer
+                error = err.response.get("Error", {})
+                status = err.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+                raise DynamoDBError(error.get("Code", ""), error.get("Message", ""), status) from None
             except (ConnectionError, HTTPClientError) as err:
-                connect_failures += 1
-                if connect_failures < self.connect_attempts:
-                    time.sleep(_backoff(connect_failures, base=0.2))
-                    continue
-                raise OnlineStoreError(f"cannot reach DynamoDB at {self.where}: {err}",
-                                       hint="check the endpoint and network; re-running is safe") from None
+                raise DynamoDBConnectionError(str(err)) from None
             except BotoCoreError as err:
                 raise OnlineStoreError(f"DynamoDB {operation} failed: {err}",
                                        hint="check region and credentials") from None
 
+        return self._retrying(operation, send, expected)
+
     def request(self, operation: str, payload: dict[str, Any], expected: tuple[str, ...] = ()) -> dict[str, Any]:
         """One data-plane call (`operation` as DynamoDB names it, e.g. "BatchGetItem") through
-        :attr:`http`, with the same policy as :meth:`call`: throttling and server errors retried
-        with backoff until `retry_seconds`, a lost connection `connect_attempts` times; errors
-        become OnlineStoreError, except `expected` codes, re-raised as DynamoDBError."""
+        :attr:`http`, under the policy of :meth:`_retrying`."""
         http = self.http
+        return self._retrying(operation, lambda: http.call(operation, payload), expected)
+
+    def _retrying(self, operation: str, send: Callable[[], dict[str, Any]], expected: tuple[str, ...]) -> dict[str, Any]:
+        """The one retry policy: throttling and server errors retried with backoff until
+        `retry_seconds`, a lost connection `connect_attempts` times; errors become
+        OnlineStoreError, except `expected` codes, re-raised as DynamoDBError for the caller."""
         deadline = time.monotonic() + self.retry_seconds
         attempt = connect_failures = 0
         while True:
             try:
-                return http.call(operation, payload)
+                return send()
             except DynamoDBError as err:
                 if err.code in expected:
                     raise
@@ -213,14 +205,12 @@ class DynamoDBOnlineStore(OnlineStore):
 
     # -- tables --------------------------------------------------------------------------------
     def _create(self, table: str) -> None:
-        from botocore.exceptions import ClientError
-
         try:
             self.call("create_table", expected=("ResourceInUseException",), TableName=table,
                       AttributeDefinitions=[{"AttributeName": KEY_ATTR, "AttributeType": "S"}],
                       KeySchema=[{"AttributeName": KEY_ATTR, "KeyType": "HASH"}],
                       BillingMode="PAY_PER_REQUEST")
-        except ClientError:  # ResourceInUseException: the table exists and is reused
+        except DynamoDBError:  # ResourceInUseException: the table exists and is reused
             pass
         for _ in range(600):
             status = self.call("describe_table", TableName=table)["Table"].get("TableStatus")
@@ -239,12 +229,10 @@ class DynamoDBOnlineStore(OnlineStore):
                           TimeToLiveSpecification={"Enabled": True, "AttributeName": TTL_ATTR})
 
     def drop_table(self, view_name: str) -> bool:
-        from botocore.exceptions import ClientError
-
         table = self.table_name(view_name)
         try:
             self.call("delete_table", expected=("ResourceNotFoundException",), TableName=table)
-        except ClientError:
+        except DynamoDBError:
             return False
         return True
 
@@ -271,12 +259,10 @@ class DynamoDBOnlineStore(OnlineStore):
                           Key={KEY_ATTR: {"S": f"registry/{old['digest']['S']}/{i}"}})
 
     def _registry_header(self) -> dict[str, Any] | None:
-        from botocore.exceptions import ClientError
-
         try:
             resp = self.call("get_item", expected=("ResourceNotFoundException",), TableName=self.meta_table,
                              Key={KEY_ATTR: {"S": "registry"}}, ConsistentRead=True)
-        except ClientError:
+        except DynamoDBError:
             return None
         return resp.get("Item")
 
@@ -440,15 +426,13 @@ class _Lease:
                 "pid": {"N": str(os.getpid())}, "expires": {"N": repr(time.time() + self.store.lease_seconds)}}
 
     def _put(self, condition: str, values: dict[str, Any]) -> bool:
-        from botocore.exceptions import ClientError
-
         names = {"#k": KEY_ATTR, "#x": "expires", "#h": "holder"}
         try:
             self.store.call("put_item", expected=(_CONDITION_FAILED,), TableName=self.store.meta_table,
                             Item=self._item(), ConditionExpression=condition,
                             ExpressionAttributeNames={k: v for k, v in names.items() if k in condition},
                             ExpressionAttributeValues=values)
-        except ClientError:
+        except DynamoDBError:
             return False
         return True
 
@@ -497,8 +481,6 @@ class _Lease:
                 continue  # the next write will report the connection problem
 
     def release(self) -> None:
-        from botocore.exceptions import ClientError
-
         self._stop.set()
         if self._thread is not None:
             self._thread.join()
@@ -507,7 +489,7 @@ class _Lease:
                             Key=self.key, ConditionExpression="#h = :me",
                             ExpressionAttributeNames={"#h": "holder"},
                             ExpressionAttributeValues={":me": {"S": self.holder}})
-        except (ClientError, OnlineStoreError):
+        except (DynamoDBError, OnlineStoreError):
             pass  # it expires by itself
 
 
