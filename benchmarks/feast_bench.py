@@ -1,7 +1,7 @@
 """Feast's side of the online benchmark: run with Feast's own interpreter, never sqlfeast's.
 
     /work/feast-venv/bin/python benchmarks/feast_bench.py --endpoint URL --drivers driver_stats.parquet \
-        --customers customer_profile.parquet [--iterations 200] [--work DIR [--reads-only]]
+        --customers customer_profile.parquet [--iterations 200] [--work DIR [--reads-only]] [--skip-reads]
 
 Materializes the same driver rows into Feast's DynamoDB online store on the same server, then
 times get_online_features for 1 and 100 entities x 2 views. Prints one JSON line. With --work the
@@ -30,6 +30,7 @@ def main() -> None:
     parser.add_argument("--end", default="2025-01-01", help="end of the materialized range (ISO)")
     parser.add_argument("--work", default=None, help="keep the Feast repo here (default: a new temp dir)")
     parser.add_argument("--reads-only", action="store_true", help="reuse --work's materialized tables")
+    parser.add_argument("--skip-reads", action="store_true", help="materialize only")
     args = parser.parse_args()
 
     import pyarrow.parquet as pq
@@ -76,7 +77,7 @@ def main() -> None:
     if check["conv_rate"][0] is None or check["current_balance"][0] is None:
         raise SystemExit(f"Feast's online store is missing materialized rows: {check}")
     latency = {}
-    for n in (1, 100):
+    for n in (() if args.skip_reads else (1, 100)):
         entity_rows = [{"driver_id": i, "customer_id": i} for i in range(1, n + 1)]
         for _ in range(5):
             fs.get_online_features(features, entity_rows).to_dict()

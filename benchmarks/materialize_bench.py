@@ -120,6 +120,20 @@ def raw_batch_write(endpoint: str, rows: int, concurrency: int) -> float:
     return rows / (time.perf_counter() - began)
 
 
+def run_feast(args, endpoint: str, root: Path, feast_work: Path, reads: bool) -> dict | None:
+    """Feast in its own interpreter: materialize `root`'s data into fresh tables (reads=False), or
+    time reads of the tables materialized earlier in `feast_work` (reads=True)."""
+    out = subprocess.run([args.feast_python, str(Path(__file__).with_name("feast_bench.py")),
+                          "--endpoint", endpoint, "--drivers", str(root / "data" / "driver_stats.parquet"),
+                          "--customers", str(root / "data" / "customer_profile.parquet"),
+                          "--iterations", str(args.iterations), "--end", END, "--work", str(feast_work),
+                          "--reads-only" if reads else "--skip-reads"], capture_output=True, text=True)
+    if out.returncode != 0:
+        print("Feast run failed:", out.stderr[-2000:])
+        return None
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
 def sqlfeast_materialize(root: Path, view: str = "driver_hourly_stats") -> tuple[float, object]:
     from sqlfeast.feature_store import FeatureStore
 
@@ -194,6 +208,8 @@ def main() -> None:
     parser.add_argument("--endpoint", default=None, help="an already running server (default: start moto)")
     parser.add_argument("--iterations", type=int, default=300)
     parser.add_argument("--conditional-rows", type=int, default=20_000)
+    parser.add_argument("--write-rounds", type=int, default=3,
+                        help="rounds of raw / sqlfeast / Feast materializations into fresh tables; medians reported")
     parser.add_argument("--read-rounds", type=int, default=3,
                         help="rounds of read timings, alternating sqlfeast (with raw) and Feast; medians reported")
     parser.add_argument("--reads-only", action="store_true",
@@ -212,18 +228,36 @@ def main() -> None:
         from sqlfeast.feature_store import FeatureStore
 
         name = "bench" + uuid.uuid4().hex[:6]
-        root = make_project(work / "p", name, endpoint, args.rows, args.concurrency, timedelta(0))
-        os.chdir(root)
-        with FeatureStore(root) as fs:
-            fs.apply()
         print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
-        raw = same = newer = cond = cond_rows = None
-        if not args.reads_only:
-            raw = raw_batch_write(endpoint, args.rows, args.concurrency)
-            print(f"raw BatchWriteItem loop:          {raw:10,.0f} rows/s", flush=True)
-        fresh, _ = sqlfeast_materialize(root)
+        raw = same = newer = cond = cond_rows = feast = None
+        # Writes in alternating rounds: raw loop, sqlfeast, Feast, each into fresh tables; medians
+        # over the rounds (one run's ratio swings with the server's state: JIT, GC, heap).
+        raws, freshes, feast_rates = [], [], []
+        for round_no in range(1 if args.reads_only else args.write_rounds):
+            if not args.reads_only:
+                raws.append(raw_batch_write(endpoint, args.rows, args.concurrency))
+            root = make_project(work / f"p{round_no}", f"{name}{round_no}", endpoint, args.rows, args.concurrency,
+                                timedelta(0))
+            os.chdir(root)
+            with FeatureStore(root) as fs:
+                fs.apply()
+            freshes.append(sqlfeast_materialize(root)[0])
+            line = f"writes, round {round_no + 1}: sqlfeast {freshes[-1]:,.0f} rows/s"
+            if raws:
+                line += f", raw {raws[-1]:,.0f}"
+            if args.feast_python:
+                feast = run_feast(args, endpoint, root, work / f"feast{round_no}", reads=False)
+                if feast:
+                    feast_rates.append(feast["rows_per_second"])
+                    line += f", Feast {feast_rates[-1]:,.0f}"
+            print(line, flush=True)
+        root = work / "p0"  # the first round's project serves the rest of the run
+        name = f"{name}0"
+        os.chdir(root)
+        raw = statistics.median(raws) if raws else None
+        fresh = statistics.median(freshes)
         vs_raw = f" ({fresh / raw:.2f}x raw)" if raw else ""
-        print(f"sqlfeast, empty table:            {fresh:10,.0f} rows/s{vs_raw}", flush=True)
+        print(f"sqlfeast, empty table (median):   {fresh:10,.0f} rows/s{vs_raw}", flush=True)
         sqlfeast_materialize(root, "customer_profile")  # both views hold the keys the reads ask for
         if not args.reads_only:
             same, res = sqlfeast_materialize(root)
@@ -241,39 +275,31 @@ def main() -> None:
             print(f"sqlfeast, newer_wins=conditional: {cond:10,.0f} rows/s ({cond / raw:.2f}x raw)", flush=True)
         # Reads in alternating rounds (sqlfeast + raw interleaved call by call, then Feast in its own
         # process), so all three see the server at the same moments; medians over the rounds.
-        rounds, feast_rounds, feast = [], [], None
-        feast_work = work / "feast"
+        rounds, feast_rounds = [], []
         for round_no in range(args.read_rounds):
             rounds.append(read_latency(root, endpoint, args.iterations))
             print(f"reads, round {round_no + 1}: " + "; ".join(
                 f"{label}: raw {r50:.2f}/{r99:.2f} ms, sqlfeast {s50:.2f}/{s99:.2f} ms (p50/p99)"
                 for label, r50, r99, s50, s99 in rounds[-1]), flush=True)
-            if not args.feast_python:
-                continue
-            if round_no == 0:  # Feast materializes the first data set (the empty-table run's rows)
-                make_project(root, name, endpoint, args.rows, args.concurrency, timedelta(0))
-            out = subprocess.run([args.feast_python, str(Path(__file__).with_name("feast_bench.py")),
-                                  "--endpoint", endpoint, "--drivers", str(root / "data" / "driver_stats.parquet"),
-                                  "--customers", str(root / "data" / "customer_profile.parquet"),
-                                  "--iterations", str(args.iterations), "--end", END, "--work", str(feast_work)]
-                                 + (["--reads-only"] if round_no else []), capture_output=True, text=True)
-            if out.returncode != 0:
-                print("Feast run failed:", out.stderr[-2000:])
-                break
-            result = json.loads(out.stdout.strip().splitlines()[-1])
-            if round_no == 0:
-                feast = result
-                print(f"Feast materialize:                {feast['rows_per_second']:10,.0f} rows/s", flush=True)
-            feast_rounds.append(result["latency_ms"])
-            print(f"reads, round {round_no + 1}: Feast " + "; ".join(
-                f"{n}: {p50:.2f}/{p99:.2f} ms" for n, (p50, p99) in result["latency_ms"].items()), flush=True)
+            if feast_rates:
+                result = run_feast(args, endpoint, root, work / "feast0", reads=True)
+                if result is None:
+                    break
+                feast_rounds.append(result["latency_ms"])
+                print(f"reads, round {round_no + 1}: Feast " + "; ".join(
+                    f"{n}: {p50:.2f}/{p99:.2f} ms" for n, (p50, p99) in result["latency_ms"].items()), flush=True)
         latency = [(label, *(statistics.median(r[i][k] for r in rounds) for k in range(1, 5)))
                    for i, (label, *_) in enumerate(rounds[0])]
-        if feast:
-            feast["latency_ms"] = {n: [statistics.median(r[n][k] for r in feast_rounds) for k in (0, 1)]
-                                   for n in ("1", "100")}
+        if feast_rates:
+            feast = {"rows_per_second": statistics.median(feast_rates)}
+            if feast_rounds:
+                feast["latency_ms"] = {n: [statistics.median(r[n][k] for r in feast_rounds) for k in (0, 1)]
+                                       for n in ("1", "100")}
+        else:
+            feast = None
         print()
-        print(f"| materialize {args.rows:,} rows, concurrency {args.concurrency} | rows/s | vs raw |")
+        print(f"| materialize {args.rows:,} rows, concurrency {args.concurrency} (empty table, raw, Feast: "
+              f"median of {len(freshes)} rounds) | rows/s | vs raw |")
         print("|---|---:|---:|")
         for label, value in [("raw boto3 BatchWriteItem loop, pre-built items", raw),
                              ("sqlfeast materialize, empty table", fresh),
@@ -285,14 +311,15 @@ def main() -> None:
         if feast:
             f = feast["rows_per_second"]
             print(f"| Feast materialize into its DynamoDB store | {f:,.0f} | {f'{f / raw:.2f}x' if raw else '-'} |")
-            print(f"\nsqlfeast (empty table) vs Feast: {fresh / f:.1f}x")
+            print(f"\nsqlfeast (empty table) vs Feast: {fresh / f:.1f}x (medians); per round: "
+                  + ", ".join(f"{a / b:.1f}x" for a, b in zip(freshes, feast_rates)))
         print()
         print(f"Reads: median of {len(rounds)} rounds' p50 and p99 ({args.iterations} calls a round).")
         print("| get_online_features | raw p50 ms | raw p99 ms | sqlfeast p50 ms | sqlfeast p99 ms | p50 ratio | p99 ratio |")
         print("|---|---:|---:|---:|---:|---:|---:|")
         for label, r50, r99, s50, s99 in latency:
             print(f"| {label} | {r50:.2f} | {r99:.2f} | {s50:.2f} | {s99:.2f} | {s50 / r50:.2f}x | {s99 / r99:.2f}x |")
-        if feast:
+        if feast and "latency_ms" in feast:
             print()
             print("| get_online_features | Feast p50 ms | Feast p99 ms | sqlfeast p50 ms | sqlfeast p99 ms | Feast / sqlfeast p50 |")
             print("|---|---:|---:|---:|---:|---:|")
