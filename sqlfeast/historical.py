@@ -35,6 +35,7 @@ from .spec import FeatureView
 ROW_COLUMN = "__sqlfeast_row"
 TS_COLUMN = "__sqlfeast_ts"
 STRATEGIES = ("asof", "window", "join")
+_BOOLEAN = {"true": True, "yes": True, "on": True, "1": True, "false": False, "no": False, "off": False, "0": False}
 _OPTIONS = ("timestamp_column", "filter_by_created_timestamp", "strategy", "stage_views")
 _REF = re.compile(r"^\s*([^\[\]:\s]+)\s*(?:\[([^\]]*)\])?\s*(?::\s*(.*?))?\s*$")
 _SQL_START = re.compile(r"^\s*(\(|select\b|with\b|from\b|values\b)", re.IGNORECASE)
@@ -410,6 +411,7 @@ def get_historical_features(store, entity_df: Any, features: str | list[str], fu
     if strategy not in STRATEGIES:
         raise UsageError(f"unknown point-in-time strategy '{strategy}'",
                          hint=f"pit_strategy is one of {', '.join(STRATEGIES)}")
+    stage_views = _stage_views(options, settings, store.warehouse.dialect)
     ts_column = options.get("timestamp_column") or "event_timestamp"
     registry = store.registry
     warehouse = store.warehouse
@@ -454,7 +456,7 @@ def get_historical_features(store, entity_df: Any, features: str | list[str], fu
     def join(subset: list[dict[str, Any]]) -> str:
         return store.renderer.call("point_in_time_join", context_entity, subset, context_options).strip()
 
-    if len(views) < 2 or not _stage_views(options, settings, dialect):
+    if len(views) < 2 or not stage_views:
         return RetrievalJob(warehouse, join(views), entities, keys_table, name, outputs)
     stages = [(f"{name}_stage{i}", join([view])) for i, view in enumerate(views[:-1])]
     final = _positional_select([s for s, _ in stages], join(views[-1:]), requests)
@@ -471,9 +473,11 @@ def _stage_views(options: dict[str, Any], settings: dict[str, Any], dialect: str
     value = options.get("stage_views")
     if value is None:
         value = settings.get("pit_stage_views", True)
-    if isinstance(value, str):
-        value = value.strip().lower() not in ("false", "no", "off", "0")
-    return bool(value) and dialect == "duckdb"
+    text = str(value).strip().lower()
+    if text not in _BOOLEAN:
+        raise UsageError(f"pit_stage_views / stage_views must be true or false, not {value!r}",
+                         hint="set pit_stage_views: true (one query per view) or false (one query) in profiles.yml")
+    return _BOOLEAN[text] and dialect == "duckdb"
 
 
 def _positional_select(stages: list[str], last_sql: str, requests: list[ViewRequest]) -> str:

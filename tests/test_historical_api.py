@@ -205,6 +205,10 @@ def test_stage_views_setting_from_the_profile(tmp_path):
     assert s.get_historical_features(pa.Table.from_pylist(ENTITIES), TWO_VIEWS, stage_views=True).stages
     empty = s.get_historical_features(pa.Table.from_pylist(ENTITIES).slice(0, 0), TWO_VIEWS, stage_views=True)
     assert empty.to_arrow().num_rows == 0 and empty.to_arrow().column_names[-1] == "avg_wait"
+    bad = duckdb_store([driver_view(), location_view()], tmp=tmp_path, pit_stage_views="sometimes")
+    with pytest.raises(UsageError) as err:
+        bad.get_historical_features(pa.Table.from_pylist(ENTITIES), TWO_VIEWS)
+    assert err.value.message == "pit_stage_views / stage_views must be true or false, not 'sometimes'"
 
 
 def test_time_range_is_pushed_down(store):
