@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from .cli import CliState, echo_json
+from .cli import CliState, SqlfeastCommand, echo_json
 from .errors import UsageError
 
 
@@ -20,7 +20,7 @@ def _selected(store, select: tuple[str, ...]) -> set[str] | None:
     return graph.select(deps, select, tags)
 
 
-@click.command()
+@click.command(cls=SqlfeastCommand)
 @click.argument("name")
 @click.option("--no-data", is_flag=True, help="Do not generate the sample parquet files.")
 def init(name: str, no_data: bool):
@@ -32,7 +32,7 @@ def init(name: str, no_data: bool):
     click.echo(f"Next: cd {name} && sqlfeast compile && sqlfeast apply")
 
 
-@click.command("compile")
+@click.command("compile", cls=SqlfeastCommand)
 @click.option("--strict", is_flag=True, help="Also check types against the warehouse's DESCRIBE of each view.")
 @click.pass_obj
 def compile_cmd(state: CliState, strict: bool):
@@ -45,7 +45,7 @@ def compile_cmd(state: CliState, strict: bool):
                f"{store.project.target_path}/registry.json")
 
 
-@click.command()
+@click.command(cls=SqlfeastCommand)
 @click.pass_obj
 def plan(state: CliState):
     """Show what 'apply' would change against the applied registry."""
@@ -58,7 +58,7 @@ def plan(state: CliState):
         click.echo(str(change))
 
 
-@click.command()
+@click.command(cls=SqlfeastCommand)
 @click.pass_obj
 def apply(state: CliState):
     """Record the compiled registry in the warehouse (atomically) and set up online tables."""
@@ -72,7 +72,7 @@ def apply(state: CliState):
                f"with {len(applied.feature_views)} feature view(s).")
 
 
-@click.command("ls")
+@click.command("ls", cls=SqlfeastCommand)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_obj
 def ls(state: CliState, as_json: bool):
@@ -97,7 +97,7 @@ def ls(state: CliState, as_json: bool):
         click.echo(f"  {s.name}: {', '.join(s.features)}")
 
 
-@click.command()
+@click.command(cls=SqlfeastCommand)
 @click.option("--select", "-s", multiple=True, help="Models to run: names, tag:NAME, +name, name+.")
 @click.pass_obj
 def run(state: CliState, select: tuple[str, ...]):
@@ -123,21 +123,6 @@ def run(state: CliState, select: tuple[str, ...]):
     click.echo(f"Created {count} view(s).")
 
 
-@click.command()
-@click.pass_obj
-def debug(state: CliState):
-    """Check the project, the profile, the warehouse connection and the online store."""
-    store = state.store()
-    click.echo(f"project: {store.name} ({store.root})")
-    click.echo(f"profile: {store.target.profile}, target: {store.target.name} ({store.target.type}), "
-               f"from {store.target.path}")
-    store.warehouse.query_arrow("SELECT 1 AS ok")
-    click.echo("warehouse: connection ok")
-    click.echo(f"online store: {store.target.online_store.get('type')}")
-    registry = store.registry_store.load()
-    click.echo(f"applied registry: version {registry.version}" if registry else "applied registry: none yet")
+ls_alias = SqlfeastCommand("list", callback=ls.callback, params=ls.params, help=ls.help)
 
-
-ls_alias = click.Command("list", callback=ls.callback, params=ls.params, help=ls.help)
-
-COMMANDS = [init, compile_cmd, plan, apply, ls, ls_alias, run, debug]
+COMMANDS = [init, compile_cmd, plan, apply, ls, ls_alias, run]

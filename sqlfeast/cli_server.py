@@ -7,8 +7,8 @@ import os
 
 import click
 
-from .cli import CliState
-from .errors import UsageError
+from .cli import CliState, SqlfeastCommand
+from .errors import SqlfeastError, UsageError
 
 
 def _log_config(access_log: bool) -> dict:
@@ -30,7 +30,7 @@ def _log_config(access_log: bool) -> dict:
     }
 
 
-@click.command()
+@click.command(cls=SqlfeastCommand)
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=6566, show_default=True, type=int, help="Port to listen on.")
 @click.option("--workers", default=1, show_default=True, type=int, help="Worker processes.")
@@ -49,10 +49,14 @@ def _log_config(access_log: bool) -> dict:
 def serve(state: CliState, host: str, port: int, workers: int, registry_refresh: float, request_timeout: float,
           push_timeout: float, max_body_bytes: int, max_entities: int, no_access_log: bool):
     """Serve online features and pushes over HTTP (Feast-compatible endpoints)."""
-    import uvicorn
+    try:
+        import uvicorn
 
+        from .server import CONFIG_ENV
+    except ImportError as err:  # a broken or trimmed environment: say what to install, in one line
+        raise SqlfeastError(f"'sqlfeast serve' needs {err.name or 'starlette and uvicorn'}, which is not installed",
+                            hint="pip install 'sqlfeast[server]'") from None
     from .config import load_project, load_target
-    from .server import CONFIG_ENV
 
     if workers < 1:
         raise UsageError("--workers must be at least 1")

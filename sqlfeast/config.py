@@ -110,20 +110,37 @@ def load_project(root: str | os.PathLike) -> ProjectConfig:
     )
 
 
+PROFILES_DIR_VARIABLES = ("SQLFEAST_PROFILES_DIR", "DBT_PROFILES_DIR")
+
+
 def find_profiles(project: ProjectConfig, profiles_dir: str | None) -> Path:
-    candidates = []
+    """The profiles.yml to read: in --profiles-dir if given, else in $SQLFEAST_PROFILES_DIR, else
+    in $DBT_PROFILES_DIR (dbt's own variable), else the first of the project directory,
+    ~/.sqlfeast and ~/.dbt that has one. A directory named explicitly must hold the file.
+
+    >>> import tempfile; d = Path(tempfile.mkdtemp()); _ = (d / "profiles.yml").write_text("{}")
+    >>> os.environ["DBT_PROFILES_DIR"] = str(d)
+    >>> find_profiles(ProjectConfig(root=Path("/nonexistent"), name="p", profile="p"), None) == d / "profiles.yml"
+    True
+    >>> del os.environ["DBT_PROFILES_DIR"]
+    """
     if profiles_dir:
-        candidates.append(Path(profiles_dir))
-    elif os.environ.get("SQLFEAST_PROFILES_DIR"):
-        candidates.append(Path(os.environ["SQLFEAST_PROFILES_DIR"]))
+        candidates, source = [Path(profiles_dir)], "--profiles-dir"
     else:
-        candidates += [project.root, Path.home() / ".sqlfeast", Path.home() / ".dbt"]
+        variable = next((v for v in PROFILES_DIR_VARIABLES if os.environ.get(v)), None)
+        if variable:
+            candidates, source = [Path(os.environ[variable])], f"${variable}"
+        else:
+            candidates, source = [project.root, Path.home() / ".sqlfeast", Path.home() / ".dbt"], None
     for directory in candidates:
         if (directory / PROFILES_FILE).exists():
             return directory / PROFILES_FILE
     where = ", ".join(str(c) for c in candidates)
+    if source:
+        raise ConfigError(f"no {PROFILES_FILE} in {where} (from {source})",
+                          hint=f"put {PROFILES_FILE} there or point {source} at the directory that holds it")
     raise ConfigError(f"no {PROFILES_FILE} found (looked in {where})",
-                      hint="create one beside sqlfeast_project.yml or pass --profiles-dir")
+                      hint="create one beside sqlfeast_project.yml, pass --profiles-dir or set SQLFEAST_PROFILES_DIR")
 
 
 def load_target(project: ProjectConfig, profiles_dir: str | None = None,

@@ -25,6 +25,7 @@ class FeatureStore:
         self.target: Target = load_target(self.project, profiles_dir, target)
         self.vars = {**self.project.vars, **(vars or {})}
         self._registry: Registry | None = None
+        self._project_registry: tuple[tuple, Registry] | None = None  # (files fingerprint, registry)
 
     @property
     def root(self) -> Path:
@@ -71,6 +72,41 @@ class FeatureStore:
             self._registry = self.registry_store.load() or self.compile(write=False)
         return self._registry
 
+    def project_registry(self) -> Registry:
+        """The project's definitions as its files are now: compiled (without writing target/),
+        and compiled again only when a project file, a variable or the environment changed.
+        Compile errors raise ValidationErrors naming file:line.
+
+        >>> FeatureStore(".").project_registry().feature_views.keys()   # doctest: +SKIP
+        dict_keys(['customer_profile', 'driver_hourly_stats'])
+        """
+        fingerprint = self._project_fingerprint()
+        if self._project_registry is None or self._project_registry[0] != fingerprint:
+            self._project_registry = (fingerprint, self.compile(write=False))
+        return self._project_registry[1]
+
+    def _project_fingerprint(self) -> tuple:
+        files = []
+        for folder in [*self.project.model_paths, *self.project.macro_paths]:
+            base = self.root / folder
+            if base.is_dir():
+                for path in sorted(base.rglob("*")):
+                    if path.is_file():
+                        st = path.stat()
+                        files.append((str(path), st.st_mtime_ns, st.st_size))
+        project_file = self.root / "sqlfeast_project.yml"
+        st = project_file.stat() if project_file.exists() else None
+        return (tuple(files), st and (st.st_mtime_ns, st.st_size), repr(sorted(self.vars.items())),
+                hash(frozenset(os.environ.items())))
+
+    def applied_registry(self) -> Registry:
+        """The registry `apply` recorded last; SqlfeastError when nothing was applied yet."""
+        registry = self.registry_store.load()
+        if registry is None:
+            raise SqlfeastError(f"no applied registry for project '{self.name}' on target '{self.target.name}'",
+                                hint="run 'sqlfeast apply' first, or build from the project files")
+        return registry
+
     def refresh_registry(self) -> Registry:
         self._registry = None
         return self.registry
@@ -91,6 +127,9 @@ class FeatureStore:
         registry = registry or self.compile()
         self.online_store.apply(registry)
         applied = self.registry_store.apply(registry)
+        # The snapshot stored above predates the version and time the warehouse assigned; store
+        # the applied one, so servers report (GET /health) what is applied.
+        self.online_store.save_registry(applied)
         self._registry = applied
         ensure_push_tables(self)  # views that union push_source() run before the first push
         return applied
@@ -115,12 +154,27 @@ class FeatureStore:
 
     # -- historical retrieval (sqlfeast/historical.py) -----------------------------------------
     def get_historical_features(self, entity_df: Any, features: str | list[str],
-                                full_feature_names: bool = False, **options: Any):
-        """Point-in-time correct training rows; returns a job with to_arrow()/to_pandas()/...."""
+                                full_feature_names: bool = False, registry: str = "project", **options: Any):
+        """Point-in-time correct training rows; returns a job with to_arrow()/to_pandas()/....
+
+        Feature definitions come from the project files as they are now (``registry="project"``,
+        the default: an edited model is used without `apply`), or from the applied registry
+        (``registry="applied"``). Online reads and serving always use the applied registry.
+
+        >>> fs.get_historical_features("data/entities.parquet", ["driver_hourly_stats:conv_rate"],
+        ...                            registry="applied").to_arrow()   # doctest: +SKIP
+        """
+        from .errors import UsageError
         from .historical import get_historical_features
 
+        if registry == "project":
+            chosen = self.project_registry()
+        elif registry == "applied":
+            chosen = self.applied_registry()
+        else:
+            raise UsageError(f"registry must be 'project' or 'applied', not {registry!r}")
         return get_historical_features(self, entity_df, features, full_feature_names=full_feature_names,
-                                       **options)
+                                       registry=chosen, **options)
 
     # -- online path (sqlfeast/online/, sqlfeast/materialize.py) -------------------------------
     @cached_property

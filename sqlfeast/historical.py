@@ -393,13 +393,14 @@ def _quote(identifier: str) -> str:
 
 # -- entry point ---------------------------------------------------------------------------------
 def get_historical_features(store, entity_df: Any, features: str | list[str], full_feature_names: bool = False,
-                            **options: Any) -> RetrievalJob:
+                            registry: Any = None, **options: Any) -> RetrievalJob:
     """Build the point-in-time join for `entity_df` and `features`; see the module docstring.
 
     Options: ``timestamp_column`` (default ``event_timestamp``), ``filter_by_created_timestamp``
     (also require created <= entity timestamp), ``strategy`` (asof | window | join; default from
     the target's ``pit_strategy`` setting, else asof), ``stage_views`` (DuckDB: join each view in
-    its own query to bound memory; default from ``pit_stage_views``, else true).
+    its own query to bound memory; default from ``pit_stage_views``, else true). ``registry``:
+    the feature definitions to use (default: ``store.registry``).
     """
     unknown = [k for k in options if k not in _OPTIONS]
     if unknown:
@@ -413,7 +414,7 @@ def get_historical_features(store, entity_df: Any, features: str | list[str], fu
                          hint=f"pit_strategy is one of {', '.join(STRATEGIES)}")
     stage_views = _stage_views(options, settings, store.warehouse.dialect)
     ts_column = options.get("timestamp_column") or "event_timestamp"
-    registry = store.registry
+    registry = registry if registry is not None else store.registry
     warehouse = store.warehouse
     refs = expand_references(registry, features)  # fail fast on bad references, before any I/O
 

@@ -16,6 +16,7 @@ datetime.datetime(2024, 1, 2, 3, 4, 5)
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from dataclasses import dataclass
@@ -49,7 +50,7 @@ class ViewResult:
         if self.start >= self.end:
             return f"{self.view}: up to date (materialized up to {iso(self.start)})"
         return (f"{self.view}: {self.rows} rows [{iso(self.start)}, {iso(self.end)}) -> "
-                f"{self.written} written, {self.skipped} already newer online, "
+                f"{self.written} written, {self.skipped} unchanged (online already as new or newer), "
                 f"{self.seconds:.1f}s ({self.rows_per_second:,.0f} rows/s)")
 
 
@@ -112,13 +113,21 @@ def _online_views(store: "FeatureStore", views: list[str] | None) -> list["Featu
     return out
 
 
-def _progress(view: str, quiet: bool):
-    """A tqdm bar (rows, rows/s) on a terminal; nothing otherwise."""
+def _progress(store: "FeatureStore", view: str, sql: str, quiet: bool):
+    """A tqdm bar on a terminal (rows written, rows/s, and the total when the warehouse can count
+    the rows cheaply); None when quiet or when stderr is not a terminal (piped output stays clean).
+    """
     if quiet or not sys.stderr.isatty():
         return None
     from tqdm import tqdm
 
-    return tqdm(desc=view, unit=" rows", unit_scale=True, dynamic_ncols=True, file=sys.stderr)
+    try:  # a terminal that reports no width (some ptys) gets 80 columns rather than an empty bar
+        width = os.get_terminal_size(sys.stderr.fileno()).columns
+    except OSError:
+        width = 0
+    size = {"dynamic_ncols": True} if width else {"ncols": 80, "nrows": 24}
+    total = store.warehouse.count_rows(sql)
+    return tqdm(desc=view, total=total, unit=" rows", file=sys.stderr, **size)
 
 
 def _prepare_online(store: "FeatureStore") -> None:
@@ -135,10 +144,11 @@ def materialize_view(store: "FeatureStore", view: "FeatureView", start: datetime
     if start >= end:
         return result
     sql = latest_rows_sql(store, view, start, end)
-    bar = _progress(view.name, quiet)
     began = time.perf_counter()
+    bar = _progress(store, view.name, sql, quiet)
     try:
-        with store.online_store.bulk_writer(view, on_written=bar.update if bar else None,
+        # `bar is not None`, never `if bar`: a tqdm without a total has no truth value.
+        with store.online_store.bulk_writer(view, on_written=bar.update if bar is not None else None,
                                             unique_keys=True) as writer:
             for batch in store.warehouse.query_batches(sql, batch_size=batch_size):
                 if batch.num_rows:
