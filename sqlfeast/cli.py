@@ -67,6 +67,9 @@ def hoist_global_options(args: list[str]) -> list[str]:
 
     >>> hoist_global_options(["compile", "--strict", "-t", "prod", "--vars={a: 1}"])
     ['-t', 'prod', '--vars={a: 1}', 'compile', '--strict']
+    >>> hoist_global_options(["apply", "-t"])
+    Traceback (most recent call last):
+    click.exceptions.UsageError: Option '-t' requires an argument.
     """
     command_at = next((i for i, a in enumerate(args) if not a.startswith("-")
                        and (i == 0 or args[i - 1] not in GLOBAL_OPTIONS)), None)
@@ -80,7 +83,10 @@ def hoist_global_options(args: list[str]) -> list[str]:
             tail.extend(rest)
             break
         if arg in GLOBAL_OPTIONS:
-            moved += [arg, next(rest, "")]
+            value = next(rest, None)
+            if value is None:
+                raise click.UsageError(f"Option '{arg}' requires an argument.")
+            moved += [arg, value]
         elif arg.split("=", 1)[0] in GLOBAL_OPTIONS and "=" in arg:
             moved.append(arg)
         else:
@@ -131,7 +137,12 @@ class SqlfeastGroup(click.Group):
     command_class = SqlfeastCommand
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        return super().parse_args(ctx, hoist_global_options(list(args)))
+        try:
+            hoisted = hoist_global_options(list(args))
+        except click.UsageError as err:
+            err.ctx = ctx
+            raise
+        return super().parse_args(ctx, hoisted)
 
     def invoke(self, ctx: click.Context):
         try:
