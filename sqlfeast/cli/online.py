@@ -6,7 +6,7 @@ import json
 
 import click
 
-from .errors import UsageError
+from sqlfeast.errors import UsageError
 
 
 def _views(select: tuple[str, ...]) -> list[str] | None:
