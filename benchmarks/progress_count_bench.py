@@ -18,7 +18,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from sqlfeast.feature_store import FeatureStore  # noqa: E402
-from sqlfeast.materialize import latest_rows_sql, materialize_view  # noqa: E402
+from sqlfeast.offline.materialize import latest_rows_sql, materialize_view  # noqa: E402
 from tests.online.helpers import make_project  # noqa: E402
 
 

@@ -79,7 +79,7 @@ CASES = [
 
 @pytest.fixture(scope="module")
 def applied(tmp_path_factory) -> Path:
-    from sqlfeast.scaffold import create_project
+    from sqlfeast.project.scaffold import create_project
 
     root = create_project(str(tmp_path_factory.mktemp("sweep") / "demo"))
     for args in (["apply"], ["materialize-incremental", "now", "-q"]):
@@ -128,7 +128,7 @@ def test_serve_on_a_port_in_use(applied):
                                      ["materialize-incremental", "now"], ["get-online", "-f", HOURLY, "-e",
                                                                           "driver_id=1001"], ["serve"], ["debug"]])
 def test_broken_profiles(tmp_path, profiles, text, command):
-    from sqlfeast.scaffold import create_project
+    from sqlfeast.project.scaffold import create_project
 
     root = create_project(str(tmp_path / "demo"), with_data=False)
     (root / "profiles.yml").write_text(profiles)

@@ -24,7 +24,7 @@ from tests.online.conftest import MotoServer, free_port
 @pytest.fixture
 def project(tmp_path) -> Path:
     """`sqlfeast init demo` (sample data ending today, so online values are fresh), applied."""
-    from sqlfeast.scaffold import create_project
+    from sqlfeast.project.scaffold import create_project
 
     root = create_project(str(tmp_path / "demo"))
     assert sqlfeast("apply", cwd=root).exit_code == 0
@@ -91,7 +91,7 @@ def _dynamodb_target(root: Path, endpoint: str) -> None:
 
 
 def test_debug_fails_without_credentials_and_without_an_endpoint(tmp_path):
-    from sqlfeast.scaffold import create_project
+    from sqlfeast.project.scaffold import create_project
 
     root = create_project(str(tmp_path / "demo"), with_data=False)
     _dynamodb_target(root, f"http://127.0.0.1:{free_port()}")  # nothing listens there
@@ -104,7 +104,7 @@ def test_debug_fails_without_credentials_and_without_an_endpoint(tmp_path):
 
 
 def test_debug_passes_against_a_real_dynamodb_server(tmp_path):
-    from sqlfeast.scaffold import create_project
+    from sqlfeast.project.scaffold import create_project
 
     moto = MotoServer().start()
     try:
@@ -166,7 +166,7 @@ def test_historical_uses_the_project_files_as_they_are_now(project):
 
 
 def test_registry_applied_before_any_apply(tmp_path):
-    from sqlfeast.scaffold import create_project
+    from sqlfeast.project.scaffold import create_project
 
     root = create_project(str(tmp_path / "demo"))
     shown = failed(sqlfeast("historical", "-e", "data/entities.parquet", "-f", "driver_hourly_stats:conv_rate",

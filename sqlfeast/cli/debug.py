@@ -15,8 +15,8 @@ from typing import Callable
 
 import click
 
-from .cli import CliState, SqlfeastCommand
-from .errors import SqlfeastError
+from sqlfeast.cli import CliState, SqlfeastCommand
+from sqlfeast.errors import SqlfeastError
 
 
 class Checks:

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import click
 
-from .cli import CliState, SqlfeastCommand
-from .errors import SqlfeastError, UsageError
+from sqlfeast.cli import CliState, SqlfeastCommand
+from sqlfeast.errors import SqlfeastError, UsageError
 
 
 @click.command("historical", cls=SqlfeastCommand)

@@ -6,8 +6,8 @@ import json
 
 import click
 
-from .cli import SqlfeastCommand
-from .errors import UsageError
+from sqlfeast.cli import SqlfeastCommand
+from sqlfeast.errors import UsageError
 
 
 def _views(select: tuple[str, ...]) -> list[str] | None:
