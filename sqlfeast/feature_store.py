@@ -86,7 +86,7 @@ class FeatureStore:
         return self._project_registry[1]
 
     def _project_fingerprint(self) -> tuple:
-        files = []
+        files: list[tuple[str, int, int]] = []
         for folder in [*self.project.model_paths, *self.project.macro_paths]:
             base = self.root / folder
             if base.is_dir():
@@ -95,9 +95,9 @@ class FeatureStore:
                         st = path.stat()
                         files.append((str(path), st.st_mtime_ns, st.st_size))
         project_file = self.root / "sqlfeast_project.yml"
-        st = project_file.stat() if project_file.exists() else None
-        return (tuple(files), st and (st.st_mtime_ns, st.st_size), repr(sorted(self.vars.items())),
-                hash(frozenset(os.environ.items())))
+        project_stat = project_file.stat() if project_file.exists() else None
+        return (tuple(files), project_stat and (project_stat.st_mtime_ns, project_stat.st_size),
+                repr(sorted(self.vars.items())), hash(frozenset(os.environ.items())))
 
     def applied_registry(self) -> Registry:
         """The registry `apply` recorded last; SqlfeastError when nothing was applied yet."""

@@ -124,8 +124,8 @@ class SqlfeastCommand(click.Command):
     def format_options(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         super().format_options(ctx, formatter)
         root = ctx.find_root()
-        records = [p.get_help_record(root) for p in root.command.params if p.name != "version"]
-        records = [r for r in records if r]
+        records = [r for r in (p.get_help_record(root) for p in root.command.params if p.name != "version")
+                   if r is not None]
         if records:
             with formatter.section("Global options (before or after the command)"):
                 formatter.write_dl(records)

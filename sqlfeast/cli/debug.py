@@ -11,7 +11,8 @@ because an earlier one failed is reported as not checked. Exit code 0 when every
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
+from typing import Any
 
 import click
 
@@ -69,11 +70,10 @@ def debug(state: CliState) -> None:
     registry snapshot). Exits 1 when a check fails, printing what to do.
     """
     checks = Checks()
-    store = None
+    parts: dict[str, Any] = {}
 
     def profile() -> str:
-        nonlocal store
-        store = state.store()
+        store = parts["store"] = state.store()
         t = store.target
         return f"project {store.name} ({store.root}), profile {t.profile}, target {t.name} ({t.type}) from {t.path}"
 
@@ -81,24 +81,23 @@ def debug(state: CliState) -> None:
         for part in ("warehouse", "online store", "applied registry"):
             checks.skip(part, "the profile failed")
         click.get_current_context().exit(1)
+    store = parts["store"]
 
     def warehouse() -> str:
         store.warehouse.query_arrow("SELECT 1 AS ok")
         return f"{store.target.type} connection answers"
 
-    snapshot: dict = {}
+    snapshot: dict[str, Any] = {}
 
     def online() -> str:
-        snapshot["registry"] = store.online_store.load_registry()
-        held = snapshot["registry"]
+        held = snapshot["registry"] = store.online_store.load_registry()
         return (f"{_online_where(store.target.online_store)} answers, "
                 + (f"holds registry version {held.version}" if held else "holds no registry snapshot"))
 
-    applied: dict = {}
+    applied: dict[str, Any] = {}
 
     def registry() -> str:
-        applied["registry"] = store.registry_store.load()
-        reg = applied["registry"]
+        reg = applied["registry"] = store.registry_store.load()
         if reg is None:
             return "none yet (run 'sqlfeast apply' to record one)"
         return f"version {reg.version}, applied {reg.applied_at}, {len(reg.feature_views)} feature view(s)"
