@@ -25,7 +25,8 @@ UTC = dt.timezone.utc
 
 @dataclass
 class Store:
-    """What sqlfeast.offline.historical needs from a FeatureStore: registry, warehouse, renderer, target."""
+    """A registry, a warehouse and its target, without a project on disk: builds the
+    OfflineContext that sqlfeast.offline.historical takes."""
 
     registry: Registry
     warehouse: Any
@@ -39,7 +40,10 @@ class Store:
     def get_historical_features(self, entity_df, features, full_feature_names=False, **options):
         from sqlfeast.offline.historical import get_historical_features
 
-        return get_historical_features(self, entity_df, features, full_feature_names=full_feature_names,
+        from sqlfeast.offline.context import OfflineContext
+
+        ctx = OfflineContext(self.warehouse, self.renderer, self.registry, settings=dict(self.target.settings))
+        return get_historical_features(ctx, entity_df, features, full_feature_names=full_feature_names,
                                        **options)
 
 

@@ -10,11 +10,14 @@ from __future__ import annotations
 import importlib
 import json
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from sqlfeast.errors import SqlfeastError, UsageError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from sqlfeast.feature_store import FeatureStore
 
 _COMMAND_MODULES = ("sqlfeast.cli.project", "sqlfeast.cli.historical", "sqlfeast.cli.online",
                     "sqlfeast.cli.server", "sqlfeast.cli.debug")
@@ -26,9 +29,9 @@ class CliState:
         self.profiles_dir = profiles_dir
         self.target = target
         self.vars = parse_vars(vars_text)
-        self._store = None
+        self._store: FeatureStore | None = None
 
-    def store(self):
+    def store(self) -> FeatureStore:
         """The FeatureStore for the global options (created once per command)."""
         if self._store is None:
             from sqlfeast.feature_store import FeatureStore

@@ -53,7 +53,8 @@ def historical(state: CliState, entities_path: str | None, entity_sql: str | Non
         raise UsageError("--entity-sql is empty")
     check_output(output)  # before any work
     store = state.store()
-    job = store.get_historical_features(entity_sql if entity_sql is not None else Path(entities_path), refs,
+    entity_rows: str | Path = entity_sql if entity_sql is not None else Path(str(entities_path))
+    job = store.get_historical_features(entity_rows, refs,
                                         full_feature_names=full_feature_names, registry=registry_source,
                                         **options)
     try:
@@ -88,7 +89,9 @@ def check_output(output: str) -> Path:
 
 def split_references(text: str) -> list[str]:
     """Split on commas outside [...]: 'a:x, b[as=o, k=c]:y' -> ['a:x', 'b[as=o, k=c]:y']."""
-    refs, depth, current = [], 0, []
+    refs: list[str] = []
+    depth = 0
+    current: list[str] = []
     for ch in text:
         if ch == "[":
             depth += 1

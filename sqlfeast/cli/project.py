@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from sqlfeast.cli import CliState, SqlfeastCommand, echo_json
@@ -102,12 +104,12 @@ def ls(state: CliState, as_json: bool):
 @click.pass_obj
 def run(state: CliState, select: tuple[str, ...]):
     """Create every model as a view in the warehouse, named <project>__<model>."""
-    from sqlfeast.compile.pipeline import ref_relation
+    from sqlfeast.core.naming import ref_relation
 
     store = state.store()
     registry = store.compile()
     chosen = _selected(store, select)
-    objects = {**registry.models, **registry.feature_views}
+    objects: dict[str, Any] = {**registry.models, **registry.feature_views}
     store.warehouse.ensure_schema()
     count = 0
     for name, obj in objects.items():

@@ -24,16 +24,13 @@ from typing import Any, Callable
 import jinja2
 import jinja2.nodes
 
+from sqlfeast.core.naming import quote as _quote
 from sqlfeast.project.config import MissingEnvVar, env_var_value
 from sqlfeast.errors import Location, ValidationError, suggest
 
 BUILTIN_MACRO_DIR = Path(__file__).parent / "macros"
 _MISSING = object()
 _MACRO_NAME = re.compile(r"{%-?\s*macro\s+(\w+)")
-
-
-def _quote(identifier: str) -> str:
-    return '"' + str(identifier).replace('"', '""') + '"'
 
 
 def _literal(value: Any) -> str:

@@ -1,4 +1,4 @@
-"""Materialization: copy the latest row of each entity from the warehouse to the online store.
+"""Materialization: copy the latest row of each entity from the warehouse to the online ctx.
 
 For each online feature view, the dispatched macro ``latest_rows`` selects the latest row per
 entity with a timestamp in [start, end) (ties to the latest created timestamp) in the warehouse.
@@ -26,8 +26,9 @@ from typing import TYPE_CHECKING, Any
 from sqlfeast.errors import SqlfeastError, UsageError, suggest
 
 if TYPE_CHECKING:  # pragma: no cover
-    from sqlfeast.feature_store import FeatureStore
     from sqlfeast.core.spec import FeatureView
+    from sqlfeast.offline.context import OfflineContext
+    from sqlfeast.warehouse.base import Warehouse
 
 EPOCH = datetime(1970, 1, 1)
 
@@ -85,21 +86,21 @@ def _time_kind(view: "FeatureView", column: str | None) -> str | None:
     return "timestamptz" if text in ("timestamptz", "timestamp_tz") else "date" if text == "date" else "timestamp"
 
 
-def latest_rows_sql(store: "FeatureStore", view: "FeatureView", start: datetime, end: datetime) -> str:
+def latest_rows_sql(ctx: "OfflineContext", view: "FeatureView", start: datetime, end: datetime) -> str:
     """The warehouse query of a view's latest rows in [start, end), from the `latest_rows` macro."""
     from sqlfeast.offline.historical import view_sql
 
     context = {
-        "name": view.name, "sql": view_sql(view, store.warehouse), "keys": list(view.join_keys),
+        "name": view.name, "sql": view_sql(view, ctx.warehouse), "keys": list(view.join_keys),
         "ts": view.timestamp, "ts_type": _time_kind(view, view.timestamp),
         "created": view.created_timestamp, "created_type": _time_kind(view, view.created_timestamp),
         "features": view.feature_names, "start": iso(start), "end": iso(end),
     }
-    return store.renderer.call("latest_rows", context).strip()
+    return ctx.renderer.call("latest_rows", context).strip()
 
 
-def _online_views(store: "FeatureStore", views: list[str] | None) -> list["FeatureView"]:
-    registry = store.registry
+def _online_views(ctx: "OfflineContext", views: list[str] | None) -> list["FeatureView"]:
+    registry = ctx.registry
     if not views:
         return [v for v in registry.feature_views.values() if v.online]
     out = []
@@ -113,7 +114,7 @@ def _online_views(store: "FeatureStore", views: list[str] | None) -> list["Featu
     return out
 
 
-def _progress(store: "FeatureStore", view: str, sql: str, quiet: bool):
+def _progress(warehouse: "Warehouse", view: str, sql: str, quiet: bool) -> Any:
     """A tqdm bar on a terminal (rows written, rows/s, and the total when the warehouse can count
     the rows cheaply); None when quiet or when stderr is not a terminal (piped output stays clean).
     """
@@ -126,31 +127,31 @@ def _progress(store: "FeatureStore", view: str, sql: str, quiet: bool):
     except OSError:
         width = 0
     size = {"dynamic_ncols": True} if width else {"ncols": 80, "nrows": 24}
-    total = store.warehouse.count_rows(sql)
+    total = warehouse.count_rows(sql)
     return tqdm(desc=view, total=total, unit=" rows", file=sys.stderr, **size)
 
 
-def _prepare_online(store: "FeatureStore") -> None:
+def _prepare_online(ctx: "OfflineContext") -> None:
     # The tables and registry snapshot come from `apply`; if this online store never saw one
     # (a new target), set it up now so that materializing just works.
-    online = store.online_store
+    online = _online(ctx)
     if online.load_registry() is None:
-        online.apply(store.registry)
+        online.apply(ctx.registry)
 
 
-def materialize_view(store: "FeatureStore", view: "FeatureView", start: datetime, end: datetime,
+def materialize_view(ctx: "OfflineContext", view: "FeatureView", start: datetime, end: datetime,
                      quiet: bool = False, batch_size: int = 50_000) -> ViewResult:
     result = ViewResult(view.name, start, end)
     if start >= end:
         return result
-    sql = latest_rows_sql(store, view, start, end)
+    sql = latest_rows_sql(ctx, view, start, end)
     began = time.perf_counter()
-    bar = _progress(store, view.name, sql, quiet)
+    bar = _progress(ctx.warehouse, view.name, sql, quiet)
     try:
         # `bar is not None`, never `if bar`: a tqdm without a total has no truth value.
-        with store.online_store.bulk_writer(view, on_written=bar.update if bar is not None else None,
-                                            unique_keys=True) as writer:
-            for batch in store.warehouse.query_batches(sql, batch_size=batch_size):
+        with _online(ctx).bulk_writer(view, on_written=bar.update if bar is not None else None,
+                                      unique_keys=True) as writer:
+            for batch in ctx.warehouse.query_batches(sql, batch_size=batch_size):
                 if batch.num_rows:
                     result.rows += batch.num_rows
                     writer.write(batch)
@@ -162,52 +163,61 @@ def materialize_view(store: "FeatureStore", view: "FeatureView", start: datetime
     return result
 
 
-def materialize(store: "FeatureStore", start: Any, end: Any, views: list[str] | None = None,
+def materialize(ctx: "OfflineContext", start: Any, end: Any, views: list[str] | None = None,
                 quiet: bool = False, batch_size: int = 50_000) -> list[ViewResult]:
     """Materialize the latest rows in [start, end) of the online views (all, or `views`)."""
     start, end = parse_time(start, "start"), parse_time(end, "end")
     if start >= end:
         raise UsageError(f"start {iso(start)} is not before end {iso(end)}")
-    selected = _online_views(store, views)
-    _prepare_online(store)
+    selected = _online_views(ctx, views)
+    _prepare_online(ctx)
     results = []
     for view in selected:
-        results.append(materialize_view(store, view, start, end, quiet=quiet, batch_size=batch_size))
-        _advance(store, view.name, start, end)
+        results.append(materialize_view(ctx, view, start, end, quiet=quiet, batch_size=batch_size))
+        _advance(ctx, view.name, start, end)
     return results
 
 
-def materialize_incremental(store: "FeatureStore", end: Any, views: list[str] | None = None,
+def materialize_incremental(ctx: "OfflineContext", end: Any, views: list[str] | None = None,
                             quiet: bool = False, batch_size: int = 50_000) -> list[ViewResult]:
     """Materialize each online view from where it stopped (or END - ttl the first time) to END."""
     end = parse_time(end, "end")
-    selected = _online_views(store, views)
-    _prepare_online(store)
-    done = dict(store.registry.materialized or {})
+    selected = _online_views(ctx, views)
+    _prepare_online(ctx)
+    done = dict(ctx.registry.materialized or {})
     results = []
     for view in selected:
         if view.name in done:
             start = parse_time(done[view.name])
         else:
             start = end - timedelta(seconds=view.ttl_seconds) if view.ttl_seconds else EPOCH
-        result = materialize_view(store, view, start, end, quiet=quiet, batch_size=batch_size)
+        result = materialize_view(ctx, view, start, end, quiet=quiet, batch_size=batch_size)
         results.append(result)
         if start < end:
-            _save_state(store, view.name, end)
+            _save_state(ctx, view.name, end)
     return results
 
 
-def _advance(store: "FeatureStore", view: str, start: datetime, end: datetime) -> None:
+def _advance(ctx: "OfflineContext", view: str, start: datetime, end: datetime) -> None:
     """A plain materialize moves the incremental state forward when it leaves no gap."""
-    current = (store.registry.materialized or {}).get(view)
+    current = (ctx.registry.materialized or {}).get(view)
     if current is None or (start <= parse_time(current) < end):
-        _save_state(store, view, end)
+        _save_state(ctx, view, end)
 
 
-def _save_state(store: "FeatureStore", view: str, end: datetime) -> None:
+def _save_state(ctx: "OfflineContext", view: str, end: datetime) -> None:
     end_iso = end.isoformat(timespec="microseconds")
-    try:
-        store.registry_store.save_materialized(view, end_iso)
-    except SqlfeastError:
-        raise
-    store.registry.materialized[view] = end_iso
+    _state(ctx).save_materialized(view, end_iso)
+    ctx.registry.materialized[view] = end_iso
+
+
+def _online(ctx: "OfflineContext") -> Any:
+    if ctx.online_store is None:
+        raise SqlfeastError("materialization needs an online store")
+    return ctx.online_store
+
+
+def _state(ctx: "OfflineContext") -> Any:
+    if ctx.registry_store is None:
+        raise SqlfeastError("materialization needs the registry store to record its progress")
+    return ctx.registry_store

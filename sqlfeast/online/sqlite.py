@@ -34,6 +34,12 @@ def _q(name: str) -> str:
 class SQLiteOnlineStore(OnlineStore):
     kind = "sqlite"
 
+    @classmethod
+    def from_settings(cls, project: str, settings: dict[str, Any], root: Path,
+                      table_template: str = "{project}.{view}") -> "SQLiteOnlineStore":
+        path = str(settings.get("path") or "online.db")
+        return cls(project, path if path == ":memory:" else Path(root) / path, table_template)
+
     def __init__(self, project: str, path: str | Path, table_template: str = "{project}.{view}"):
         super().__init__(project, table_template)
         self.path = Path(path)
