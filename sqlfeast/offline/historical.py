@@ -22,16 +22,17 @@ import datetime as dt
 import os
 import re
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from sqlfeast.core.naming import quote as _quote
-from sqlfeast.errors import RetrievalError, UsageError, suggest
 from sqlfeast.core.spec import FeatureView
+from sqlfeast.errors import RetrievalError, UsageError, suggest
 
 if TYPE_CHECKING:  # pragma: no cover
     from sqlfeast.offline.context import OfflineContext

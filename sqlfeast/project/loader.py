@@ -6,18 +6,17 @@ Every problem is collected (not raised) so that one run reports all of them.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlfeast.project.config import ProjectConfig
 from sqlfeast.core.naming import NAME
-from sqlfeast.errors import Location, SqlfeastError, ValidationError, suggest
-from sqlfeast.project.header import Header, parse_header
 from sqlfeast.core.spec import Entity, FeatureService, PushSource, SourceTable
 from sqlfeast.core.types import parse_type
-from sqlfeast.project.yamlfile import load_yaml, line_of
+from sqlfeast.errors import Location, SqlfeastError, ValidationError, suggest
+from sqlfeast.project.config import ProjectConfig
+from sqlfeast.project.header import Header, parse_header
+from sqlfeast.project.yamlfile import line_of, load_yaml
 
 YAML_KEYS = ("version", "entities", "sources", "feature_services", "push_sources", "models")
 
