@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import filecmp
 import os
 import subprocess
@@ -137,6 +139,10 @@ def test_projects_are_isolated_in_one_warehouse(tmp_path):
     tables = {r[0] for r in con.execute("select table_name from information_schema.tables").fetchall()}
     assert {"alpha__registry", "beta__registry", "alpha__driver_hourly_stats", "beta__driver_hourly_stats"} <= tables
     assert con.execute('select count(*) from "alpha__driver_hourly_stats"').fetchone()[0] > 0
+    # Each project's registry table holds its own project's registry only.
+    for project in ("alpha", "beta"):
+        bodies = [json.loads(r[0]) for r in con.execute(f'select body from "{project}__registry"').fetchall()]
+        assert bodies and {b["project"] for b in bodies} == {project}
 
 
 def test_run_with_select_graph_operators(example_project):
