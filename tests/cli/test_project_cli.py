@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import json
-
 import filecmp
+import json
 import os
 import subprocess
 import sys
