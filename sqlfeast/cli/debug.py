@@ -52,13 +52,14 @@ class Checks:
 
 
 def _online_where(settings: dict) -> str:
-    kind = settings.get("type")
-    if kind == "sqlite":
-        return f"sqlite {settings.get('path') or 'online.db'}"
-    if kind == "dynamodb":
-        endpoint = settings.get("endpoint_url")
-        return f"dynamodb {endpoint or 'region ' + str(settings.get('region') or 'from the AWS configuration')}"
-    return str(kind)
+    """The online store as its settings name it: type, then path, endpoint or region.
+
+    >>> _online_where({"type": "sqlite", "path": "target/online.db"})
+    'sqlite target/online.db'
+    """
+    region = settings.get("region")
+    detail = settings.get("path") or settings.get("endpoint_url") or (f"region {region}" if region else "")
+    return f"{settings.get('type')} {detail}".strip()
 
 
 @click.command(cls=SqlfeastCommand)
