@@ -4,7 +4,8 @@ feature views), its layered layout, and its drawing as inline SVG.
 Layout: each node's layer is the length of the longest path reaching it, so every edge points
 right; within a layer nodes are ordered by the mean position of their neighbours (a few
 barycenter sweeps down and up, which removes most crossings), then each layer is centred. Node
-boxes keep one size and a readable font at any project size: a large graph grows and scrolls.
+boxes keep one size and a readable font at any project size; a layer taller than about
+sqrt(2 x nodes) rows wraps into sub-columns, so a large graph grows sideways and scrolls.
 
 >>> g = Graph()
 >>> for n in ("source:raw.t", "model:m", "feature_view:v"): g.add(n)
@@ -15,6 +16,7 @@ boxes keep one size and a readable font at any project size: a large graph grows
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from dataclasses import dataclass, field
 from html import escape
@@ -22,7 +24,7 @@ from typing import Callable
 
 from ..registry import Registry
 
-NODE_W, NODE_H, ROW, GAP_X, MARGIN = 200, 24, 32, 80, 12
+NODE_W, NODE_H, ROW, GAP_X, SUB_GAP, MARGIN, MIN_ROWS = 200, 24, 32, 80, 24, 12, 24
 KINDS = ("source", "push_source", "model", "feature_view", "feature_service")
 LABELS = {"source": "source", "push_source": "push source", "model": "model", "feature_view": "feature view",
           "feature_service": "feature service"}
@@ -59,14 +61,22 @@ class Graph:
                     if other not in keep:
                         keep.add(other)
                         todo.append(other)
+        order = self._order()
         sub = Graph()
-        for n in self.nodes:
-            if n in keep:
-                sub.add(n)
-        for src, dst in self.edges:
-            if src in keep and dst in keep:
-                sub.edge(src, dst)
+        kept = sorted(keep, key=order.__getitem__)
+        for n in kept:
+            sub.add(n)
+        for n in kept:
+            for p in self.parents[n]:
+                if p in keep:
+                    sub.parents[n].append(p)
+                    sub.children[p].append(n)
         return sub
+
+    def _order(self) -> dict[str, int]:
+        if getattr(self, "_index", None) is None or len(self._index) != len(self.nodes):
+            self._index = {n: i for i, n in enumerate(self.nodes)}
+        return self._index
 
 
 def build(registry: Registry) -> Graph:
@@ -143,14 +153,20 @@ def layout(g: Graph, sweeps: int = 4) -> Layout:
     for _ in range(sweeps):
         sweep(range(1, count), g.parents)
         sweep(range(count - 2, -1, -1), g.children)
-    tallest = max((len(c) for c in columns), default=0)
+    # A layer taller than `rows` is wrapped into side-by-side sub-columns, so a project of
+    # hundreds of views stays about one screen tall and scrolls sideways instead.
+    rows = max(MIN_ROWS, math.ceil(math.sqrt(2 * len(g.nodes))))
+    tallest = min(max((len(c) for c in columns), default=0), rows)
     xy = {}
-    for layer, col in enumerate(columns):
-        offset = _offset(len(col), tallest)
-        for i, n in enumerate(col):
-            xy[n] = (MARGIN + layer * (NODE_W + GAP_X), MARGIN + (i + offset) * ROW)
-    return Layout(layers, xy, 2 * MARGIN + max(count, 1) * (NODE_W + GAP_X) - GAP_X,
-                  2 * MARGIN + max(tallest, 1) * ROW - (ROW - NODE_H))
+    x = MARGIN
+    for col in columns:
+        chunks = [col[i:i + rows] for i in range(0, len(col), rows)] or [[]]
+        for k, chunk in enumerate(chunks):
+            offset = _offset(len(chunk), tallest)
+            for i, n in enumerate(chunk):
+                xy[n] = (x, MARGIN + (i + offset) * ROW)
+            x += NODE_W + (SUB_GAP if k < len(chunks) - 1 else GAP_X)
+    return Layout(layers, xy, x - GAP_X + MARGIN, 2 * MARGIN + max(tallest, 1) * ROW - (ROW - NODE_H))
 
 
 def _offset(size: int, tallest: int) -> float:
