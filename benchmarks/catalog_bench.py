@@ -57,7 +57,7 @@ def bench_stats(work: Path, rows: int, rounds: int) -> None:
 
     from sqlfeast.catalog.stats import view_stats
     from sqlfeast.feature_store import FeatureStore
-    from sqlfeast.historical import view_sql
+    from sqlfeast.offline.historical import view_sql
 
     sys.path.insert(0, str(HERE.parent))
     from tests.conftest import copy_example

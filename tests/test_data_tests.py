@@ -11,10 +11,10 @@ import pyarrow.parquet as pq
 import pytest
 import sqlglot
 
-from sqlfeast.compiler import load_macros
-from sqlfeast.datatests import runner
+from sqlfeast.compile.pipeline import load_macros
+from sqlfeast.offline import data_tests as runner
 from sqlfeast.feature_store import FeatureStore
-from sqlfeast.historical import view_sql
+from sqlfeast.offline.historical import view_sql
 
 from .pty_cli import run_pty
 

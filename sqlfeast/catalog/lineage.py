@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from html import escape
 from typing import Callable
 
-from ..registry import Registry
+from sqlfeast.core.registry import Registry
 
 NODE_W, NODE_H, ROW, GAP_X, SUB_GAP, MARGIN, MIN_ROWS = 200, 24, 32, 80, 24, 12, 24
 KINDS = ("source", "push_source", "model", "feature_view", "feature_service")

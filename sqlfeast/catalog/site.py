@@ -18,9 +18,9 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-from ..registry import Registry
-from . import lineage
-from .charts import histogram_svg
+from sqlfeast.core.registry import Registry
+from sqlfeast.catalog import lineage
+from sqlfeast.catalog.charts import histogram_svg
 
 ASSETS = Path(__file__).parent / "assets"
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")

@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from typing import Any
 
-from ..spec import FeatureView
-from ..types import parse_type
+from sqlfeast.core.spec import FeatureView
+from sqlfeast.core.types import parse_type
 
 BINS = 20
 MAX_CATEGORIES = 20
