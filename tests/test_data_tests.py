@@ -184,11 +184,11 @@ def test_default_and_snowflake_macros_agree_with_duckdb(example_project):
         rows = {}
         for target_type in ("duckdb", "postgres"):
             renderer = load_macros(fs.project).renderer(target_type, "dev", "main", "demo", fs.vars)
-            rows[target_type] = fs.warehouse.query_arrow(runner.tests_sql(renderer, view, sql)).to_pylist()[0]
+            rows[target_type] = fs.warehouse.query_arrow(runner.view_tests_sql(renderer, view, sql)).to_pylist()[0]
         assert list(rows["duckdb"].values()) == list(rows["postgres"].values())
         # rows, latest timestamp, unique, row_count, conv_rate x 2, then the two acc_rate tests
         counts = list(rows["duckdb"].values())
         assert counts[6] == _count(example_project, "driver_hourly_stats", "acc_rate <= 0.2 OR acc_rate >= 0.8") > 0
         assert counts[7] == _count(example_project, "driver_hourly_stats", "acc_rate NOT IN (0.5, 1)") > 0
         snow = load_macros(fs.project).renderer("snowflake", "dev", "main", "demo", fs.vars)
-        sqlglot.parse_one(runner.tests_sql(snow, view, view.sql["snowflake"]), dialect="snowflake")
+        sqlglot.parse_one(runner.view_tests_sql(snow, view, view.sql["snowflake"]), dialect="snowflake")

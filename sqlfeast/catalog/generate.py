@@ -1,6 +1,6 @@
 """`docs generate`: the catalog site of a compiled registry, with statistics when asked.
 
->>> import tempfile; from sqlfeast.registry import Registry
+>>> import tempfile; from sqlfeast.core.registry import Registry
 >>> index = generate(Registry(project="demo"), tempfile.mkdtemp())
 >>> index.name
 'index.html'

@@ -64,7 +64,7 @@ def _context(view: FeatureView, sql: str, tests: list[DataTest]) -> dict[str, An
                       for t in tests]}
 
 
-def tests_sql(renderer, view: FeatureView, sql: str) -> str:
+def view_tests_sql(renderer, view: FeatureView, sql: str) -> str:
     """The one query that evaluates every data test of `view` (see the module docstring)."""
     return renderer.call("data_tests_query", _context(view, sql, view.tests)).strip()
 
@@ -89,7 +89,7 @@ def run_view_tests(warehouse, renderer, view: FeatureView, sql: str,
     if not view.tests:
         return []
     now = now or datetime.now(timezone.utc).replace(tzinfo=None)
-    row = warehouse.query_arrow(tests_sql(renderer, view, sql)).to_pylist()[0]
+    row = warehouse.query_arrow(view_tests_sql(renderer, view, sql)).to_pylist()[0]
     values = list(row.values())  # by position: Snowflake upper-cases unquoted result names
     rows, max_ts, counts = int(values[0] or 0), values[1], values[2:]
     if isinstance(max_ts, datetime) and max_ts.tzinfo is not None:
