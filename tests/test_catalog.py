@@ -170,3 +170,18 @@ def test_docs_serve_serves_the_site_and_refuses_bad_input(example_project):
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def test_regenerating_overwrites_in_place_and_drops_stale_pages(tmp_path):
+    from sqlfeast.catalog.generate import generate
+    from sqlfeast.core.registry import Registry
+    from sqlfeast.core.spec import Entity
+
+    with_entity = Registry(project="p", entities={"driver": Entity("driver", ["driver_id"])})
+    generate(with_entity, tmp_path / "site")
+    assert (tmp_path / "site" / "entity" / "driver.html").is_file()
+    (tmp_path / "site" / "stats.json").write_text("{}")  # from an earlier --stats run
+    generate(Registry(project="p"), tmp_path / "site")
+    assert not (tmp_path / "site" / "entity" / "driver.html").exists()
+    assert not (tmp_path / "site" / "stats.json").exists()
+    assert (tmp_path / "site" / "index.html").is_file() and (tmp_path / "site" / "assets" / "catalog.js").is_file()

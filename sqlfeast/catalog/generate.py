@@ -29,8 +29,8 @@ def generate(registry: Registry, out: str | Path, results: dict[str, Any] | None
         for view in registry.feature_views.values():
             view_stats[view.name] = compute(warehouse, renderer, view, view_sql(view, warehouse))
     site = Site(registry, Path(out), results, view_stats, materialized, target)
+    stats_file = Path(out) / "stats.json"
     index = site.write()
     if view_stats:
-        (Path(out) / "stats.json").write_text(
-            json.dumps({n: s.to_dict() for n, s in view_stats.items()}, indent=1, default=str) + "\n")
+        stats_file.write_text(json.dumps({n: s.to_dict() for n, s in view_stats.items()}, indent=1, default=str) + "\n")
     return index

@@ -10,6 +10,7 @@ Pages live at ``<kind>/<name>.html`` under the site folder (default ``target/cat
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import shutil
@@ -27,6 +28,7 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
 _STATUS_ORDER = {"pass": 0, "warn": 1, "fail": 2}
 
 
+@functools.lru_cache(maxsize=None)
 def page_path(node: str) -> str:
     """The page of a lineage node id ("kind:name"), relative to the site folder."""
     kind, _, name = node.partition(":")
@@ -75,15 +77,16 @@ class Site:
         self.marks = {f"feature_view:{v}": max((r["status"] for r in rs), key=_STATUS_ORDER.get)
                       for v, rs in self.tests.items() if v in registry.feature_views}
         self.pages = 0
+        self.written: set[Path] = set()
 
     # -- writing -----------------------------------------------------------------------------
     def write(self) -> Path:
         """Write the whole site; returns the index page."""
-        if self.out.exists():
-            shutil.rmtree(self.out)
-        (self.out / "assets").mkdir(parents=True)
+        before = set(self.out.rglob("*")) if self.out.exists() else set()
+        (self.out / "assets").mkdir(parents=True, exist_ok=True)
         for asset in ("style.css", "catalog.js"):
             shutil.copyfile(ASSETS / asset, self.out / "assets" / asset)
+            self.written.add(self.out / "assets" / asset)
         kinds = {kind: [] for kind in lineage.KINDS}
         for node in self.graph.nodes:
             kinds[node.partition(":")[0]].append(node)
@@ -106,6 +109,13 @@ class Site:
         index = self.out / "index.html"
         index.write_text(self._html("", f"{r.project} catalog", self._index()))
         self.pages += 1
+        self.written.add(index)
+        # Files are overwritten in place (cheaper than removing the folder); stale ones go.
+        for path in sorted(before - self.written, reverse=True):
+            if path.is_file():
+                path.unlink()
+            elif path.is_dir() and not any(path.iterdir()):
+                path.rmdir()
         return index
 
     def _page(self, node: str, body: str, graph: bool = True) -> None:
@@ -118,7 +128,9 @@ class Site:
             at = body.find("</dl>")  # right below the header metadata
             body = body[:at + 5] + lineage_html + body[at + 5:] if at >= 0 else body + lineage_html
         title = f"{LABEL_OF[kind]} {name}"
-        (self.out / page_path(node)).write_text(self._html("../", title, body, kind=LABEL_OF[kind], name=name))
+        path = self.out / page_path(node)
+        path.write_text(self._html("../", title, body, kind=LABEL_OF[kind], name=name))
+        self.written.add(path)
         self.pages += 1
 
     def _html(self, up: str, title: str, body: str, kind: str = "", name: str = "") -> str:
@@ -215,6 +227,7 @@ class Site:
                     path = self.out / rel
                     path.parent.mkdir(parents=True, exist_ok=True)
                     path.write_text(histogram_svg(fs.histogram, fs.histogram_kind, f.name))
+                    self.written.add(path)
                     img = f'<img src="../{rel}" alt="histogram of {_h(f.name)}" width="260" height="96">'
                 row += (f"<td>{fs.null_share:.1%}</td><td>{_h(_fmt(fs.min))}</td><td>{_h(_fmt(fs.max))}</td>"
                         f"<td>{_h(_fmt(fs.mean))}</td><td>{_h(_fmt(fs.distinct))}</td><td>{img}</td>")
@@ -311,6 +324,7 @@ class Site:
             add(f"entity:{name}", e.description)
         text = json.dumps(entries, separators=(",", ":")).replace("</", "<\\/")
         (self.out / "assets" / "search-index.js").write_text(f"window.SQLFEAST_SEARCH = {text};\n")
+        self.written.add(self.out / "assets" / "search-index.js")
 
 
 LABEL_OF = {**lineage.LABELS, "entity": "entity"}
