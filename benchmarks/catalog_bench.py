@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -35,20 +36,22 @@ def bench_generate(work: Path, views: int, rounds: int) -> None:
     from sqlfeast.feature_store import FeatureStore
 
     project, _ = generate(work / "project", views)
-    cli, site = [], []
+    cli, site, cpu = [], [], []
     fs = FeatureStore(project)
     registry = fs.compile()
     for _ in range(rounds):
-        began = time.perf_counter()
+        began, used = time.perf_counter(), resource.getrusage(resource.RUSAGE_CHILDREN)
         subprocess.run([sys.executable, "-m", "sqlfeast", "--project-dir", str(project), "docs", "generate"],
                        check=True, capture_output=True)
         cli.append(time.perf_counter() - began)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu.append(after.ru_utime + after.ru_stime - used.ru_utime - used.ru_stime)
         began = time.perf_counter()
         generate_site(registry, work / "site")
         site.append(time.perf_counter() - began)
     pages = sum(1 for _ in (work / "site").rglob("*.html"))
     print(f"docs generate, {views} views ({pages} pages): CLI median {statistics.median(cli):.2f} s "
-          f"(rounds {', '.join(f'{t:.2f}' for t in cli)}); site alone median {statistics.median(site):.2f} s; "
+          f"(rounds {', '.join(f'{t:.2f}' for t in cli)}), CPU median {statistics.median(cpu):.2f} s; site alone median {statistics.median(site):.2f} s; "
           f"load {_load()}")
 
 
