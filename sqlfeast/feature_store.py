@@ -10,12 +10,16 @@ from __future__ import annotations
 import os
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlfeast.project.config import ProjectConfig, Target, load_project, load_target
-from sqlfeast.errors import SqlfeastError
 from sqlfeast.core.registry import Registry
 from sqlfeast.core.spec import Entity, FeatureService, FeatureView
+from sqlfeast.errors import SqlfeastError
+from sqlfeast.project.config import ProjectConfig, Target, load_project, load_target
+
+if TYPE_CHECKING:  # pragma: no cover
+    from sqlfeast.offline.context import OfflineContext
+    from sqlfeast.offline.state import RegistryStore
 
 
 class FeatureStore:
@@ -50,10 +54,17 @@ class FeatureStore:
                                                   self.project.name, self.vars)
 
     @cached_property
-    def registry_store(self):
-        from sqlfeast.offline.state import RegistryStore
+    def registry_store(self) -> "RegistryStore":
+        from sqlfeast.offline.state import LOCAL_COPY, RegistryStore
 
-        return RegistryStore(self)
+        return RegistryStore(self.warehouse, self.name, self.project.target_dir / LOCAL_COPY)
+
+    def _offline(self, online: bool = False) -> "OfflineContext":
+        """The collaborators of the offline stage, for one call."""
+        from sqlfeast.offline.context import OfflineContext
+
+        return OfflineContext(self.warehouse, self.renderer, self.registry, self.registry_store,
+                              self.online_store if online else None, dict(self.target.settings or {}))
 
     # -- registry ----------------------------------------------------------------------------
     def compile(self, strict: bool = False, write: bool = True) -> Registry:
@@ -92,7 +103,7 @@ class FeatureStore:
         self.online_store.apply(registry)
         applied = self.registry_store.apply(registry)
         self._registry = applied
-        ensure_push_tables(self)  # views that union push_source() run before the first push
+        ensure_push_tables(self.warehouse, applied)  # views that union push_source() run before the first push
         return applied
 
     def list_entities(self) -> list[Entity]:
@@ -119,7 +130,7 @@ class FeatureStore:
         """Point-in-time correct training rows; returns a job with to_arrow()/to_pandas()/...."""
         from sqlfeast.offline.historical import get_historical_features
 
-        return get_historical_features(self, entity_df, features, full_feature_names=full_feature_names,
+        return get_historical_features(self._offline(), entity_df, features, full_feature_names=full_feature_names,
                                        **options)
 
     # -- online path (sqlfeast/online/, sqlfeast/offline/materialize.py) -------------------------------
@@ -133,12 +144,12 @@ class FeatureStore:
     def materialize(self, start: Any, end: Any, views: list[str] | None = None, **options: Any):
         from sqlfeast.offline.materialize import materialize
 
-        return materialize(self, start, end, views=views, **options)
+        return materialize(self._offline(online=True), start, end, views=views, **options)
 
     def materialize_incremental(self, end: Any, views: list[str] | None = None, **options: Any):
         from sqlfeast.offline.materialize import materialize_incremental
 
-        return materialize_incremental(self, end, views=views, **options)
+        return materialize_incremental(self._offline(online=True), end, views=views, **options)
 
     def get_online_features(self, features: str | list[str], entity_rows: list[dict[str, Any]],
                             full_feature_names: bool = False):
@@ -149,9 +160,12 @@ class FeatureStore:
 
     # -- push (sqlfeast/offline/push.py) ---------------------------------------------------------------
     def push(self, push_source_name: str, rows: Any, to: str = "online"):
-        from sqlfeast.offline.push import push
+        from sqlfeast.offline.push import check_destination, push_rows
 
-        return push(self, push_source_name, rows, to=to)
+        check_destination(to)
+        return push_rows(self.registry, push_source_name, rows, to,
+                         online_store=self.online_store if to != "offline" else None,
+                         warehouse=self.warehouse if to != "online" else None)
 
     def close(self) -> None:
         if "warehouse" in self.__dict__:

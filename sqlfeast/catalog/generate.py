@@ -12,8 +12,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from sqlfeast.core.registry import Registry
 from sqlfeast.catalog.site import Site
+from sqlfeast.core.registry import Registry
 
 
 def generate(registry: Registry, out: str | Path, results: dict[str, Any] | None = None,
@@ -23,8 +23,8 @@ def generate(registry: Registry, out: str | Path, results: dict[str, Any] | None
     `warehouse` (two scans a view) first. Returns the index page."""
     view_stats = {}
     if stats:
-        from sqlfeast.offline.historical import view_sql
         from sqlfeast.catalog.stats import view_stats as compute
+        from sqlfeast.offline.historical import view_sql
 
         for view in registry.feature_views.values():
             view_stats[view.name] = compute(warehouse, renderer, view, view_sql(view, warehouse))

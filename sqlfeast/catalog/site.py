@@ -14,21 +14,21 @@ import functools
 import json
 import re
 import shutil
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from html import escape
 from pathlib import Path
 from typing import Any
 
-from sqlfeast.core.registry import Registry
 from sqlfeast.catalog import lineage
 from sqlfeast.catalog.charts import histogram_svg
+from sqlfeast.core.registry import Registry
 
 ASSETS = Path(__file__).parent / "assets"
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
 _STATUS_ORDER = {"pass": 0, "warn": 1, "fail": 2}
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def page_path(node: str) -> str:
     """The page of a lineage node id ("kind:name"), relative to the site folder."""
     kind, _, name = node.partition(":")
@@ -152,7 +152,7 @@ class Site:
     # -- pages ---------------------------------------------------------------------------------
     def _index(self) -> str:
         r = self.registry
-        generated = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+        generated = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
         summary = (f'<p class="muted">{len(r.feature_views)} feature views, {len(r.models)} models, '
                    f'{len(r.sources)} sources, {len(r.feature_services)} feature services, '
                    f'{len(r.push_sources)} push sources, {len(r.entities)} entities; target '

@@ -16,7 +16,7 @@ ranges), the values themselves for strings and booleans with at most 20 distinct
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlfeast.core.spec import FeatureView
@@ -96,7 +96,7 @@ def view_stats(warehouse, renderer, view: FeatureView, sql: str) -> ViewStats:
     row = list(warehouse.query_arrow(renderer.call("feature_stats_query", context).strip()).to_pylist()[0].values())
     result = ViewStats(view.name, int(row[0] or 0), row[1])
     if isinstance(result.latest_event, datetime) and result.latest_event.tzinfo is not None:
-        result.latest_event = result.latest_event.astimezone(timezone.utc).replace(tzinfo=None)
+        result.latest_event = result.latest_event.astimezone(UTC).replace(tzinfo=None)
     for i, f in enumerate(features):
         count, lo, hi, mean, distinct = row[2 + 5 * i: 7 + 5 * i]
         stats = FeatureStats(f["name"], f["type"], result.rows, result.rows - int(count or 0), lo, hi,

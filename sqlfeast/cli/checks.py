@@ -34,7 +34,7 @@ def _select_views(registry, select: tuple[str, ...]) -> list:
 def test_cmd(state: CliState, select: tuple[str, ...], online: bool, sample: int | None) -> None:
     """Run the data tests in the warehouse; write target/test_results.json; exit 1 on an error-level failure."""
     from sqlfeast.offline import data_tests as runner
-    from sqlfeast.online import skew
+    from sqlfeast.offline import skew
 
     if sample is not None and not online:
         raise UsageError("--sample goes with --online", hint="run 'sqlfeast test --online --sample N'")

@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlfeast.offline.state import write_atomic
+from sqlfeast.core.files import write_atomic
 from sqlfeast.core.spec import DataTest, FeatureView
 
 SAMPLE_ROWS = 5
@@ -88,12 +88,12 @@ def run_view_tests(warehouse, renderer, view: FeatureView, sql: str,
     """Run every data test of one view; `sql` is its compiled SELECT localized for `warehouse`."""
     if not view.tests:
         return []
-    now = now or datetime.now(timezone.utc).replace(tzinfo=None)
+    now = now or datetime.now(UTC).replace(tzinfo=None)
     row = warehouse.query_arrow(view_tests_sql(renderer, view, sql)).to_pylist()[0]
     values = list(row.values())  # by position: Snowflake upper-cases unquoted result names
     rows, max_ts, counts = int(values[0] or 0), values[1], values[2:]
     if isinstance(max_ts, datetime) and max_ts.tzinfo is not None:
-        max_ts = max_ts.astimezone(timezone.utc).replace(tzinfo=None)
+        max_ts = max_ts.astimezone(UTC).replace(tzinfo=None)
     results = []
     for test, count in zip(view.tests, counts):
         result = TestResult(view.name, test.id, test.kind, test.column, test.severity, "pass",
@@ -162,7 +162,7 @@ def write_results(target_dir: Path, project: str, target: str, results: list[Tes
     """target/test_results.json, written atomically."""
     path = Path(target_dir) / RESULTS_FILE
     doc = {"project": project, "target": target,
-           "generated_at": datetime.now(timezone.utc).replace(tzinfo=None).isoformat(timespec="seconds"),
+           "generated_at": datetime.now(UTC).replace(tzinfo=None).isoformat(timespec="seconds"),
            "summary": summarize(results), "results": [r.to_dict() for r in results], **(extra or {})}
     write_atomic(path, json.dumps(doc, indent=2, default=str) + "\n")
     return path
@@ -186,7 +186,7 @@ def run_all(warehouse, renderer, views: list[FeatureView]) -> list[TestResult]:
     from sqlfeast.offline.historical import view_sql
 
     results: list[TestResult] = []
-    now = datetime.now(timezone.utc).replace(tzinfo=None)
+    now = datetime.now(UTC).replace(tzinfo=None)
     for view in views:
         if view.tests:
             results.extend(run_view_tests(warehouse, renderer, view, view_sql(view, warehouse), now))

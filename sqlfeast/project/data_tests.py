@@ -18,9 +18,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from sqlfeast.core.spec import DATA_TEST_KINDS, DataTest, FeatureView
 from sqlfeast.errors import Location, SqlfeastError, ValidationError, suggest
 from sqlfeast.project.header import parse_ttl
-from sqlfeast.core.spec import DATA_TEST_KINDS, DataTest, FeatureView
 from sqlfeast.project.yamlfile import LineDict, LineList
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -165,7 +165,7 @@ def attach_tests(loaded: "LoadedProject", views: dict[str, FeatureView], columns
     """Set `tests` of every view from its header and the `models:` YAML entries; `columns` maps a
     view to its output column names (None when they are unknown) for the column checks."""
     declared: dict[str, list[DataTest]] = {}
-    for name, view in views.items():
+    for name in views:
         file = loaded.models[name]
         data, path = file.header.data, file.path
         tests: list[DataTest] = []

@@ -12,11 +12,10 @@ import pytest
 import sqlglot
 
 from sqlfeast.compile.pipeline import load_macros
-from sqlfeast.offline import data_tests as runner
 from sqlfeast.feature_store import FeatureStore
+from sqlfeast.offline import data_tests as runner
 from sqlfeast.offline.historical import view_sql
-
-from .pty_cli import run_pty
+from tests.pty_cli import run_pty
 
 SCHEMA = Path("models/schema.yml")
 CUSTOMER = Path("models/customers/customer_profile.sql")

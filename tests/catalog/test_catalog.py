@@ -16,9 +16,8 @@ import pytest
 
 from sqlfeast.catalog import lineage
 from sqlfeast.feature_store import FeatureStore
-
-from .conftest import REPO
-from .pty_cli import run_pty
+from tests.conftest import REPO
+from tests.pty_cli import run_pty
 
 _LINK = re.compile(r'(?:href|src)="([^"#]+)"')
 

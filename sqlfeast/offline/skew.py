@@ -15,14 +15,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from typing import Any
 
 import pyarrow as pa
 
-from sqlfeast.online.base import ReadRequest, entity_key, micros_to_datetime
 from sqlfeast.core.spec import FeatureView
 from sqlfeast.offline.data_tests import TestResult, _plain, _time_kind
+from sqlfeast.online.base import ReadRequest, entity_key, micros_to_datetime
 
 DEFAULT_SAMPLE = 1000
 EXAMPLES = 5
@@ -48,7 +48,7 @@ def same(online: Any, offline: Any) -> bool:
 
 
 def _utc(value: datetime) -> datetime:
-    return value.astimezone(timezone.utc).replace(tzinfo=None) if value.tzinfo else value
+    return value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value
 
 
 @dataclass
