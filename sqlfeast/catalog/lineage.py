@@ -35,6 +35,7 @@ class Graph:
     nodes: list[str] = field(default_factory=list)  # "kind:name"
     parents: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
     children: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
+    _index: dict[str, int] | None = field(default=None, repr=False, compare=False)
 
     def add(self, node: str) -> None:
         if node not in self.parents:
@@ -74,7 +75,7 @@ class Graph:
         return sub
 
     def _order(self) -> dict[str, int]:
-        if getattr(self, "_index", None) is None or len(self._index) != len(self.nodes):
+        if self._index is None or len(self._index) != len(self.nodes):
             self._index = {n: i for i, n in enumerate(self.nodes)}
         return self._index
 
@@ -157,8 +158,8 @@ def layout(g: Graph, sweeps: int = 4) -> Layout:
     # hundreds of views stays about one screen tall and scrolls sideways instead.
     rows = max(MIN_ROWS, math.ceil(math.sqrt(2 * len(g.nodes))))
     tallest = min(max((len(c) for c in columns), default=0), rows)
-    xy = {}
-    x = MARGIN
+    xy: dict[str, tuple[float, float]] = {}
+    x: float = MARGIN
     for col in columns:
         chunks = [col[i:i + rows] for i in range(0, len(col), rows)] or [[]]
         for k, chunk in enumerate(chunks):

@@ -74,7 +74,7 @@ class Site:
         self.tests: dict[str, list[dict[str, Any]]] = {}
         for r in (results or {}).get("results", []):
             self.tests.setdefault(r["view"], []).append(r)
-        self.marks = {f"feature_view:{v}": max((r["status"] for r in rs), key=_STATUS_ORDER.get)
+        self.marks = {f"feature_view:{v}": max((r["status"] for r in rs), key=lambda s: _STATUS_ORDER.get(s, 0))
                       for v, rs in self.tests.items() if v in registry.feature_views}
         self.pages = 0
         self.written: set[Path] = set()
@@ -87,9 +87,7 @@ class Site:
         for asset in ("style.css", "catalog.js"):
             shutil.copyfile(ASSETS / asset, self.out / "assets" / asset)
             self.written.add(self.out / "assets" / asset)
-        kinds = {kind: [] for kind in lineage.KINDS}
         for node in self.graph.nodes:
-            kinds[node.partition(":")[0]].append(node)
             (self.out / node.partition(":")[0]).mkdir(exist_ok=True)
         r = self.registry
         for key, src in r.sources.items():

@@ -91,7 +91,7 @@ def _bins(f: dict[str, Any]) -> dict[str, Any] | None:
 
 def view_stats(warehouse, renderer, view: FeatureView, sql: str) -> ViewStats:
     """Statistics of every feature of one view, in two warehouse queries (see the module)."""
-    features = [{"name": f.name, "family": parse_type(f.type).family, "type": f.type} for f in view.features]
+    features: list[dict[str, Any]] = [{"name": f.name, "family": parse_type(f.type).family, "type": f.type} for f in view.features]
     context = {"sql": sql, "ts": view.timestamp, "ts_type": _time_kind(view), "features": features}
     row = list(warehouse.query_arrow(renderer.call("feature_stats_query", context).strip()).to_pylist()[0].values())
     result = ViewStats(view.name, int(row[0] or 0), row[1])

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 from sqlfeast.cli import CliState
 from sqlfeast.errors import SqlfeastError, UsageError
 
 
-def _site_dir(store) -> "object":
+def _site_dir(store) -> Path:
     return store.project.target_dir / "catalog"
 
 

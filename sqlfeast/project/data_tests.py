@@ -62,6 +62,7 @@ def parse_tests(items: Any, column: str | None, path: str, line: int | None,
 
 def _parse_one(item: Any, column: str | None, path: str, at: Location,
                errors: list[SqlfeastError]) -> DataTest | None:
+    args: Any
     if isinstance(item, str):
         kind, args = item, {}
     elif isinstance(item, dict) and len(item) == 1:
@@ -179,7 +180,8 @@ def attach_tests(loaded: "LoadedProject", views: dict[str, FeatureView], columns
         declared[name] = tests
     for name, (path, entry) in loaded.model_entries.items():
         keys = [k for k in TEST_KEYS if k in entry]
-        column_entries = entry.get("columns") if isinstance(entry.get("columns"), list) else []
+        columns_value = entry.get("columns")
+        column_entries: list[Any] = columns_value if isinstance(columns_value, list) else []
         with_tests = [c for c in column_entries if isinstance(c, dict) and any(k in c for k in TEST_KEYS)]
         if not keys and not with_tests:
             continue  # documentation only
@@ -212,7 +214,7 @@ def attach_tests(loaded: "LoadedProject", views: dict[str, FeatureView], columns
         for test in tests:
             if test.kind == "unique" and test.column is None and "columns" not in test.config:
                 test.config["columns"] = list(view.join_keys) + [view.timestamp]
-            for col in ([test.column] if test.column else []) + list(test.config.get("columns", [])):
+            for col in ([test.column] if test.column else []) + list(test.config.get("columns") or []):
                 if known is not None and col not in known:
                     errors.append(ValidationError(f"data test '{test.kind}' names column '{col}' that feature view "
                                                   f"'{name}' does not select", Location(test.path, test.line),
