@@ -95,8 +95,8 @@ def _bound(value: datetime, kind: str | None) -> str:
 
 def latest_rows_sql(ctx: "OfflineContext", view: "FeatureView", start: datetime, end: datetime) -> str:
     """The warehouse query of a view's latest rows in [start, end), from the `latest_rows` macro."""
-    from sqlfeast.offline.historical import view_sql
     from sqlfeast.core.types import parse_type
+    from sqlfeast.offline.historical import view_sql
 
     context = {
         "name": view.name, "sql": view_sql(view, ctx.warehouse), "keys": list(view.join_keys),

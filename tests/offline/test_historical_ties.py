@@ -9,7 +9,6 @@ order, greater first, NULL above every value.
 from __future__ import annotations
 
 import datetime as dt
-from pathlib import Path
 
 import duckdb
 import pyarrow as pa

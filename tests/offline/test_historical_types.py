@@ -7,13 +7,13 @@ import datetime as dt
 
 import pyarrow as pa
 
+from sqlfeast.core.spec import Feature, FeatureView
+from sqlfeast.core.types import parse_type
 from sqlfeast.offline.materialize import latest_rows_sql
 from sqlfeast.online.base import ReadRequest, entity_key
 from sqlfeast.online.sqlite import SQLiteOnlineStore
-from sqlfeast.core.spec import Feature, FeatureView
-from sqlfeast.core.types import parse_type
-from tests.online.helpers import ALL_TYPES, typed_rows
 from tests.offline.historical_helpers import duckdb_store
+from tests.online.helpers import ALL_TYPES, typed_rows
 
 TS = dt.datetime(2024, 1, 1)
 # What the SQL computes instead of the declared type (same family, other width or spelling).
