@@ -233,6 +233,7 @@ def _view_context(req: ViewRequest, warehouse, dialect: str, lo: dt.datetime | N
     if any(c not in (view.columns or {}) for c in time_columns):
         described = {n.lower(): t for n, t in warehouse.describe(f"select * from ({sql}) as q")}
     ttl = int(view.ttl_seconds or 0)
+    requested = [f for f, _ in req.features]
     return {
         "name": view.name,
         "alias": req.alias,
@@ -246,6 +247,12 @@ def _view_context(req: ViewRequest, warehouse, dialect: str, lo: dt.datetime | N
         "lower": _iso(lo - dt.timedelta(seconds=ttl)) if (lo is not None and ttl > 0) else None,
         "upper": _iso(hi) if hi is not None else None,
         "features": [{"name": f, "output": o, "type": _declared_sql(view, f, dialect)} for f, o in req.features],
+        # The tie-break runs over every declared feature, requested or not, so it is the same
+        # total order whatever is asked for (and the one materialization uses).
+        "extra": [{"name": f.name, "type": _declared_sql(view, f.name, dialect), "alias": f"__x{j}"}
+                  for j, f in enumerate(view.features) if f.name not in requested],
+        "order": [{"alias": f"__f{requested.index(f.name)}" if f.name in requested else f"__x{j}",
+                   "type": _declared_sql(view, f.name, dialect)} for j, f in enumerate(view.features)],
     }
 
 

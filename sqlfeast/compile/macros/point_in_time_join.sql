@@ -122,7 +122,7 @@ CAST('infinity' AS {{ 'TIMESTAMPTZ' if type == 'timestamptz' else 'DATE' if type
 {# The tie-break after (ts, created): every feature in declared order, greater first, NULL above
    every value (as DuckDB orders NULL inside a struct). dir is 'desc' (best first) or 'asc'. #}
 {% macro pit_tiebreak(view, prefix, dir) -%}
-{%- for f in view.features %}, {{ prefix }}{{ ('__f' ~ loop.index0) | quote }} {{ 'desc nulls first' if dir == 'desc' else 'asc nulls last' }}{% endfor -%}
+{%- for f in view.order %}, {{ prefix }}{{ f.alias | quote }} {{ 'desc nulls first' if dir == 'desc' else 'asc nulls last' }}{% endfor -%}
 {%- endmacro %}
 
 {# ---- the query -------------------------------------------------------------------------------- #}
@@ -147,7 +147,10 @@ select
     CAST(NULL AS TIMESTAMP) as "__cr",
 {%- endif %}
 {%- for f in view.features %}
-    {{ pit_cast(pit_col(f.name), f.type) }} as {{ ('__f' ~ loop.index0) | quote }}{{ "," if not loop.last }}
+    {{ pit_cast(pit_col(f.name), f.type) }} as {{ ('__f' ~ loop.index0) | quote }}{{ "," if not loop.last or view.extra }}
+{%- endfor %}
+{%- for f in view.extra %}
+    {{ pit_cast(pit_col(f.name), f.type) }} as {{ f.alias | quote }}{{ "," if not loop.last }}
 {%- endfor %}
 from (
 {{ view.sql }}
@@ -170,14 +173,15 @@ where {{ pit_col(view.ts) }} is not null
 {% macro pit_asof_key(view) -%}
 {'t': "__ts"
 {%- if view.created %}, 'n': "__cr" is not null, 'c': "__cr"{% endif -%}
-{%- for f in view.features %}, 'f{{ loop.index0 }}': {{ ('__f' ~ loop.index0) | quote }}{% endfor -%}
+{%- for f in view.order %}, '{{ f.alias }}': {{ f.alias | quote }}{% endfor -%}
 }
 {%- endmacro %}
+{#- NULL when the entity has no ts: a struct with a NULL field is not NULL (and would match). #}
 {% macro pit_asof_probe(view, ts) -%}
-{'t': {{ ts }}
+CASE WHEN {{ ts }} IS NOT NULL THEN {'t': {{ ts }}
 {%- if view.created %}, 'n': true, 'c': {{ pit_infinity(view.created_type) }}{% endif -%}
-{%- for f in view.features %}, 'f{{ loop.index0 }}': CAST(NULL AS {{ f.type }}){% endfor -%}
-}
+{%- for f in view.order %}, '{{ f.alias }}': CAST(NULL AS {{ f.type }}){% endfor -%}
+} END
 {%- endmacro %}
 
 {% macro pit_key_list(view, prefix) -%}
@@ -307,7 +311,7 @@ select
 {%- set duck_asof = strategy == 'asof' and asof_style == 'duckdb' %}
 {%- set vts = ('struct_extract(' ~ v ~ '."__o", \'t\')') if duck_asof else (v ~ '."__ts"') %}
 {%- for f in view.features %}
-{%- set value = ('struct_extract(' ~ v ~ '."__o", \'f' ~ loop.index0 ~ '\')') if duck_asof else (v ~ '.' ~ ('__f' ~ loop.index0) | quote) %}
+{%- set value = ('struct_extract(' ~ v ~ '."__o", \'__f' ~ loop.index0 ~ '\')') if duck_asof else (v ~ '.' ~ ('__f' ~ loop.index0) | quote) %}
 {%- if view.ttl_seconds > 0 %}
     , case when {{ pit_ttl_ok(view, vts, 'e.' ~ ETS, 'e.' ~ ETZ) }} then {{ value }} end as {{ f.output | quote }}
 {%- else %}
