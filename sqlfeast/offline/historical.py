@@ -264,14 +264,24 @@ def _declared_sql(view: FeatureView, feature: str, dialect: str) -> str:
     """The feature's declared type as the warehouse spells it in a CAST."""
     from sqlfeast.core.types import parse_type
 
-    return parse_type(view.feature(feature).type).sql(dialect)
+    return parse_type(_feature_type(view, feature)).sql(dialect)
+
+
+def _feature_type(view: FeatureView, feature: str) -> str:
+    found = view.feature(feature)
+    assert found is not None  # plan_requests checked every name
+    return found.type
 
 
 def declared_arrow_types(requests: list[ViewRequest]) -> list[pa.DataType]:
-    """The Arrow type of every output column, from the declared feature types."""
+    """The Arrow type of every output column, from the declared feature types.
+
+    >>> declared_arrow_types([])
+    []
+    """
     from sqlfeast.core.types import parse_type
 
-    return [parse_type(req.view.feature(f).type).arrow() for req in requests for f, _ in req.features]
+    return [parse_type(_feature_type(req.view, f)).arrow() for req in requests for f, _ in req.features]
 
 
 # -- the job -----------------------------------------------------------------------------------
