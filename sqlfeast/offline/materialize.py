@@ -86,15 +86,27 @@ def _time_kind(view: "FeatureView", column: str | None) -> str | None:
     return "timestamptz" if text in ("timestamptz", "timestamp_tz") else "date" if text == "date" else "timestamp"
 
 
+def _bound(value: datetime, kind: str | None) -> str:
+    """A [start, end) bound for the stored column: a DATE d is in range when its midnight is, so
+    the bound is the first day at or after the instant."""
+    if kind == "date":
+        day = datetime(value.year, value.month, value.day)
+        return iso(day if day == value else day + timedelta(days=1))[:10]
+    return iso(value)
+
+
 def latest_rows_sql(ctx: "OfflineContext", view: "FeatureView", start: datetime, end: datetime) -> str:
     """The warehouse query of a view's latest rows in [start, end), from the `latest_rows` macro."""
+    from sqlfeast.core.types import parse_type
     from sqlfeast.offline.historical import view_sql
 
     context = {
         "name": view.name, "sql": view_sql(view, ctx.warehouse), "keys": list(view.join_keys),
         "ts": view.timestamp, "ts_type": _time_kind(view, view.timestamp),
         "created": view.created_timestamp, "created_type": _time_kind(view, view.created_timestamp),
-        "features": view.feature_names, "start": iso(start), "end": iso(end),
+        "features": view.feature_names,
+        "feature_types": {f.name: parse_type(f.type).sql(ctx.warehouse.dialect) for f in view.features},
+        "start": _bound(start, _time_kind(view, view.timestamp)), "end": _bound(end, _time_kind(view, view.timestamp)),
     }
     return ctx.renderer.call("latest_rows", context).strip()
 
