@@ -356,6 +356,16 @@ class RetrievalJob:
     def to_pandas(self):
         return self.to_arrow().to_pandas()
 
+    def to_df(self, validation_reference: Any = None, timeout: int | None = None):
+        """Feast's name for to_pandas (a validation reference is not supported)."""
+        if validation_reference is not None:
+            raise UsageError("validation_reference is not supported by to_df()")
+        return self.to_pandas()
+
+    def to_sql(self) -> str:
+        """The SQL the job runs (Feast's name for ``sql``)."""
+        return self.sql
+
     def to_parquet(self, path: str | os.PathLike, batch_size: int = 262_144) -> int:
         """Stream the result into a parquet file (bounded memory); returns the row count."""
         import pyarrow.parquet as pq
