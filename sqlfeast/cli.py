@@ -16,7 +16,7 @@ import click
 from .errors import SqlfeastError, UsageError
 
 _COMMAND_MODULES = ("sqlfeast.cli_project", "sqlfeast.cli_historical", "sqlfeast.cli_online",
-                    "sqlfeast.cli_server")
+                    "sqlfeast.cli_server", "sqlfeast.cli_feast")
 
 
 class CliState:

@@ -1,8 +1,8 @@
 """Feast's own SDK, configured with a remote online store, against `sqlfeast serve` and `feast serve`.
 
 Feast runs from its own virtualenv (never imported here): ``SQLFEAST_FEAST_PYTHON`` names its
-interpreter, else ``.ci/feast-venv/bin/python`` (which .ci/run creates). Without one the tests
-skip and say so. The example project, with sample data ending today (inside the 2-day ttl), is
+interpreter (.ci/run creates that virtualenv and sets it), else ``.ci/feast-venv/bin/python``.
+Without one the tests skip and say so. The example project, with sample data ending today (inside the 2-day ttl), is
 applied and materialized into SQLite; `sqlfeast serve --allow-writes` serves it; the script
 tests/feast/feast_sdk_script.py then makes the same SDK calls against it and against a
 `feast serve` built on copies of the same parquet files, and the answers are compared.
@@ -35,7 +35,8 @@ def feast_python() -> str | None:
 FEAST_PYTHON = feast_python()
 pytestmark = pytest.mark.skipif(
     FEAST_PYTHON is None,
-    reason="no Feast virtualenv: set SQLFEAST_FEAST_PYTHON or run .ci/run (creates .ci/feast-venv)")
+    reason="no Feast virtualenv: set SQLFEAST_FEAST_PYTHON to the python of a venv with feast==0.67.* "
+           "(.ci/run creates one)")
 
 
 @pytest.fixture(scope="module")
