@@ -19,10 +19,10 @@ from typing import Any
 
 from enum import Enum
 
-from .config import ProjectConfig, Target, load_project, load_target
-from .errors import SqlfeastError, UsageError, suggest
-from .registry import Registry
-from .spec import Entity, FeatureService, FeatureView, PushSource, SourceTable
+from sqlfeast.project.config import ProjectConfig, Target, load_project, load_target
+from sqlfeast.errors import SqlfeastError, UsageError, suggest
+from sqlfeast.core.registry import Registry
+from sqlfeast.core.spec import Entity, FeatureService, FeatureView, PushSource, SourceTable
 
 
 class PushMode(Enum):
@@ -107,28 +107,28 @@ class FeatureStore:
     # -- parts, created on first use ---------------------------------------------------------
     @cached_property
     def warehouse(self):
-        from .warehouse import connect
+        from sqlfeast.warehouse import connect
 
         return connect(self.target, self.root)
 
     @cached_property
     def renderer(self):
         """Macros with dispatch for this target (project macros override built-ins)."""
-        from .compiler import load_macros
+        from sqlfeast.compile.pipeline import load_macros
 
         return load_macros(self.project).renderer(self.target.type, self.target.name, self.target.schema,
                                                   self.project.name, self.vars)
 
     @cached_property
     def registry_store(self):
-        from .registry_store import RegistryStore
+        from sqlfeast.offline.state import RegistryStore
 
         return RegistryStore(self)
 
     # -- registry ----------------------------------------------------------------------------
     def compile(self, strict: bool = False, write: bool = True) -> Registry:
         """Render and validate every model; write target/compiled and target/registry.json."""
-        from .compiler import compile_project
+        from sqlfeast.compile.pipeline import compile_project
 
         registry = compile_project(self.project, self.target, self.vars, strict=strict,
                                    warehouse=self.warehouse if strict else None, write=write)
@@ -150,13 +150,13 @@ class FeatureStore:
         return self.plan_against(self.compile())
 
     def plan_against(self, registry: Registry) -> list:
-        from .registry import diff
+        from sqlfeast.core.registry import diff
 
         return diff(self.registry_store.load(), registry)
 
     def apply(self, registry: Registry | None = None) -> Registry:
         """Set up online tables, then record the registry (the commit point) in the warehouse."""
-        from .push import ensure_push_tables
+        from sqlfeast.offline.push import ensure_push_tables
 
         registry = registry or self.compile()
         self.online_store.apply(registry)
@@ -215,22 +215,22 @@ class FeatureStore:
                                 hint="use one of " + ", ".join(t.qualified_name for t in matches))
         raise SqlfeastError(f"unknown data source '{name}'", hint=suggest(name, names))
 
-    # -- historical retrieval (sqlfeast/historical.py) -----------------------------------------
+    # -- historical retrieval (sqlfeast/offline/historical.py) -----------------------------------------
     def get_historical_features(self, entity_df: Any, features: Any,
                                 full_feature_names: bool = False, **options: Any):
         """Point-in-time correct training rows; returns a job with to_arrow()/to_pandas()/to_df()...."""
-        from .historical import get_historical_features
-        from .online.client import feature_names_of
+        from sqlfeast.offline.historical import get_historical_features
+        from sqlfeast.online.client import feature_names_of
 
         features = feature_names_of(features)
 
         return get_historical_features(self, entity_df, features, full_feature_names=full_feature_names,
                                        **options)
 
-    # -- online path (sqlfeast/online/, sqlfeast/materialize.py) -------------------------------
+    # -- online path (sqlfeast/online/, sqlfeast/offline/materialize.py) -------------------------------
     @cached_property
     def online_store(self):
-        from .online import open_online_store
+        from sqlfeast.online import open_online_store
 
         return open_online_store(self.target.online_store, project=self.name, root=self.root,
                                  table_template=self.project.online_table_template)
@@ -243,7 +243,7 @@ class FeatureStore:
 
         Feast's names work too: ``materialize(start_date=..., end_date=..., feature_views=[...])``.
         """
-        from .materialize import materialize
+        from sqlfeast.offline.materialize import materialize
 
         start = _alias(start, start_date, "start", "start_date")
         end = _alias(end, end_date, "end", "end_date")
@@ -257,7 +257,7 @@ class FeatureStore:
                                 end_date: Any = None, feature_views: list[str] | None = None,
                                 full_feature_names: bool = False, version: str | None = None, **options: Any):
         """Each online view from where it stopped up to `end` (Feast: end_date=, feature_views=)."""
-        from .materialize import materialize_incremental
+        from sqlfeast.offline.materialize import materialize_incremental
 
         end = _alias(end, end_date, "end", "end_date")
         views = _alias(views, feature_views, "views", "feature_views")
@@ -276,7 +276,7 @@ class FeatureStore:
     def get_online_features(self, features: Any, entity_rows: Any, full_feature_names: bool = False,
                             include_feature_view_version_metadata: bool = False):
         """Latest values for entity rows: a list of dicts or Feast's columnar {"key": [v1, v2]}."""
-        from .online.client import OnlineClient
+        from sqlfeast.online.client import OnlineClient
 
         client = OnlineClient(self.online_store, self.registry)
         return client.get_online_features(features, entity_rows, full_feature_names=full_feature_names)
@@ -295,8 +295,8 @@ class FeatureStore:
         The rows hold the join keys, the view's timestamp (or ``event_timestamp``), its created
         column if it has one, and every feature. Returns {"written": n, "skipped": m}.
         """
-        from .feast_http import write_rows
-        from .push import PushError
+        from sqlfeast.serving.feast import write_rows
+        from sqlfeast.offline.push import PushError
 
         rows = _alias(df, inputs, "df", "inputs")
         if rows is None:
@@ -306,14 +306,14 @@ class FeatureStore:
         except PushError as err:
             raise UsageError(err.message.replace("push source", "feature view"), hint=err.hint) from None
 
-    # -- push (sqlfeast/push.py) ---------------------------------------------------------------
+    # -- push (sqlfeast/offline/push.py) ---------------------------------------------------------------
     def push(self, push_source_name: str, rows: Any = None, to: Any = "online", *, df: Any = None,
              allow_registry_cache: bool = True, transform_on_write: bool = True):
         """Rows of a push source online, offline or both; `to` is a string or a PushMode.
 
         Feast's form works: ``push("driver_stats_push", df=frame, to=PushMode.ONLINE)``.
         """
-        from .push import push
+        from sqlfeast.offline.push import push
 
         rows = _alias(rows, df, "rows", "df")
         if rows is None:

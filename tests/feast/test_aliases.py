@@ -16,7 +16,7 @@ import pytest
 
 from sqlfeast import FeatureStore, OnlineClient, PushMode
 from sqlfeast.errors import RetrievalError, SqlfeastError, UsageError
-from sqlfeast.sample_data import today_utc, write_sample_data
+from sqlfeast.project.sample_data import today_utc, write_sample_data
 from tests.conftest import copy_example
 
 FEATS = ["driver_hourly_stats:conv_rate", "driver_hourly_stats:acc_rate"]

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx
 
-from sqlfeast.sample_data import today_utc, write_sample_data
+from sqlfeast.project.sample_data import today_utc, write_sample_data
 from tests.conftest import copy_example
 
 from .conftest import Served

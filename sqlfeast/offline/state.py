@@ -1,0 +1,151 @@
+"""Where applied registries live: a versioned table in the warehouse, plus a local copy.
+
+Each apply inserts one complete document as a new version inside a transaction, so a crash
+mid-apply leaves the previous version current and two concurrent applies each write a whole
+document (the newest version wins). Incremental materialization state sits in a small table of
+its own (one row per view), so recording it never rewrites the registry.
+
+Tables, prefixed by project: ``<project>__registry`` and ``<project>__materialization``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from sqlfeast.errors import SqlfeastError, WarehouseError
+from sqlfeast.core.registry import Registry
+
+if TYPE_CHECKING:
+    from sqlfeast.feature_store import FeatureStore
+
+LOCAL_COPY = "applied_registry.json"
+
+
+class RegistryStore:
+    def __init__(self, store: "FeatureStore"):
+        self.store = store
+        self.project = store.name
+
+    @property
+    def warehouse(self):
+        return self.store.warehouse
+
+    @property
+    def registry_table(self) -> str:
+        return self.warehouse.relation(f"{self.project}__registry")
+
+    @property
+    def state_table(self) -> str:
+        return self.warehouse.relation(f"{self.project}__materialization")
+
+    @property
+    def local_path(self) -> Path:
+        return self.store.project.target_dir / LOCAL_COPY
+
+    def _ensure_tables(self) -> None:
+        self.warehouse.ensure_schema()
+        self.warehouse.execute(
+            f"CREATE TABLE IF NOT EXISTS {self.registry_table} "
+            "(version INTEGER NOT NULL PRIMARY KEY, applied_at TIMESTAMP NOT NULL, "
+            "content_hash VARCHAR NOT NULL, body VARCHAR NOT NULL)")
+        self.warehouse.execute(
+            f"CREATE TABLE IF NOT EXISTS {self.state_table} "
+            "(view_name VARCHAR NOT NULL PRIMARY KEY, materialized_end VARCHAR NOT NULL)")
+
+    def _table_exists(self) -> bool:
+        try:
+            self.warehouse.query_arrow(f"SELECT 1 FROM {self.registry_table} WHERE 1 = 0")
+            return True
+        except WarehouseError as err:
+            if "does not exist" in err.message.lower() or "not found" in err.message.lower():
+                return False
+            raise
+
+    def load(self) -> Registry | None:
+        """The newest applied registry, with materialization state; None before the first apply."""
+        if not self._table_exists():
+            return None
+        rows = self.warehouse.query_arrow(
+            f"SELECT body FROM {self.registry_table} ORDER BY version DESC, applied_at DESC LIMIT 1").to_pylist()
+        if not rows:
+            return None
+        body = next(iter(rows[0].values()))
+        try:
+            registry = Registry.from_json(body)
+        except ValueError as err:
+            raise SqlfeastError(f"the applied registry cannot be read: {err}") from None
+        registry.materialized = self.load_materialized()
+        return registry
+
+    def load_materialized(self) -> dict[str, str]:
+        try:
+            rows = self.warehouse.query_arrow(f"SELECT view_name, materialized_end FROM {self.state_table}").to_pylist()
+        except WarehouseError:
+            return {}
+        return {list(r.values())[0]: list(r.values())[1] for r in rows}
+
+    def apply(self, registry: Registry) -> Registry:
+        """Record `registry` as the new current version; returns it with version and applied_at."""
+        self._ensure_tables()
+        applied = Registry.from_dict(registry.to_dict())
+        applied.applied_at = datetime.now(timezone.utc).replace(tzinfo=None).isoformat(timespec="seconds")
+        for attempt in range(5):
+            current = self.warehouse.query_arrow(f"SELECT COALESCE(MAX(version), 0) AS v FROM {self.registry_table}")
+            applied.version = int(current.column(0)[0].as_py()) + 1
+            try:
+                self.warehouse.execute("BEGIN TRANSACTION")
+                self.warehouse.execute(
+                    f"INSERT INTO {self.registry_table} (version, applied_at, content_hash, body) VALUES (?, ?, ?, ?)",
+                    [applied.version, datetime.fromisoformat(applied.applied_at), applied.content_hash, applied.to_json()])
+                self.warehouse.execute("COMMIT")
+                break
+            except WarehouseError:
+                self._rollback()
+                if attempt == 4:
+                    raise
+        applied.materialized = self.load_materialized()
+        write_atomic(self.local_path, applied.to_json())
+        return applied
+
+    def _rollback(self) -> None:
+        try:
+            self.warehouse.execute("ROLLBACK")
+        except WarehouseError:
+            pass
+
+    def save_materialized(self, view: str, end_iso: str) -> None:
+        """Remember that `view` is materialized up to `end_iso` (one row per view)."""
+        self._ensure_tables()
+        try:
+            self.warehouse.execute("BEGIN TRANSACTION")
+            self.warehouse.execute(f"DELETE FROM {self.state_table} WHERE view_name = ?", [view])
+            self.warehouse.execute(f"INSERT INTO {self.state_table} (view_name, materialized_end) VALUES (?, ?)",
+                                   [view, end_iso])
+            self.warehouse.execute("COMMIT")
+        except WarehouseError:
+            self._rollback()
+            raise
+
+    def history(self) -> list[dict]:
+        if not self._table_exists():
+            return []
+        return self.warehouse.query_arrow(
+            f"SELECT version, applied_at, content_hash FROM {self.registry_table} ORDER BY version").to_pylist()
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write via a temporary file and rename, so readers never see half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def read_local(path: Path) -> Registry | None:
+    if not path.exists():
+        return None
+    return Registry.from_dict(json.loads(path.read_text()))
