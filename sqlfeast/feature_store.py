@@ -37,8 +37,10 @@ class PushMode(Enum):
     ONLINE_AND_OFFLINE = 3
 
 
-def push_destination(to: Any) -> str:
-    """'online' | 'offline' | 'online_and_offline' from a string or any PushMode-like enum member.
+def push_destination(to: Any) -> Any:
+    """'online' | 'offline' | 'online_and_offline' from a string (any case) or a PushMode-like member.
+
+    Anything else is returned as it is, for push() to refuse with its own message.
 
     >>> push_destination("ONLINE")
     'online'
@@ -46,7 +48,7 @@ def push_destination(to: Any) -> str:
     name = getattr(to, "name", to)
     if isinstance(name, str) and name.lower() in ("online", "offline", "online_and_offline"):
         return name.lower()
-    raise UsageError(f"'to' must be 'online', 'offline', 'online_and_offline' or a PushMode, not {to!r}")
+    return to
 
 
 def _alias(ours: Any, feasts: Any, our_name: str, feast_name: str) -> Any:

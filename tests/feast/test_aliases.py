@@ -16,6 +16,7 @@ import pytest
 
 from sqlfeast import FeatureStore, OnlineClient, PushMode
 from sqlfeast.errors import RetrievalError, SqlfeastError, UsageError
+from sqlfeast.offline.push import PushError
 from sqlfeast.project.sample_data import today_utc, write_sample_data
 from tests.conftest import copy_example
 
@@ -172,8 +173,10 @@ def test_push_with_feast_names(fs):
     fs.push("driver_stats_push", frame(9103, 0.3), to="offline")
     got = fs.get_online_features(FEATS, {"driver_id": [9101, 9102, 9103]}).to_dict()
     assert got["conv_rate"] == [0.1, 0.2, None]
-    with pytest.raises(UsageError, match="PushMode"):
+    with pytest.raises(PushError, match="'to' must be one of"):
         fs.push("driver_stats_push", df=frame(9104, 0.4), to="sideways")
+    with pytest.raises(PushError, match="'to' must be one of"):
+        fs.push("driver_stats_push", df=frame(9104, 0.4), to=FeastLikePushMode("SIDEWAYS"))
     with pytest.raises(UsageError, match="not both"):
         fs.push("driver_stats_push", frame(9104, 0.4), df=frame(9104, 0.4))
     assert fs.get_online_features(FEATS, {"driver_id": [9104]}).to_dict()["conv_rate"] == [None]
