@@ -30,7 +30,7 @@ def main() -> None:
     parser.add_argument("--iterations", type=int, default=100)
     parser.add_argument("--work", default=None)
     args = parser.parse_args()
-    from tests.server.test_feast_endpoints import serve_fresh_project
+    from tests.serving.test_feast_endpoints import serve_fresh_project
 
     work = Path(args.work or tempfile.mkdtemp(prefix="feast-sdk-bench-"))
     root = work / "demo"

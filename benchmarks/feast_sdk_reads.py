@@ -17,7 +17,7 @@ import json
 import statistics
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "feast"))
@@ -55,7 +55,7 @@ def main() -> None:
     write_repo(server_root, "sfbench", f"{{type: sqlite, path: '{server_root / 'online.db'}'}}")
     store = FeatureStore(repo_path=str(server_root))
     store.apply([o for o in objects if getattr(o, "name", "") != "ghost_view"])
-    store.materialize(datetime(2020, 1, 1), datetime.now(timezone.utc).replace(tzinfo=None),
+    store.materialize(datetime(2020, 1, 1), datetime.now(UTC).replace(tzinfo=None),
                       feature_views=["driver_hourly_stats"])
     proc, feast_url = start_feast_serve(server_root)
     try:

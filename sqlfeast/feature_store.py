@@ -13,16 +13,19 @@ docs/feast.md lists them.
 from __future__ import annotations
 
 import os
+from enum import Enum
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from enum import Enum
-
-from sqlfeast.project.config import ProjectConfig, Target, load_project, load_target
-from sqlfeast.errors import SqlfeastError, UsageError, suggest
 from sqlfeast.core.registry import Registry
 from sqlfeast.core.spec import Entity, FeatureService, FeatureView, PushSource, SourceTable
+from sqlfeast.errors import PushError, SqlfeastError, UsageError, suggest
+from sqlfeast.project.config import ProjectConfig, Target, load_project, load_target
+
+if TYPE_CHECKING:  # pragma: no cover
+    from sqlfeast.offline.context import OfflineContext
+    from sqlfeast.offline.state import RegistryStore
 
 
 class PushMode(Enum):
@@ -122,10 +125,17 @@ class FeatureStore:
                                                   self.project.name, self.vars)
 
     @cached_property
-    def registry_store(self):
-        from sqlfeast.offline.state import RegistryStore
+    def registry_store(self) -> "RegistryStore":
+        from sqlfeast.offline.state import LOCAL_COPY, RegistryStore
 
-        return RegistryStore(self)
+        return RegistryStore(self.warehouse, self.name, self.project.target_dir / LOCAL_COPY)
+
+    def _offline(self, online: bool = False) -> "OfflineContext":
+        """The collaborators of the offline stage, for one call."""
+        from sqlfeast.offline.context import OfflineContext
+
+        return OfflineContext(self.warehouse, self.renderer, self.registry, self.registry_store,
+                              self.online_store if online else None, dict(self.target.settings or {}))
 
     # -- registry ----------------------------------------------------------------------------
     def compile(self, strict: bool = False, write: bool = True) -> Registry:
@@ -164,7 +174,7 @@ class FeatureStore:
         self.online_store.apply(registry)
         applied = self.registry_store.apply(registry)
         self._registry = applied
-        ensure_push_tables(self)  # views that union push_source() run before the first push
+        ensure_push_tables(self.warehouse, applied)  # views that union push_source() run before the first push
         return applied
 
     def list_entities(self, allow_cache: bool = True, tags: dict[str, str] | None = None) -> list[Entity]:
@@ -226,7 +236,7 @@ class FeatureStore:
 
         features = feature_names_of(features)
 
-        return get_historical_features(self, entity_df, features, full_feature_names=full_feature_names,
+        return get_historical_features(self._offline(), entity_df, features, full_feature_names=full_feature_names,
                                        **options)
 
     # -- online path (sqlfeast/online/, sqlfeast/offline/materialize.py) -------------------------------
@@ -253,7 +263,7 @@ class FeatureStore:
         if start is None or end is None:
             raise UsageError("materialize needs a start and an end (start_date= / end_date=)")
         self._feast_job_options(disable_event_timestamp, version)
-        return materialize(self, start, end, views=views, **options)
+        return materialize(self._offline(online=True), start, end, views=views, **options)
 
     def materialize_incremental(self, end: Any = None, views: list[str] | None = None, *,
                                 end_date: Any = None, feature_views: list[str] | None = None,
@@ -266,7 +276,7 @@ class FeatureStore:
         if end is None:
             raise UsageError("materialize_incremental needs an end (end_date=)")
         self._feast_job_options(False, version)
-        return materialize_incremental(self, end, views=views, **options)
+        return materialize_incremental(self._offline(online=True), end, views=views, **options)
 
     @staticmethod
     def _feast_job_options(disable_event_timestamp: bool, version: str | None) -> None:
@@ -298,7 +308,6 @@ class FeatureStore:
         column if it has one, and every feature. Returns {"written": n, "skipped": m}.
         """
         from sqlfeast.serving.feast import write_rows
-        from sqlfeast.offline.push import PushError
 
         rows = _alias(df, inputs, "df", "inputs")
         if rows is None:
@@ -315,12 +324,16 @@ class FeatureStore:
 
         Feast's form works: ``push("driver_stats_push", df=frame, to=PushMode.ONLINE)``.
         """
-        from sqlfeast.offline.push import push
+        from sqlfeast.offline.push import check_destination, push_rows
 
         rows = _alias(rows, df, "rows", "df")
         if rows is None:
             raise UsageError("push needs the rows (df=)")
-        return push(self, push_source_name, rows, to=push_destination(to))
+        to = push_destination(to)
+        check_destination(to)
+        return push_rows(self.registry, push_source_name, rows, to,
+                         online_store=self.online_store if to != "offline" else None,
+                         warehouse=self.warehouse if to != "online" else None)
 
     def teardown(self) -> list[str]:
         """Remove the project's online tables and the registry snapshot stored with them."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 
+
 class ProjectJobs:
     """Runs the server's /materialize and /materialize-incremental on the project's FeatureStore.
 

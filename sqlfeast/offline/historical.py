@@ -22,15 +22,20 @@ import datetime as dt
 import os
 import re
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from sqlfeast.errors import RetrievalError, UsageError, suggest
+from sqlfeast.core.naming import quote as _quote
 from sqlfeast.core.spec import FeatureView
+from sqlfeast.errors import RetrievalError, UsageError, suggest
+
+if TYPE_CHECKING:  # pragma: no cover
+    from sqlfeast.offline.context import OfflineContext
 
 ROW_COLUMN = "__sqlfeast_row"
 TS_COLUMN = "__sqlfeast_ts"
@@ -173,11 +178,7 @@ def load_entities(warehouse, entity_df: Any) -> pa.Table:
     if isinstance(entity_df, (str, os.PathLike)):
         text = os.fspath(entity_df)
         if isinstance(entity_df, str) and _SQL_START.match(text):
-            table = warehouse.query_arrow(text)
-            if warehouse.dialect == "snowflake":
-                # Snowflake folds unquoted names to upper case; undo it so `driver_id` matches.
-                table = table.rename_columns([c.lower() if c.isupper() else c for c in table.column_names])
-            return table
+            return warehouse.result_names(warehouse.query_arrow(text))
         path = Path(text).expanduser()
         if not path.exists():
             raise RetrievalError(f"entity file not found: {text}",
@@ -397,13 +398,9 @@ class RetrievalJob:
         return relation
 
 
-def _quote(identifier: str) -> str:
-    return '"' + identifier.replace('"', '""') + '"'
-
-
 # -- entry point ---------------------------------------------------------------------------------
-def get_historical_features(store, entity_df: Any, features: str | list[str], full_feature_names: bool = False,
-                            **options: Any) -> RetrievalJob:
+def get_historical_features(ctx: "OfflineContext", entity_df: Any, features: str | list[str],
+                            full_feature_names: bool = False, **options: Any) -> RetrievalJob:
     """Build the point-in-time join for `entity_df` and `features`; see the module docstring.
 
     Options: ``timestamp_column`` (default ``event_timestamp``), ``filter_by_created_timestamp``
@@ -415,16 +412,16 @@ def get_historical_features(store, entity_df: Any, features: str | list[str], fu
     if unknown:
         raise UsageError(f"unknown option '{unknown[0]}' for get_historical_features",
                          hint=suggest(unknown[0], _OPTIONS) or f"options: {', '.join(_OPTIONS)}")
-    settings = getattr(store.target, "settings", {}) or {}
+    settings = ctx.settings
     # asof by default: at 1M x 5M (docs/benchmarks.md) 3.6 s = the fastest hand-written query, window 6.0 s; window peaks lower (1.2 vs 1.6 GB).
     strategy = str(options.get("strategy") or settings.get("pit_strategy") or "asof").lower()
     if strategy not in STRATEGIES:
         raise UsageError(f"unknown point-in-time strategy '{strategy}'",
                          hint=f"pit_strategy is one of {', '.join(STRATEGIES)}")
-    stage_views = _stage_views(options, settings, store.warehouse.dialect)
+    stage_views = _stage_views(options, settings) and ctx.warehouse.positional_join
     ts_column = options.get("timestamp_column") or "event_timestamp"
-    registry = store.registry
-    warehouse = store.warehouse
+    registry = ctx.registry
+    warehouse = ctx.warehouse
     refs = expand_references(registry, features)  # fail fast on bad references, before any I/O
 
     entities = load_entities(warehouse, entity_df)
@@ -464,17 +461,18 @@ def get_historical_features(store, entity_df: Any, features: str | list[str], fu
     outputs = [o for req in requests for _, o in req.features]
 
     def join(subset: list[dict[str, Any]]) -> str:
-        return store.renderer.call("point_in_time_join", context_entity, subset, context_options).strip()
+        return ctx.renderer.call("point_in_time_join", context_entity, subset, context_options).strip()
 
     if len(views) < 2 or not stage_views:
         return RetrievalJob(warehouse, join(views), entities, keys_table, name, outputs)
     stages = [(f"{name}_stage{i}", join([view])) for i, view in enumerate(views[:-1])]
-    final = _positional_select([s for s, _ in stages], join(views[-1:]), requests)
+    final = _positional_select(warehouse, [s for s, _ in stages], join(views[-1:]), requests)
     return RetrievalJob(warehouse, final, entities, keys_table, name, outputs, stages)
 
 
-def _stage_views(options: dict[str, Any], settings: dict[str, Any], dialect: str) -> bool:
-    """Join each view in its own query? DuckDB only, on by default.
+def _stage_views(options: dict[str, Any], settings: dict[str, Any]) -> bool:
+    """Join each view in its own query? On by default, where the warehouse can line results up
+    by position (``Warehouse.positional_join``: DuckDB).
 
     One query holds every view's sorted feature rows at once; one view at a time, peak memory is
     the largest single view's (1M x 5M, two views: 1.56 GB -> 1.01 GB) for the same time. Snowflake
@@ -487,11 +485,11 @@ def _stage_views(options: dict[str, Any], settings: dict[str, Any], dialect: str
     if text not in _BOOLEAN:
         raise UsageError(f"pit_stage_views / stage_views must be true or false, not {value!r}",
                          hint="set pit_stage_views: true (one query per view) or false (one query) in profiles.yml")
-    return _BOOLEAN[text] and dialect == "duckdb"
+    return _BOOLEAN[text]
 
 
-def _positional_select(stages: list[str], last_sql: str, requests: list[ViewRequest]) -> str:
-    """The last view's join beside the staged ones, row by row (DuckDB POSITIONAL JOIN).
+def _positional_select(warehouse, stages: list[str], last_sql: str, requests: list[ViewRequest]) -> str:
+    """The last view's join beside the staged ones, row by row (``Warehouse.line_up``).
 
     Every query is ordered by entity row and has one row per entity row, so position is identity;
     the row numbers of all of them are selected first and checked by RetrievalJob.iter_batches.
@@ -501,5 +499,4 @@ def _positional_select(stages: list[str], last_sql: str, requests: list[ViewRequ
     columns += [f"{a}.{_quote(ROW_COLUMN)} as {_quote(f'{ROW_COLUMN}_{i}')}" for i, a in enumerate(aliases[:-1])]
     for alias, req in zip(aliases, requests):
         columns += [f"{alias}.{_quote(output)}" for _, output in req.features]
-    joins = "".join(f"\npositional join {_quote(table)} as {alias}" for table, alias in zip(stages, aliases))
-    return "select\n    " + ",\n    ".join(columns) + f"\nfrom (\n{last_sql}\n) as \"__last\"{joins}"
+    return warehouse.line_up(stages, last_sql, columns)

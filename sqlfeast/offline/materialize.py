@@ -1,4 +1,4 @@
-"""Materialization: copy the latest row of each entity from the warehouse to the online store.
+"""Materialization: copy the latest row of each entity from the warehouse to the online ctx.
 
 For each online feature view, the dispatched macro ``latest_rows`` selects the latest row per
 entity with a timestamp in [start, end) (ties to the latest created timestamp) in the warehouse.
@@ -19,14 +19,14 @@ from __future__ import annotations
 import sys
 import time
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlfeast.errors import SqlfeastError, UsageError, suggest
 
 if TYPE_CHECKING:  # pragma: no cover
-    from sqlfeast.feature_store import FeatureStore
     from sqlfeast.core.spec import FeatureView
+    from sqlfeast.offline.context import OfflineContext
 
 EPOCH = datetime(1970, 1, 1)
 
@@ -56,7 +56,7 @@ class ViewResult:
 def parse_time(value: Any, name: str = "time") -> datetime:
     """A naive-UTC datetime from a datetime, date, ISO text or 'now'."""
     if isinstance(value, datetime):
-        return value.astimezone(timezone.utc).replace(tzinfo=None) if value.tzinfo else value
+        return value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value
     if isinstance(value, date):
         return datetime(value.year, value.month, value.day)
     if hasattr(value, "to_pydatetime"):  # pandas Timestamp
@@ -64,7 +64,7 @@ def parse_time(value: Any, name: str = "time") -> datetime:
     if isinstance(value, str):
         text = value.strip()
         if text.lower() == "now":
-            return datetime.now(timezone.utc).replace(tzinfo=None)
+            return datetime.now(UTC).replace(tzinfo=None)
         try:
             return parse_time(datetime.fromisoformat(text.replace("Z", "+00:00")), name)
         except ValueError:
@@ -84,21 +84,21 @@ def _time_kind(view: "FeatureView", column: str | None) -> str | None:
     return "timestamptz" if text in ("timestamptz", "timestamp_tz") else "date" if text == "date" else "timestamp"
 
 
-def latest_rows_sql(store: "FeatureStore", view: "FeatureView", start: datetime, end: datetime) -> str:
+def latest_rows_sql(ctx: "OfflineContext", view: "FeatureView", start: datetime, end: datetime) -> str:
     """The warehouse query of a view's latest rows in [start, end), from the `latest_rows` macro."""
     from sqlfeast.offline.historical import view_sql
 
     context = {
-        "name": view.name, "sql": view_sql(view, store.warehouse), "keys": list(view.join_keys),
+        "name": view.name, "sql": view_sql(view, ctx.warehouse), "keys": list(view.join_keys),
         "ts": view.timestamp, "ts_type": _time_kind(view, view.timestamp),
         "created": view.created_timestamp, "created_type": _time_kind(view, view.created_timestamp),
         "features": view.feature_names, "start": iso(start), "end": iso(end),
     }
-    return store.renderer.call("latest_rows", context).strip()
+    return ctx.renderer.call("latest_rows", context).strip()
 
 
-def _online_views(store: "FeatureStore", views: list[str] | None) -> list["FeatureView"]:
-    registry = store.registry
+def _online_views(ctx: "OfflineContext", views: list[str] | None) -> list["FeatureView"]:
+    registry = ctx.registry
     if not views:
         return [v for v in registry.feature_views.values() if v.online]
     out = []
@@ -121,26 +121,26 @@ def _progress(view: str, quiet: bool):
     return tqdm(desc=view, unit=" rows", unit_scale=True, dynamic_ncols=True, file=sys.stderr)
 
 
-def _prepare_online(store: "FeatureStore") -> None:
+def _prepare_online(ctx: "OfflineContext") -> None:
     # The tables and registry snapshot come from `apply`; if this online store never saw one
     # (a new target), set it up now so that materializing just works.
-    online = store.online_store
+    online = _online(ctx)
     if online.load_registry() is None:
-        online.apply(store.registry)
+        online.apply(ctx.registry)
 
 
-def materialize_view(store: "FeatureStore", view: "FeatureView", start: datetime, end: datetime,
+def materialize_view(ctx: "OfflineContext", view: "FeatureView", start: datetime, end: datetime,
                      quiet: bool = False, batch_size: int = 50_000) -> ViewResult:
     result = ViewResult(view.name, start, end)
     if start >= end:
         return result
-    sql = latest_rows_sql(store, view, start, end)
+    sql = latest_rows_sql(ctx, view, start, end)
     bar = _progress(view.name, quiet)
     began = time.perf_counter()
     try:
-        with store.online_store.bulk_writer(view, on_written=bar.update if bar else None,
+        with _online(ctx).bulk_writer(view, on_written=bar.update if bar else None,
                                             unique_keys=True) as writer:
-            for batch in store.warehouse.query_batches(sql, batch_size=batch_size):
+            for batch in ctx.warehouse.query_batches(sql, batch_size=batch_size):
                 if batch.num_rows:
                     result.rows += batch.num_rows
                     writer.write(batch)
@@ -152,52 +152,61 @@ def materialize_view(store: "FeatureStore", view: "FeatureView", start: datetime
     return result
 
 
-def materialize(store: "FeatureStore", start: Any, end: Any, views: list[str] | None = None,
+def materialize(ctx: "OfflineContext", start: Any, end: Any, views: list[str] | None = None,
                 quiet: bool = False, batch_size: int = 50_000) -> list[ViewResult]:
     """Materialize the latest rows in [start, end) of the online views (all, or `views`)."""
     start, end = parse_time(start, "start"), parse_time(end, "end")
     if start >= end:
         raise UsageError(f"start {iso(start)} is not before end {iso(end)}")
-    selected = _online_views(store, views)
-    _prepare_online(store)
+    selected = _online_views(ctx, views)
+    _prepare_online(ctx)
     results = []
     for view in selected:
-        results.append(materialize_view(store, view, start, end, quiet=quiet, batch_size=batch_size))
-        _advance(store, view.name, start, end)
+        results.append(materialize_view(ctx, view, start, end, quiet=quiet, batch_size=batch_size))
+        _advance(ctx, view.name, start, end)
     return results
 
 
-def materialize_incremental(store: "FeatureStore", end: Any, views: list[str] | None = None,
+def materialize_incremental(ctx: "OfflineContext", end: Any, views: list[str] | None = None,
                             quiet: bool = False, batch_size: int = 50_000) -> list[ViewResult]:
     """Materialize each online view from where it stopped (or END - ttl the first time) to END."""
     end = parse_time(end, "end")
-    selected = _online_views(store, views)
-    _prepare_online(store)
-    done = dict(store.registry.materialized or {})
+    selected = _online_views(ctx, views)
+    _prepare_online(ctx)
+    done = dict(ctx.registry.materialized or {})
     results = []
     for view in selected:
         if view.name in done:
             start = parse_time(done[view.name])
         else:
             start = end - timedelta(seconds=view.ttl_seconds) if view.ttl_seconds else EPOCH
-        result = materialize_view(store, view, start, end, quiet=quiet, batch_size=batch_size)
+        result = materialize_view(ctx, view, start, end, quiet=quiet, batch_size=batch_size)
         results.append(result)
         if start < end:
-            _save_state(store, view.name, end)
+            _save_state(ctx, view.name, end)
     return results
 
 
-def _advance(store: "FeatureStore", view: str, start: datetime, end: datetime) -> None:
+def _advance(ctx: "OfflineContext", view: str, start: datetime, end: datetime) -> None:
     """A plain materialize moves the incremental state forward when it leaves no gap."""
-    current = (store.registry.materialized or {}).get(view)
+    current = (ctx.registry.materialized or {}).get(view)
     if current is None or (start <= parse_time(current) < end):
-        _save_state(store, view, end)
+        _save_state(ctx, view, end)
 
 
-def _save_state(store: "FeatureStore", view: str, end: datetime) -> None:
+def _save_state(ctx: "OfflineContext", view: str, end: datetime) -> None:
     end_iso = end.isoformat(timespec="microseconds")
-    try:
-        store.registry_store.save_materialized(view, end_iso)
-    except SqlfeastError:
-        raise
-    store.registry.materialized[view] = end_iso
+    _state(ctx).save_materialized(view, end_iso)
+    ctx.registry.materialized[view] = end_iso
+
+
+def _online(ctx: "OfflineContext") -> Any:
+    if ctx.online_store is None:
+        raise SqlfeastError("materialization needs an online store")
+    return ctx.online_store
+
+
+def _state(ctx: "OfflineContext") -> Any:
+    if ctx.registry_store is None:
+        raise SqlfeastError("materialization needs the registry store to record its progress")
+    return ctx.registry_store

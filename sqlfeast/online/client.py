@@ -18,8 +18,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlfeast.errors import RetrievalError
 from sqlfeast.core.registry import Registry
+from sqlfeast.errors import RetrievalError
 from sqlfeast.online.base import OnlineStore, ReadRequest, coerce_key_value, entity_key, micros_to_datetime
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -52,14 +52,15 @@ def entity_rows_list(entity_rows: Any) -> list[dict[str, Any]]:
     """
     if isinstance(entity_rows, dict):
         columnar = {k: _sequence(v) for k, v in entity_rows.items()}
-        if entity_rows and all(v is not None for v in columnar.values()):
-            lengths = {len(v) for v in columnar.values()}
+        columns = {k: v for k, v in columnar.items() if v is not None}
+        if entity_rows and len(columns) == len(columnar):
+            lengths = {len(v) for v in columns.values()}
             if len(lengths) > 1:
                 raise RetrievalError("entity columns have different lengths: "
-                                     + ", ".join(f"{k}={len(v)}" for k, v in columnar.items()),
+                                     + ", ".join(f"{k}={len(v)}" for k, v in columns.items()),
                                      hint="pass one value per row in every column")
-            names = list(columnar)
-            return [dict(zip(names, values)) for values in zip(*columnar.values())]
+            names = list(columns)
+            return [dict(zip(names, values, strict=True)) for values in zip(*columns.values(), strict=True)]
         if any(v is not None for v in columnar.values()):
             raise RetrievalError("entity rows mix lists and single values",
                                  hint="pass {'key': [v1, v2]} (columns) or [{'key': v1}, ...] (rows)")
@@ -131,11 +132,11 @@ class OnlineResponse:
                 columns[f"{name}{FEAST_TS_SUFFIX}"] = pa.array([_epoch_seconds(t) for t in stamps], pa.int64())
         return pa.table(columns)
 
-    def to_pandas(self, include_event_timestamps: bool = False):
+    def to_pandas(self, include_event_timestamps: bool = False) -> Any:
         """The rows as a pandas DataFrame (needs pandas)."""
         return self.to_arrow(include_event_timestamps).to_pandas()
 
-    def to_df(self, include_event_timestamps: bool = False):
+    def to_df(self, include_event_timestamps: bool = False) -> Any:
         """Feast's name for to_pandas."""
         return self.to_pandas(include_event_timestamps)
 

@@ -6,20 +6,19 @@ Every problem is collected (not raised) so that one run reports all of them.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlfeast.project.config import ProjectConfig
-from sqlfeast.errors import Location, SqlfeastError, ValidationError, suggest
-from sqlfeast.project.header import Header, parse_header
+from sqlfeast.core.naming import NAME
 from sqlfeast.core.spec import Entity, FeatureService, PushSource, SourceTable
 from sqlfeast.core.types import parse_type
-from sqlfeast.project.yamlfile import load_yaml, line_of
+from sqlfeast.errors import Location, SqlfeastError, ValidationError, suggest
+from sqlfeast.project.config import ProjectConfig
+from sqlfeast.project.header import Header, parse_header
+from sqlfeast.project.yamlfile import line_of, load_yaml
 
 YAML_KEYS = ("version", "entities", "sources", "feature_services", "push_sources", "models")
-_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 @dataclass
@@ -84,7 +83,7 @@ def _load_model(project: LoadedProject, path: Path) -> None:
     name = path.stem
     if header.data is not None and header.data.get("name"):
         name = str(header.data["name"])
-    if not _NAME.match(name):
+    if not NAME.match(name):
         project.errors.append(ValidationError(f"model name '{name}' is not an identifier", Location(rel, 1),
                                               hint="use letters, digits and underscores"))
         return
@@ -132,7 +131,7 @@ def _items(project: LoadedProject, data: dict, key: str, rel: str) -> list[dict]
         return []
     good = []
     for item in items:
-        if not isinstance(item, dict) or not isinstance(item.get("name"), str) or not _NAME.match(item["name"]):
+        if not isinstance(item, dict) or not isinstance(item.get("name"), str) or not NAME.match(item["name"]):
             line = line_of(item, "name", line_of(data, key))
             project.errors.append(ValidationError(f"every item of '{key}' needs a 'name' that is an identifier",
                                                   Location(rel, line)))

@@ -24,19 +24,20 @@ Each request is logged as one JSON line on the ``sqlfeast.serving.app.access`` l
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import base64
+import contextlib
 import json
 import logging
 import math
 import os
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from functools import partial
-from typing import Any, Callable
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -44,8 +45,8 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from sqlfeast.errors import ApiError, PushError, RetrievalError, SqlfeastError, WarehouseError, suggest
 from sqlfeast.serving import feast as feast_http
-from sqlfeast.errors import OnlineStoreError, RetrievalError, SqlfeastError, WarehouseError, suggest
 
 access_log = logging.getLogger("sqlfeast.serving.app.access")
 log = logging.getLogger("sqlfeast.serving.app")
@@ -68,14 +69,6 @@ class ServerOptions:
     threads: int = 32  # blocking store calls run in this pool
     allow_writes: bool = False  # /write-to-online-store, /materialize, /materialize-incremental
     job_timeout_seconds: float = 3600.0  # a materialization run from the server
-
-
-class ApiError(Exception):
-    """An answer other than 200, with a message for the client."""
-
-    def __init__(self, status: int, message: str, code: str):
-        super().__init__(message)
-        self.status, self.message, self.code = status, message, code
 
 
 # -- JSON ------------------------------------------------------------------------------------------
@@ -112,9 +105,8 @@ def dumps(data: Any) -> bytes:
 
 def _iso(ts: datetime) -> str:
     if ts.tzinfo is not None:
-        from datetime import timezone
 
-        ts = ts.astimezone(timezone.utc).replace(tzinfo=None)
+        ts = ts.astimezone(UTC).replace(tzinfo=None)
     return ts.isoformat() + "Z"
 
 
@@ -161,7 +153,7 @@ class ServerState:
         future = asyncio.get_running_loop().run_in_executor(self.pool, fn)
         try:
             return await asyncio.wait_for(future, timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise ApiError(504, f"{what} did not answer within {timeout:g} s", "timeout") from None
 
     async def load_registry(self) -> None:
@@ -366,15 +358,6 @@ def online_response(response, entity_columns: dict[str, list[Any]]) -> dict[str,
 
 
 # -- endpoints -------------------------------------------------------------------------------------
-def _store_error(err: SqlfeastError) -> ApiError:
-    if isinstance(err, (OnlineStoreError, WarehouseError)):
-        return ApiError(503, f"{'online store' if isinstance(err, OnlineStoreError) else 'warehouse'} "
-                             f"unavailable: {err.render()}", "store_unavailable")
-    if isinstance(err, RetrievalError):
-        return ApiError(400, err.render(), "bad_request")
-    return ApiError(400, err.render(), "bad_request")
-
-
 async def get_online_features(request: Request) -> Response:
     state: ServerState = request.app.state.sqlfeast
     data = await read_json(request, state.options)
@@ -388,7 +371,7 @@ async def get_online_features(request: Request) -> Response:
         response = await state.run(partial(client.get_online_features, wanted, rows, full),
                                    state.options.request_timeout_seconds, "the online store")
     except SqlfeastError as err:
-        raise _store_error(err) from None
+        raise ApiError.of(err) from None
     body = online_response(response, columns)
     if data.get("include_feature_view_version_metadata"):
         refs = registry.feature_services[wanted].features if isinstance(wanted, str) else wanted
@@ -405,8 +388,6 @@ def _writes_allowed(state: "ServerState", path: str) -> None:
 
 async def write_to_online_store(request: Request) -> Response:
     """Feast's online write: {"feature_view_name", "df": {column: [...]}} -> rows written, newer-wins."""
-    from sqlfeast.offline.push import PushError
-
     request.scope[feast_http.FEAST_SCOPE] = True
     state: ServerState = request.app.state.sqlfeast
     _writes_allowed(state, request.url.path)
@@ -425,10 +406,8 @@ async def write_to_online_store(request: Request) -> Response:
     try:
         result = await state.run(partial(feast_http.write_rows, registry, state.online_store, name, df),
                                  state.options.push_timeout_seconds, "the online store")
-    except PushError as err:
-        raise ApiError(422, err.render(), "bad_rows") from None
     except SqlfeastError as err:
-        raise _store_error(err) from None
+        raise ApiError.of(err) from None
     return json_response({"feature_view_name": name, **result})
 
 
@@ -484,7 +463,7 @@ async def _run_job(request: Request, incremental: bool) -> Response:
     try:
         results = await state.run(work, state.options.job_timeout_seconds, "the materialization")
     except SqlfeastError as err:
-        raise _store_error(err) from None
+        raise ApiError.of(err) from None
     with contextlib.suppress(ApiError):
         await state.load_registry()  # the run advanced the incremental state
     return json_response({"feature_views": [_result_dict(r) for r in results]})
@@ -520,7 +499,7 @@ async def docs(request: Request) -> Response:
 
 
 async def push_endpoint(request: Request) -> Response:
-    from sqlfeast.offline.push import DESTINATIONS, PushError, get_push_source, push_rows
+    from sqlfeast.offline.push import DESTINATIONS, get_push_source, push_rows
 
     state: ServerState = request.app.state.sqlfeast
     data = await read_json(request, state.options)
@@ -562,17 +541,15 @@ async def push_endpoint(request: Request) -> Response:
             try:
                 return attempt()
             except WarehouseError as err:
-                if "lock" not in err.message.lower() or time.monotonic() + pause > deadline:
+                if not err.busy or time.monotonic() + pause > deadline:
                     raise
                 time.sleep(pause)
                 pause = min(pause * 2, 0.5)
 
     try:
         result = await state.run(work, state.options.push_timeout_seconds, "the push")
-    except PushError as err:
-        raise ApiError(422, err.render(), "bad_rows") from None
     except SqlfeastError as err:
-        raise _store_error(err) from None
+        raise ApiError.of(err) from None
     return json_response(result.to_dict())
 
 
@@ -690,25 +667,16 @@ def create_app(project_dir: str | os.PathLike | None = ".", target: str | None =
 
 
 def serving_settings(settings: dict[str, Any], options: ServerOptions) -> dict[str, Any]:
-    """Online store settings for serving: fail fast rather than retry for minutes.
+    """Online store settings for serving: the store's own choice for the server's deadline."""
+    from sqlfeast.online import store_class
 
-    The server's own deadline (504) fires first; the socket timeouts, a little longer, only free
-    the worker thread soon after, so a silent store never piles up blocked threads.
-    """
-    out = dict(settings)
-    if out.get("type") == "dynamodb":
-        timeout = options.request_timeout_seconds
-        out["connect_timeout"] = min(float(out.get("connect_timeout", 1)), timeout)
-        out["read_timeout"] = min(float(out.get("read_timeout", timeout + 1)), timeout + 1)
-        out["connect_attempts"] = 1
-        out["retry_seconds"] = min(float(out.get("retry_seconds", timeout)), timeout)
-        out.setdefault("concurrency", max(8, options.threads // 2))
-    return out
+    return store_class(settings.get("type")).serving_settings(settings, options.request_timeout_seconds,
+                                                              options.threads)
 
 
 def _open_project(project_dir, target, profiles_dir, options: ServerOptions):
-    from sqlfeast.project.config import load_project, load_target
     from sqlfeast.online import open_online_store
+    from sqlfeast.project.config import load_project, load_target
 
     project = load_project(project_dir)
     tgt = load_target(project, profiles_dir, target)

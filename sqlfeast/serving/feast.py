@@ -126,7 +126,8 @@ def write_rows(registry, online_store, view_name: str, df: dict[str, list[Any]])
 
     Raises RetrievalError for an unknown view, PushError for rows that do not fit.
     """
-    from sqlfeast.offline.push import PushError, rows_to_arrow, write_online
+    from sqlfeast.errors import PushError
+    from sqlfeast.offline.push import rows_to_arrow, write_online
 
     view = registry.get_feature_view(view_name)
     if not view.online:

@@ -23,7 +23,7 @@ import sys
 import time
 import traceback
 import urllib.request
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 
@@ -89,8 +89,8 @@ def frame_records(df) -> dict:
 
 
 def calls(fs) -> dict:
-    from feast.data_source import PushMode
     import pandas as pd
+    from feast.data_source import PushMode
 
     one = [{"driver_id": 1001}]
     hundred = [{"driver_id": 1001 + (i % 60)} for i in range(100)]  # ids past 1050 are unknown
@@ -107,7 +107,7 @@ def calls(fs) -> dict:
     out["to_df"] = outcome(lambda: frame_records(fs.get_online_features(feats, hundred[:10]).to_df()))
     out["ghost_view"] = outcome(lambda: fs.get_online_features(["ghost_view:conv_rate"], one).to_dict())
 
-    now = datetime.now(timezone.utc).replace(microsecond=0, tzinfo=None)
+    now = datetime.now(UTC).replace(microsecond=0, tzinfo=None)
 
     def rows(driver: int, conv: float) -> "pd.DataFrame":
         return pd.DataFrame({"driver_id": [driver], "event_timestamp": [now], "created": [now],
@@ -219,7 +219,7 @@ def main() -> None:
             write_repo(server_root, "sfcompat", f"{{type: sqlite, path: '{server_root / 'online.db'}'}}")
             store = FeatureStore(repo_path=str(server_root))
             store.apply([o for o in objects if getattr(o, "name", "") != "ghost_view"])  # Feast's client only
-            now = datetime.now(timezone.utc).replace(tzinfo=None)
+            now = datetime.now(UTC).replace(tzinfo=None)
             store.materialize(datetime(2020, 1, 1), now,
                               feature_views=["driver_hourly_stats", "customer_profile"])
             proc, url = start_feast_serve(server_root)

@@ -15,8 +15,7 @@ import pyarrow as pa
 import pytest
 
 from sqlfeast import FeatureStore, OnlineClient, PushMode
-from sqlfeast.errors import RetrievalError, SqlfeastError, UsageError
-from sqlfeast.offline.push import PushError
+from sqlfeast.errors import PushError, RetrievalError, SqlfeastError, UsageError
 from sqlfeast.project.sample_data import today_utc, write_sample_data
 from tests.conftest import copy_example
 

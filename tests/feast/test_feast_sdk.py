@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO
-from tests.server.test_feast_endpoints import serve_fresh_project
+from tests.serving.test_feast_endpoints import serve_fresh_project
 
 SCRIPT = Path(__file__).with_name("feast_sdk_script.py")
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from sqlfeast.project.config import load_project, load_target
 from sqlfeast.compile.pipeline import compile_project
 from sqlfeast.errors import ValidationErrors
+from sqlfeast.project.config import load_project, load_target
 
 PROFILES = """
 mini:

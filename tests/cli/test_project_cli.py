@@ -13,11 +13,10 @@ import sqlglot
 from click.testing import CliRunner
 
 from sqlfeast.cli import main
-from sqlfeast.project.config import load_project, load_target
 from sqlfeast.errors import ConfigError, WarehouseError
 from sqlfeast.feature_store import FeatureStore
-
-from .conftest import REPO, copy_example
+from sqlfeast.project.config import load_project, load_target
+from tests.conftest import REPO, copy_example
 
 GOLDEN = Path(__file__).parent / "golden" / "compiled"
 
@@ -74,7 +73,7 @@ def test_plan_and_apply_show_added_changed_removed(example_project):
     schema.write_text(schema.read_text().replace(", customer_profile]", "]"))
     result = run_cli(example_project, "plan")
     assert result.exit_code == 0, result.output
-    lines = [l.strip() for l in result.output.splitlines()]
+    lines = [line.strip() for line in result.output.splitlines()]
     assert "~ feature view driver_hourly_stats (owner, ttl_seconds)" in lines
     assert "- feature view customer_profile" in lines
     assert "~ feature service driver_activity_v1 (features)" in lines

@@ -15,11 +15,11 @@ from sqlglot.optimizer.qualify import qualify
 from sqlglot.schema import MappingSchema
 
 from sqlfeast.compile import analysis
-from sqlfeast.project import yamlfile
 from sqlfeast.compile.pipeline import DIALECTS, assemble_sql, compile_project
-from sqlfeast.project.config import load_project, load_target
-from sqlfeast.errors import ValidationError
 from sqlfeast.core.types import from_sqlglot, parse_type
+from sqlfeast.errors import ValidationError
+from sqlfeast.project import yamlfile
+from sqlfeast.project.config import load_project, load_target
 
 T = "__sqlfeast_source__raw__t"
 COLUMNS = {"id": parse_type("bigint"), "ts": parse_type("timestamp"), "x": parse_type("double"),
