@@ -42,9 +42,6 @@ class LoadedProject:
     lines: dict[tuple[str, str], Location] = field(default_factory=dict)
     errors: list[SqlfeastError] = field(default_factory=list)
 
-    def location(self, kind: str, name: str, member: str | None = None) -> Location | None:
-        return self.lines.get((kind, f"{name}:{member}" if member else name))
-
 
 def _rel(root: Path, path: Path) -> str:
     return path.relative_to(root).as_posix()
