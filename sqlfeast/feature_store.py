@@ -24,8 +24,12 @@ from sqlfeast.errors import PushError, SqlfeastError, UsageError, suggest
 from sqlfeast.project.config import ProjectConfig, Target, load_project, load_target
 
 if TYPE_CHECKING:  # pragma: no cover
+    from sqlfeast.compile.templating import Renderer
+    from sqlfeast.core.registry import Change
     from sqlfeast.offline.context import OfflineContext
     from sqlfeast.offline.state import RegistryStore
+    from sqlfeast.online.base import OnlineStore
+    from sqlfeast.warehouse.base import Warehouse
 
 
 class PushMode(Enum):
@@ -103,22 +107,40 @@ class FeatureStore:
 
     @property
     def root(self) -> Path:
+        """The project directory.
+
+        >>> FeatureStore("feature_repo").root                                      # doctest: +SKIP
+        PosixPath('/home/me/feature_repo')
+        """
         return self.project.root
 
     @property
     def name(self) -> str:
+        """The project name (``name:`` in sqlfeast_project.yml).
+
+        >>> FeatureStore("feature_repo").name                                      # doctest: +SKIP
+        'driver_stats'
+        """
         return self.project.name
 
     # -- parts, created on first use ---------------------------------------------------------
     @cached_property
-    def warehouse(self):
+    def warehouse(self) -> Warehouse:
+        """The target's warehouse connection, opened on first use.
+
+        >>> FeatureStore(".").warehouse.query_arrow("select 1 as x").num_rows        # doctest: +SKIP
+        1
+        """
         from sqlfeast.warehouse import connect
 
         return connect(self.target, self.root)
 
     @cached_property
-    def renderer(self):
-        """Macros with dispatch for this target (project macros override built-ins)."""
+    def renderer(self) -> Renderer:
+        """Macros with dispatch for this target (project macros override built-ins).
+
+        >>> FeatureStore(".").renderer                                              # doctest: +SKIP
+        """
         from sqlfeast.compile.pipeline import load_macros
 
         return load_macros(self.project).renderer(self.target.type, self.target.name, self.target.schema,
@@ -126,6 +148,10 @@ class FeatureStore:
 
     @cached_property
     def registry_store(self) -> "RegistryStore":
+        """Where the applied registry is kept (a table in the warehouse, a local copy).
+
+        >>> FeatureStore(".").registry_store.load()                                 # doctest: +SKIP
+        """
         from sqlfeast.offline.state import LOCAL_COPY, RegistryStore
 
         return RegistryStore(self.warehouse, self.name, self.project.target_dir / LOCAL_COPY)
@@ -139,7 +165,12 @@ class FeatureStore:
 
     # -- registry ----------------------------------------------------------------------------
     def compile(self, strict: bool = False, write: bool = True) -> Registry:
-        """Render and validate every model; write target/compiled and target/registry.json."""
+        """Render and validate every model; write target/compiled and target/registry.json.
+
+        >>> registry = FeatureStore(".").compile(strict=True)                      # doctest: +SKIP
+        >>> sorted(registry.feature_views)                                          # doctest: +SKIP
+        ['driver_hourly_stats']
+        """
         from sqlfeast.compile.pipeline import compile_project
 
         registry = compile_project(self.project, self.target, self.vars, strict=strict,
@@ -148,26 +179,46 @@ class FeatureStore:
 
     @property
     def registry(self) -> Registry:
-        """The applied registry when there is one, else the project compiled now."""
+        """The applied registry when there is one, else the project compiled now.
+
+        >>> FeatureStore(".").registry.project                                      # doctest: +SKIP
+        'driver_stats'
+        """
         if self._registry is None:
             self._registry = self.registry_store.load() or self.compile(write=False)
         return self._registry
 
     def refresh_registry(self) -> Registry:
+        """Forget the cached registry and load it again.
+
+        >>> FeatureStore(".").refresh_registry()                                    # doctest: +SKIP
+        """
         self._registry = None
         return self.registry
 
-    def plan(self) -> list:
-        """What apply would change: a list of registry.Change."""
+    def plan(self) -> list[Change]:
+        """What apply would change: a list of registry.Change.
+
+        >>> for change in FeatureStore(".").plan(): print(change)                   # doctest: +SKIP
+        """
         return self.plan_against(self.compile())
 
-    def plan_against(self, registry: Registry) -> list:
+    def plan_against(self, registry: Registry) -> list[Change]:
+        """What applying `registry` would change against the applied one.
+
+        >>> store = FeatureStore(".")                                               # doctest: +SKIP
+        >>> store.plan_against(store.compile(write=False))                          # doctest: +SKIP
+        []
+        """
         from sqlfeast.core.registry import diff
 
         return diff(self.registry_store.load(), registry)
 
     def apply(self, registry: Registry | None = None) -> Registry:
-        """Set up online tables, then record the registry (the commit point) in the warehouse."""
+        """Set up online tables, then record the registry (the commit point) in the warehouse.
+
+        >>> applied = FeatureStore(".").apply()                                     # doctest: +SKIP
+        """
         from sqlfeast.offline.push import ensure_push_tables
 
         registry = registry or self.compile()
@@ -241,7 +292,12 @@ class FeatureStore:
 
     # -- online path (sqlfeast/online/, sqlfeast/offline/materialize.py) -------------------------------
     @cached_property
-    def online_store(self):
+    def online_store(self) -> OnlineStore:
+        """The target's online store, opened on first use.
+
+        >>> FeatureStore(".").online_store.project                                  # doctest: +SKIP
+        'driver_stats'
+        """
         from sqlfeast.online import open_online_store
 
         return open_online_store(self.target.online_store, project=self.name, root=self.root,
@@ -340,6 +396,10 @@ class FeatureStore:
         return self.online_store.teardown(self.registry)
 
     def close(self) -> None:
+        """Close the warehouse connection and the online store if they were opened.
+
+        >>> FeatureStore(".").close()                                               # doctest: +SKIP
+        """
         if "warehouse" in self.__dict__:
             self.warehouse.close()
         if "online_store" in self.__dict__:
@@ -348,5 +408,5 @@ class FeatureStore:
     def __enter__(self) -> "FeatureStore":
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()

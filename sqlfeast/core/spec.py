@@ -78,6 +78,33 @@ class Feature(Record):
 
 
 @dataclass
+class DataTest(Record):
+    """A data test declared on a feature view: what must hold of its rows in the warehouse.
+
+    `kind` is one of :data:`DATA_TEST_KINDS`; `column` is None for a view-level test (unique on
+    join keys and timestamp, freshness, row_count). `config` holds the test's arguments: `values`,
+    `min`/`max`, `columns`, `warn_after`/`error_after` (seconds).
+
+    >>> DataTest("accepted_range", "conv_rate", {"min": 0, "max": 1}).id
+    'accepted_range(conv_rate)'
+    """
+
+    kind: str
+    column: str | None = None
+    config: dict[str, Any] = field(default_factory=dict)
+    severity: str = "error"  # "error" | "warn"
+    path: str = ""
+    line: int | None = None
+
+    @property
+    def id(self) -> str:
+        return f"{self.kind}({self.column})" if self.column else self.kind
+
+
+DATA_TEST_KINDS = ("not_null", "accepted_values", "accepted_range", "unique", "freshness", "row_count")
+
+
+@dataclass
 class FeatureView(Record):
     name: str
     entities: list[str]
@@ -96,6 +123,7 @@ class FeatureView(Record):
     columns: dict[str, str] = field(default_factory=dict)  # every output column -> neutral type
     join_key_types: dict[str, str] = field(default_factory=dict)
     meta: dict[str, Any] = field(default_factory=dict)  # extra header keys the user added
+    tests: list[DataTest] = field(default_factory=list)  # data tests (header or models/ YAML)
 
     @property
     def feature_names(self) -> list[str]:
@@ -107,12 +135,17 @@ class FeatureView(Record):
     def to_dict(self) -> dict[str, Any]:
         data = _as_dict(self)
         data["features"] = [f.to_dict() for f in self.features]
+        if self.tests:
+            data["tests"] = [t.to_dict() for t in self.tests]
+        else:  # a view without tests keeps the registry form (and content hash) it had before tests
+            del data["tests"]
         return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "FeatureView":
         view = super().from_dict(data)
         view.features = [Feature.from_dict(f) for f in data.get("features", [])]
+        view.tests = [DataTest.from_dict(t) for t in data.get("tests", [])]
         return view
 
 
