@@ -20,7 +20,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from sqlfeast.feature_store import FeatureStore
 
 _COMMAND_MODULES = ("sqlfeast.cli.project", "sqlfeast.cli.historical", "sqlfeast.cli.online",
-                    "sqlfeast.cli.server", "sqlfeast.cli.checks", "sqlfeast.cli.catalog", "sqlfeast.cli.debug")
+                    "sqlfeast.cli.server", "sqlfeast.cli.checks", "sqlfeast.cli.catalog", "sqlfeast.cli.debug",
+                    "sqlfeast.cli.feast")
 
 
 class CliState:

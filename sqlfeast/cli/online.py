@@ -23,7 +23,8 @@ def _report(results) -> None:
 @click.command("materialize", cls=SqlfeastCommand)
 @click.argument("start")
 @click.argument("end")
-@click.option("--select", "-s", multiple=True, help="Feature views to materialize (default: every online view).")
+@click.option("--select", "-s", "--views", "-v", multiple=True,
+              help="Feature views to materialize (default: every online view); -v/--views as in Feast.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @click.pass_obj
 def materialize_cmd(state, start: str, end: str, select: tuple[str, ...], quiet: bool) -> None:
@@ -42,7 +43,8 @@ def materialize_cmd(state, start: str, end: str, select: tuple[str, ...], quiet:
 
 @click.command("materialize-incremental", cls=SqlfeastCommand)
 @click.argument("end")
-@click.option("--select", "-s", multiple=True, help="Feature views to materialize (default: every online view).")
+@click.option("--select", "-s", "--views", "-v", multiple=True,
+              help="Feature views to materialize (default: every online view); -v/--views as in Feast.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @click.pass_obj
 def materialize_incremental_cmd(state, end: str, select: tuple[str, ...], quiet: bool) -> None:

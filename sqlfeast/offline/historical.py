@@ -391,12 +391,18 @@ class RetrievalJob:
         """
         return self.to_arrow().to_pandas()
 
-    def to_parquet(self, path: str | os.PathLike[str], batch_size: int = 262_144) -> int:
-        """Stream the result into a parquet file (bounded memory); returns the row count.
+    def to_df(self, validation_reference: Any = None, timeout: int | None = None):
+        """Feast's name for to_pandas (a validation reference is not supported)."""
+        if validation_reference is not None:
+            raise UsageError("validation_reference is not supported by to_df()")
+        return self.to_pandas()
 
-        >>> job.to_parquet("training.parquet")                                      # doctest: +SKIP
-        1
-        """
+    def to_sql(self) -> str:
+        """The SQL the job runs (Feast's name for ``sql``)."""
+        return self.sql
+
+    def to_parquet(self, path: str | os.PathLike, batch_size: int = 262_144) -> int:
+        """Stream the result into a parquet file (bounded memory); returns the row count."""
         import pyarrow.parquet as pq
 
         writer = None
