@@ -44,8 +44,10 @@ class FeatureStore:
     @cached_property
     def renderer(self):
         """Macros with dispatch for this target (project macros override built-ins)."""
-        from .compiler import load_macros
+        from .compiler import load_macros, make_renderer
 
+        if self.project.is_dbt:
+            return make_renderer(self.project, self.target, self.vars)
         return load_macros(self.project).renderer(self.target.type, self.target.name, self.target.schema,
                                                   self.project.name, self.vars)
 
@@ -61,7 +63,8 @@ class FeatureStore:
         from .compiler import compile_project
 
         registry = compile_project(self.project, self.target, self.vars, strict=strict,
-                                   warehouse=self.warehouse if strict else None, write=write)
+                                   warehouse=self.warehouse if strict or self.project.is_dbt else None,
+                                   write=write)
         return registry
 
     @property
