@@ -138,7 +138,7 @@ def materialize_view(store: "FeatureStore", view: "FeatureView", start: datetime
     bar = _progress(view.name, quiet)
     began = time.perf_counter()
     try:
-        with store.online_store.bulk_writer(view, on_written=bar.update if bar else None,
+        with store.online_store.bulk_writer(view, on_written=bar.update if bar is not None else None,
                                             unique_keys=True) as writer:
             for batch in store.warehouse.query_batches(sql, batch_size=batch_size):
                 if batch.num_rows:

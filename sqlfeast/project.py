@@ -196,6 +196,16 @@ def _dbt_yaml_entries(project: LoadedProject, data: dict, rel: str) -> None:
             if not isinstance(item, dict) or not isinstance(item.get("name"), str):
                 continue
             node = project.dbt_nodes.get(item["name"])
+            versions = item.get("versions")
+            if node is None and isinstance(versions, list):
+                # A versioned model lives in <name>_v<v>.sql (or the file `defined_in` names).
+                files = [project.dbt_nodes.get(str(e.get("defined_in") or f"{item['name']}_v{e.get('v')}"))
+                         for e in versions if isinstance(e, dict)]
+                first = next((f for f in files if f is not None), None)
+                if first is not None:
+                    node = DbtNode(item["name"], first.kind, first.path, first.package,
+                                   [*first.fqn[:-1], item["name"]])
+                    project.dbt_nodes[item["name"]] = node
             if node is None:
                 continue
             if isinstance(item.get("config"), dict):
