@@ -86,7 +86,7 @@ def test_bad_input_in_a_dbt_project_is_located(unbuilt):
     project = unbuilt / "dbt_project.yml"
     project.write_text(project.read_text().replace("schema: shop_features", "schemaa: shop_features"))
     code, out = sqlfeast(unbuilt, "compile")
-    assert code == 1 and "dbt_project.yml:9: unknown key 'schemaa' in vars.sqlfeast (did you mean 'schema'?)" in out
+    assert code == 1 and "dbt_project.yml:10: unknown key 'schemaa' in vars.sqlfeast (did you mean 'schema'?)" in out
 
 
 def test_source_yaml_jinja_is_rendered_and_dbt_keys_are_accepted(tmp_path):
