@@ -6,7 +6,7 @@ Timestamps and dates are ISO 8601 strings (readable, and they sort); floats that
 numbers cannot hold (NaN, +-inf, beyond 1e125) are kept as their text in ``S``. The SQLite store
 keeps the same attribute dicts as JSON, so both stores round-trip values identically.
 
->>> from sqlfeast.types import parse_type
+>>> from sqlfeast.core.types import parse_type
 >>> encode_value(1.5, parse_type("double")), decode_value({"N": "1.5"}, parse_type("double"))
 ({'N': '1.5'}, 1.5)
 >>> decode_value(encode_value(float("nan"), parse_type("double")), parse_type("double"))
@@ -17,11 +17,12 @@ from __future__ import annotations
 
 import base64
 import math
-from datetime import date, datetime, timezone
+from collections.abc import Callable
+from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import Any, Callable
+from typing import Any
 
-from ..types import FeatureType
+from sqlfeast.core.types import FeatureType
 
 NULL: dict[str, Any] = {"NULL": True}
 _MAX_N = 9.9999999999999999e125
@@ -36,7 +37,7 @@ def _enc_float(v: float) -> dict[str, Any]:
 
 def _enc_timestamp(v: datetime) -> dict[str, Any]:
     if v.tzinfo is not None:
-        v = v.astimezone(timezone.utc)
+        v = v.astimezone(UTC)
     return {"S": v.isoformat()}
 
 
@@ -46,7 +47,7 @@ def _enc_decimal(v: Decimal) -> dict[str, Any]:
 
 def _dec_timestamptz(a: dict[str, Any]) -> datetime:
     value = datetime.fromisoformat(a["S"])
-    return value if value.tzinfo is not None else value.replace(tzinfo=timezone.utc)
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
 def encoder(ftype: FeatureType) -> Callable[[Any], dict[str, Any]]:
