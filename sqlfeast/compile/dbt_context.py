@@ -31,6 +31,8 @@ import jinja2
 import jinja2.ext
 import jinja2.nodes
 
+from sqlfeast.compile.failures import TemplateFailure
+
 RAW_PREFIX = "sqlfeast_m__"  # no leading underscore: Jinja exports only public names
 NEEDS_DBT = "install sqlfeast[dbt] to render with dbt"
 
@@ -54,8 +56,6 @@ class Unsupported(Exception):
 
 def _unsupported(what: str) -> Callable[..., Any]:
     def fail(*args: Any, **kwargs: Any) -> Any:
-        from sqlfeast.compile.templating import TemplateFailure
-
         raise TemplateFailure(f"{what} needs a database connection while rendering", hint=NEEDS_DBT)
     return fail
 
@@ -128,8 +128,6 @@ class ModelConfig:
         return self._values.get(key, default)
 
     def require(self, key: str) -> Any:
-        from sqlfeast.compile.templating import TemplateFailure
-
         if key not in self._values:
             raise TemplateFailure(f"config '{key}' is required but not set", hint=f"add config({key}=...)")
         return self._values[key]
@@ -140,8 +138,6 @@ class Exceptions:
 
     @staticmethod
     def raise_compiler_error(message: str, node: Any = None) -> None:
-        from sqlfeast.compile.templating import TemplateFailure
-
         raise TemplateFailure(str(message))
 
     @staticmethod
@@ -162,8 +158,6 @@ class Namespace:
             raise AttributeError(name)
         if name in self._names:
             return self._resolve(name)
-        from sqlfeast.compile.templating import TemplateFailure
-
         raise TemplateFailure(f"macro namespace '{self._name}' has no macro '{name}'",
                               hint=f"check the name, or {NEEDS_DBT}")
 

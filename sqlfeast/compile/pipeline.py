@@ -168,7 +168,7 @@ class DbtRelations:
 
     def _seed_from_csv(self, node: DbtNode, relation: str) -> str:
         """On DuckDB a seed dbt has not loaded yet is read straight from its CSV file."""
-        if node.kind != "seed" or self.target_type != "duckdb" or self.warehouse is None:
+        if node.kind != "seed" or not dialect(self.target_type).database_is_file or self.warehouse is None:
             return relation
         if self.columns(relation) is not None:
             return relation
@@ -450,7 +450,7 @@ def dbt_relation(relation: str, dialect: str) -> exp.Table:
     """A relation name dbt gave (`"db"."main"."orders"`) as a table of `dialect`: quoted on
     DuckDB as dbt-duckdb writes it, unquoted on Snowflake (dbt-snowflake's default quoting)."""
     table = sqlglot.parse_one(relation, into=exp.Table, dialect="duckdb")
-    if dialect == "snowflake":
+    if not DIALECTS[dialect].quoted_dbt_relations:
         for ident in table.find_all(exp.Identifier):
             ident.set("quoted", False)
     return table

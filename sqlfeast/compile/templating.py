@@ -26,6 +26,7 @@ import jinja2
 import jinja2.nodes
 
 from sqlfeast.compile.dbt_context import RAW_PREFIX, DbtBlocks, MacroReturn, dbt_globals, dbt_target, do_return
+from sqlfeast.compile.failures import TemplateFailure
 from sqlfeast.core.naming import quote as _quote
 from sqlfeast.errors import Location, ValidationError, suggest
 from sqlfeast.project.config import MissingEnvVar, env_var_value
@@ -154,15 +155,6 @@ class _Adapter:
     @property
     def type(self) -> str:
         return self._renderer.target_type
-
-
-class TemplateFailure(Exception):
-    """A user error raised by a template function, before its line is known."""
-
-    def __init__(self, message: str, hint: str | None = None):
-        super().__init__(message)
-        self.message = message
-        self.hint = hint
 
 
 class _MacroRef:

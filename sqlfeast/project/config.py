@@ -18,28 +18,13 @@ from typing import Any
 from sqlfeast.core.dialects import DIALECTS, dialect
 from sqlfeast.core.naming import NAME
 from sqlfeast.errors import ConfigError, Location, suggest
+from sqlfeast.project.dbt_project import DBT_PROJECT_FILE, load_dbt_project
+from sqlfeast.project.envvars import MissingEnvVar, env_var_value
 from sqlfeast.project.yamlfile import line_of, load_yaml
 
 PROJECT_FILE = "sqlfeast_project.yml"
-DBT_PROJECT_FILE = "dbt_project.yml"
 PROFILES_FILE = "profiles.yml"
 _MISSING = object()
-
-
-class MissingEnvVar(Exception):
-    def __init__(self, name: str):
-        super().__init__(name)
-        self.name = name
-
-
-def env_var_value(name: str, default: Any = _MISSING) -> str:
-    """dbt's env_var(): the variable's value, the default, or MissingEnvVar."""
-    value = os.environ.get(name)
-    if value is not None:
-        return value
-    if default is _MISSING:
-        raise MissingEnvVar(name)
-    return default
 
 
 @dataclass
@@ -99,9 +84,7 @@ def load_project(root: str | os.PathLike) -> ProjectConfig:
     root = Path(root).resolve()
     path = root / PROJECT_FILE
     if not path.exists() and (root / DBT_PROJECT_FILE).exists():
-        from sqlfeast.project.dbt_project import load_dbt_project
-
-        return load_dbt_project(root)
+        return ProjectConfig(**load_dbt_project(root))
     if not path.exists():
         raise ConfigError(f"no {PROJECT_FILE} or {DBT_PROJECT_FILE} in {root}",
                           hint="run from a project directory, pass --project-dir, or create one with 'sqlfeast init NAME'")
@@ -197,7 +180,7 @@ def load_target(project: ProjectConfig, profiles_dir: str | None = None,
                           Location(rel, line_of(out, "online_store")))
     schema = str(out.get("schema") or dialect(wtype).default_schema)
     database = out.get("database")
-    if database is None and wtype == "duckdb":
+    if database is None and dialect(wtype).database_is_file:
         db_path = str(out.get("path") or "")
         database = "memory" if db_path in ("", ":memory:") else Path(db_path).stem
     dbt_schema = None

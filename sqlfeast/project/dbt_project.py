@@ -31,13 +31,15 @@ from pathlib import Path
 from typing import Any
 
 from sqlfeast.errors import ConfigError, Location, suggest
-from sqlfeast.project.config import DBT_PROJECT_FILE, MissingEnvVar, ProjectConfig, env_var_value
+from sqlfeast.project.envvars import MissingEnvVar, env_var_value
 from sqlfeast.project.yamlfile import LineDict, line_of, load_yaml
 
 SQLFEAST_VARS = "sqlfeast"
 SQLFEAST_KEYS = ("schema", "feature-paths", "online-table-template")
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _JINJA = re.compile(r"{{|{%")
+DBT_PROJECT_FILE = "dbt_project.yml"
+ProjectConfig = Any  # sqlfeast.project.config.ProjectConfig (which imports this module)
 
 
 def _render_value(value: Any, rel: str, line: int | None) -> Any:
@@ -68,8 +70,8 @@ def _paths(data: dict, key: str, default: list[str], rel: str, *old: str) -> lis
     return list(default)
 
 
-def load_dbt_project(root: Path) -> ProjectConfig:
-    """Read dbt_project.yml at `root` into a ProjectConfig of kind "dbt"."""
+def load_dbt_project(root: Path) -> dict[str, Any]:
+    """Read dbt_project.yml at `root`: the fields of a ProjectConfig of kind "dbt"."""
     rel = DBT_PROJECT_FILE
     data = load_yaml((root / rel).read_text(), rel) or {}
     if not isinstance(data, dict):
@@ -92,7 +94,7 @@ def load_dbt_project(root: Path) -> ProjectConfig:
     schema = ours.get("schema")
     if schema is not None and (not isinstance(schema, str) or not schema):
         raise ConfigError(f"vars.{SQLFEAST_VARS}.schema must be a schema name", Location(rel, line_of(ours, "schema")))
-    return ProjectConfig(
+    return dict(
         root=root, name=name, kind="dbt",
         profile=str(_render_value(data.get("profile"), rel, line_of(data, "profile")) or name),
         model_paths=_paths(data, "model-paths", ["models"], rel, "source-paths"),

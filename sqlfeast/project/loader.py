@@ -78,7 +78,7 @@ def _files(root: Path, dirs: list[str], patterns: tuple[str, ...]) -> list[Path]
 def load(config: ProjectConfig, vars: dict[str, Any] | None = None) -> LoadedProject:
     """Read every model, YAML declaration and macro of the project (errors collected, not raised).
 
-    >>> from sqlfeast.config import ProjectConfig
+    >>> from sqlfeast.project.config import ProjectConfig
     >>> load(ProjectConfig(Path("/nonexistent"), "p", "p")).models
     {}
     """

@@ -5,7 +5,7 @@ from __future__ import annotations
 import duckdb
 import pytest
 
-from sqlfeast.templating import MacroLibrary
+from sqlfeast.compile.templating import MacroLibrary
 
 from .helpers import copy_project, sqlfeast
 
