@@ -106,7 +106,7 @@ class SqlfeastGroup(click.Group):
 
 
 @click.group(cls=SqlfeastGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--project-dir", default=".", show_default=True, help="Directory holding sqlfeast_project.yml.")
+@click.option("--project-dir", default=".", show_default=True, help="Directory holding sqlfeast_project.yml or dbt_project.yml.")
 @click.option("--profiles-dir", default=None, help="Directory holding profiles.yml (default: the project, then ~/.dbt).")
 @click.option("--target", "-t", default=None, help="Target in profiles.yml (default: the profile's 'target').")
 @click.option("--vars", "vars_text", default=None, help="Project variables as YAML, e.g. '{region: eu}'.")
