@@ -53,12 +53,11 @@ class LoadedProject:
     dbt_nodes: dict[str, DbtNode] = field(default_factory=dict)  # dbt projects: models and seeds dbt builds
     package_macro_files: list[tuple[str, str, str]] = field(default_factory=list)  # (package, path, text)
     vars: dict[str, Any] = field(default_factory=dict)
+    # dbt-style `models:` entries of the YAML files (name -> (path, entry)), for data tests
+    model_entries: dict[str, tuple[str, dict]] = field(default_factory=dict)
     # name -> location, for members checked once every model is known
     lines: dict[tuple[str, str], Location] = field(default_factory=dict)
     errors: list[SqlfeastError] = field(default_factory=list)
-
-    def location(self, kind: str, name: str, member: str | None = None) -> Location | None:
-        return self.lines.get((kind, f"{name}:{member}" if member else name))
 
 
 def _rel(root: Path, path: Path) -> str:
@@ -184,6 +183,11 @@ def _load_yaml_file(project: LoadedProject, path: Path) -> None:
         _service(project, item, rel)
     for item in _items(project, data, "push_sources", rel):
         _push_source(project, item, rel)
+    for item in _items(project, data, "models", rel):
+        if project.config.is_dbt and item["name"] not in project.models:
+            continue  # a dbt model's entry: dbt's to check
+        if not _duplicate(project, "model_entry", item["name"], rel, line_of(item, "name")):
+            project.model_entries[item["name"]] = (rel, item)
 
 
 def _dbt_yaml_entries(project: LoadedProject, data: dict, rel: str) -> None:

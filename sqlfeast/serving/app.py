@@ -221,9 +221,6 @@ def _check_keys(data: dict[str, Any], known: tuple[str, ...]) -> None:
                                                             f"; expected {', '.join(known)}"), "unknown_field")
 
 
-_INT_TYPES = ("bigint", "integer")
-
-
 def _check_key_values(name: str, type_text: str, values: list[Any]) -> list[Any]:
     """Entity values must have their key's type (strings of digits are accepted for integers)."""
     from sqlfeast.core.types import parse_type
@@ -471,7 +468,7 @@ class AccessLog:
             if access_log.isEnabledFor(logging.INFO):
                 entry = {"ts": round(time.time(), 3), "method": scope["method"], "path": scope["path"],
                          "status": status[0], "ms": round((time.perf_counter() - start) * 1000, 2),
-                         "client": scope["client"][0] if scope.get("client") else None}
+                         "client": scope["client"][0] if scope.get("client") else None, "pid": os.getpid()}
                 if "sqlfeast.entities" in scope:
                     entry["entities"] = scope["sqlfeast.entities"]
                 if "sqlfeast.error" in scope:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import filecmp
+import json
 import os
 import subprocess
 import sys
@@ -137,6 +138,10 @@ def test_projects_are_isolated_in_one_warehouse(tmp_path):
     tables = {r[0] for r in con.execute("select table_name from information_schema.tables").fetchall()}
     assert {"alpha__registry", "beta__registry", "alpha__driver_hourly_stats", "beta__driver_hourly_stats"} <= tables
     assert con.execute('select count(*) from "alpha__driver_hourly_stats"').fetchone()[0] > 0
+    # Each project's registry table holds its own project's registry only.
+    for project in ("alpha", "beta"):
+        bodies = [json.loads(r[0]) for r in con.execute(f'select body from "{project}__registry"').fetchall()]
+        assert bodies and {b["project"] for b in bodies} == {project}
 
 
 def test_run_with_select_graph_operators(example_project):
