@@ -142,8 +142,10 @@ class FeatureStore:
 
         >>> FeatureStore(".").renderer                                              # doctest: +SKIP
         """
-        from sqlfeast.compile.pipeline import load_macros
+        from sqlfeast.compile.pipeline import load_macros, make_renderer
 
+        if self.project.is_dbt:
+            return make_renderer(self.project, self.target, self.vars)
         return load_macros(self.project).renderer(self.target.type, self.target.name, self.target.schema,
                                                   self.project.name, self.vars)
 
@@ -175,7 +177,8 @@ class FeatureStore:
         from sqlfeast.compile.pipeline import compile_project
 
         registry = compile_project(self.project, self.target, self.vars, strict=strict,
-                                   warehouse=self.warehouse if strict else None, write=write)
+                                   warehouse=self.warehouse if strict or self.project.is_dbt else None,
+                                   write=write)
         return registry
 
     @property

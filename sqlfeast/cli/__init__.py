@@ -161,7 +161,8 @@ class SqlfeastGroup(click.Group):
 
 
 @click.group(cls=SqlfeastGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--project-dir", default=".", show_default=True, help="Directory holding sqlfeast_project.yml.")
+@click.option("--project-dir", default=".", show_default=True,
+              help="Directory holding sqlfeast_project.yml or dbt_project.yml.")
 @click.option("--profiles-dir", default=None,
               help="Directory holding profiles.yml (default: $SQLFEAST_PROFILES_DIR, $DBT_PROFILES_DIR, "
                    "the project, ~/.sqlfeast, ~/.dbt).")

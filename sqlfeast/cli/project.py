@@ -44,7 +44,7 @@ def compile_cmd(state: CliState, strict: bool):
     click.echo(f"Compiled {len(registry.feature_views)} feature view(s), {len(registry.models)} model(s), "
                f"{len(registry.entities)} entit{'y' if len(registry.entities) == 1 else 'ies'}, "
                f"{len(registry.feature_services)} feature service(s) -> "
-               f"{store.project.target_path}/registry.json")
+               f"{(store.project.target_dir / 'registry.json').relative_to(store.project.root).as_posix()}")
 
 
 @click.command(cls=SqlfeastCommand)

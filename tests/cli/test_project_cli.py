@@ -56,7 +56,7 @@ def test_validation_error_exits_1_without_traceback(example_project):
 def test_missing_project_file(tmp_path):
     result = run_cli(tmp_path, "compile")
     assert result.exit_code == 1
-    assert f"no sqlfeast_project.yml in {tmp_path.resolve()}" in result.output
+    assert f"no sqlfeast_project.yml or dbt_project.yml in {tmp_path.resolve()}" in result.output
 
 
 def test_plan_and_apply_show_added_changed_removed(example_project):
