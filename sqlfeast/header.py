@@ -21,7 +21,7 @@ from .yamlfile import LineDict, load_yaml
 
 MARKER = "@feature_view"
 HEADER_KEYS = ("name", "entities", "timestamp", "created_timestamp", "ttl", "online", "description",
-               "owner", "tags", "features", "meta")
+               "owner", "tags", "features", "meta", "aggregations", "granularity")
 _START = re.compile(r"\A(\s*)/\*\s*@feature_view\b[^\n]*\n?")
 _TTL_PART = re.compile(r"(\d+)\s*([smhdw])")
 _TTL_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}

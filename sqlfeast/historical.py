@@ -456,6 +456,18 @@ def get_historical_features(store, entity_df: Any, features: str | list[str], fu
     def join(subset: list[dict[str, Any]]) -> str:
         return store.renderer.call("point_in_time_join", context_entity, subset, context_options).strip()
 
+    # -- aggregation views (sqlfeast/aggregate_join.py): one aggregate_join query each
+    if any(req.view.is_aggregation for req in requests):
+        from . import aggregate_join
+
+        views = [aggregate_join.view_context(req, ctx, dialect, lo, hi) if req.view.is_aggregation else ctx
+                 for req, ctx in zip(requests, views)]
+        final, stages = aggregate_join.build(
+            requests, views, join, lambda view: store.renderer.call(
+                "aggregate_join", context_entity, view, context_options).strip(),
+            stage_views and len(views) > 1, lambda i: f"{name}_stage{i}", _positional_select)
+        return RetrievalJob(warehouse, final, entities, keys_table, name, outputs, stages)
+    # -- end of aggregation views
     if len(views) < 2 or not stage_views:
         return RetrievalJob(warehouse, join(views), entities, keys_table, name, outputs)
     stages = [(f"{name}_stage{i}", join([view])) for i, view in enumerate(views[:-1])]

@@ -85,6 +85,26 @@ class Feature:
 
 
 @dataclass
+class Aggregation:
+    """One windowed aggregate of an aggregation view: `function` of `column` over the rows with
+    ``t - window <= ts <= t`` for each request time t. `type` is the output type."""
+
+    name: str
+    function: str  # count, sum, avg, min, max, stddev, last, count_distinct
+    window_seconds: int
+    column: str | None = None  # None: count of rows
+    type: str = "unknown"
+    description: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return _as_dict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Aggregation":
+        return _build(cls, data)
+
+
+@dataclass
 class FeatureView:
     name: str
     entities: list[str]
@@ -103,6 +123,17 @@ class FeatureView:
     columns: dict[str, str] = field(default_factory=dict)  # every output column -> neutral type
     join_key_types: dict[str, str] = field(default_factory=dict)
     meta: dict[str, Any] = field(default_factory=dict)  # extra header keys the user added
+    # An aggregation view has one Aggregation per feature (same names and types) and a tile size.
+    aggregations: list[Aggregation] = field(default_factory=list)
+    granularity_seconds: int = 0
+
+    @property
+    def is_aggregation(self) -> bool:
+        """True for a view of windowed aggregates (``aggregations:`` in its header)."""
+        return bool(self.aggregations)
+
+    def aggregation(self, name: str) -> Aggregation | None:
+        return next((a for a in self.aggregations if a.name == name), None)
 
     @property
     def feature_names(self) -> list[str]:
@@ -114,12 +145,16 @@ class FeatureView:
     def to_dict(self) -> dict[str, Any]:
         data = _as_dict(self)
         data["features"] = [f.to_dict() for f in self.features]
+        data["aggregations"] = [a.to_dict() for a in self.aggregations]
+        if not self.aggregations:  # plain views keep the JSON (and content hash) they had
+            del data["aggregations"], data["granularity_seconds"]
         return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "FeatureView":
         view = _build(cls, data)
         view.features = [Feature.from_dict(f) for f in data.get("features", [])]
+        view.aggregations = [Aggregation.from_dict(a) for a in data.get("aggregations", [])]
         return view
 
 
