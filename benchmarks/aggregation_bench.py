@@ -59,7 +59,7 @@ def generate(out: Path, entities: int, events: int) -> Path:
 
 
 def aggregations():
-    from sqlfeast.spec import Aggregation
+    from sqlfeast.core.spec import Aggregation
 
     types = {"count": "bigint", "count_distinct": "bigint", "sum": "double", "avg": "double", "stddev": "double",
              "min": "double", "max": "double", "last": "double"}
@@ -75,15 +75,13 @@ def aggregations():
 def run_sqlfeast(data: Path, threads: int, strategy: str):
     import pyarrow.parquet as pq
 
-    from sqlfeast.config import Target
-    from sqlfeast.historical import get_historical_features
-    from sqlfeast.registry import Registry
-    from sqlfeast.spec import Feature, FeatureView
-    from sqlfeast.templating import MacroLibrary
+    from sqlfeast.compile.templating import MacroLibrary
+    from sqlfeast.core.registry import Registry
+    from sqlfeast.core.spec import Feature, FeatureView
+    from sqlfeast.offline.context import OfflineContext
+    from sqlfeast.offline.historical import get_historical_features
+    from sqlfeast.project.config import Target
     from sqlfeast.warehouse import connect
-
-    class Store:  # what get_historical_features needs from a FeatureStore
-        pass
 
     target = Target(profile="b", name="b", type="duckdb", schema="main",
                     settings={"path": ":memory:", "threads": threads}, online_store={}, path="-")
@@ -94,12 +92,10 @@ def run_sqlfeast(data: Path, threads: int, strategy: str):
         created_timestamp="loaded_at", sql={"duckdb": f"select * from read_parquet('{data / 'orders.parquet'}')"},
         columns={"ordered_at": "timestamp", "loaded_at": "timestamp", "amount": "double", "store_id": "bigint"},
         aggregations=aggs, granularity_seconds=3600)
-    store = Store()
-    store.registry, store.target = reg, target
-    store.warehouse = connect(target, data)
-    store.renderer = MacroLibrary.builtin().renderer("duckdb")
+    ctx = OfflineContext(connect(target, data), MacroLibrary.builtin().renderer("duckdb"), reg,
+                         settings=dict(target.settings))
     entities = pq.ParquetFile(data / "entities.parquet").read()
-    return get_historical_features(store, entities, [f"orders:{a.name}" for a in aggs],
+    return get_historical_features(ctx, entities, [f"orders:{a.name}" for a in aggs],
                                    strategy=strategy).to_arrow()
 
 

@@ -10,12 +10,16 @@ from __future__ import annotations
 import os
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .config import ProjectConfig, Target, load_project, load_target
-from .errors import SqlfeastError
-from .registry import Registry
-from .spec import Entity, FeatureService, FeatureView
+from sqlfeast.project.config import ProjectConfig, Target, load_project, load_target
+from sqlfeast.errors import SqlfeastError
+from sqlfeast.core.registry import Registry
+from sqlfeast.core.spec import Entity, FeatureService, FeatureView
+
+if TYPE_CHECKING:  # pragma: no cover
+    from sqlfeast.offline.context import OfflineContext
+    from sqlfeast.offline.state import RegistryStore
 
 
 class FeatureStore:
@@ -37,28 +41,35 @@ class FeatureStore:
     # -- parts, created on first use ---------------------------------------------------------
     @cached_property
     def warehouse(self):
-        from .warehouse import connect
+        from sqlfeast.warehouse import connect
 
         return connect(self.target, self.root)
 
     @cached_property
     def renderer(self):
         """Macros with dispatch for this target (project macros override built-ins)."""
-        from .compiler import load_macros
+        from sqlfeast.compile.pipeline import load_macros
 
         return load_macros(self.project).renderer(self.target.type, self.target.name, self.target.schema,
                                                   self.project.name, self.vars)
 
     @cached_property
-    def registry_store(self):
-        from .registry_store import RegistryStore
+    def registry_store(self) -> "RegistryStore":
+        from sqlfeast.offline.state import LOCAL_COPY, RegistryStore
 
-        return RegistryStore(self)
+        return RegistryStore(self.warehouse, self.name, self.project.target_dir / LOCAL_COPY)
+
+    def _offline(self, online: bool = False) -> "OfflineContext":
+        """The collaborators of the offline stage, for one call."""
+        from sqlfeast.offline.context import OfflineContext
+
+        return OfflineContext(self.warehouse, self.renderer, self.registry, self.registry_store,
+                              self.online_store if online else None, dict(self.target.settings or {}))
 
     # -- registry ----------------------------------------------------------------------------
     def compile(self, strict: bool = False, write: bool = True) -> Registry:
         """Render and validate every model; write target/compiled and target/registry.json."""
-        from .compiler import compile_project
+        from sqlfeast.compile.pipeline import compile_project
 
         registry = compile_project(self.project, self.target, self.vars, strict=strict,
                                    warehouse=self.warehouse if strict else None, write=write)
@@ -80,19 +91,19 @@ class FeatureStore:
         return self.plan_against(self.compile())
 
     def plan_against(self, registry: Registry) -> list:
-        from .registry import diff
+        from sqlfeast.core.registry import diff
 
         return diff(self.registry_store.load(), registry)
 
     def apply(self, registry: Registry | None = None) -> Registry:
         """Set up online tables, then record the registry (the commit point) in the warehouse."""
-        from .push import ensure_push_tables
+        from sqlfeast.offline.push import ensure_push_tables
 
         registry = registry or self.compile()
         self.online_store.apply(registry)
         applied = self.registry_store.apply(registry)
         self._registry = applied
-        ensure_push_tables(self)  # views that union push_source() run before the first push
+        ensure_push_tables(self.warehouse, applied)  # views that union push_source() run before the first push
         return applied
 
     def list_entities(self) -> list[Entity]:
@@ -113,45 +124,48 @@ class FeatureStore:
         except KeyError:
             raise SqlfeastError(f"unknown feature service '{name}'") from None
 
-    # -- historical retrieval (sqlfeast/historical.py) -----------------------------------------
+    # -- historical retrieval (sqlfeast/offline/historical.py) -----------------------------------------
     def get_historical_features(self, entity_df: Any, features: str | list[str],
                                 full_feature_names: bool = False, **options: Any):
         """Point-in-time correct training rows; returns a job with to_arrow()/to_pandas()/...."""
-        from .historical import get_historical_features
+        from sqlfeast.offline.historical import get_historical_features
 
-        return get_historical_features(self, entity_df, features, full_feature_names=full_feature_names,
+        return get_historical_features(self._offline(), entity_df, features, full_feature_names=full_feature_names,
                                        **options)
 
-    # -- online path (sqlfeast/online/, sqlfeast/materialize.py) -------------------------------
+    # -- online path (sqlfeast/online/, sqlfeast/offline/materialize.py) -------------------------------
     @cached_property
     def online_store(self):
-        from .online import open_online_store
+        from sqlfeast.online import open_online_store
 
         return open_online_store(self.target.online_store, project=self.name, root=self.root,
                                  table_template=self.project.online_table_template)
 
     def materialize(self, start: Any, end: Any, views: list[str] | None = None, **options: Any):
-        from .materialize import materialize
+        from sqlfeast.offline.materialize import materialize
 
-        return materialize(self, start, end, views=views, **options)
+        return materialize(self._offline(online=True), start, end, views=views, **options)
 
     def materialize_incremental(self, end: Any, views: list[str] | None = None, **options: Any):
-        from .materialize import materialize_incremental
+        from sqlfeast.offline.materialize import materialize_incremental
 
-        return materialize_incremental(self, end, views=views, **options)
+        return materialize_incremental(self._offline(online=True), end, views=views, **options)
 
     def get_online_features(self, features: str | list[str], entity_rows: list[dict[str, Any]],
                             full_feature_names: bool = False):
-        from .online.client import OnlineClient
+        from sqlfeast.online.client import OnlineClient
 
         client = OnlineClient(self.online_store, self.registry)
         return client.get_online_features(features, entity_rows, full_feature_names=full_feature_names)
 
-    # -- push (sqlfeast/push.py) ---------------------------------------------------------------
+    # -- push (sqlfeast/offline/push.py) ---------------------------------------------------------------
     def push(self, push_source_name: str, rows: Any, to: str = "online"):
-        from .push import push
+        from sqlfeast.offline.push import check_destination, push_rows
 
-        return push(self, push_source_name, rows, to=to)
+        check_destination(to)
+        return push_rows(self.registry, push_source_name, rows, to,
+                         online_store=self.online_store if to != "offline" else None,
+                         warehouse=self.warehouse if to != "online" else None)
 
     def close(self) -> None:
         if "warehouse" in self.__dict__:

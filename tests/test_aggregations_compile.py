@@ -14,11 +14,11 @@ import pytest
 import sqlglot
 from sqlglot import exp
 
+from sqlfeast.core.spec import Aggregation, Feature, FeatureView
 from sqlfeast.feature_store import FeatureStore
-from sqlfeast.spec import Aggregation, Feature, FeatureView
 from sqlfeast.warehouse import connect
 from tests.test_compile import SCHEMA, compile_dir, errors_of, make_project
-from tests.test_historical_helpers import Store, registry_for, snowflake_target, ViewData
+from tests.test_historical_helpers import Store, ViewData, registry_for, snowflake_target
 
 AGG_SCHEMA = SCHEMA.replace("          - {name: label, data_type: varchar}",
                             "          - {name: label, data_type: varchar}\n"

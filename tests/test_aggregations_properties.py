@@ -15,13 +15,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sqlfeast.aggregations import output_type
-from sqlfeast.spec import Aggregation, Feature, FeatureView
-from sqlfeast.types import parse_type
+from sqlfeast.compile.aggregations import output_type
+from sqlfeast.core.spec import Aggregation, Feature, FeatureView
+from sqlfeast.core.types import parse_type
 from tests.test_historical_helpers import ViewData, duckdb_store, oracle, snowflake_store
 
 BASE = dt.datetime(2024, 1, 1)
-UTC = dt.timezone.utc
+UTC = dt.UTC
 PLUS2 = dt.timezone(dt.timedelta(hours=2))
 COLUMNS = {"amount": ("double", pa.float64()), "qty": ("bigint", pa.int64()), "store": ("varchar", pa.string())}
 WINDOWS = (3600, 2 * 3600, 3 * 3600)

@@ -18,18 +18,19 @@ UTC). Values are encoded by :mod:`sqlfeast.online.codec`.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Callable, Iterable
 
-from ..errors import OnlineStoreError
-from ..types import parse_type
-from .codec import encode_column
+from sqlfeast.errors import OnlineStoreError
+from sqlfeast.core.types import parse_type
+from sqlfeast.online.codec import encode_column
 
 if TYPE_CHECKING:  # pragma: no cover
     import pyarrow as pa
 
-    from ..registry import Registry
-    from ..spec import FeatureView
+    from sqlfeast.core.registry import Registry
+    from sqlfeast.core.spec import FeatureView
 
 # Attribute names sqlfeast writes beside the features; a feature may not use them.
 KEY_ATTR = "entity_key"
@@ -256,6 +257,18 @@ class OnlineStore:
     def __init__(self, project: str, table_template: str = "{project}.{view}"):
         self.project = project
         self.table_template = table_template or "{project}.{view}"
+
+    @classmethod
+    def from_settings(cls, project: str, settings: dict[str, Any], root: Path,
+                      table_template: str = "{project}.{view}") -> "OnlineStore":
+        """The store for a target's ``online_store:`` settings (paths relative to `root`)."""
+        raise NotImplementedError
+
+    @classmethod
+    def serving_settings(cls, settings: dict[str, Any], deadline_seconds: float, threads: int) -> dict[str, Any]:
+        """Settings for a feature server whose requests answer within `deadline_seconds`, on
+        `threads` worker threads: fail fast rather than retry for minutes. Unchanged by default."""
+        return dict(settings)
 
     def table_name(self, view: str) -> str:
         try:

@@ -40,16 +40,16 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Callable, Iterable
 
-from ..errors import OnlineStoreError
-from ..types import parse_type
-from .base import (CREATED_ATTR, EVENT_ATTR, KEY_ATTR, META_VIEW, TTL_ATTR, BulkWriter, OnlineStore,
+from sqlfeast.errors import OnlineStoreError
+from sqlfeast.core.types import parse_type
+from sqlfeast.online.base import (CREATED_ATTR, EVENT_ATTR, KEY_ATTR, META_VIEW, TTL_ATTR, BulkWriter, OnlineStore,
                    ReadRequest, StoredRow, WriteResult, prepare_rows)
-from .codec import attr_size, decoder, from_json_attr
-from .dynamodb_http import DynamoDBConnectionError, DynamoDBError, DynamoDBHttp
+from sqlfeast.online.codec import attr_size, decoder, from_json_attr
+from sqlfeast.online.dynamodb_http import DynamoDBConnectionError, DynamoDBError, DynamoDBHttp
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..registry import Registry
-    from ..spec import FeatureView
+    from sqlfeast.core.registry import Registry
+    from sqlfeast.core.spec import FeatureView
 
 WRITE_BATCH = 25  # DynamoDB's BatchWriteItem limit (moto does not enforce it; we do)
 READ_BATCH = 100  # DynamoDB's BatchGetItem limit
@@ -83,6 +83,24 @@ def _wire_decoder(ftype) -> Callable[[dict[str, Any]], Any]:
 
 class DynamoDBOnlineStore(OnlineStore):
     kind = "dynamodb"
+
+    @classmethod
+    def from_settings(cls, project: str, settings: dict[str, Any], root: Any,
+                      table_template: str = "{project}.{view}") -> "DynamoDBOnlineStore":
+        return cls(project, settings, table_template)
+
+    @classmethod
+    def serving_settings(cls, settings: dict[str, Any], deadline_seconds: float, threads: int) -> dict[str, Any]:
+        """The server's own deadline (504) fires first; the socket timeouts, a little longer,
+        only free the worker thread soon after, so a silent store never piles up blocked threads."""
+        out = dict(settings)
+        timeout = deadline_seconds
+        out["connect_timeout"] = min(float(out.get("connect_timeout", 1)), timeout)
+        out["read_timeout"] = min(float(out.get("read_timeout", timeout + 1)), timeout + 1)
+        out["connect_attempts"] = 1
+        out["retry_seconds"] = min(float(out.get("retry_seconds", timeout)), timeout)
+        out.setdefault("concurrency", max(8, threads // 2))
+        return out
 
     def __init__(self, project: str, settings: dict[str, Any], table_template: str = "{project}.{view}"):
         super().__init__(project, table_template)
@@ -267,7 +285,7 @@ class DynamoDBOnlineStore(OnlineStore):
         return resp.get("Item")
 
     def load_registry(self) -> "Registry | None":
-        from ..registry import Registry
+        from sqlfeast.core.registry import Registry
 
         header = self._registry_header()
         if not header:

@@ -61,14 +61,14 @@ def make_project(root: Path, endpoint: str, name: str | None = None) -> Path:
 def setup_project(root: Path) -> None:
     """apply (tables + registry snapshot), push tables, materialize the sample data."""
     from sqlfeast.feature_store import FeatureStore
-    from sqlfeast.push import ensure_push_tables
+    from sqlfeast.offline.push import ensure_push_tables
 
     cwd = os.getcwd()
     os.chdir(root)  # DuckDB resolves the sample files' relative paths against the cwd
     try:
         with FeatureStore(root) as fs:
             fs.apply()
-            ensure_push_tables(fs)
+            ensure_push_tables(fs.warehouse, fs.registry)
             fs.materialize("2020-01-01T00:00:00", "2027-01-01T00:00:00", quiet=True)
     finally:
         os.chdir(cwd)

@@ -10,7 +10,8 @@ import pyarrow as pa
 import pytest
 
 from sqlfeast.feature_store import FeatureStore
-from sqlfeast.push import PushError, push_table_name
+from sqlfeast.core.naming import push_table_name
+from sqlfeast.errors import PushError
 
 from .conftest import make_project
 
@@ -36,12 +37,12 @@ def store(root):
 
 @pytest.fixture
 def project(tmp_path, moto):
-    from sqlfeast.push import ensure_push_tables
+    from sqlfeast.offline.push import ensure_push_tables
 
     root = make_project(tmp_path / "demo", moto.endpoint)
     with store(root) as fs:
         fs.apply()
-        ensure_push_tables(fs)
+        ensure_push_tables(fs.warehouse, fs.registry)
     return root
 
 

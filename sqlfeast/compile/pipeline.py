@@ -1,0 +1,428 @@
+"""Compile a project: render every model, validate it with sqlglot, build the registry.
+
+The steps, each reporting every problem it finds:
+  1. load files (project.py)          4. order models by ref() and find cycles (graph.py)
+  2. render with Jinja (templating)   5. check projections and types (analysis.py)
+  3. parse with sqlglot               6. assemble self-contained SQL per dialect + registry
+
+Rendered models refer to sources and refs through placeholder table names, so one parse serves
+both the checks (with known schemas) and the SQL of every dialect.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlglot
+from sqlglot import exp
+
+from . import aggregations, analysis, graph
+from sqlfeast.project.config import ProjectConfig, Target
+from sqlfeast.errors import Location, SqlfeastError, ValidationError, ValidationErrors, suggest
+from sqlfeast.project.header import HEADER_KEYS, parse_ttl
+from sqlfeast.project.loader import LoadedProject, ModelFile, load
+from sqlfeast.core.registry import Registry
+from sqlfeast.core.dialects import DIALECTS, dialect
+from sqlfeast.core.files import write_atomic
+from sqlfeast.core.naming import SOURCE_PREFIX, push_table_name, ref_relation, source_placeholder
+from sqlfeast.core.spec import Feature, FeatureView, Model, SourceTable
+from sqlfeast.compile.templating import MacroLibrary, TemplateFailure, current_template_line, line_map
+from sqlfeast.core.types import parse_type
+
+
+
+def load_macros(config: ProjectConfig, loaded: LoadedProject | None = None) -> MacroLibrary:
+    """Built-in macros first, then the project's, so the project's win by name."""
+    library = MacroLibrary.builtin()
+    files = loaded.macro_files if loaded else _macro_files(config)
+    for path, text in files:
+        library.add(path, text)
+    return library
+
+
+def _macro_files(config: ProjectConfig) -> list[tuple[str, str]]:
+    out = []
+    for d in config.macro_paths:
+        for path in sorted((config.root / d).rglob("*.sql")):
+            out.append((path.relative_to(config.root).as_posix(), path.read_text()))
+    return out
+
+
+@dataclass
+class RenderedModel:
+    file: ModelFile
+    sql: str
+    refs: dict[str, int | None] = field(default_factory=dict)  # model -> line of the ref()
+    sources: dict[str, int | None] = field(default_factory=dict)
+    config: dict[str, Any] = field(default_factory=dict)
+    lines: list[int] = field(default_factory=list)  # rendered line -> original line
+    ast: exp.Expression | None = None
+    columns: list[analysis.OutputColumn] | None = None  # None when not analysable
+
+
+class _ModelContext:
+    """ref()/source()/config() for one model; records what the model depends on."""
+
+    def __init__(self, loaded: LoadedProject, model: RenderedModel):
+        self.loaded = loaded
+        self.model = model
+
+    def ref(self, *args: str, **kwargs: Any) -> str:
+        name = args[-1] if args else kwargs.get("name", "")
+        if name not in self.loaded.models:
+            raise TemplateFailure(f"ref('{name}') names no model",
+                                  hint=suggest(name, self.loaded.models) or "check the model's file name")
+        if name == self.model.file.name:
+            raise TemplateFailure(f"model '{name}' refs itself")
+        self.model.refs.setdefault(name, current_template_line(self.model.file.path))
+        return '"' + ref_relation(self.loaded.config.name, name) + '"'
+
+    def source(self, source: str, table: str) -> str:
+        key = f"{source}.{table}"
+        if key not in self.loaded.sources:
+            raise TemplateFailure(f"source('{source}', '{table}') is not declared",
+                                  hint=suggest(key, self.loaded.sources) or "declare it under 'sources:' in a models/ YAML file")
+        self.model.sources.setdefault(key, current_template_line(self.model.file.path))
+        return '"' + source_placeholder(source, table) + '"'
+
+    def config(self, **kwargs: Any) -> str:
+        self.model.config.update(kwargs)
+        return ""
+
+    def as_globals(self) -> dict[str, Any]:
+        return {"ref": self.ref, "source": self.source, "config": self.config,
+                "this": '"' + ref_relation(self.loaded.config.name, self.model.file.name) + '"'}
+
+
+def compile_project(config: ProjectConfig, target: Target, vars: dict[str, Any] | None = None,
+                    strict: bool = False, warehouse=None, write: bool = True) -> Registry:
+    """Compile the project for `target`; raise ValidationErrors listing every problem."""
+    loaded = load(config)
+    errors: list[SqlfeastError] = list(loaded.errors)
+    try:
+        library = load_macros(config, loaded)
+        renderer = library.renderer(target.type, target.name, target.schema, config.name,
+                                    {**config.vars, **(vars or {})})
+    except SqlfeastError as err:
+        raise ValidationErrors(errors + [err]) from None
+
+    rendered: dict[str, RenderedModel] = {}
+    for name, file in loaded.models.items():
+        model = RenderedModel(file, "")
+        try:
+            model.sql = renderer.render(file.header.body, file.path, _ModelContext(loaded, model).as_globals())
+        except SqlfeastError as err:
+            errors.append(err)
+            continue
+        model.lines = line_map(file.header.body, model.sql)
+        rendered[name] = model
+
+    views: dict[str, FeatureView] = {}
+    header_lines: dict[str, dict[str, Any]] = {}  # view -> line of each header key, for messages
+    for name, model in rendered.items():
+        if model.file.header.is_feature_view:
+            view = _feature_view_from_header(loaded, model, errors)
+            if view is not None:
+                views[name] = view
+                header_lines[name] = (aggregations.header_lines(model.file.header.data, view) if view.is_aggregation
+                                      else _header_lines(model.file.header.data, view))
+
+    order, cycle_errors = graph.order_models({n: list(m.refs) for n, m in rendered.items()},
+                                             {n: (m.file.path, m.refs) for n, m in rendered.items()})
+    errors.extend(cycle_errors)
+    cyclic = {name for err in cycle_errors for name in err.cycle}
+
+    schemas = analysis.source_schemas(loaded.sources, config.root, target.type)
+    schema_cache: dict = {}  # sqlglot schemas shared by models that read the same relations
+    push_tables = {push_table_name(config.name, p.name): p for p in loaded.push_sources.values()}
+    for name in order:
+        model = rendered[name]
+        if name in cyclic or any(rendered.get(ref) is None or rendered[ref].ast is None for ref in model.refs):
+            continue  # its own problem, or an upstream one, is reported already
+        try:
+            model.ast = analysis.parse_model(model, target.type)
+        except SqlfeastError as err:
+            errors.append(err)
+            continue
+        upstream = {}
+        for key in model.sources:
+            upstream[source_placeholder(*key.split(".", 1))] = schemas.get(key)
+        for ref in model.refs:
+            dep = rendered.get(ref)
+            upstream[ref_relation(config.name, ref)] = (
+                {c.name: c.type for c in dep.columns} if dep is not None and dep.columns is not None else None)
+        for table in analysis.other_tables(model.ast, upstream):
+            # Push tables have the push source's declared schema; any other table is unknown.
+            push = push_tables.get(table)
+            upstream[table] = {c: parse_type(t) for c, t in push.schema.items()} if push else None
+        try:
+            model.columns, expanded = analysis.output_columns(model, upstream, schema_cache, target.type)
+        except SqlfeastError as err:
+            errors.append(err)
+            continue
+        if expanded is not None:
+            model.ast = expanded  # SELECT * compiles to explicit columns
+        analysis.drop_positions(model.ast)  # every message is located by now; copies get 3x cheaper
+        if name in views and views[name].is_aggregation:
+            errors.extend(aggregations.check_projection(views[name], model.columns, model.file,
+                                                        model.file.header.data))
+        elif name in views:
+            errors.extend(analysis.check_projection(views[name], model.columns, model.file, header_lines[name]))
+
+    registry = Registry(project=config.name, entities=dict(loaded.entities), sources=dict(loaded.sources),
+                        feature_services=dict(loaded.feature_services), push_sources=dict(loaded.push_sources))
+    if not errors:
+        ref_graph = {n: list(m.refs) for n, m in rendered.items()}  # built once, not per model
+        cte_cache: dict[tuple[str, str], str] = {}
+        for name in order:
+            model = rendered[name]
+            sql = {d: assemble_sql(model, rendered, loaded, d, ref_graph, cte_cache) for d in DIALECTS}
+            deps = sorted([f"model:{r}" for r in model.refs] + [f"source:{s}" for s in model.sources])
+            columns = {c.name: str(c.type) if c.type else "unknown" for c in model.columns or []}
+            if name in views:
+                view = views[name]
+                view.sql, view.depends_on, view.columns = sql, deps, columns
+                view.join_key_types = {k: columns.get(k, "unknown") for k in view.join_keys}
+                registry.feature_views[name] = view
+            else:
+                registry.models[name] = Model(name, model.file.path, sql, deps, columns,
+                                              {str(k): str(v) for k, v in (model.config.get("tags") or {}).items()}
+                                              if isinstance(model.config.get("tags"), dict) else {})
+    errors.extend(_check_services(loaded, views))
+    errors.extend(_check_push_sources(loaded, views))
+    if strict and not errors and warehouse is not None:
+        errors.extend(analysis.check_against_warehouse(registry, warehouse, header_lines))
+    if errors:
+        raise ValidationErrors(errors)
+    if write:
+        write_target(config, registry, rendered)
+    return registry
+
+
+def _feature_view_from_header(loaded: LoadedProject, model: RenderedModel,
+                              errors: list[SqlfeastError]) -> FeatureView | None:
+    data, path = model.file.header.data, model.file.path
+    start = len(errors)
+
+    def err(message: str, key: str | None = None, hint: str | None = None) -> None:
+        errors.append(ValidationError(message, Location(path, data.key_line(key) if key else data.line), hint=hint))
+
+    for key in data:
+        if key not in HEADER_KEYS:
+            err(f"unknown header key '{key}'", key, suggest(key, HEADER_KEYS) or f"known keys: {', '.join(HEADER_KEYS)}")
+    entities = data.get("entities")
+    if isinstance(entities, str):
+        entities = [entities]
+    if not isinstance(entities, list) or not entities or not all(isinstance(e, str) for e in entities):
+        err("the header needs 'entities:' with a list of entity names", "entities" if "entities" in data else None,
+            "e.g. entities: [driver]")
+        entities = []
+    join_keys: list[str] = []
+    for entity in entities:
+        if entity not in loaded.entities:
+            err(f"unknown entity '{entity}'", "entities",
+                suggest(entity, loaded.entities) or "declare it under 'entities:' in a models/ YAML file")
+        else:
+            join_keys += [k for k in loaded.entities[entity].join_keys if k not in join_keys]
+    timestamp = data.get("timestamp")
+    if not isinstance(timestamp, str) or not timestamp:
+        err("the header needs 'timestamp:' naming the event time column", None, "e.g. timestamp: event_timestamp")
+    created = data.get("created_timestamp")
+    if created is not None and not isinstance(created, str):
+        err("'created_timestamp' must be a column name", "created_timestamp")
+    try:
+        ttl = parse_ttl(data.get("ttl"))
+    except ValueError as e:
+        err(str(e), "ttl")
+        ttl = 0
+    online = data.get("online", True)
+    if not isinstance(online, bool):
+        err("'online' must be true or false", "online")
+    tags = data.get("tags") or {}
+    if not isinstance(tags, dict):
+        err("'tags' must be a mapping such as {team: drivers}", "tags")
+        tags = {}
+    features_data = data.get("features")
+    features: list[Feature] = []
+    # -- aggregation views (sqlfeast/compile/aggregations.py): aggregates instead of latest-value features
+    aggs, granularity = [], 0
+    if "aggregations" in data:
+        if "features" in data:
+            err("a view has 'features:' (latest values) or 'aggregations:' (windowed aggregates), not both",
+                "aggregations", "move the latest-value features into a view of their own")
+        if "ttl" in data:
+            err("'ttl' does not apply to an aggregation view: each aggregation has its own window", "ttl",
+                "remove 'ttl:'")
+        aggs, granularity = aggregations.parse_aggregations(data, path, errors)
+        features = [Feature(a.name, "unknown", a.description) for a in aggs]
+        if data.get("online") is True:
+            err("aggregation views are computed offline only (training sets); they cannot be online yet",
+                "online", "remove 'online: true' (aggregation views default to online: false)")
+        online = False
+    elif "granularity" in data:
+        err("'granularity' applies only to a view with 'aggregations:'", "granularity", "remove 'granularity:'")
+    # -- end of aggregation views
+    if "aggregations" in data:
+        pass
+    elif not isinstance(features_data, dict) or not features_data:
+        err("the header needs 'features:' mapping each feature column to its type",
+            "features" if "features" in data else None, "e.g. features: {conv_rate: double}")
+    else:
+        for fname, fspec in features_data.items():
+            description = ""
+            if isinstance(fspec, dict):
+                unknown = [k for k in fspec if k not in ("type", "description")]
+                for k in unknown:
+                    errors.append(ValidationError(f"unknown key '{k}' in feature '{fname}'",
+                                                  Location(path, fspec.key_line(k)), hint="use 'type' and 'description'"))
+                description = str(fspec.get("description") or "")
+                fspec = fspec.get("type")
+            try:
+                ftype = parse_type(fspec)
+            except (ValueError, TypeError, AttributeError) as e:
+                msg = str(e) if fspec is not None else f"feature '{fname}' needs a type"
+                errors.append(ValidationError(f"feature '{fname}': {msg}", Location(path, features_data.key_line(fname))))
+                continue
+            features.append(Feature(str(fname), str(ftype), description))
+    if len(errors) > start:
+        return None
+    meta = dict(data.get("meta") or {})
+    return FeatureView(
+        name=model.file.name, entities=list(entities), join_keys=join_keys, timestamp=timestamp,
+        features=features, created_timestamp=created, ttl_seconds=ttl, online=online,
+        description=str(data.get("description") or ""), owner=str(data.get("owner") or ""),
+        tags={str(k): str(v) for k, v in tags.items()}, path=path,
+        meta=meta, aggregations=aggs, granularity_seconds=granularity)
+
+
+def _header_lines(data, view: FeatureView) -> dict[str, Any]:
+    return {"header": data.line, "entities": data.key_line("entities"), "timestamp": data.key_line("timestamp"),
+            "created_timestamp": data.key_line("created_timestamp"),
+            "features": {f.name: data["features"].key_line(f.name) for f in view.features}}
+
+
+def _check_services(loaded: LoadedProject, views: dict[str, FeatureView]) -> list[SqlfeastError]:
+    errors: list[SqlfeastError] = []
+    for service in loaded.feature_services.values():
+        loc = loaded.lines.get(("feature_service_features", service.name))
+        for ref in service.features:
+            view_name, _, feature = ref.partition(":")
+            if view_name not in loaded.models or not loaded.models[view_name].header.is_feature_view:
+                errors.append(ValidationError(f"feature service '{service.name}' names unknown feature view '{view_name}'",
+                                              loc, hint=suggest(view_name, views)))
+            elif view_name in views and feature and views[view_name].feature(feature) is None:
+                errors.append(ValidationError(
+                    f"feature service '{service.name}' names unknown feature '{ref}'", loc,
+                    hint=suggest(feature, views[view_name].feature_names)))
+    return errors
+
+
+def _check_push_sources(loaded: LoadedProject, views: dict[str, FeatureView]) -> list[SqlfeastError]:
+    errors: list[SqlfeastError] = []
+    for push in loaded.push_sources.values():
+        loc = loaded.lines.get(("push_source", push.name))
+        for view_name in push.feature_views:
+            view = views.get(view_name)
+            if view is None:
+                if view_name not in loaded.models or not loaded.models[view_name].header.is_feature_view:
+                    errors.append(ValidationError(f"push source '{push.name}' feeds unknown feature view '{view_name}'",
+                                                  loc, hint=suggest(view_name, views)))
+                continue
+            needed = view.join_keys + [push.timestamp]
+            missing = [c for c in needed if c not in push.schema]
+            if missing:
+                errors.append(ValidationError(
+                    f"push source '{push.name}' lacks column(s) {', '.join(missing)} that feature view '{view_name}' needs",
+                    loc, hint="add them to the push source's schema"))
+            for column, ctype in push.schema.items():
+                feature = view.feature(column)
+                if feature is not None and parse_type(feature.type).family != parse_type(ctype).family:
+                    errors.append(ValidationError(
+                        f"push source '{push.name}' column '{column}' is {ctype} but feature '{view_name}:{column}' is {feature.type}",
+                        loc, hint="make the types agree"))
+    return errors
+
+
+def source_relation(source: SourceTable, dialect_name: str) -> exp.Expression:
+    """The real relation a source() stands for in the dialect `dialect_name`."""
+    if dialect(dialect_name).external_locations and source.external_location:
+        query = sqlglot.parse_one(f"select * from {source.external_location}", dialect=dialect_name)
+        return query.args["from_"].this
+    # Unquoted unless needed: Snowflake then matches its upper-case names, as dbt does.
+    return exp.table_(source.identifier or source.name, db=source.schema, catalog=source.database)
+
+
+def assemble_sql(model: RenderedModel, rendered: dict[str, RenderedModel], loaded: LoadedProject,
+                 dialect: str, ref_graph: dict[str, list[str]] | None = None,
+                 cte_cache: dict[tuple[str, str], str] | None = None) -> str:
+    """Self-contained SQL: refs become CTEs (dependencies first), sources their real relations,
+    and the outer projection is aliased with quoted names so every warehouse keeps their case.
+
+    With `cte_cache` (shared by one compile run) each dependency's SQL is generated once per
+    dialect and spliced into every query that inlines it: the text is the same as generating
+    the whole query, only without redoing the dependency for each of its dependents."""
+    project = loaded.config.name
+    if ref_graph is None:
+        ref_graph = {n: list(m.refs) for n, m in rendered.items()}
+    chain = graph.ancestors(model.file.name, ref_graph)
+    ctes = [(ref_relation(project, dep), rendered[dep]) for dep in chain]
+
+    def resolve(node: exp.Expression) -> exp.Expression:
+        if isinstance(node, exp.Table) and not node.args.get("db") and node.name.startswith(SOURCE_PREFIX):
+            key = node.name[len(SOURCE_PREFIX):].replace("__", ".", 1)
+            relation = source_relation(loaded.sources[key], dialect).copy()
+            alias = node.args.get("alias") or exp.TableAlias(this=exp.to_identifier(loaded.sources[key].name))
+            relation.set("alias", alias)
+            return relation
+        return node
+
+    def body(dep: RenderedModel) -> exp.Query:
+        return analysis.quote_outer_aliases(dep.ast.copy(), [c.name for c in dep.columns]).transform(resolve, copy=False)
+
+    # One copy per tree: transform and generate work in place on it (sqlglot would copy again).
+    query = analysis.quote_outer_aliases(model.ast.copy(), [c.name for c in model.columns])
+    query = query.transform(resolve, copy=False)
+    splices: list[tuple[str, str]] = []  # (placeholder SQL, dependency SQL)
+    if ctes:
+        new = []
+        for i, (name, dep) in enumerate(ctes):
+            if cte_cache is None:
+                this = body(dep)
+            else:
+                if (name, dialect) not in cte_cache:
+                    cte_cache[(name, dialect)] = body(dep).sql(dialect=dialect, pretty=True, copy=False)
+                this = exp.select(exp.Literal.string(f"__sqlfeast_cte_{i}__"))
+                splices.append((this.sql(dialect=dialect, pretty=True), cte_cache[(name, dialect)]))
+            new.append(exp.CTE(this=this, alias=exp.TableAlias(this=exp.to_identifier(name, quoted=True))))
+        existing = query.args.get("with_")
+        if existing is not None:
+            existing.set("expressions", new + list(existing.expressions))
+        else:
+            query.set("with_", exp.With(expressions=new))
+    sql = query.sql(dialect=dialect, pretty=True, copy=False)
+    for placeholder, text in splices:
+        # Pretty printing indents a CTE body by two spaces on every line.
+        placeholder, text = _indent_cte(placeholder), _indent_cte(text)
+        if sql.count(placeholder) != 1:  # the query spells the placeholder itself: no splicing
+            return assemble_sql(model, rendered, loaded, dialect, ref_graph)
+        sql = sql.replace(placeholder, text)
+    return sql
+
+
+def _indent_cte(sql: str) -> str:
+    return "\n".join("  " + line for line in sql.split("\n"))
+
+
+def write_target(config: ProjectConfig, registry: Registry, rendered: dict[str, RenderedModel]) -> None:
+    """target/compiled/<dialect>/<model path> and target/registry.json, each written atomically."""
+    target = config.target_dir
+    for name, model in rendered.items():
+        obj = registry.feature_views.get(name) or registry.models.get(name)
+        for dialect, sql in obj.sql.items():
+            path = target / "compiled" / dialect / model.file.path
+            text = sql + "\n"
+            # Unchanged files are left alone: reading is far cheaper than replacing.
+            if not path.is_file() or path.read_text() != text:
+                write_atomic(path, text)
+    write_atomic(target / "registry.json", registry.to_json())

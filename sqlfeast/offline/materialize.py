@@ -1,0 +1,212 @@
+"""Materialization: copy the latest row of each entity from the warehouse to the online ctx.
+
+For each online feature view, the dispatched macro ``latest_rows`` selects the latest row per
+entity with a timestamp in [start, end) (ties to the latest created timestamp) in the warehouse.
+Its result streams out as Arrow record batches (memory bounded by the batch size whatever the
+range) into the online store's bulk writer, which writes with newer-wins: re-running a range, or
+back-filling an old one, never moves a value back in time, so an interrupted run converges when
+re-run.
+
+``materialize_incremental(end)`` continues each view from its last materialized end (kept per view
+by the registry store), or from ``end - ttl`` the first time.
+
+>>> parse_time("2024-01-02T03:04:05Z")
+datetime.datetime(2024, 1, 2, 3, 4, 5)
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, timezone
+from typing import TYPE_CHECKING, Any
+
+from sqlfeast.errors import SqlfeastError, UsageError, suggest
+
+if TYPE_CHECKING:  # pragma: no cover
+    from sqlfeast.core.spec import FeatureView
+    from sqlfeast.offline.context import OfflineContext
+
+EPOCH = datetime(1970, 1, 1)
+
+
+@dataclass
+class ViewResult:
+    view: str
+    start: datetime
+    end: datetime
+    rows: int = 0  # latest rows read from the warehouse
+    written: int = 0  # rows that went online
+    skipped: int = 0  # rows not newer than what was online already
+    seconds: float = 0.0
+
+    @property
+    def rows_per_second(self) -> float:
+        return self.rows / self.seconds if self.seconds else 0.0
+
+    def __str__(self) -> str:
+        if self.start >= self.end:
+            return f"{self.view}: up to date (materialized up to {iso(self.start)})"
+        return (f"{self.view}: {self.rows} rows [{iso(self.start)}, {iso(self.end)}) -> "
+                f"{self.written} written, {self.skipped} already newer online, "
+                f"{self.seconds:.1f}s ({self.rows_per_second:,.0f} rows/s)")
+
+
+def parse_time(value: Any, name: str = "time") -> datetime:
+    """A naive-UTC datetime from a datetime, date, ISO text or 'now'."""
+    if isinstance(value, datetime):
+        return value.astimezone(timezone.utc).replace(tzinfo=None) if value.tzinfo else value
+    if isinstance(value, date):
+        return datetime(value.year, value.month, value.day)
+    if hasattr(value, "to_pydatetime"):  # pandas Timestamp
+        return parse_time(value.to_pydatetime(), name)
+    if isinstance(value, str):
+        text = value.strip()
+        if text.lower() == "now":
+            return datetime.now(timezone.utc).replace(tzinfo=None)
+        try:
+            return parse_time(datetime.fromisoformat(text.replace("Z", "+00:00")), name)
+        except ValueError:
+            pass
+    raise UsageError(f"{name} {value!r} is not a timestamp",
+                     hint="use ISO 8601 such as 2024-01-31 or 2024-01-31T12:00:00, or 'now'")
+
+
+def iso(value: datetime) -> str:
+    return value.isoformat(sep=" ", timespec="microseconds")
+
+
+def _time_kind(view: "FeatureView", column: str | None) -> str | None:
+    if not column:
+        return None
+    text = str((view.columns or {}).get(column, "timestamp")).lower()
+    return "timestamptz" if text in ("timestamptz", "timestamp_tz") else "date" if text == "date" else "timestamp"
+
+
+def latest_rows_sql(ctx: "OfflineContext", view: "FeatureView", start: datetime, end: datetime) -> str:
+    """The warehouse query of a view's latest rows in [start, end), from the `latest_rows` macro."""
+    from sqlfeast.offline.historical import view_sql
+
+    context = {
+        "name": view.name, "sql": view_sql(view, ctx.warehouse), "keys": list(view.join_keys),
+        "ts": view.timestamp, "ts_type": _time_kind(view, view.timestamp),
+        "created": view.created_timestamp, "created_type": _time_kind(view, view.created_timestamp),
+        "features": view.feature_names, "start": iso(start), "end": iso(end),
+    }
+    return ctx.renderer.call("latest_rows", context).strip()
+
+
+def _online_views(ctx: "OfflineContext", views: list[str] | None) -> list["FeatureView"]:
+    registry = ctx.registry
+    if not views:
+        return [v for v in registry.feature_views.values() if v.online]
+    out = []
+    for name in views:
+        if name not in registry.feature_views:
+            raise UsageError(f"unknown feature view '{name}'", hint=suggest(name, registry.feature_views))
+        view = registry.feature_views[name]
+        if not view.online:
+            raise UsageError(f"feature view '{name}' is not online (online: false in its header)")
+        out.append(view)
+    return out
+
+
+def _progress(view: str, quiet: bool):
+    """A tqdm bar (rows, rows/s) on a terminal; nothing otherwise."""
+    if quiet or not sys.stderr.isatty():
+        return None
+    from tqdm import tqdm
+
+    return tqdm(desc=view, unit=" rows", unit_scale=True, dynamic_ncols=True, file=sys.stderr)
+
+
+def _prepare_online(ctx: "OfflineContext") -> None:
+    # The tables and registry snapshot come from `apply`; if this online store never saw one
+    # (a new target), set it up now so that materializing just works.
+    online = _online(ctx)
+    if online.load_registry() is None:
+        online.apply(ctx.registry)
+
+
+def materialize_view(ctx: "OfflineContext", view: "FeatureView", start: datetime, end: datetime,
+                     quiet: bool = False, batch_size: int = 50_000) -> ViewResult:
+    result = ViewResult(view.name, start, end)
+    if start >= end:
+        return result
+    sql = latest_rows_sql(ctx, view, start, end)
+    bar = _progress(view.name, quiet)
+    began = time.perf_counter()
+    try:
+        with _online(ctx).bulk_writer(view, on_written=bar.update if bar else None,
+                                            unique_keys=True) as writer:
+            for batch in ctx.warehouse.query_batches(sql, batch_size=batch_size):
+                if batch.num_rows:
+                    result.rows += batch.num_rows
+                    writer.write(batch)
+        result.written, result.skipped = writer.result.written, writer.result.skipped
+    finally:
+        if bar is not None:
+            bar.close()
+    result.seconds = time.perf_counter() - began
+    return result
+
+
+def materialize(ctx: "OfflineContext", start: Any, end: Any, views: list[str] | None = None,
+                quiet: bool = False, batch_size: int = 50_000) -> list[ViewResult]:
+    """Materialize the latest rows in [start, end) of the online views (all, or `views`)."""
+    start, end = parse_time(start, "start"), parse_time(end, "end")
+    if start >= end:
+        raise UsageError(f"start {iso(start)} is not before end {iso(end)}")
+    selected = _online_views(ctx, views)
+    _prepare_online(ctx)
+    results = []
+    for view in selected:
+        results.append(materialize_view(ctx, view, start, end, quiet=quiet, batch_size=batch_size))
+        _advance(ctx, view.name, start, end)
+    return results
+
+
+def materialize_incremental(ctx: "OfflineContext", end: Any, views: list[str] | None = None,
+                            quiet: bool = False, batch_size: int = 50_000) -> list[ViewResult]:
+    """Materialize each online view from where it stopped (or END - ttl the first time) to END."""
+    end = parse_time(end, "end")
+    selected = _online_views(ctx, views)
+    _prepare_online(ctx)
+    done = dict(ctx.registry.materialized or {})
+    results = []
+    for view in selected:
+        if view.name in done:
+            start = parse_time(done[view.name])
+        else:
+            start = end - timedelta(seconds=view.ttl_seconds) if view.ttl_seconds else EPOCH
+        result = materialize_view(ctx, view, start, end, quiet=quiet, batch_size=batch_size)
+        results.append(result)
+        if start < end:
+            _save_state(ctx, view.name, end)
+    return results
+
+
+def _advance(ctx: "OfflineContext", view: str, start: datetime, end: datetime) -> None:
+    """A plain materialize moves the incremental state forward when it leaves no gap."""
+    current = (ctx.registry.materialized or {}).get(view)
+    if current is None or (start <= parse_time(current) < end):
+        _save_state(ctx, view, end)
+
+
+def _save_state(ctx: "OfflineContext", view: str, end: datetime) -> None:
+    end_iso = end.isoformat(timespec="microseconds")
+    _state(ctx).save_materialized(view, end_iso)
+    ctx.registry.materialized[view] = end_iso
+
+
+def _online(ctx: "OfflineContext") -> Any:
+    if ctx.online_store is None:
+        raise SqlfeastError("materialization needs an online store")
+    return ctx.online_store
+
+
+def _state(ctx: "OfflineContext") -> Any:
+    if ctx.registry_store is None:
+        raise SqlfeastError("materialization needs the registry store to record its progress")
+    return ctx.registry_store
