@@ -102,7 +102,7 @@ def aggregate_oracle(entity_rows: list[dict], events: list[dict], aggs: list[Agg
 
 def assert_matches(got: list[dict], expected: list[dict], context) -> None:
     assert len(got) == len(expected), context
-    for i, (g, e) in enumerate(zip(got, expected)):
+    for i, (g, e) in enumerate(zip(got, expected, strict=True)):
         for name, want in e.items():
             have = g[name]
             if isinstance(want, set):

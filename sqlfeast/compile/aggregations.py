@@ -12,6 +12,7 @@ For an entity row with keys k and time t, each aggregate covers the view's rows 
 :class:`~sqlfeast.core.spec.Aggregation` records and, once the SELECT's column types are known, checks
 that every column exists and suits its function, and records the output types.
 
+>>> from sqlfeast.core.types import parse_type
 >>> output_type("sum", parse_type("integer")), output_type("avg", parse_type("decimal(10,2)"))
 ('bigint', 'double')
 >>> output_type("sum", parse_type("varchar")) is None
@@ -26,6 +27,7 @@ from sqlfeast.core.spec import Aggregation, FeatureView
 from sqlfeast.core.types import FeatureType
 from sqlfeast.errors import Location, SqlfeastError, ValidationError, suggest
 from sqlfeast.project.header import parse_ttl
+from sqlfeast.project.yamlfile import LineDict
 
 FUNCTIONS = ("count", "sum", "avg", "min", "max", "stddev", "last", "count_distinct")
 AGGREGATION_KEYS = ("function", "column", "window", "description")
@@ -42,17 +44,18 @@ _ACCEPTS: dict[str, tuple[str, ...] | None] = {
 def output_type(function: str, column: FeatureType | None) -> str | None:
     """The output type of `function` over a column of type `column`; None if it does not fit.
 
+    >>> from sqlfeast.core.types import parse_type
     >>> output_type("count", None), output_type("max", parse_type("timestamp"))
     ('bigint', 'timestamp')
     """
+    accepts = _ACCEPTS[function]
     if function in ("count", "count_distinct"):
-        if column is not None and _ACCEPTS[function] is not None and column.family not in _ACCEPTS[function]:
+        if column is not None and accepts is not None and column.family not in accepts:
             return None
         return "bigint"
     if column is None:
         return None
-    accepted = _ACCEPTS[function]
-    if accepted is not None and column.family not in accepted:
+    if accepts is not None and column.family not in accepts:
         return None
     if function == "sum":
         if column.family == "integer":
@@ -93,14 +96,14 @@ def parse_aggregations(data: Any, path: str, errors: list[SqlfeastError]) -> tup
                 granularity = DEFAULT_GRANULARITY
     spec = data.get("aggregations")
     line = data.key_line("aggregations")
-    if not isinstance(spec, dict) or not spec:
+    if not isinstance(spec, LineDict) or not spec:
         err("'aggregations:' must map each aggregate's name to {function, column, window}", line,
             "e.g. aggregations: {orders_7d: {function: count, window: 7d}}")
         return [], granularity
     out: list[Aggregation] = []
     for name, item in spec.items():
         item_line = spec.key_line(name)
-        if not isinstance(item, dict):
+        if not isinstance(item, LineDict):
             err(f"aggregation '{name}' must be a mapping such as {{function: sum, column: amount, window: 7d}}",
                 item_line)
             continue
@@ -147,7 +150,7 @@ def parse_aggregations(data: Any, path: str, errors: list[SqlfeastError]) -> tup
                         "make every window a multiple of 'granularity:' (or set a finer granularity)")
                     bad = True
         if not bad:
-            out.append(Aggregation(str(name), function, window, column,
+            out.append(Aggregation(str(name), str(function), window, column,
                                    description=str(item.get("description") or "")))
     return out, granularity
 
@@ -184,12 +187,12 @@ def check_projection(view: FeatureView, columns: list, file, header: Any) -> lis
                 f"aggregation '{agg.name}' aggregates column '{agg.column}', which the SELECT does not give",
                 Location(path, line), hint=suggest(agg.column, list(by_name)) or f"select {agg.column}"))
             continue
-        if agg.column and column.type is None and agg.function not in ("count", "count_distinct"):
+        if column is not None and column.type is None and agg.function not in ("count", "count_distinct"):
             errors.append(ValidationError(
                 f"the type of column '{agg.column}' (aggregation '{agg.name}') cannot be inferred",
                 column.location or Location(path, line), hint=f"cast it in the SELECT, e.g. cast(... as double) as {agg.column}"))
             continue
-        if agg.function == "sum" and column.type is not None and column.type.name == "decimal" \
+        if agg.function == "sum" and column is not None and column.type is not None and column.type.name == "decimal" \
                 and column.type.precision is None:
             errors.append(ValidationError(
                 f"the scale of decimal column '{agg.column}' (aggregation '{agg.name}') cannot be inferred",
@@ -199,7 +202,7 @@ def check_projection(view: FeatureView, columns: list, file, header: Any) -> lis
         result = output_type(agg.function, column.type if column is not None else None)
         if result is None:
             errors.append(ValidationError(
-                f"{agg.function} of column '{agg.column}' ({column.type}) is not possible (aggregation '{agg.name}')",
+                f"{agg.function} of column '{agg.column}' ({column.type if column else None}) is not possible (aggregation '{agg.name}')",
                 Location(path, item.key_line("function") or line),
                 hint=f"{agg.function} takes {', '.join(_ACCEPTS[agg.function] or ('any',))} columns"))
             continue
@@ -212,7 +215,10 @@ def check_projection(view: FeatureView, columns: list, file, header: Any) -> lis
 
 def header_lines(header: Any, view: FeatureView) -> dict[str, Any]:
     """Lines of the header keys, as compiler messages and --strict checks use them."""
-    spec = header.get("aggregations") or {}
+    spec = header.get("aggregations")
+    if not isinstance(spec, LineDict):
+        spec = LineDict()
+        spec.line, spec.key_lines = header.line, {}
     return {"header": header.line, "entities": header.key_line("entities"), "timestamp": header.key_line("timestamp"),
             "created_timestamp": header.key_line("created_timestamp"),
             "features": {a.name: spec.key_line(a.name) for a in view.aggregations}}

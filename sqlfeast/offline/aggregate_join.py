@@ -74,15 +74,15 @@ def build(requests: list, contexts: list[dict[str, Any]], pit_join: Callable[[li
     """
     parts: list[str] = []
     if stage:
-        for req, ctx in zip(requests, contexts):
+        for req, ctx in zip(requests, contexts, strict=True):
             parts.append(agg_join(ctx) if req.view.is_aggregation else pit_join([ctx]))
         stages = [(stage_name(i), sql) for i, sql in enumerate(parts[:-1])]
         return positional_select([s for s, _ in stages], parts[-1], requests), stages
-    plain = [ctx for req, ctx in zip(requests, contexts) if not req.view.is_aggregation]
+    plain = [ctx for req, ctx in zip(requests, contexts, strict=True) if not req.view.is_aggregation]
     owner: list[int] = []  # part index of each request
     if plain:
         parts.append(pit_join(plain))
-    for req, ctx in zip(requests, contexts):
+    for req, ctx in zip(requests, contexts, strict=True):
         if req.view.is_aggregation:
             owner.append(len(parts))
             parts.append(agg_join(ctx))
@@ -113,7 +113,7 @@ def row_join_select(parts: list[str], owner: list[int], requests: list) -> str:
     """
     row = _quote(ROW_COLUMN)
     columns = [f'"__p0".{row}']
-    for part, req in zip(owner, requests):
+    for part, req in zip(owner, requests, strict=True):
         columns += [f'"__p{part}".{_quote(output)}' for _, output in req.features]
     joins = "".join(f'\njoin (\n{sql}\n) as "__p{i}" on "__p{i}".{row} = "__p0".{row}'
                     for i, sql in enumerate(parts) if i)

@@ -457,7 +457,7 @@ def get_historical_features(ctx: "OfflineContext", entity_df: Any, features: str
         from sqlfeast.offline import aggregate_join
 
         views = [aggregate_join.view_context(req, base, dialect, lo, hi) if req.view.is_aggregation else base
-                 for req, base in zip(requests, views)]
+                 for req, base in zip(requests, views, strict=True)]
         final, stages = aggregate_join.build(
             requests, views, join, lambda view: ctx.renderer.call(
                 "aggregate_join", context_entity, view, context_options).strip(),
