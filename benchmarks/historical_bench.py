@@ -31,12 +31,12 @@ TTL_DRIVER = 2 * 86400
 
 # -- the two implementations ------------------------------------------------------------------
 def run_sqlfeast(data: Path, threads: int, strategy: str = "asof"):
-    from sqlfeast.project.config import Target
-    from sqlfeast.offline.context import OfflineContext
-    from sqlfeast.offline.historical import get_historical_features
+    from sqlfeast.compile.templating import MacroLibrary
     from sqlfeast.core.registry import Registry
     from sqlfeast.core.spec import Feature, FeatureView
-    from sqlfeast.compile.templating import MacroLibrary
+    from sqlfeast.offline.context import OfflineContext
+    from sqlfeast.offline.historical import get_historical_features
+    from sqlfeast.project.config import Target
     from sqlfeast.warehouse import connect
 
     target = Target(profile="b", name="b", type="duckdb", schema="main",
@@ -139,8 +139,8 @@ def one(impl: str, data: Path, threads: int, strategy: str, check: str | None) -
         import jinja2  # noqa: F401
         import sqlglot  # noqa: F401
 
-        import sqlfeast.offline.historical  # noqa: F401
         import sqlfeast.compile.templating  # noqa: F401
+        import sqlfeast.offline.historical  # noqa: F401
         import sqlfeast.warehouse  # noqa: F401
     start = time.perf_counter()
     table = IMPLS[impl](data, threads, strategy)

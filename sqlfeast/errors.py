@@ -11,8 +11,8 @@ do. The CLI prints these without a traceback; anything else is a bug and keeps i
 from __future__ import annotations
 
 import difflib
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Iterable, Sequence
 
 
 @dataclass(frozen=True, order=True)

@@ -12,10 +12,10 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlfeast.project.config import ProjectConfig, Target, load_project, load_target
-from sqlfeast.errors import SqlfeastError
 from sqlfeast.core.registry import Registry
 from sqlfeast.core.spec import Entity, FeatureService, FeatureView
+from sqlfeast.errors import SqlfeastError
+from sqlfeast.project.config import ProjectConfig, Target, load_project, load_target
 
 if TYPE_CHECKING:  # pragma: no cover
     from sqlfeast.offline.context import OfflineContext

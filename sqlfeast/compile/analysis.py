@@ -20,9 +20,9 @@ from sqlglot.schema import MappingSchema
 
 from sqlfeast.core.dialects import dialect
 from sqlfeast.core.naming import describe_placeholder
-from sqlfeast.errors import Location, SqlfeastError, ValidationError, suggest
 from sqlfeast.core.spec import FeatureView, SourceTable
 from sqlfeast.core.types import FeatureType, from_arrow, from_sqlglot, is_compatible, parse_type
+from sqlfeast.errors import Location, SqlfeastError, ValidationError, suggest
 
 _PARQUET = re.compile(r"^\s*read_parquet\(\s*'([^'*?\[]+)'\s*\)\s*$", re.IGNORECASE)
 
@@ -166,8 +166,8 @@ def output_columns(model, upstream: dict[str, dict[str, FeatureType] | None],
         line, col, _ = stars[0]
         return [OutputColumn(p.alias_or_name, t, pos.at(line, col, "*"))
                 for p, t in zip(typed_projections, types)], expanded
-    return [OutputColumn(p.alias_or_name, t, pos.at(l, c, n))
-            for p, t, (l, c, n) in zip(projections, types, raw_positions)], None
+    return [OutputColumn(p.alias_or_name, t, pos.at(ln, c, n))
+            for p, t, (ln, c, n) in zip(projections, types, raw_positions)], None
 
 
 # Nodes that give a query more than one scope or source; their presence needs the full qualify.

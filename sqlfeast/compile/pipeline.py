@@ -17,19 +17,19 @@ from typing import Any
 import sqlglot
 from sqlglot import exp
 
-from . import aggregations, analysis, graph
-from sqlfeast.project.config import ProjectConfig, Target
-from sqlfeast.errors import Location, SqlfeastError, ValidationError, ValidationErrors, suggest
-from sqlfeast.project.header import HEADER_KEYS, parse_ttl
-from sqlfeast.project.loader import LoadedProject, ModelFile, load
-from sqlfeast.core.registry import Registry
+from sqlfeast.compile.templating import MacroLibrary, TemplateFailure, current_template_line, line_map
 from sqlfeast.core.dialects import DIALECTS, dialect
 from sqlfeast.core.files import write_atomic
 from sqlfeast.core.naming import SOURCE_PREFIX, push_table_name, ref_relation, source_placeholder
+from sqlfeast.core.registry import Registry
 from sqlfeast.core.spec import Feature, FeatureView, Model, SourceTable
-from sqlfeast.compile.templating import MacroLibrary, TemplateFailure, current_template_line, line_map
 from sqlfeast.core.types import parse_type
+from sqlfeast.errors import Location, SqlfeastError, ValidationError, ValidationErrors, suggest
+from sqlfeast.project.config import ProjectConfig, Target
+from sqlfeast.project.header import HEADER_KEYS, parse_ttl
+from sqlfeast.project.loader import LoadedProject, ModelFile, load
 
+from . import aggregations, analysis, graph
 
 
 def load_macros(config: ProjectConfig, loaded: LoadedProject | None = None) -> MacroLibrary:
@@ -419,8 +419,8 @@ def write_target(config: ProjectConfig, registry: Registry, rendered: dict[str, 
     target = config.target_dir
     for name, model in rendered.items():
         obj = registry.feature_views.get(name) or registry.models.get(name)
-        for dialect, sql in obj.sql.items():
-            path = target / "compiled" / dialect / model.file.path
+        for dialect_name, sql in obj.sql.items():
+            path = target / "compiled" / dialect_name / model.file.path
             text = sql + "\n"
             # Unchanged files are left alone: reading is far cheaper than replacing.
             if not path.is_file() or path.read_text() != text:

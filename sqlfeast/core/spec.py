@@ -12,10 +12,12 @@ behaviour beyond lookups, so the online client can use them without the compiler
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
-from typing import Any
+from typing import Any, TypeVar
+
+R = TypeVar("R", bound="Record")
 
 
-def _as_dict(obj) -> dict[str, Any]:
+def _as_dict(obj: Any) -> dict[str, Any]:
     """Like dataclasses.asdict for these flat records, at a fraction of its cost: containers are
     copied one level deep (their items are plain strings and numbers)."""
     out = {}
@@ -25,28 +27,33 @@ def _as_dict(obj) -> dict[str, Any]:
     return out
 
 
-def _build(cls, data: dict[str, Any]):
-    known = {f.name for f in fields(cls)}
-    return cls(**{k: v for k, v in data.items() if k in known})
+class Record:
+    """The JSON form of a flat dataclass: ``to_dict`` and ``from_dict`` (unknown keys ignored, so
+    a registry written by a newer version still loads).
 
-
-@dataclass
-class Entity:
-    name: str
-    join_keys: list[str]
-    description: str = ""
-    path: str = ""
+    >>> Feature.from_dict({"name": "x", "type": "double", "added_later": 1}).to_dict()
+    {'name': 'x', 'type': 'double', 'description': ''}
+    """
 
     def to_dict(self) -> dict[str, Any]:
         return _as_dict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "Entity":
-        return _build(cls, data)
+    def from_dict(cls: type[R], data: dict[str, Any]) -> R:
+        known = {f.name for f in fields(cls)}  # type: ignore[arg-type]  # subclasses are dataclasses
+        return cls(**{k: v for k, v in data.items() if k in known})
 
 
 @dataclass
-class SourceTable:
+class Entity(Record):
+    name: str
+    join_keys: list[str]
+    description: str = ""
+    path: str = ""
+
+
+@dataclass
+class SourceTable(Record):
     """One table of a dbt-style source; on DuckDB it may point at files."""
 
     source: str
@@ -62,30 +69,16 @@ class SourceTable:
     def qualified_name(self) -> str:
         return f"{self.source}.{self.name}"
 
-    def to_dict(self) -> dict[str, Any]:
-        return _as_dict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "SourceTable":
-        return _build(cls, data)
-
 
 @dataclass
-class Feature:
+class Feature(Record):
     name: str
     type: str  # neutral type text, e.g. "double", "array<bigint>"
     description: str = ""
 
-    def to_dict(self) -> dict[str, Any]:
-        return _as_dict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "Feature":
-        return _build(cls, data)
-
 
 @dataclass
-class Aggregation:
+class Aggregation(Record):
     """One windowed aggregate of an aggregation view: `function` of `column` over the rows with
     ``t - window <= ts <= t`` for each request time t. `type` is the output type."""
 
@@ -96,16 +89,9 @@ class Aggregation:
     type: str = "unknown"
     description: str = ""
 
-    def to_dict(self) -> dict[str, Any]:
-        return _as_dict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "Aggregation":
-        return _build(cls, data)
-
 
 @dataclass
-class FeatureView:
+class FeatureView(Record):
     name: str
     entities: list[str]
     join_keys: list[str]
@@ -152,29 +138,22 @@ class FeatureView:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "FeatureView":
-        view = _build(cls, data)
+        view = super().from_dict(data)
         view.features = [Feature.from_dict(f) for f in data.get("features", [])]
         view.aggregations = [Aggregation.from_dict(a) for a in data.get("aggregations", [])]
         return view
 
 
 @dataclass
-class FeatureService:
+class FeatureService(Record):
     name: str
     features: list[str]  # "view:feature" or "view" (all of its features)
     description: str = ""
     path: str = ""
 
-    def to_dict(self) -> dict[str, Any]:
-        return _as_dict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "FeatureService":
-        return _build(cls, data)
-
 
 @dataclass
-class PushSource:
+class PushSource(Record):
     name: str
     schema: dict[str, str]  # column -> neutral type
     feature_views: list[str]
@@ -182,16 +161,9 @@ class PushSource:
     description: str = ""
     path: str = ""
 
-    def to_dict(self) -> dict[str, Any]:
-        return _as_dict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "PushSource":
-        return _build(cls, data)
-
 
 @dataclass
-class Model:
+class Model(Record):
     """A plain (non feature view) model that feature views can ref()."""
 
     name: str
@@ -200,10 +172,3 @@ class Model:
     depends_on: list[str] = field(default_factory=list)
     columns: dict[str, str] = field(default_factory=dict)
     tags: dict[str, str] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        return _as_dict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "Model":
-        return _build(cls, data)

@@ -22,16 +22,18 @@ import datetime as dt
 import os
 import re
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from sqlfeast.core.naming import quote as _quote
-from sqlfeast.errors import RetrievalError, UsageError, suggest
+from sqlfeast.core.refs import FeatureRef, parse_feature_ref
 from sqlfeast.core.spec import FeatureView
+from sqlfeast.errors import RetrievalError, UsageError, suggest
 
 if TYPE_CHECKING:  # pragma: no cover
     from sqlfeast.offline.context import OfflineContext
@@ -41,43 +43,10 @@ TS_COLUMN = "__sqlfeast_ts"
 STRATEGIES = ("asof", "window", "join")
 _BOOLEAN = {"true": True, "yes": True, "on": True, "1": True, "false": False, "no": False, "off": False, "0": False}
 _OPTIONS = ("timestamp_column", "filter_by_created_timestamp", "strategy", "stage_views")
-_REF = re.compile(r"^\s*([^\[\]:\s]+)\s*(?:\[([^\]]*)\])?\s*(?::\s*(.*?))?\s*$")
 _SQL_START = re.compile(r"^\s*(\(|select\b|with\b|from\b|values\b)", re.IGNORECASE)
 
 
-# -- feature references --------------------------------------------------------------------------
-@dataclass(frozen=True)
-class FeatureRef:
-    view: str
-    feature: str | None  # None: every feature of the view
-    alias: str | None = None
-    key_map: tuple[tuple[str, str], ...] = ()  # (view join key, entity column)
-
-
-def parse_feature_ref(text: str) -> FeatureRef:
-    """Parse ``view``, ``view:feature`` or ``view[as=a, key=column, ...]:feature``."""
-    match = _REF.match(text) if isinstance(text, str) else None
-    if not match:
-        raise RetrievalError(f"cannot read feature reference {text!r}",
-                             hint="write 'view:feature', 'view' or 'view[as=alias, key=column]:feature'")
-    view, options, feature = match.group(1), match.group(2), match.group(3)
-    alias, key_map = None, []
-    if options is not None:
-        for part in options.split(","):
-            name, eq, value = (s.strip() for s in part.partition("="))
-            if not eq or not name or not value:
-                raise RetrievalError(f"cannot read '{part.strip()}' in feature reference {text!r}",
-                                     hint="options look like [as=origin, location_id=origin_id]")
-            if name == "as":
-                alias = value
-            else:
-                key_map.append((name, value))
-    if feature == "":
-        raise RetrievalError(f"feature reference {text!r} names no feature after ':'",
-                             hint="write 'view:feature', or just 'view' for all of its features")
-    return FeatureRef(view, feature, alias, tuple(key_map))
-
-
+# -- feature references (grammar in sqlfeast.core.refs) -------------------------------------------
 @dataclass
 class ViewRequest:
     """One join of one view: its key mapping, alias and the features wanted from it."""

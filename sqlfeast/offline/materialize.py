@@ -19,7 +19,7 @@ from __future__ import annotations
 import sys
 import time
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlfeast.errors import SqlfeastError, UsageError, suggest
@@ -56,7 +56,7 @@ class ViewResult:
 def parse_time(value: Any, name: str = "time") -> datetime:
     """A naive-UTC datetime from a datetime, date, ISO text or 'now'."""
     if isinstance(value, datetime):
-        return value.astimezone(timezone.utc).replace(tzinfo=None) if value.tzinfo else value
+        return value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value
     if isinstance(value, date):
         return datetime(value.year, value.month, value.day)
     if hasattr(value, "to_pydatetime"):  # pandas Timestamp
@@ -64,7 +64,7 @@ def parse_time(value: Any, name: str = "time") -> datetime:
     if isinstance(value, str):
         text = value.strip()
         if text.lower() == "now":
-            return datetime.now(timezone.utc).replace(tzinfo=None)
+            return datetime.now(UTC).replace(tzinfo=None)
         try:
             return parse_time(datetime.fromisoformat(text.replace("Z", "+00:00")), name)
         except ValueError:

@@ -26,13 +26,13 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from sqlfeast.core.naming import push_table_name, quote
-from sqlfeast.errors import PushError, SqlfeastError, suggest
 from sqlfeast.core.types import FeatureType, parse_type
+from sqlfeast.errors import PushError, suggest
 
 if TYPE_CHECKING:  # pragma: no cover
     import pyarrow as pa
@@ -252,9 +252,9 @@ def _converter(ftype: FeatureType):
             if not isinstance(v, datetime):
                 raise TypeError
             if v.tzinfo is not None:
-                v = v.astimezone(timezone.utc)
+                v = v.astimezone(UTC)
                 return v if aware else v.replace(tzinfo=None)
-            return v.replace(tzinfo=timezone.utc) if aware else v
+            return v.replace(tzinfo=UTC) if aware else v
         return ts
     if name == "date":
         def day(v):

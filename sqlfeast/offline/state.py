@@ -10,7 +10,7 @@ Tables, prefixed by project: ``<project>__registry`` and ``<project>__materializ
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -87,7 +87,7 @@ class RegistryStore:
         """Record `registry` as the new current version; returns it with version and applied_at."""
         self._ensure_tables()
         applied = Registry.from_dict(registry.to_dict())
-        applied.applied_at = datetime.now(timezone.utc).replace(tzinfo=None).isoformat(timespec="seconds")
+        applied.applied_at = datetime.now(UTC).replace(tzinfo=None).isoformat(timespec="seconds")
         for attempt in range(5):
             current = self.warehouse.query_arrow(f"SELECT COALESCE(MAX(version), 0) AS v FROM {self.registry_table}")
             applied.version = int(current.column(0)[0].as_py()) + 1

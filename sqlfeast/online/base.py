@@ -17,13 +17,14 @@ UTC). Values are encoded by :mod:`sqlfeast.online.codec`.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
 from datetime import date, datetime, timedelta
-from typing import TYPE_CHECKING, Any, Callable, Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from sqlfeast.errors import OnlineStoreError
 from sqlfeast.core.types import parse_type
+from sqlfeast.errors import OnlineStoreError
 from sqlfeast.online.codec import encode_column
 
 if TYPE_CHECKING:  # pragma: no cover

@@ -18,8 +18,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlfeast.errors import RetrievalError
 from sqlfeast.core.registry import Registry
+from sqlfeast.errors import RetrievalError
 from sqlfeast.online.base import OnlineStore, ReadRequest, coerce_key_value, entity_key, micros_to_datetime
 
 if TYPE_CHECKING:  # pragma: no cover

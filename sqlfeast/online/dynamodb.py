@@ -36,14 +36,26 @@ import threading
 import time
 import uuid
 import zlib
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, Callable, Iterable
+from typing import TYPE_CHECKING, Any
 
-from sqlfeast.errors import OnlineStoreError
 from sqlfeast.core.types import parse_type
-from sqlfeast.online.base import (CREATED_ATTR, EVENT_ATTR, KEY_ATTR, META_VIEW, TTL_ATTR, BulkWriter, OnlineStore,
-                   ReadRequest, StoredRow, WriteResult, prepare_rows)
+from sqlfeast.errors import OnlineStoreError
+from sqlfeast.online.base import (
+    CREATED_ATTR,
+    EVENT_ATTR,
+    KEY_ATTR,
+    META_VIEW,
+    TTL_ATTR,
+    BulkWriter,
+    OnlineStore,
+    ReadRequest,
+    StoredRow,
+    WriteResult,
+    prepare_rows,
+)
 from sqlfeast.online.codec import attr_size, decoder, from_json_attr
 from sqlfeast.online.dynamodb_http import DynamoDBConnectionError, DynamoDBError, DynamoDBHttp
 

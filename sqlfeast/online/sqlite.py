@@ -12,11 +12,12 @@ import json
 import sqlite3
 import threading
 import zlib
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterable
+from typing import TYPE_CHECKING, Any
 
-from sqlfeast.errors import OnlineStoreError
 from sqlfeast.core.types import parse_type
+from sqlfeast.errors import OnlineStoreError
 from sqlfeast.online.base import META_VIEW, BulkWriter, OnlineStore, ReadRequest, StoredRow, prepare_rows
 from sqlfeast.online.codec import decoder, from_json_attr, to_json_attr
 

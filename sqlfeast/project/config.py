@@ -11,7 +11,6 @@ True
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,7 @@ from typing import Any
 from sqlfeast.core.dialects import DIALECTS, dialect
 from sqlfeast.core.naming import NAME
 from sqlfeast.errors import ConfigError, Location, suggest
-from sqlfeast.project.yamlfile import load_yaml, line_of
+from sqlfeast.project.yamlfile import line_of, load_yaml
 
 PROJECT_FILE = "sqlfeast_project.yml"
 PROFILES_FILE = "profiles.yml"
@@ -138,7 +137,7 @@ def load_target(project: ProjectConfig, profiles_dir: str | None = None,
     try:
         rendered = env.from_string(text).render(env_var=env_var_value)
     except MissingEnvVar as err:
-        line = next((i + 1 for i, l in enumerate(text.splitlines()) if err.name in l), None)
+        line = next((i + 1 for i, text_line in enumerate(text.splitlines()) if err.name in text_line), None)
         raise ConfigError(f"environment variable '{err.name}' is not set", Location(rel, line),
                           hint=f"export {err.name}=... or give env_var('{err.name}', 'default')") from None
     except jinja2.TemplateError as err:

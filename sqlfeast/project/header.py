@@ -19,7 +19,6 @@ from typing import Any
 from sqlfeast.errors import Location, ValidationError
 from sqlfeast.project.yamlfile import LineDict, load_yaml
 
-MARKER = "@feature_view"
 HEADER_KEYS = ("name", "entities", "timestamp", "created_timestamp", "ttl", "online", "description",
                "owner", "tags", "features", "meta", "aggregations", "granularity")
 _START = re.compile(r"\A(\s*)/\*\s*@feature_view\b[^\n]*\n?")

@@ -6,18 +6,17 @@ Every problem is collected (not raised) so that one run reports all of them.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlfeast.project.config import ProjectConfig
 from sqlfeast.core.naming import NAME
-from sqlfeast.errors import Location, SqlfeastError, ValidationError, suggest
-from sqlfeast.project.header import Header, parse_header
 from sqlfeast.core.spec import Entity, FeatureService, PushSource, SourceTable
 from sqlfeast.core.types import parse_type
-from sqlfeast.project.yamlfile import load_yaml, line_of
+from sqlfeast.errors import Location, SqlfeastError, ValidationError, suggest
+from sqlfeast.project.config import ProjectConfig
+from sqlfeast.project.header import Header, parse_header
+from sqlfeast.project.yamlfile import line_of, load_yaml
 
 YAML_KEYS = ("version", "entities", "sources", "feature_services", "push_sources", "models")
 
@@ -42,9 +41,6 @@ class LoadedProject:
     # name -> location, for members checked once every model is known
     lines: dict[tuple[str, str], Location] = field(default_factory=dict)
     errors: list[SqlfeastError] = field(default_factory=list)
-
-    def location(self, kind: str, name: str, member: str | None = None) -> Location | None:
-        return self.lines.get((kind, f"{name}:{member}" if member else name))
 
 
 def _rel(root: Path, path: Path) -> str:

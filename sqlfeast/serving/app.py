@@ -21,19 +21,20 @@ Each request is logged as one JSON line on the ``sqlfeast.serving.app.access`` l
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import base64
+import contextlib
 import json
 import logging
 import math
 import os
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from functools import partial
-from typing import Any, Callable
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -97,9 +98,8 @@ def dumps(data: Any) -> bytes:
 
 def _iso(ts: datetime) -> str:
     if ts.tzinfo is not None:
-        from datetime import timezone
 
-        ts = ts.astimezone(timezone.utc).replace(tzinfo=None)
+        ts = ts.astimezone(UTC).replace(tzinfo=None)
     return ts.isoformat() + "Z"
 
 
@@ -145,7 +145,7 @@ class ServerState:
         future = asyncio.get_running_loop().run_in_executor(self.pool, fn)
         try:
             return await asyncio.wait_for(future, timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise ApiError(504, f"{what} did not answer within {timeout:g} s", "timeout") from None
 
     async def load_registry(self) -> None:
@@ -219,9 +219,6 @@ def _check_keys(data: dict[str, Any], known: tuple[str, ...]) -> None:
             hint = suggest(key, known)
             raise ApiError(400, f"unknown field '{key}'" + (f" ({hint})" if hint else
                                                             f"; expected {', '.join(known)}"), "unknown_field")
-
-
-_INT_TYPES = ("bigint", "integer")
 
 
 def _check_key_values(name: str, type_text: str, values: list[Any]) -> list[Any]:
@@ -471,7 +468,7 @@ class AccessLog:
             if access_log.isEnabledFor(logging.INFO):
                 entry = {"ts": round(time.time(), 3), "method": scope["method"], "path": scope["path"],
                          "status": status[0], "ms": round((time.perf_counter() - start) * 1000, 2),
-                         "client": scope["client"][0] if scope.get("client") else None}
+                         "client": scope["client"][0] if scope.get("client") else None, "pid": os.getpid()}
                 if "sqlfeast.entities" in scope:
                     entry["entities"] = scope["sqlfeast.entities"]
                 if "sqlfeast.error" in scope:
@@ -529,8 +526,8 @@ def serving_settings(settings: dict[str, Any], options: ServerOptions) -> dict[s
 
 
 def _open_project(project_dir, target, profiles_dir, options: ServerOptions):
-    from sqlfeast.project.config import load_project, load_target
     from sqlfeast.online import open_online_store
+    from sqlfeast.project.config import load_project, load_target
 
     project = load_project(project_dir)
     tgt = load_target(project, profiles_dir, target)

@@ -8,8 +8,9 @@ Relative file paths inside SQL (``read_parquet('data/x.parquet')``) resolve agai
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import duckdb
 import pyarrow as pa

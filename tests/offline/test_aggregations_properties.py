@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from sqlfeast.compile.aggregations import output_type
 from sqlfeast.core.spec import Aggregation, Feature, FeatureView
 from sqlfeast.core.types import parse_type
-from tests.test_historical_helpers import ViewData, duckdb_store, oracle, snowflake_store
+from tests.offline.historical_helpers import ViewData, duckdb_store, oracle, snowflake_store
 
 BASE = dt.datetime(2024, 1, 1)
 UTC = dt.UTC

@@ -17,8 +17,8 @@ from sqlglot import exp
 from sqlfeast.core.spec import Aggregation, Feature, FeatureView
 from sqlfeast.feature_store import FeatureStore
 from sqlfeast.warehouse import connect
-from tests.test_compile import SCHEMA, compile_dir, errors_of, make_project
-from tests.test_historical_helpers import Store, ViewData, registry_for, snowflake_target
+from tests.compile.test_compile import SCHEMA, compile_dir, errors_of, make_project
+from tests.offline.historical_helpers import Store, ViewData, registry_for, snowflake_target
 
 AGG_SCHEMA = SCHEMA.replace("          - {name: label, data_type: varchar}",
                             "          - {name: label, data_type: varchar}\n"
@@ -129,7 +129,7 @@ def test_example_project_trains_on_its_aggregation_view(example_project):
 
 
 # -- golden Snowflake SQL ------------------------------------------------------------------------
-GOLDEN = Path(__file__).parent / "golden" / "snowflake"
+GOLDEN = Path(__file__).parents[1] / "offline" / "golden"
 T = dt.datetime(2024, 1, 1)
 
 

@@ -13,14 +13,14 @@ from typing import Any
 
 import pyarrow as pa
 
-from sqlfeast.project.config import Target
+from sqlfeast.compile.templating import MacroLibrary
 from sqlfeast.core.registry import Registry
 from sqlfeast.core.spec import Feature, FeatureService, FeatureView
-from sqlfeast.compile.templating import MacroLibrary
+from sqlfeast.project.config import Target
 from sqlfeast.warehouse import connect
 from sqlfeast.warehouse.base import quote
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 @dataclass
@@ -38,9 +38,8 @@ class Store:
             self.renderer = MacroLibrary.builtin().renderer(self.target.type)
 
     def get_historical_features(self, entity_df, features, full_feature_names=False, **options):
-        from sqlfeast.offline.historical import get_historical_features
-
         from sqlfeast.offline.context import OfflineContext
+        from sqlfeast.offline.historical import get_historical_features
 
         ctx = OfflineContext(self.warehouse, self.renderer, self.registry, settings=dict(self.target.settings))
         return get_historical_features(ctx, entity_df, features, full_feature_names=full_feature_names,

@@ -9,9 +9,9 @@ from datetime import datetime, timedelta
 import pyarrow as pa
 import pytest
 
-from sqlfeast.feature_store import FeatureStore
 from sqlfeast.core.naming import push_table_name
 from sqlfeast.errors import PushError
+from sqlfeast.feature_store import FeatureStore
 
 from .conftest import make_project
 
