@@ -26,6 +26,7 @@ from sqlfeast.core.spec import Feature, FeatureView, Model, SourceTable
 from sqlfeast.core.types import parse_type
 from sqlfeast.errors import Location, SqlfeastError, ValidationError, ValidationErrors, suggest
 from sqlfeast.project.config import ProjectConfig, Target
+from sqlfeast.project.data_tests import attach_tests
 from sqlfeast.project.header import HEADER_KEYS, parse_ttl
 from sqlfeast.project.loader import LoadedProject, ModelFile, load
 
@@ -170,6 +171,8 @@ def compile_project(config: ProjectConfig, target: Target, vars: dict[str, Any] 
         elif name in views:
             errors.extend(analysis.check_projection(views[name], model.columns, model.file, header_lines[name]))
 
+    attach_tests(loaded, views, {n: None if rendered[n].columns is None else {c.name for c in rendered[n].columns}
+                                 for n in views}, errors)
     registry = Registry(project=config.name, entities=dict(loaded.entities), sources=dict(loaded.sources),
                         feature_services=dict(loaded.feature_services), push_sources=dict(loaded.push_sources))
     if not errors:
@@ -272,10 +275,10 @@ def _feature_view_from_header(loaded: LoadedProject, model: RenderedModel,
         for fname, fspec in features_data.items():
             description = ""
             if isinstance(fspec, dict):
-                unknown = [k for k in fspec if k not in ("type", "description")]
+                unknown = [k for k in fspec if k not in ("type", "description", "tests")]
                 for k in unknown:
                     errors.append(ValidationError(f"unknown key '{k}' in feature '{fname}'",
-                                                  Location(path, fspec.key_line(k)), hint="use 'type' and 'description'"))
+                                                  Location(path, fspec.key_line(k)), hint="use 'type', 'description' and 'tests'"))
                 description = str(fspec.get("description") or "")
                 fspec = fspec.get("type")
             try:

@@ -91,6 +91,33 @@ class Aggregation(Record):
 
 
 @dataclass
+class DataTest(Record):
+    """A data test declared on a feature view: what must hold of its rows in the warehouse.
+
+    `kind` is one of :data:`DATA_TEST_KINDS`; `column` is None for a view-level test (unique on
+    join keys and timestamp, freshness, row_count). `config` holds the test's arguments: `values`,
+    `min`/`max`, `columns`, `warn_after`/`error_after` (seconds).
+
+    >>> DataTest("accepted_range", "conv_rate", {"min": 0, "max": 1}).id
+    'accepted_range(conv_rate)'
+    """
+
+    kind: str
+    column: str | None = None
+    config: dict[str, Any] = field(default_factory=dict)
+    severity: str = "error"  # "error" | "warn"
+    path: str = ""
+    line: int | None = None
+
+    @property
+    def id(self) -> str:
+        return f"{self.kind}({self.column})" if self.column else self.kind
+
+
+DATA_TEST_KINDS = ("not_null", "accepted_values", "accepted_range", "unique", "freshness", "row_count")
+
+
+@dataclass
 class FeatureView(Record):
     name: str
     entities: list[str]
@@ -109,6 +136,7 @@ class FeatureView(Record):
     columns: dict[str, str] = field(default_factory=dict)  # every output column -> neutral type
     join_key_types: dict[str, str] = field(default_factory=dict)
     meta: dict[str, Any] = field(default_factory=dict)  # extra header keys the user added
+    tests: list[DataTest] = field(default_factory=list)  # data tests (header or models/ YAML)
     # An aggregation view has one Aggregation per feature (same names and types) and a tile size.
     aggregations: list[Aggregation] = field(default_factory=list)
     granularity_seconds: int = 0
@@ -134,6 +162,10 @@ class FeatureView(Record):
         data["aggregations"] = [a.to_dict() for a in self.aggregations]
         if not self.aggregations:  # plain views keep the JSON (and content hash) they had
             del data["aggregations"], data["granularity_seconds"]
+        if self.tests:
+            data["tests"] = [t.to_dict() for t in self.tests]
+        else:  # a view without tests keeps the registry form (and content hash) it had before tests
+            del data["tests"]
         return data
 
     @classmethod
@@ -141,6 +173,7 @@ class FeatureView(Record):
         view = super().from_dict(data)
         view.features = [Feature.from_dict(f) for f in data.get("features", [])]
         view.aggregations = [Aggregation.from_dict(a) for a in data.get("aggregations", [])]
+        view.tests = [DataTest.from_dict(t) for t in data.get("tests", [])]
         return view
 
 

@@ -22,7 +22,7 @@ import datetime as dt
 import os
 import re
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -36,7 +36,11 @@ from sqlfeast.core.spec import FeatureView
 from sqlfeast.errors import RetrievalError, UsageError, suggest
 
 if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
+
+    from sqlfeast.core.registry import Registry
     from sqlfeast.offline.context import OfflineContext
+    from sqlfeast.warehouse.base import Warehouse
 
 ROW_COLUMN = "__sqlfeast_row"
 TS_COLUMN = "__sqlfeast_ts"
@@ -61,7 +65,7 @@ class ViewRequest:
         return self.alias or self.view.name
 
 
-def expand_references(registry, features: str | list[str]) -> list[FeatureRef]:
+def expand_references(registry: Registry, features: str | list[str]) -> list[FeatureRef]:
     """Feature service name or list of references -> parsed references, in request order."""
     if isinstance(features, str):
         if features in registry.feature_services:
@@ -82,7 +86,7 @@ def expand_references(registry, features: str | list[str]) -> list[FeatureRef]:
     return [parse_feature_ref(r) for r in refs]
 
 
-def plan_requests(registry, refs: list[FeatureRef], full_feature_names: bool,
+def plan_requests(registry: Registry, refs: list[FeatureRef], full_feature_names: bool,
                   entity_columns: list[str]) -> list[ViewRequest]:
     """Group references into one join per (view, alias, key mapping) and name the outputs."""
     requests: dict[tuple, ViewRequest] = {}
@@ -133,7 +137,7 @@ def _is_pandas(obj: Any) -> bool:
     return type(obj).__module__.split(".")[0] == "pandas" and hasattr(obj, "columns")
 
 
-def load_entities(warehouse, entity_df: Any) -> pa.Table:
+def load_entities(warehouse: Warehouse, entity_df: Any) -> pa.Table:
     """Arrow table / RecordBatchReader / pandas DataFrame / parquet path / SQL text -> Arrow."""
     if isinstance(entity_df, pa.Table):
         return entity_df
@@ -214,7 +218,7 @@ def _column_kind(view: FeatureView, column: str, described: dict[str, str] | Non
         else "date" if name == "date" else "timestamp"
 
 
-def view_sql(view: FeatureView, warehouse) -> str:
+def view_sql(view: FeatureView, warehouse: Warehouse) -> str:
     """The view's compiled SQL, ready to run on `warehouse`."""
     sql = (view.sql or {}).get(warehouse.dialect)
     if not sql:
@@ -223,7 +227,7 @@ def view_sql(view: FeatureView, warehouse) -> str:
     return warehouse.localize(sql.strip().rstrip(";"))
 
 
-def _view_context(req: ViewRequest, warehouse, dialect: str, lo: dt.datetime | None,
+def _view_context(req: ViewRequest, warehouse: Warehouse, dialect: str, lo: dt.datetime | None,
                   hi: dt.datetime | None) -> dict[str, Any]:
     view = req.view
     sql = view_sql(view, warehouse)
@@ -255,10 +259,16 @@ class RetrievalJob:
     The work is either one query, or (``stages``) one query per view but the last, each kept in a
     temporary table in entity-row order, and a final query that runs the last view's join and
     lines the staged results up beside it by position. ``sql`` is the whole script either way.
+
+    >>> job = FeatureStore(".").get_historical_features(
+    ...     "select 1001 as driver_id, timestamp '2026-01-01' as event_timestamp",
+    ...     ["driver_hourly_stats:conv_rate"])                                      # doctest: +SKIP
+    >>> job.to_arrow().num_rows                                                     # doctest: +SKIP
+    1
     """
 
-    def __init__(self, warehouse, final_sql: str, entities: pa.Table, keys_table: pa.Table, relation_name: str,
-                 output_names: list[str], stages: list[tuple[str, str]] = ()):
+    def __init__(self, warehouse: Warehouse, final_sql: str, entities: pa.Table, keys_table: pa.Table, relation_name: str,
+                 output_names: list[str], stages: Sequence[tuple[str, str]] = ()) -> None:
         self.warehouse = warehouse
         self.final_sql = final_sql
         self.stages = list(stages)  # (temporary table, query), built in order before final_sql
@@ -269,7 +279,10 @@ class RetrievalJob:
 
     @property
     def sql(self) -> str:
-        """Every statement run, in order, as one script."""
+        """Every statement run, in order, as one script.
+
+        >>> print(job.sql)                                                          # doctest: +SKIP
+        """
         staged = "".join(f"CREATE TEMPORARY TABLE {_quote(name)} AS\n{sql};\n\n" for name, sql in self.stages)
         return staged + self.final_sql
 
@@ -300,7 +313,11 @@ class RetrievalJob:
             self.warehouse.unregister(self._name)
 
     def iter_batches(self, batch_size: int = 262_144) -> Iterator[pa.RecordBatch]:
-        """Result batches in entity order: the entity's columns followed by the features."""
+        """Result batches in entity order: the entity's columns followed by the features.
+
+        >>> for batch in job.iter_batches(batch_size=100_000): print(batch.num_rows)  # doctest: +SKIP
+        1
+        """
         start = 0
         for batch in self._feature_batches(batch_size):
             n = batch.num_rows
@@ -320,13 +337,27 @@ class RetrievalJob:
             raise RetrievalError(f"internal error: {start} result rows for {self._entities.num_rows} entity rows")
 
     def to_arrow(self) -> pa.Table:
+        """The whole result as one pyarrow Table.
+
+        >>> job.to_arrow().column_names                                             # doctest: +SKIP
+        ['driver_id', 'event_timestamp', 'conv_rate']
+        """
         return pa.Table.from_batches(list(self.iter_batches()))
 
-    def to_pandas(self):
+    def to_pandas(self) -> pd.DataFrame:
+        """The whole result as a pandas DataFrame (needs the pandas extra).
+
+        >>> job.to_pandas().shape                                                   # doctest: +SKIP
+        (1, 3)
+        """
         return self.to_arrow().to_pandas()
 
-    def to_parquet(self, path: str | os.PathLike, batch_size: int = 262_144) -> int:
-        """Stream the result into a parquet file (bounded memory); returns the row count."""
+    def to_parquet(self, path: str | os.PathLike[str], batch_size: int = 262_144) -> int:
+        """Stream the result into a parquet file (bounded memory); returns the row count.
+
+        >>> job.to_parquet("training.parquet")                                      # doctest: +SKIP
+        1
+        """
         import pyarrow.parquet as pq
 
         writer = None
@@ -343,7 +374,11 @@ class RetrievalJob:
         return rows
 
     def to_table(self, name: str) -> str:
-        """Write the result to a table in the target's schema (replaced if it exists)."""
+        """Write the result to a table in the target's schema (replaced if it exists).
+
+        >>> job.to_table("training_rows")                                           # doctest: +SKIP
+        '"main"."training_rows"'
+        """
         table = self.to_arrow()
         temp = f"__sqlfeast_result_{uuid.uuid4().hex[:12]}"
         relation = self.warehouse.relation(name)
@@ -459,7 +494,7 @@ def _stage_views(options: dict[str, Any], settings: dict[str, Any]) -> bool:
     return _BOOLEAN[text]
 
 
-def _positional_select(warehouse, stages: list[str], last_sql: str, requests: list[ViewRequest]) -> str:
+def _positional_select(warehouse: Warehouse, stages: list[str], last_sql: str, requests: list[ViewRequest]) -> str:
     """The last view's join beside the staged ones, row by row (``Warehouse.line_up``).
 
     Every query is ordered by entity row and has one row per entity row, so position is identity;

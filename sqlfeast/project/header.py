@@ -17,10 +17,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlfeast.errors import Location, ValidationError
-from sqlfeast.project.yamlfile import LineDict, load_yaml
+from sqlfeast.project.yamlfile import LineDict, LineList, load_yaml
 
 HEADER_KEYS = ("name", "entities", "timestamp", "created_timestamp", "ttl", "online", "description",
-               "owner", "tags", "features", "meta", "aggregations", "granularity")
+               "owner", "tags", "features", "meta", "tests", "aggregations", "granularity")
 _START = re.compile(r"\A(\s*)/\*\s*@feature_view\b[^\n]*\n?")
 _TTL_PART = re.compile(r"(\d+)\s*([smhdw])")
 _TTL_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -70,6 +70,9 @@ def _shift_lines(data: Any, offset: int) -> None:
         for value in data.values():
             _shift_lines(value, offset)
     elif isinstance(data, list):
+        if isinstance(data, LineList):
+            data.line += offset
+            data.item_lines = [line + offset for line in data.item_lines]
         for item in data:
             _shift_lines(item, offset)
 

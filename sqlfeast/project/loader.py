@@ -38,6 +38,8 @@ class LoadedProject:
     feature_services: dict[str, FeatureService] = field(default_factory=dict)
     push_sources: dict[str, PushSource] = field(default_factory=dict)
     macro_files: list[tuple[str, str]] = field(default_factory=list)  # (path, text)
+    # dbt-style `models:` entries of the YAML files (name -> (path, entry)), for data tests
+    model_entries: dict[str, tuple[str, dict]] = field(default_factory=dict)
     # name -> location, for members checked once every model is known
     lines: dict[tuple[str, str], Location] = field(default_factory=dict)
     errors: list[SqlfeastError] = field(default_factory=list)
@@ -117,6 +119,9 @@ def _load_yaml_file(project: LoadedProject, path: Path) -> None:
         _service(project, item, rel)
     for item in _items(project, data, "push_sources", rel):
         _push_source(project, item, rel)
+    for item in _items(project, data, "models", rel):
+        if not _duplicate(project, "model_entry", item["name"], rel, line_of(item, "name")):
+            project.model_entries[item["name"]] = (rel, item)
 
 
 def _items(project: LoadedProject, data: dict, key: str, rel: str) -> list[dict]:

@@ -10,7 +10,7 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parents[2] / "sqlfeast"
 
 # Lower layers first; a module may import its own layer and the layers before it.
-LAYERS = ["errors", "core", "project", "compile", "warehouse", "online", "offline", "serving",
+LAYERS = ["errors", "core", "project", "compile", "warehouse", "online", "offline", "catalog", "serving",
           "feature_store", "cli", "__init__", "__main__"]
 # The light path: what `from sqlfeast import OnlineClient` and the feature server may reach.
 LIGHT = {"errors", "core", "project", "online", "serving"}
