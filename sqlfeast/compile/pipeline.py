@@ -32,7 +32,7 @@ from sqlfeast.project.dbt_project import DbtNode, node_relation, packages, read_
 from sqlfeast.project.header import HEADER_KEYS, parse_ttl
 from sqlfeast.project.loader import LoadedProject, ModelFile, load
 
-from . import analysis, graph
+from . import aggregations, analysis, graph
 
 DBT_PREFIX = "__sqlfeast_dbt__"
 
@@ -241,7 +241,8 @@ def compile_project(config: ProjectConfig, target: Target, vars: dict[str, Any] 
             view = _feature_view_from_header(loaded, model, errors)
             if view is not None:
                 views[name] = view
-                header_lines[name] = _header_lines(model.file.header.data, view)
+                header_lines[name] = (aggregations.header_lines(model.file.header.data, view) if view.is_aggregation
+                                      else _header_lines(model.file.header.data, view))
 
     order, cycle_errors = graph.order_models({n: list(m.refs) for n, m in rendered.items()},
                                              {n: (m.file.path, m.refs) for n, m in rendered.items()})
@@ -281,7 +282,10 @@ def compile_project(config: ProjectConfig, target: Target, vars: dict[str, Any] 
         if expanded is not None:
             model.ast = expanded  # SELECT * compiles to explicit columns
         analysis.drop_positions(model.ast)  # every message is located by now; copies get 3x cheaper
-        if name in views:
+        if name in views and views[name].is_aggregation:
+            errors.extend(aggregations.check_projection(views[name], model.columns, model.file,
+                                                        model.file.header.data))
+        elif name in views:
             errors.extend(analysis.check_projection(views[name], model.columns, model.file, header_lines[name]))
 
     attach_tests(loaded, views, {n: None if rendered[n].columns is None else {c.name for c in rendered[n].columns}
@@ -361,7 +365,27 @@ def _feature_view_from_header(loaded: LoadedProject, model: RenderedModel,
         tags = {}
     features_data = data.get("features")
     features: list[Feature] = []
-    if not isinstance(features_data, dict) or not features_data:
+    # -- aggregation views (sqlfeast/compile/aggregations.py): aggregates instead of latest-value features
+    aggs, granularity = [], 0
+    if "aggregations" in data:
+        if "features" in data:
+            err("a view has 'features:' (latest values) or 'aggregations:' (windowed aggregates), not both",
+                "aggregations", "move the latest-value features into a view of their own")
+        if "ttl" in data:
+            err("'ttl' does not apply to an aggregation view: each aggregation has its own window", "ttl",
+                "remove 'ttl:'")
+        aggs, granularity = aggregations.parse_aggregations(data, path, errors)
+        features = [Feature(a.name, "unknown", a.description) for a in aggs]
+        if data.get("online") is True:
+            err("aggregation views are computed offline only (training sets); they cannot be online yet",
+                "online", "remove 'online: true' (aggregation views default to online: false)")
+        online = False
+    elif "granularity" in data:
+        err("'granularity' applies only to a view with 'aggregations:'", "granularity", "remove 'granularity:'")
+    # -- end of aggregation views
+    if "aggregations" in data:
+        pass
+    elif not isinstance(features_data, dict) or not features_data:
         err("the header needs 'features:' mapping each feature column to its type",
             "features" if "features" in data else None, "e.g. features: {conv_rate: double}")
     else:
@@ -389,7 +413,7 @@ def _feature_view_from_header(loaded: LoadedProject, model: RenderedModel,
         features=features, created_timestamp=created, ttl_seconds=ttl, online=online,
         description=str(data.get("description") or ""), owner=str(data.get("owner") or ""),
         tags={str(k): str(v) for k, v in tags.items()}, path=path,
-        meta=meta)
+        meta=meta, aggregations=aggs, granularity_seconds=granularity)
 
 
 def _header_lines(data, view: FeatureView) -> dict[str, Any]:

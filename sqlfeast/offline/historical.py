@@ -502,6 +502,19 @@ def get_historical_features(ctx: "OfflineContext", entity_df: Any, features: str
     def join(subset: list[dict[str, Any]]) -> str:
         return ctx.renderer.call("point_in_time_join", context_entity, subset, context_options).strip()
 
+    # -- aggregation views (sqlfeast/offline/aggregate_join.py): one aggregate_join query each
+    if any(req.view.is_aggregation for req in requests):
+        from sqlfeast.offline import aggregate_join
+
+        views = [aggregate_join.view_context(req, base, dialect, lo, hi) if req.view.is_aggregation else base
+                 for req, base in zip(requests, views, strict=True)]
+        final, stages = aggregate_join.build(
+            requests, views, join, lambda view: ctx.renderer.call(
+                "aggregate_join", context_entity, view, context_options).strip(),
+            stage_views and len(views) > 1, lambda i: f"{name}_stage{i}",
+            lambda staged, last, reqs: _positional_select(warehouse, staged, last, reqs))
+        return RetrievalJob(warehouse, final, entities, keys_table, name, outputs, stages)
+    # -- end of aggregation views
     if len(views) < 2 or not stage_views:
         return RetrievalJob(warehouse, join(views), entities, keys_table, name, outputs, output_types=types)
     stages = [(f"{name}_stage{i}", join([view])) for i, view in enumerate(views[:-1])]

@@ -29,7 +29,7 @@ def run_cli(project: Path, *args: str):
 def test_compile_ls_and_exit_codes(example_project):
     result = run_cli(example_project, "compile")
     assert result.exit_code == 0, result.output
-    assert "Compiled 2 feature view(s), 1 model(s), 2 entities, 1 feature service(s)" in result.output
+    assert "Compiled 3 feature view(s), 1 model(s), 2 entities, 1 feature service(s)" in result.output
     listing = run_cli(example_project, "list").output
     assert "driver_hourly_stats [driver; ttl 172800s; online]" in listing
     assert "conv_rate: double  -- Share of offers accepted" in listing
