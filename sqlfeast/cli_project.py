@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from .cli import CliState, echo_json
-from .errors import UsageError
+from .errors import SqlfeastError, UsageError
 
 
 def _selected(store, select: tuple[str, ...]) -> set[str] | None:
@@ -49,9 +49,15 @@ def compile_cmd(state: CliState, strict: bool):
 @click.pass_obj
 def plan(state: CliState):
     """Show what 'apply' would change against the applied registry."""
-    changes = state.store().plan()
+    from .materialize import online_problems
+
+    store = state.store()
+    changes = store.plan()
+    problems = online_problems(store)
+    for problem in problems:
+        click.echo(f"online store: {problem}")
     if not changes:
-        click.echo("No changes: the applied registry is up to date.")
+        click.echo("No registry changes." if problems else "No changes: the applied registry is up to date.")
         return
     click.echo("Changes (+ added, ~ changed, - removed):")
     for change in changes:
@@ -136,6 +142,14 @@ def debug(state: CliState):
     click.echo(f"online store: {store.target.online_store.get('type')}")
     registry = store.registry_store.load()
     click.echo(f"applied registry: version {registry.version}" if registry else "applied registry: none yet")
+    from .materialize import online_problems
+
+    problems = online_problems(store)
+    for problem in problems:
+        click.echo(f"problem: {problem}", err=True)
+    if problems:
+        raise SqlfeastError(f"{len(problems)} problem(s) with the online store",
+                            hint="run 'sqlfeast apply', then 'sqlfeast materialize-incremental'")
 
 
 ls_alias = click.Command("list", callback=ls.callback, params=ls.params, help=ls.help)

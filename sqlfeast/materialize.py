@@ -8,7 +8,10 @@ back-filling an old one, never moves a value back in time, so an interrupted run
 re-run.
 
 ``materialize_incremental(end)`` continues each view from its last materialized end (kept per view
-by the registry store), or from ``end - ttl`` the first time.
+by the registry store), or from ``end - ttl`` the first time. A watermark records the identity of
+the online table it was written into; when the table is another one now (dropped and re-created,
+a fresh server, another target's store), the view is refilled as the first time and the result
+says so.
 
 >>> parse_time("2024-01-02T03:04:05Z")
 datetime.datetime(2024, 1, 2, 3, 4, 5)
@@ -40,6 +43,7 @@ class ViewResult:
     written: int = 0  # rows that went online
     skipped: int = 0  # rows not newer than what was online already
     seconds: float = 0.0
+    refilled: bool = False  # the watermark described other online tables: filled from the start
 
     @property
     def rows_per_second(self) -> float:
@@ -48,7 +52,8 @@ class ViewResult:
     def __str__(self) -> str:
         if self.start >= self.end:
             return f"{self.view}: up to date (materialized up to {iso(self.start)})"
-        return (f"{self.view}: {self.rows} rows [{iso(self.start)}, {iso(self.end)}) -> "
+        note = ("refilled: the watermark described other online tables; " if self.refilled else "")
+        return (f"{self.view}: {note}{self.rows} rows [{iso(self.start)}, {iso(self.end)}) -> "
                 f"{self.written} written, {self.skipped} already newer online, "
                 f"{self.seconds:.1f}s ({self.rows_per_second:,.0f} rows/s)")
 
@@ -138,7 +143,7 @@ def materialize_view(store: "FeatureStore", view: "FeatureView", start: datetime
     bar = _progress(view.name, quiet)
     began = time.perf_counter()
     try:
-        with store.online_store.bulk_writer(view, on_written=bar.update if bar else None,
+        with store.online_store.bulk_writer(view, on_written=bar.update if bar is not None else None,
                                             unique_keys=True) as writer:
             for batch in store.warehouse.query_batches(sql, batch_size=batch_size):
                 if batch.num_rows:
@@ -173,31 +178,97 @@ def materialize_incremental(store: "FeatureStore", end: Any, views: list[str] | 
     end = parse_time(end, "end")
     selected = _online_views(store, views)
     _prepare_online(store)
-    done = dict(store.registry.materialized or {})
+    marks = store.registry_store.load_watermarks()
     results = []
     for view in selected:
-        if view.name in done:
-            start = parse_time(done[view.name])
+        identity = store.online_store.table_identity(view.name)
+        mark = marks.get(view.name)
+        refill = mark is not None and (identity is None or mark[1] != identity)
+        if mark is not None and not refill:
+            start = parse_time(mark[0])
         else:
             start = end - timedelta(seconds=view.ttl_seconds) if view.ttl_seconds else EPOCH
+        if identity is None:  # its table is gone: set the online store up again
+            store.online_store.apply(store.registry)
+            identity = store.online_store.table_identity(view.name)
         result = materialize_view(store, view, start, end, quiet=quiet, batch_size=batch_size)
+        result.refilled = refill
         results.append(result)
         if start < end:
-            _save_state(store, view.name, end)
+            _save_state(store, view.name, end, identity)
     return results
+
+
+def online_problems(store: "FeatureStore") -> list[str]:
+    """What is wrong between the applied registry, its online tables and the watermarks: missing
+    tables, watermarks that describe other tables. Empty when all is well.
+
+    >>> # e.g. ["feature view 'driver_hourly_stats': online table 'demo.driver_hourly_stats' is missing (run 'sqlfeast apply')"]
+    """
+    registry = store.registry_store.load()
+    if registry is None:
+        return []
+    online = store.online_store
+    marks = store.registry_store.load_watermarks()
+    problems = []
+    for view in registry.feature_views.values():
+        if not view.online:
+            continue
+        identity = online.table_identity(view.name)
+        if identity is None:
+            problems.append(f"feature view '{view.name}': online table '{online.table_name(view.name)}' is "
+                            "missing (run 'sqlfeast apply', then 'sqlfeast materialize-incremental')")
+        elif view.name in marks and marks[view.name][1] != identity:
+            problems.append(f"feature view '{view.name}': its materialization watermark describes other "
+                            "online tables (the next 'sqlfeast materialize-incremental' refills it)")
+    return problems
 
 
 def _advance(store: "FeatureStore", view: str, start: datetime, end: datetime) -> None:
     """A plain materialize moves the incremental state forward when it leaves no gap."""
-    current = (store.registry.materialized or {}).get(view)
-    if current is None or (start <= parse_time(current) < end):
-        _save_state(store, view, end)
+    identity = store.online_store.table_identity(view)
+    mark = store.registry_store.load_watermarks().get(view)
+    if mark is not None and mark[1] != identity:
+        mark = None  # it describes other tables: as if there were none
+    if mark is None or (start <= parse_time(mark[0]) < end):
+        _save_state(store, view, end, identity)
 
 
-def _save_state(store: "FeatureStore", view: str, end: datetime) -> None:
+def _save_state(store: "FeatureStore", view: str, end: datetime, identity: str | None = None) -> None:
     end_iso = end.isoformat(timespec="microseconds")
     try:
-        store.registry_store.save_materialized(view, end_iso)
+        store.registry_store.save_materialized(view, end_iso, identity)
     except SqlfeastError:
         raise
     store.registry.materialized[view] = end_iso
+
+
+@dataclass
+class TeardownResult:
+    dropped: list[str]  # online tables removed
+    watermarks: list[str]  # views whose materialization watermark was removed
+    kept: list[str]  # what stays, in words (registry history, push tables, local files)
+
+
+def teardown(store: "FeatureStore") -> TeardownResult:
+    """Drop the project's online tables and the watermarks that described them; list what stays.
+
+    >>> # teardown(FeatureStore(".")).kept -> ['applied registry history: table ... (3 versions)', ...]
+    """
+    registry = store.registry
+    dropped = store.online_store.teardown(registry)
+    forgotten = store.registry_store.forget_materialized(list(registry.feature_views))
+    registry.materialized = {}
+    kept = []
+    history = store.registry_store.history()
+    if history:
+        kept.append(f"applied registry history: {store.registry_store.registry_table} ({len(history)} "
+                    "version(s); 'sqlfeast apply' sets the online tables up again from it)")
+    from .push import push_table_name
+
+    for source in registry.push_sources.values():
+        kept.append(f"offline push rows: {store.warehouse.relation(push_table_name(registry.project, source.name))}")
+    if store.registry_store.local_path.exists():
+        kept.append(f"local copy of the applied registry: {store.registry_store.local_path}")
+    kept.append("the warehouse's own tables, views and files (sqlfeast run's views included)")
+    return TeardownResult(dropped, forgotten, kept)

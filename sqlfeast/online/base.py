@@ -292,6 +292,12 @@ class OnlineStore:
         """Drop a view's table; False when it did not exist."""
         raise NotImplementedError
 
+    def table_identity(self, view_name: str) -> str | None:
+        """Text that names this very table of a view (a new one after a drop and re-create, or on
+        another server, has another), or None when the table does not exist. The materialization
+        watermark records it, so a watermark never vouches for tables it does not describe."""
+        raise NotImplementedError
+
     def save_registry(self, registry: "Registry") -> None:
         raise NotImplementedError
 

@@ -247,6 +247,17 @@ class DynamoDBOnlineStore(OnlineStore):
                 self.call("update_time_to_live", TableName=table,
                           TimeToLiveSpecification={"Enabled": True, "AttributeName": TTL_ATTR})
 
+    def table_identity(self, view_name: str) -> str | None:
+        """The table's endpoint, name and creation time (a re-created table has a new one)."""
+        table = self.table_name(view_name)
+        try:
+            desc = self.call("describe_table", expected=("ResourceNotFoundException",), TableName=table)["Table"]
+        except DynamoDBError:
+            return None
+        created = desc.get("CreationDateTime")
+        stamp = created.timestamp() if hasattr(created, "timestamp") else created
+        return f"{self.where}/{table}@{stamp}"
+
     def apply(self, registry: "Registry") -> None:
         """Create or reuse the view tables and the push journal, then store the registry."""
         self.ensure_journal()
