@@ -48,8 +48,12 @@ def worker(args: argparse.Namespace) -> None:
 
     from sqlfeast.online.base import ReadRequest
     from sqlfeast.online.dynamodb import DynamoDBOnlineStore
-    from sqlfeast.registry import Registry
-    from sqlfeast.spec import Entity, Feature, FeatureView
+    try:  # the package layout of the code under test
+        from sqlfeast.core.registry import Registry
+        from sqlfeast.core.spec import Entity, Feature, FeatureView
+    except ImportError:
+        from sqlfeast.registry import Registry  # type: ignore[no-redef]
+        from sqlfeast.spec import Entity, Feature, FeatureView  # type: ignore[no-redef]
 
     project = "b" + uuid.uuid4().hex[:8]
     view = FeatureView(name="stats", entities=["driver"], join_keys=["driver_id"], timestamp="ts",

@@ -47,8 +47,8 @@ def _run(cmd: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, float]:
 
 def _in_process(project: Path) -> tuple[float, float]:
     """compile_project exactly as `sqlfeast compile` calls it (loads config, writes target/)."""
-    from sqlfeast.compiler import compile_project
-    from sqlfeast.config import load_project, load_target
+    from sqlfeast.compile.pipeline import compile_project
+    from sqlfeast.project.config import load_project, load_target
 
     cpu0, t0 = time.process_time(), time.perf_counter()
     config = load_project(project)

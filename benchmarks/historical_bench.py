@@ -31,11 +31,11 @@ TTL_DRIVER = 2 * 86400
 
 # -- the two implementations ------------------------------------------------------------------
 def run_sqlfeast(data: Path, threads: int, strategy: str = "asof"):
-    from sqlfeast.config import Target
-    from sqlfeast.historical import get_historical_features
-    from sqlfeast.registry import Registry
-    from sqlfeast.spec import Feature, FeatureView
-    from sqlfeast.templating import MacroLibrary
+    from sqlfeast.project.config import Target
+    from sqlfeast.offline.historical import get_historical_features
+    from sqlfeast.core.registry import Registry
+    from sqlfeast.core.spec import Feature, FeatureView
+    from sqlfeast.compile.templating import MacroLibrary
     from sqlfeast.warehouse import connect
 
     class Store:  # what get_historical_features needs from a FeatureStore
@@ -143,8 +143,8 @@ def one(impl: str, data: Path, threads: int, strategy: str, check: str | None) -
         import jinja2  # noqa: F401
         import sqlglot  # noqa: F401
 
-        import sqlfeast.historical  # noqa: F401
-        import sqlfeast.templating  # noqa: F401
+        import sqlfeast.offline.historical  # noqa: F401
+        import sqlfeast.compile.templating  # noqa: F401
         import sqlfeast.warehouse  # noqa: F401
     start = time.perf_counter()
     table = IMPLS[impl](data, threads, strategy)

@@ -9,7 +9,7 @@ python3 -m venv .venv
 export PATH="$PWD/.venv/bin:$PATH"
 set -x
 # Sample data for the week up to today, so the online values are fresh (within each view's ttl).
-python -c "from sqlfeast.sample_data import write_sample_data, today_utc; write_sample_data('.', end=today_utc())"
+python -c "from sqlfeast.project.sample_data import write_sample_data, today_utc; write_sample_data('.', end=today_utc())"
 sqlfeast compile
 sqlfeast plan
 sqlfeast apply

@@ -13,17 +13,17 @@ __version__ = "0.1.0"
 __all__ = ["FeatureStore", "OnlineClient", "__version__"]
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .feature_store import FeatureStore
-    from .online.client import OnlineClient
+    from sqlfeast.feature_store import FeatureStore
+    from sqlfeast.online.client import OnlineClient
 
 
 def __getattr__(name: str) -> Any:
     if name == "FeatureStore":
-        from .feature_store import FeatureStore
+        from sqlfeast.feature_store import FeatureStore
 
         return FeatureStore
     if name == "OnlineClient":
-        from .online.client import OnlineClient
+        from sqlfeast.online.client import OnlineClient
 
         return OnlineClient
     raise AttributeError(f"module 'sqlfeast' has no attribute {name!r}")

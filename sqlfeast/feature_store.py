@@ -12,10 +12,10 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from .config import ProjectConfig, Target, load_project, load_target
-from .errors import SqlfeastError
-from .registry import Registry
-from .spec import Entity, FeatureService, FeatureView
+from sqlfeast.project.config import ProjectConfig, Target, load_project, load_target
+from sqlfeast.errors import SqlfeastError
+from sqlfeast.core.registry import Registry
+from sqlfeast.core.spec import Entity, FeatureService, FeatureView
 
 
 class FeatureStore:
@@ -37,28 +37,28 @@ class FeatureStore:
     # -- parts, created on first use ---------------------------------------------------------
     @cached_property
     def warehouse(self):
-        from .warehouse import connect
+        from sqlfeast.warehouse import connect
 
         return connect(self.target, self.root)
 
     @cached_property
     def renderer(self):
         """Macros with dispatch for this target (project macros override built-ins)."""
-        from .compiler import load_macros
+        from sqlfeast.compile.pipeline import load_macros
 
         return load_macros(self.project).renderer(self.target.type, self.target.name, self.target.schema,
                                                   self.project.name, self.vars)
 
     @cached_property
     def registry_store(self):
-        from .registry_store import RegistryStore
+        from sqlfeast.offline.state import RegistryStore
 
         return RegistryStore(self)
 
     # -- registry ----------------------------------------------------------------------------
     def compile(self, strict: bool = False, write: bool = True) -> Registry:
         """Render and validate every model; write target/compiled and target/registry.json."""
-        from .compiler import compile_project
+        from sqlfeast.compile.pipeline import compile_project
 
         registry = compile_project(self.project, self.target, self.vars, strict=strict,
                                    warehouse=self.warehouse if strict else None, write=write)
@@ -80,13 +80,13 @@ class FeatureStore:
         return self.plan_against(self.compile())
 
     def plan_against(self, registry: Registry) -> list:
-        from .registry import diff
+        from sqlfeast.core.registry import diff
 
         return diff(self.registry_store.load(), registry)
 
     def apply(self, registry: Registry | None = None) -> Registry:
         """Set up online tables, then record the registry (the commit point) in the warehouse."""
-        from .push import ensure_push_tables
+        from sqlfeast.offline.push import ensure_push_tables
 
         registry = registry or self.compile()
         self.online_store.apply(registry)
@@ -113,43 +113,43 @@ class FeatureStore:
         except KeyError:
             raise SqlfeastError(f"unknown feature service '{name}'") from None
 
-    # -- historical retrieval (sqlfeast/historical.py) -----------------------------------------
+    # -- historical retrieval (sqlfeast/offline/historical.py) -----------------------------------------
     def get_historical_features(self, entity_df: Any, features: str | list[str],
                                 full_feature_names: bool = False, **options: Any):
         """Point-in-time correct training rows; returns a job with to_arrow()/to_pandas()/...."""
-        from .historical import get_historical_features
+        from sqlfeast.offline.historical import get_historical_features
 
         return get_historical_features(self, entity_df, features, full_feature_names=full_feature_names,
                                        **options)
 
-    # -- online path (sqlfeast/online/, sqlfeast/materialize.py) -------------------------------
+    # -- online path (sqlfeast/online/, sqlfeast/offline/materialize.py) -------------------------------
     @cached_property
     def online_store(self):
-        from .online import open_online_store
+        from sqlfeast.online import open_online_store
 
         return open_online_store(self.target.online_store, project=self.name, root=self.root,
                                  table_template=self.project.online_table_template)
 
     def materialize(self, start: Any, end: Any, views: list[str] | None = None, **options: Any):
-        from .materialize import materialize
+        from sqlfeast.offline.materialize import materialize
 
         return materialize(self, start, end, views=views, **options)
 
     def materialize_incremental(self, end: Any, views: list[str] | None = None, **options: Any):
-        from .materialize import materialize_incremental
+        from sqlfeast.offline.materialize import materialize_incremental
 
         return materialize_incremental(self, end, views=views, **options)
 
     def get_online_features(self, features: str | list[str], entity_rows: list[dict[str, Any]],
                             full_feature_names: bool = False):
-        from .online.client import OnlineClient
+        from sqlfeast.online.client import OnlineClient
 
         client = OnlineClient(self.online_store, self.registry)
         return client.get_online_features(features, entity_rows, full_feature_names=full_feature_names)
 
-    # -- push (sqlfeast/push.py) ---------------------------------------------------------------
+    # -- push (sqlfeast/offline/push.py) ---------------------------------------------------------------
     def push(self, push_source_name: str, rows: Any, to: str = "online"):
-        from .push import push
+        from sqlfeast.offline.push import push
 
         return push(self, push_source_name, rows, to=to)
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from sqlfeast.sample_data import write_sample_data
+from sqlfeast.project.sample_data import write_sample_data
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE_FILES = ("sqlfeast_project.yml", "profiles.yml", "models", "macros")

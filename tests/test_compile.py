@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from sqlfeast.config import load_project, load_target
-from sqlfeast.compiler import compile_project
+from sqlfeast.project.config import load_project, load_target
+from sqlfeast.compile.pipeline import compile_project
 from sqlfeast.errors import ValidationErrors
 
 PROFILES = """

@@ -14,11 +14,12 @@ from sqlglot.optimizer.annotate_types import annotate_types
 from sqlglot.optimizer.qualify import qualify
 from sqlglot.schema import MappingSchema
 
-from sqlfeast import analysis, yamlfile
-from sqlfeast.compiler import DIALECTS, assemble_sql, compile_project
-from sqlfeast.config import load_project, load_target
+from sqlfeast.compile import analysis
+from sqlfeast.project import yamlfile
+from sqlfeast.compile.pipeline import DIALECTS, assemble_sql, compile_project
+from sqlfeast.project.config import load_project, load_target
 from sqlfeast.errors import ValidationError
-from sqlfeast.types import from_sqlglot, parse_type
+from sqlfeast.core.types import from_sqlglot, parse_type
 
 T = "__sqlfeast_source__raw__t"
 COLUMNS = {"id": parse_type("bigint"), "ts": parse_type("timestamp"), "x": parse_type("double"),
@@ -95,7 +96,7 @@ def _project(root: Path, models: dict[str, str]) -> None:
 
 def _assembled(root: Path) -> tuple[dict, dict]:
     """Compiled SQL as the compiler produced it, and assembled again without the CTE cache."""
-    import sqlfeast.compiler as compiler
+    import sqlfeast.compile.pipeline as compiler
 
     captured = {}
     original = compiler.assemble_sql
@@ -165,7 +166,7 @@ def test_yaml_errors_keep_the_pure_python_messages(text, message):
 
 
 # -- templates made only of literal calls render without compiling a Jinja template ------------------
-from sqlfeast.templating import MacroLibrary as _MacroLibrary  # noqa: E402
+from sqlfeast.compile.templating import MacroLibrary as _MacroLibrary  # noqa: E402
 
 _SIMPLE = [
     "select a from {{ source('raw', 'stats') }}\nwhere n >= {{ var('n') }}\n",

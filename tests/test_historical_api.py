@@ -10,8 +10,8 @@ import pytest
 from click.testing import CliRunner
 
 from sqlfeast.errors import RetrievalError, SqlfeastError, UsageError
-from sqlfeast.historical import parse_feature_ref
-from sqlfeast.templating import MacroLibrary
+from sqlfeast.offline.historical import parse_feature_ref
+from sqlfeast.compile.templating import MacroLibrary
 from tests.test_historical_helpers import UTC, ViewData, duckdb_store, oracle
 
 T = lambda h: dt.datetime(2024, 1, 1) + dt.timedelta(hours=h)  # noqa: E731

@@ -13,10 +13,10 @@ from typing import Any
 
 import pyarrow as pa
 
-from sqlfeast.config import Target
-from sqlfeast.registry import Registry
-from sqlfeast.spec import Feature, FeatureService, FeatureView
-from sqlfeast.templating import MacroLibrary
+from sqlfeast.project.config import Target
+from sqlfeast.core.registry import Registry
+from sqlfeast.core.spec import Feature, FeatureService, FeatureView
+from sqlfeast.compile.templating import MacroLibrary
 from sqlfeast.warehouse import connect
 from sqlfeast.warehouse.base import quote
 
@@ -25,7 +25,7 @@ UTC = dt.timezone.utc
 
 @dataclass
 class Store:
-    """What sqlfeast.historical needs from a FeatureStore: registry, warehouse, renderer, target."""
+    """What sqlfeast.offline.historical needs from a FeatureStore: registry, warehouse, renderer, target."""
 
     registry: Registry
     warehouse: Any
@@ -37,7 +37,7 @@ class Store:
             self.renderer = MacroLibrary.builtin().renderer(self.target.type)
 
     def get_historical_features(self, entity_df, features, full_feature_names=False, **options):
-        from sqlfeast.historical import get_historical_features
+        from sqlfeast.offline.historical import get_historical_features
 
         return get_historical_features(self, entity_df, features, full_feature_names=full_feature_names,
                                        **options)

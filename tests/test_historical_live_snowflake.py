@@ -16,7 +16,7 @@ import pyarrow as pa
 import pytest
 
 from tests.test_historical_helpers import Store, ViewData, oracle, registry_for
-from sqlfeast.config import Target
+from sqlfeast.project.config import Target
 from sqlfeast.warehouse import connect
 
 pytestmark = [

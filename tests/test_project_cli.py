@@ -13,7 +13,7 @@ import sqlglot
 from click.testing import CliRunner
 
 from sqlfeast.cli import main
-from sqlfeast.config import load_project, load_target
+from sqlfeast.project.config import load_project, load_target
 from sqlfeast.errors import ConfigError, WarehouseError
 from sqlfeast.feature_store import FeatureStore
 
@@ -195,7 +195,7 @@ def test_init_scaffolds_a_project_that_compiles(tmp_path, monkeypatch):
 
 
 def test_scaffold_template_is_the_repository_example():
-    template = REPO / "sqlfeast" / "scaffold" / "project"
+    template = REPO / "sqlfeast" / "project" / "scaffold" / "project"
     for name in ("sqlfeast_project.yml", "profiles.yml"):
         assert (template / name).read_text() == (REPO / name).read_text()
     for folder in ("models", "macros"):
@@ -240,7 +240,7 @@ def test_debug_and_unreachable_warehouse(example_project):
 def test_relative_data_paths_resolve_against_the_project_not_the_cwd(tmp_path, monkeypatch):
     import pyarrow.parquet as pq
 
-    from sqlfeast.sample_data import write_sample_data
+    from sqlfeast.project.sample_data import write_sample_data
 
     project = copy_example(tmp_path / "a")
     elsewhere = tmp_path / "b"

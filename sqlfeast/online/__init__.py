@@ -13,8 +13,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ..errors import ConfigError
-from .base import OnlineStore, ReadRequest, StoredRow, WriteResult, entity_key
+from sqlfeast.errors import ConfigError
+from sqlfeast.online.base import OnlineStore, ReadRequest, StoredRow, WriteResult, entity_key
 
 ONLINE_STORE_TYPES = ("sqlite", "dynamodb")
 
@@ -25,13 +25,13 @@ def open_online_store(settings: dict[str, Any] | None, project: str, root: Path 
     settings = dict(settings or {"type": "sqlite", "path": "online.db"})
     kind = settings.get("type")
     if kind == "sqlite":
-        from .sqlite import SQLiteOnlineStore
+        from sqlfeast.online.sqlite import SQLiteOnlineStore
 
         path = str(settings.get("path") or "online.db")
         full = path if path == ":memory:" else Path(root) / path
         return SQLiteOnlineStore(project, full, table_template)
     if kind == "dynamodb":
-        from .dynamodb import DynamoDBOnlineStore
+        from sqlfeast.online.dynamodb import DynamoDBOnlineStore
 
         return DynamoDBOnlineStore(project, settings, table_template)
     raise ConfigError(f"unknown online_store type {kind!r}", hint=f"use one of {', '.join(ONLINE_STORE_TYPES)}")

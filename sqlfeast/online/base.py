@@ -21,15 +21,15 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Callable, Iterable
 
-from ..errors import OnlineStoreError
-from ..types import parse_type
-from .codec import encode_column
+from sqlfeast.errors import OnlineStoreError
+from sqlfeast.core.types import parse_type
+from sqlfeast.online.codec import encode_column
 
 if TYPE_CHECKING:  # pragma: no cover
     import pyarrow as pa
 
-    from ..registry import Registry
-    from ..spec import FeatureView
+    from sqlfeast.core.registry import Registry
+    from sqlfeast.core.spec import FeatureView
 
 # Attribute names sqlfeast writes beside the features; a feature may not use them.
 KEY_ATTR = "entity_key"

@@ -18,9 +18,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import RetrievalError
-from ..registry import Registry
-from .base import OnlineStore, ReadRequest, coerce_key_value, entity_key, micros_to_datetime
+from sqlfeast.errors import RetrievalError
+from sqlfeast.core.registry import Registry
+from sqlfeast.online.base import OnlineStore, ReadRequest, coerce_key_value, entity_key, micros_to_datetime
 
 if TYPE_CHECKING:  # pragma: no cover
     import pyarrow as pa
@@ -58,7 +58,7 @@ class OnlineResponse:
     def to_arrow(self) -> "pa.Table":
         import pyarrow as pa
 
-        from ..types import parse_type
+        from sqlfeast.core.types import parse_type
 
         columns: dict[str, pa.Array] = {k: pa.array(v) for k, v in self.entity_columns.items()}
         for name, values in self.values.items():
@@ -83,7 +83,7 @@ class OnlineClient:
     def from_settings(cls, project: str, online_store: dict[str, Any], root: str | os.PathLike = ".",
                       table_template: str = "{project}.{view}") -> "OnlineClient":
         """A client from just the project name and the online store settings."""
-        from . import open_online_store
+        from sqlfeast.online import open_online_store
 
         return cls(open_online_store(online_store, project=project, root=Path(root),
                                      table_template=table_template))
@@ -92,7 +92,7 @@ class OnlineClient:
     def from_project(cls, project_dir: str | os.PathLike = ".", target: str | None = None,
                      profiles_dir: str | None = None) -> "OnlineClient":
         """A client for a project directory's target (profiles.yml decides the online store)."""
-        from ..config import load_project, load_target
+        from sqlfeast.project.config import load_project, load_target
 
         project = load_project(project_dir)
         tgt = load_target(project, profiles_dir, target)

@@ -6,7 +6,7 @@ Timestamps and dates are ISO 8601 strings (readable, and they sort); floats that
 numbers cannot hold (NaN, +-inf, beyond 1e125) are kept as their text in ``S``. The SQLite store
 keeps the same attribute dicts as JSON, so both stores round-trip values identically.
 
->>> from sqlfeast.types import parse_type
+>>> from sqlfeast.core.types import parse_type
 >>> encode_value(1.5, parse_type("double")), decode_value({"N": "1.5"}, parse_type("double"))
 ({'N': '1.5'}, 1.5)
 >>> decode_value(encode_value(float("nan"), parse_type("double")), parse_type("double"))
@@ -21,7 +21,7 @@ from datetime import date, datetime, timezone
 from decimal import Decimal
 from typing import Any, Callable
 
-from ..types import FeatureType
+from sqlfeast.core.types import FeatureType
 
 NULL: dict[str, Any] = {"NULL": True}
 _MAX_N = 9.9999999999999999e125

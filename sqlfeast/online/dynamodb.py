@@ -53,16 +53,16 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Callable, Iterable
 
-from ..errors import OnlineStoreError
-from ..types import parse_type
-from .base import (CREATED_ATTR, EVENT_ATTR, KEY_ATTR, META_VIEW, TTL_ATTR, BulkWriter, OnlineStore,
+from sqlfeast.errors import OnlineStoreError
+from sqlfeast.core.types import parse_type
+from sqlfeast.online.base import (CREATED_ATTR, EVENT_ATTR, KEY_ATTR, META_VIEW, TTL_ATTR, BulkWriter, OnlineStore,
                    ReadRequest, StoredRow, WriteResult, prepare_rows)
-from .codec import attr_size, decoder, from_json_attr
-from .dynamodb_http import DynamoDBConnectionError, DynamoDBError, DynamoDBHttp
+from sqlfeast.online.codec import attr_size, decoder, from_json_attr
+from sqlfeast.online.dynamodb_http import DynamoDBConnectionError, DynamoDBError, DynamoDBHttp
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..registry import Registry
-    from ..spec import FeatureView
+    from sqlfeast.core.registry import Registry
+    from sqlfeast.core.spec import FeatureView
 
 WRITE_BATCH = 25  # DynamoDB's BatchWriteItem limit (moto does not enforce it; we do)
 READ_BATCH = 100  # DynamoDB's BatchGetItem limit
@@ -394,7 +394,7 @@ class DynamoDBOnlineStore(OnlineStore):
         return resp.get("Item")
 
     def load_registry(self) -> "Registry | None":
-        from ..registry import Registry
+        from sqlfeast.core.registry import Registry
 
         header = self._registry_header()
         if not header:

@@ -15,14 +15,14 @@ import zlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable
 
-from ..errors import OnlineStoreError
-from ..types import parse_type
-from .base import META_VIEW, BulkWriter, OnlineStore, ReadRequest, StoredRow, prepare_rows
-from .codec import decoder, from_json_attr, to_json_attr
+from sqlfeast.errors import OnlineStoreError
+from sqlfeast.core.types import parse_type
+from sqlfeast.online.base import META_VIEW, BulkWriter, OnlineStore, ReadRequest, StoredRow, prepare_rows
+from sqlfeast.online.codec import decoder, from_json_attr, to_json_attr
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..registry import Registry
-    from ..spec import FeatureView
+    from sqlfeast.core.registry import Registry
+    from sqlfeast.core.spec import FeatureView
 
 _READ_CHUNK = 500  # keys per SELECT ... IN (...), below SQLite's bound-parameter limit
 
@@ -93,7 +93,7 @@ class SQLiteOnlineStore(OnlineStore):
         self.con.execute(f"INSERT OR REPLACE INTO {_q(self._meta())} VALUES ('registry', ?)", [blob])
 
     def load_registry(self) -> "Registry | None":
-        from ..registry import Registry
+        from sqlfeast.core.registry import Registry
 
         table = self.table_name(META_VIEW)
         if not self._exists(table):

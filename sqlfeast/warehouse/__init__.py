@@ -7,16 +7,16 @@
 
 from __future__ import annotations
 
-from .base import Warehouse
+from sqlfeast.warehouse.base import Warehouse
 
 
 def adapter_class(warehouse_type: str) -> type[Warehouse]:
     if warehouse_type == "duckdb":
-        from .duckdb import DuckDBWarehouse
+        from sqlfeast.warehouse.duckdb import DuckDBWarehouse
 
         return DuckDBWarehouse
     if warehouse_type == "snowflake":
-        from .snowflake import SnowflakeWarehouse
+        from sqlfeast.warehouse.snowflake import SnowflakeWarehouse
 
         return SnowflakeWarehouse
     raise ValueError(f"unknown warehouse type {warehouse_type!r}")

@@ -7,7 +7,7 @@ from typing import Any, Iterator
 
 import pyarrow as pa
 
-from ..config import Target
+from sqlfeast.project.config import Target
 
 
 def quote(identifier: str) -> str:

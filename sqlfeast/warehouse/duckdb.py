@@ -14,8 +14,8 @@ from typing import Any, Iterator
 import duckdb
 import pyarrow as pa
 
-from ..errors import WarehouseError
-from .base import Warehouse, quote
+from sqlfeast.errors import WarehouseError
+from sqlfeast.warehouse.base import Warehouse, quote
 
 
 class DuckDBWarehouse(Warehouse):

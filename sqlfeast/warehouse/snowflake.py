@@ -14,8 +14,8 @@ from typing import Any, Iterator
 
 import pyarrow as pa
 
-from ..errors import ConfigError, WarehouseError
-from .base import Warehouse, quote
+from sqlfeast.errors import ConfigError, WarehouseError
+from sqlfeast.warehouse.base import Warehouse, quote
 
 
 def _load_private_key(path: str, passphrase: str | None) -> bytes:

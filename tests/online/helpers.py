@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from sqlfeast.registry import Registry
-from sqlfeast.spec import Entity, Feature, FeatureView
+from sqlfeast.core.registry import Registry
+from sqlfeast.core.spec import Entity, Feature, FeatureView
 
 ALL_TYPES = [("f_bigint", "bigint"), ("f_int", "integer"), ("f_double", "double"), ("f_float", "float"),
              ("f_bool", "boolean"), ("f_text", "varchar"), ("f_ts", "timestamp"), ("f_date", "date"),
@@ -46,7 +46,7 @@ TYPED_VALUES = {
 
 def typed_rows(ts: datetime) -> pa.Table:
     view = typed_view()
-    from sqlfeast.types import parse_type
+    from sqlfeast.core.types import parse_type
 
     cols = {"driver_id": pa.array([1, 2], pa.int64()),
             "event_timestamp": pa.array([ts, ts], pa.timestamp("us")),
@@ -87,7 +87,7 @@ def make_project(root, name: str, endpoint: str | None = None, drivers: int | No
     import yaml
 
     root = Path(root)
-    from sqlfeast.sample_data import write_sample_data
+    from sqlfeast.project.sample_data import write_sample_data
 
     for part in ("models", "macros"):
         shutil.copytree(REPO / part, root / part)

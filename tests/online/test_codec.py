@@ -10,7 +10,7 @@ import pytest
 
 from sqlfeast.online.base import entity_key
 from sqlfeast.online.codec import decode_value, encode_column, encode_value, from_json_attr, to_json_attr
-from sqlfeast.types import parse_type
+from sqlfeast.core.types import parse_type
 
 
 @pytest.mark.parametrize("type_text,value", [

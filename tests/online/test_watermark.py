@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from sqlfeast.sample_data import today_utc, write_sample_data
+from sqlfeast.project.sample_data import today_utc, write_sample_data
 
 from .helpers import make_project
 
@@ -103,7 +103,7 @@ def test_tables_dropped_behind_its_back_are_refilled(project):
 
     # The online store loses its data (tables dropped, not through sqlfeast): the watermark stays.
     from sqlfeast.online import open_online_store
-    from sqlfeast.registry_store import read_local
+    from sqlfeast.offline.state import read_local
 
     registry = read_local(root / "target" / "applied_registry.json")
     settings = yaml.safe_load((root / "profiles.yml").read_text())["demo"]["outputs"][target]["online_store"]

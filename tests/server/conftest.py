@@ -61,7 +61,7 @@ def make_project(root: Path, endpoint: str, name: str | None = None) -> Path:
 def setup_project(root: Path) -> None:
     """apply (tables + registry snapshot), push tables, materialize the sample data."""
     from sqlfeast.feature_store import FeatureStore
-    from sqlfeast.push import ensure_push_tables
+    from sqlfeast.offline.push import ensure_push_tables
 
     cwd = os.getcwd()
     os.chdir(root)  # DuckDB resolves the sample files' relative paths against the cwd

@@ -10,7 +10,7 @@ import pyarrow as pa
 import pytest
 
 from sqlfeast.feature_store import FeatureStore
-from sqlfeast.push import PushError, push_table_name
+from sqlfeast.offline.push import PushError, push_table_name
 
 from .conftest import make_project
 
@@ -36,7 +36,7 @@ def store(root):
 
 @pytest.fixture
 def project(tmp_path, moto):
-    from sqlfeast.push import ensure_push_tables
+    from sqlfeast.offline.push import ensure_push_tables
 
     root = make_project(tmp_path / "demo", moto.endpoint)
     with store(root) as fs:

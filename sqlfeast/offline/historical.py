@@ -29,8 +29,8 @@ from typing import Any, Iterator
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .errors import RetrievalError, UsageError, suggest
-from .spec import FeatureView
+from sqlfeast.errors import RetrievalError, UsageError, suggest
+from sqlfeast.core.spec import FeatureView
 
 ROW_COLUMN = "__sqlfeast_row"
 TS_COLUMN = "__sqlfeast_ts"

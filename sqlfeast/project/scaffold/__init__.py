@@ -10,8 +10,8 @@ import re
 import shutil
 from pathlib import Path
 
-from ..errors import UsageError
-from ..sample_data import today_utc, write_sample_data
+from sqlfeast.errors import UsageError
+from sqlfeast.project.sample_data import today_utc, write_sample_data
 
 TEMPLATE = Path(__file__).parent / "project"
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")

@@ -16,8 +16,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import Location, ValidationError
-from .yamlfile import LineDict, load_yaml
+from sqlfeast.errors import Location, ValidationError
+from sqlfeast.project.yamlfile import LineDict, load_yaml
 
 MARKER = "@feature_view"
 HEADER_KEYS = ("name", "entities", "timestamp", "created_timestamp", "ttl", "online", "description",

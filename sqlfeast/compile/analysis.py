@@ -18,9 +18,9 @@ from sqlglot.optimizer.annotate_types import annotate_types
 from sqlglot.optimizer.qualify import qualify
 from sqlglot.schema import MappingSchema
 
-from .errors import Location, SqlfeastError, ValidationError, suggest
-from .spec import FeatureView, SourceTable
-from .types import FeatureType, from_arrow, from_sqlglot, is_compatible, parse_type
+from sqlfeast.errors import Location, SqlfeastError, ValidationError, suggest
+from sqlfeast.core.spec import FeatureView, SourceTable
+from sqlfeast.core.types import FeatureType, from_arrow, from_sqlglot, is_compatible, parse_type
 
 _PARQUET = re.compile(r"^\s*read_parquet\(\s*'([^'*?\[]+)'\s*\)\s*$", re.IGNORECASE)
 
@@ -230,7 +230,7 @@ def other_tables(query: exp.Query, known: dict) -> list[str]:
 
 
 def _describe_relation(placeholder: str) -> str:
-    from .compiler import SOURCE_PREFIX
+    from sqlfeast.compile.pipeline import SOURCE_PREFIX
 
     if placeholder.startswith(SOURCE_PREFIX):
         return "source " + placeholder[len(SOURCE_PREFIX):].replace("__", ".", 1)
@@ -340,7 +340,7 @@ def source_schemas(sources: dict[str, SourceTable], root: Path, dialect: str) ->
 
 def check_against_warehouse(registry, warehouse, header_lines: dict[str, dict]) -> list[SqlfeastError]:
     """--strict: DESCRIBE each compiled view in the warehouse and compare with the header."""
-    from .types import from_warehouse
+    from sqlfeast.core.types import from_warehouse
 
     errors: list[SqlfeastError] = []
     for view in registry.feature_views.values():

@@ -19,11 +19,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .errors import SqlfeastError, WarehouseError
-from .registry import Registry
+from sqlfeast.errors import SqlfeastError, WarehouseError
+from sqlfeast.core.registry import Registry
 
 if TYPE_CHECKING:
-    from .feature_store import FeatureStore
+    from sqlfeast.feature_store import FeatureStore
 
 LOCAL_COPY = "applied_registry.json"
 

@@ -6,7 +6,7 @@
       select driver_id, event_timestamp, created, conv_rate from {{ push_source('driver_stats_push') }}
 
     The table is "<schema>"."<project>__push__<name>"; sqlfeast creates it (typed from the push
-    source's schema) at the first push and whenever `sqlfeast.push.ensure_push_tables` runs.
+    source's schema) at the first push and whenever `sqlfeast.offline.push.ensure_push_tables` runs.
     Override push_source (or <warehouse>__push_source) in macros/ to point elsewhere. -#}
 {% macro push_source(name) -%}
 {{ adapter.dispatch('push_source')(name) }}

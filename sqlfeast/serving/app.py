@@ -13,7 +13,7 @@ Endpoints (JSON in, JSON out):
 Bad input gets a 4xx ``{"error": message, "code": ...}`` naming the problem; an online store that
 fails answers 503 and one that does not answer in time 504, never a hang. The registry snapshot is
 the one ``sqlfeast apply`` stored in the online store, re-read every ``registry_refresh_seconds``.
-Each request is logged as one JSON line on the ``sqlfeast.server.access`` logger.
+Each request is logged as one JSON line on the ``sqlfeast.serving.app.access`` logger.
 
 >>> app = create_app(online_store=None, registry=None)   # doctest: +SKIP
 """
@@ -41,10 +41,10 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from .errors import OnlineStoreError, RetrievalError, SqlfeastError, WarehouseError, suggest
+from sqlfeast.errors import OnlineStoreError, RetrievalError, SqlfeastError, WarehouseError, suggest
 
-access_log = logging.getLogger("sqlfeast.server.access")
-log = logging.getLogger("sqlfeast.server")
+access_log = logging.getLogger("sqlfeast.serving.app.access")
+log = logging.getLogger("sqlfeast.serving.app")
 
 CONFIG_ENV = "SQLFEAST_SERVE_CONFIG"  # JSON options for worker processes (see app_from_env)
 _EPOCH_TS = "1970-01-01T00:00:00Z"  # what Feast reports as the event time of entity columns
@@ -140,7 +140,7 @@ class ServerState:
             self.set_registry(self.registry)
 
     def set_registry(self, registry) -> None:
-        from .online.client import OnlineClient
+        from sqlfeast.online.client import OnlineClient
 
         if self.client is None or registry.to_dict() != self.registry.to_dict():
             self.client = OnlineClient(self.online_store, registry)
@@ -234,7 +234,7 @@ _INT_TYPES = ("bigint", "integer")
 
 def _check_key_values(name: str, type_text: str, values: list[Any]) -> list[Any]:
     """Entity values must have their key's type (strings of digits are accepted for integers)."""
-    from .types import parse_type
+    from sqlfeast.core.types import parse_type
 
     try:
         family = parse_type(type_text).family if type_text and type_text != "unknown" else None
@@ -381,7 +381,7 @@ async def get_online_features(request: Request) -> Response:
 
 
 async def push_endpoint(request: Request) -> Response:
-    from .push import DESTINATIONS, PushError, get_push_source, push_rows
+    from sqlfeast.offline.push import DESTINATIONS, PushError, get_push_source, push_rows
 
     state: ServerState = request.app.state.sqlfeast
     data = await read_json(request, state.options)
@@ -557,8 +557,8 @@ def serving_settings(settings: dict[str, Any], options: ServerOptions) -> dict[s
 
 
 def _open_project(project_dir, target, profiles_dir, options: ServerOptions):
-    from .config import load_project, load_target
-    from .online import open_online_store
+    from sqlfeast.project.config import load_project, load_target
+    from sqlfeast.online import open_online_store
 
     project = load_project(project_dir)
     tgt = load_target(project, profiles_dir, target)
@@ -566,7 +566,7 @@ def _open_project(project_dir, target, profiles_dir, options: ServerOptions):
                               root=project.root, table_template=project.online_table_template)
 
     def warehouse_factory():
-        from .warehouse import connect
+        from sqlfeast.warehouse import connect
 
         return connect(tgt, project.root)
 

@@ -11,12 +11,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .config import ProjectConfig
-from .errors import Location, SqlfeastError, ValidationError, suggest
-from .header import Header, parse_header
-from .spec import Entity, FeatureService, PushSource, SourceTable
-from .types import parse_type
-from .yamlfile import load_yaml, line_of
+from sqlfeast.project.config import ProjectConfig
+from sqlfeast.errors import Location, SqlfeastError, ValidationError, suggest
+from sqlfeast.project.header import Header, parse_header
+from sqlfeast.core.spec import Entity, FeatureService, PushSource, SourceTable
+from sqlfeast.core.types import parse_type
+from sqlfeast.project.yamlfile import load_yaml, line_of
 
 YAML_KEYS = ("version", "entities", "sources", "feature_services", "push_sources", "models")
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")

@@ -25,11 +25,11 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
-from .errors import SqlfeastError, UsageError, suggest
+from sqlfeast.errors import SqlfeastError, UsageError, suggest
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .feature_store import FeatureStore
-    from .spec import FeatureView
+    from sqlfeast.feature_store import FeatureStore
+    from sqlfeast.core.spec import FeatureView
 
 EPOCH = datetime(1970, 1, 1)
 
@@ -91,7 +91,7 @@ def _time_kind(view: "FeatureView", column: str | None) -> str | None:
 
 def latest_rows_sql(store: "FeatureStore", view: "FeatureView", start: datetime, end: datetime) -> str:
     """The warehouse query of a view's latest rows in [start, end), from the `latest_rows` macro."""
-    from .historical import view_sql
+    from sqlfeast.offline.historical import view_sql
 
     context = {
         "name": view.name, "sql": view_sql(view, store.warehouse), "keys": list(view.join_keys),
@@ -264,7 +264,7 @@ def teardown(store: "FeatureStore") -> TeardownResult:
     if history:
         kept.append(f"applied registry history: {store.registry_store.registry_table} ({len(history)} "
                     "version(s); 'sqlfeast apply' sets the online tables up again from it)")
-    from .push import push_table_name
+    from sqlfeast.offline.push import push_table_name
 
     for source in registry.push_sources.values():
         kept.append(f"offline push rows: {store.warehouse.relation(push_table_name(registry.project, source.name))}")

@@ -3,7 +3,7 @@
   keys whose timestamp is <= the entity timestamp (and >= entity timestamp - ttl when ttl > 0),
   latest timestamp first, ties to the latest created timestamp; NULL when nothing qualifies.
 
-  Called from sqlfeast/historical.py as point_in_time_join(entity, views, options):
+  Called from sqlfeast/offline/historical.py as point_in_time_join(entity, views, options):
     entity  = {relation, row, ts}: the registered entity rows; `row` numbers them 0..n-1 and `ts`
               is their timestamp as naive UTC.
     views   = [{name, alias, sql, keys: [{view, entity}], ts, ts_type, created, created_type,

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError, Location, suggest
-from .yamlfile import load_yaml, line_of
+from sqlfeast.errors import ConfigError, Location, suggest
+from sqlfeast.project.yamlfile import load_yaml, line_of
 
 PROJECT_FILE = "sqlfeast_project.yml"
 PROFILES_FILE = "profiles.yml"

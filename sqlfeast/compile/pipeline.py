@@ -18,16 +18,16 @@ import sqlglot
 from sqlglot import exp
 
 from . import analysis, graph
-from .config import ProjectConfig, Target
-from .errors import Location, SqlfeastError, ValidationError, ValidationErrors, suggest
-from .header import HEADER_KEYS, parse_ttl
-from .project import LoadedProject, ModelFile, load
-from .push import push_table_name
-from .registry import Registry
-from .registry_store import write_atomic
-from .spec import Feature, FeatureView, Model, SourceTable
-from .templating import MacroLibrary, TemplateFailure, current_template_line, line_map
-from .types import parse_type
+from sqlfeast.project.config import ProjectConfig, Target
+from sqlfeast.errors import Location, SqlfeastError, ValidationError, ValidationErrors, suggest
+from sqlfeast.project.header import HEADER_KEYS, parse_ttl
+from sqlfeast.project.loader import LoadedProject, ModelFile, load
+from sqlfeast.offline.push import push_table_name
+from sqlfeast.core.registry import Registry
+from sqlfeast.offline.state import write_atomic
+from sqlfeast.core.spec import Feature, FeatureView, Model, SourceTable
+from sqlfeast.compile.templating import MacroLibrary, TemplateFailure, current_template_line, line_map
+from sqlfeast.core.types import parse_type
 
 DIALECTS = ("duckdb", "snowflake")
 SOURCE_PREFIX = "__sqlfeast_source__"

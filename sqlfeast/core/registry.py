@@ -16,8 +16,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import RetrievalError, suggest
-from .spec import Entity, FeatureService, FeatureView, Model, PushSource, SourceTable
+from sqlfeast.errors import RetrievalError, suggest
+from sqlfeast.core.spec import Entity, FeatureService, FeatureView, Model, PushSource, SourceTable
 
 SCHEMA_VERSION = 1
 # Keys that describe an application of the registry, not its content.

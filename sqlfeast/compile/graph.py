@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Iterable
 
-from .errors import Location, SqlfeastError, UsageError, ValidationError, suggest
+from sqlfeast.errors import Location, SqlfeastError, UsageError, ValidationError, suggest
 
 
 def order_models(deps: dict[str, list[str]],

@@ -1,4 +1,4 @@
-"""`sqlfeast serve`: the HTTP feature server (sqlfeast/server.py) on uvicorn."""
+"""`sqlfeast serve`: the HTTP feature server (sqlfeast/serving/app.py) on uvicorn."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import os
 
 import click
 
-from .cli import CliState
-from .errors import UsageError
+from sqlfeast.cli import CliState
+from sqlfeast.errors import UsageError
 
 
 def _log_config(access_log: bool) -> dict:
@@ -20,8 +20,8 @@ def _log_config(access_log: bool) -> dict:
         "formatters": {"plain": {"format": "%(message)s"}},
         "handlers": {"stderr": handler},
         "loggers": {
-            "sqlfeast.server": {"handlers": ["stderr"], "level": "INFO", "propagate": False},
-            "sqlfeast.server.access": {"handlers": ["stderr"], "level": "INFO" if access_log else "WARNING",
+            "sqlfeast.serving.app": {"handlers": ["stderr"], "level": "INFO", "propagate": False},
+            "sqlfeast.serving.app.access": {"handlers": ["stderr"], "level": "INFO" if access_log else "WARNING",
                                        "propagate": False},
             "uvicorn": {"handlers": ["stderr"], "level": "WARNING", "propagate": False},
             "uvicorn.error": {"handlers": ["stderr"], "level": "WARNING", "propagate": False},
@@ -51,8 +51,8 @@ def serve(state: CliState, host: str, port: int, workers: int, registry_refresh:
     """Serve online features and pushes over HTTP (Feast-compatible endpoints)."""
     import uvicorn
 
-    from .config import load_project, load_target
-    from .server import CONFIG_ENV
+    from sqlfeast.project.config import load_project, load_target
+    from sqlfeast.serving.app import CONFIG_ENV
 
     if workers < 1:
         raise UsageError("--workers must be at least 1")
@@ -70,7 +70,7 @@ def serve(state: CliState, host: str, port: int, workers: int, registry_refresh:
                                          "profiles_dir": state.profiles_dir, "options": options})
     click.echo(json.dumps({"event": "serving", "project": project.name, "host": host, "port": port,
                            "workers": workers}), err=True)
-    uvicorn.run("sqlfeast.server:app_from_env", factory=True, host=host, port=port, workers=workers,
+    uvicorn.run("sqlfeast.serving.app:app_from_env", factory=True, host=host, port=port, workers=workers,
                 log_config=_log_config(not no_access_log), access_log=False, lifespan="on",
                 timeout_graceful_shutdown=5)
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import click
 
-from .cli import CliState
-from .errors import UsageError
+from sqlfeast.cli import CliState
+from sqlfeast.errors import UsageError
 
 
 @click.command("historical")

@@ -6,7 +6,7 @@ import json
 
 import click
 
-from .errors import UsageError
+from sqlfeast.errors import UsageError
 
 
 def _views(select: tuple[str, ...]) -> list[str] | None:
@@ -81,7 +81,7 @@ def get_online_cmd(state, features: tuple[str, ...], entities: tuple[str, ...], 
 def teardown_cmd(state, yes: bool) -> None:
     """Remove the project's online tables, the registry snapshot stored with them and the
     materialization watermarks; list what stays."""
-    from .materialize import teardown
+    from sqlfeast.offline.materialize import teardown
 
     store = state.store()
     if not yes and not click.confirm(f"Remove the online tables of project '{store.name}'?", default=False):

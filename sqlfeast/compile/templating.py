@@ -24,8 +24,8 @@ from typing import Any, Callable
 import jinja2
 import jinja2.nodes
 
-from .config import MissingEnvVar, env_var_value
-from .errors import Location, ValidationError, suggest
+from sqlfeast.project.config import MissingEnvVar, env_var_value
+from sqlfeast.errors import Location, ValidationError, suggest
 
 BUILTIN_MACRO_DIR = Path(__file__).parent / "macros"
 _MISSING = object()

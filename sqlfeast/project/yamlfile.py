@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from .errors import Location, ValidationError
+from sqlfeast.errors import Location, ValidationError
 
 
 class LineDict(dict):

@@ -16,7 +16,7 @@ or a dict of columns as the HTTP /push endpoint sends) are validated against tha
       union all
       select * from {{ push_source('driver_stats_push') }}
 
->>> from sqlfeast.spec import PushSource
+>>> from sqlfeast.core.spec import PushSource
 >>> src = PushSource("p", {"driver_id": "bigint", "event_timestamp": "timestamp", "x": "double"}, ["v"])
 >>> rows_to_arrow(src, [{"driver_id": 1, "event_timestamp": "2024-01-01T00:00:00Z", "x": 2}]).to_pylist()
 [{'driver_id': 1, 'event_timestamp': datetime.datetime(2024, 1, 1, 0, 0), 'x': 2.0}]
@@ -30,14 +30,14 @@ from datetime import date, datetime, timezone
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from .errors import SqlfeastError, suggest
-from .types import FeatureType, parse_type
+from sqlfeast.errors import SqlfeastError, suggest
+from sqlfeast.core.types import FeatureType, parse_type
 
 if TYPE_CHECKING:  # pragma: no cover
     import pyarrow as pa
 
-    from .registry import Registry
-    from .spec import PushSource
+    from sqlfeast.core.registry import Registry
+    from sqlfeast.core.spec import PushSource
 
 DESTINATIONS = ("online", "offline", "online_and_offline")
 _ROW_COLUMN = "__sqlfeast_row"
@@ -341,7 +341,7 @@ def identity_columns(registry: "Registry", source: "PushSource") -> list[str]:
 
 def ensure_push_table(warehouse, project: str, source: "PushSource") -> str:
     """Create the push source's table when it does not exist; returns its relation."""
-    from .warehouse.base import quote
+    from sqlfeast.warehouse.base import quote
 
     relation = warehouse.relation(push_table_name(project, source.name))
     columns = ", ".join(f"{quote(c)} {parse_type(t).sql(warehouse.dialect)}" for c, t in source.schema.items())
@@ -361,7 +361,7 @@ def write_offline(warehouse, project: str, source: "PushSource", table: "pa.Tabl
     """Append rows whose `identity` columns are not in the push table yet; returns how many."""
     import pyarrow as pa
 
-    from .warehouse.base import quote
+    from sqlfeast.warehouse.base import quote
 
     if warehouse is None:
         raise PushError("no warehouse to push to")

@@ -13,10 +13,10 @@ from typing import Any
 
 import click
 
-from .errors import SqlfeastError, UsageError
+from sqlfeast.errors import SqlfeastError, UsageError
 
-_COMMAND_MODULES = ("sqlfeast.cli_project", "sqlfeast.cli_historical", "sqlfeast.cli_online",
-                    "sqlfeast.cli_server")
+_COMMAND_MODULES = ("sqlfeast.cli.project", "sqlfeast.cli.historical", "sqlfeast.cli.online",
+                    "sqlfeast.cli.server")
 
 
 class CliState:
@@ -30,7 +30,7 @@ class CliState:
     def store(self):
         """The FeatureStore for the global options (created once per command)."""
         if self._store is None:
-            from .feature_store import FeatureStore
+            from sqlfeast.feature_store import FeatureStore
 
             self._store = FeatureStore(self.project_dir, target=self.target,
                                        profiles_dir=self.profiles_dir, vars=self.vars)

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import click
 
-from .cli import CliState, echo_json
-from .errors import SqlfeastError, UsageError
+from sqlfeast.cli import CliState, echo_json
+from sqlfeast.errors import SqlfeastError, UsageError
 
 
 def _selected(store, select: tuple[str, ...]) -> set[str] | None:
     if not select:
         return None
-    from . import graph
+    from sqlfeast.compile import graph
 
     registry = store.compile(write=False)
     deps = {n: [d.split(":", 1)[1] for d in o.depends_on if d.startswith("model:")]
@@ -25,7 +25,7 @@ def _selected(store, select: tuple[str, ...]) -> set[str] | None:
 @click.option("--no-data", is_flag=True, help="Do not generate the sample parquet files.")
 def init(name: str, no_data: bool):
     """Scaffold a working project NAME with sample data (works offline)."""
-    from .scaffold import create_project
+    from sqlfeast.project.scaffold import create_project
 
     path = create_project(name, with_data=not no_data)
     click.echo(f"Created project '{path.name}' in {path}")
@@ -49,7 +49,7 @@ def compile_cmd(state: CliState, strict: bool):
 @click.pass_obj
 def plan(state: CliState):
     """Show what 'apply' would change against the applied registry."""
-    from .materialize import online_problems
+    from sqlfeast.offline.materialize import online_problems
 
     store = state.store()
     changes = store.plan()
@@ -108,7 +108,7 @@ def ls(state: CliState, as_json: bool):
 @click.pass_obj
 def run(state: CliState, select: tuple[str, ...]):
     """Create every model as a view in the warehouse, named <project>__<model>."""
-    from .compiler import ref_relation
+    from sqlfeast.compile.pipeline import ref_relation
 
     store = state.store()
     registry = store.compile()
@@ -142,7 +142,7 @@ def debug(state: CliState):
     click.echo(f"online store: {store.target.online_store.get('type')}")
     registry = store.registry_store.load()
     click.echo(f"applied registry: version {registry.version}" if registry else "applied registry: none yet")
-    from .materialize import online_problems
+    from sqlfeast.offline.materialize import online_problems
 
     problems = online_problems(store)
     for problem in problems:

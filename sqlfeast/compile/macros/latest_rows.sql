@@ -1,6 +1,6 @@
 {#
   latest_rows(view): the latest row of each entity whose timestamp is in [start, end), ties on the
-  timestamp going to the latest created timestamp. Called from sqlfeast/materialize.py with
+  timestamp going to the latest created timestamp. Called from sqlfeast/offline/materialize.py with
     view = {sql, keys: [..], ts, ts_type, created, created_type, features: [..], start, end}
   where sql is the view's compiled SELECT and start/end are naive-UTC timestamp text. The result
   has the join keys, the timestamp (as naive UTC), the created timestamp (if any) and the
