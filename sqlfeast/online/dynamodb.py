@@ -684,6 +684,8 @@ class _DynamoWriter(BulkWriter):
             columns.append([{"N": str(v // 1_000_000 + self.ttl)} for v in rows.event_ts])
         if len(keep) != len(rows):
             columns = [[col[i] for i in keep] for col in columns]
+            with self._count_lock:  # older duplicates of a key in one batch: skipped, as on SQLite
+                self.result.skipped += len(rows) - len(keep)
         items = [dict(zip(names, values)) for values in zip(*columns)]
         self._check_sizes(items, names)
         return items
