@@ -31,8 +31,9 @@ skipped one of an empty table, happened before the push). So in lease mode every
 records its rows in the push journal (``{project}.sqlfeast-journal``: hash key the view, range key
 ``<entity key>#<unique id>``, one BatchWriteItem per 25 rows, never overwritten), then writes
 them conditionally. A bulk writer, once all its writes are acknowledged and still under its lease,
-reads the view's journal (a consistent Query) and re-applies every entry with a conditional
-PutItem, then deletes the entries it read. A push whose journal entry was written before that
+reads the view's journal (a consistent Query), reads the stored versions of those keys (one
+BatchGetItem per 100) and puts back, each with a conditional PutItem, every entry newer than what
+is stored, then deletes the entries it read. A push whose journal entry was written before that
 Query is re-applied after the bulk writer's last write; one written after it writes its row after
 that last write too; either way newer-wins holds. Entries expire after a week (``_ttl``) if no
 bulk writer ever reads them. A bulk writer that dies before its replay leaves the journal for the
@@ -350,12 +351,17 @@ class DynamoDBOnlineStore(OnlineStore):
                 newest[key] = item
         items = list(newest.values())
 
-        def put_all(chunk: list[dict[str, Any]]) -> None:
+        def restore(chunk: list[dict[str, Any]]) -> None:
+            # One projected read of 100 keys; only entries newer than what is stored (a push a
+            # bulk write replaced) are put back, each conditionally.
+            stored = self.stored_versions(table, [it[KEY_ATTR]["S"] for it in chunk])
             for item in chunk:
-                self.conditional_put(table, item)
+                have = stored.get(item[KEY_ATTR]["S"])
+                if have is None or _version(item) > have:
+                    self.conditional_put(table, item)
 
-        step = max(1, len(items) // (self.concurrency * 4) + 1)
-        for future in [self.executor.submit(put_all, items[i:i + step]) for i in range(0, len(items), step)]:
+        for future in [self.executor.submit(restore, items[i:i + READ_BATCH])
+                       for i in range(0, len(items), READ_BATCH)]:
             future.result()
         deletes = [{"view": e["view"], "entry": e["entry"]} for e in entries]
         for future in [self.executor.submit(self.batch_delete, self.journal_table, deletes[i:i + WRITE_BATCH])
@@ -475,7 +481,10 @@ class DynamoDBOnlineStore(OnlineStore):
     def stored_versions(self, table: str, keys: list[str]) -> dict[str, tuple[int, int]]:
         """entity key -> (event ts, created ts) stored, for up to 100 keys (one projected read)."""
         found: dict[str, tuple[int, int]] = {}
+        # Strongly consistent: an eventually consistent read may show the state before a bulk
+        # write replaced a newer row, which would hide the replacement from the replay.
         spec = {"Keys": [{KEY_ATTR: {"S": k}} for k in keys], "ProjectionExpression": "#k, #e, #c",
+                "ConsistentRead": True,
                 "ExpressionAttributeNames": {"#k": KEY_ATTR, "#e": EVENT_ATTR, "#c": CREATED_ATTR}}
         for items in self._batch_get({table: spec}):
             for item in items.get(table, []):
