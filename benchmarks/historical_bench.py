@@ -31,15 +31,13 @@ TTL_DRIVER = 2 * 86400
 
 # -- the two implementations ------------------------------------------------------------------
 def run_sqlfeast(data: Path, threads: int, strategy: str = "asof"):
-    from sqlfeast.project.config import Target
-    from sqlfeast.offline.historical import get_historical_features
+    from sqlfeast.compile.templating import MacroLibrary
     from sqlfeast.core.registry import Registry
     from sqlfeast.core.spec import Feature, FeatureView
-    from sqlfeast.compile.templating import MacroLibrary
+    from sqlfeast.offline.context import OfflineContext
+    from sqlfeast.offline.historical import get_historical_features
+    from sqlfeast.project.config import Target
     from sqlfeast.warehouse import connect
-
-    class Store:  # what get_historical_features needs from a FeatureStore
-        pass
 
     target = Target(profile="b", name="b", type="duckdb", schema="main",
                     settings={"path": ":memory:", "threads": threads}, online_store={}, path="-")
@@ -53,14 +51,12 @@ def run_sqlfeast(data: Path, threads: int, strategy: str = "asof"):
         "customer_profile", ["customer"], ["customer_id"], "event_timestamp",
         [Feature(f, "double") for f in CUSTOMER_FEATURES], created_timestamp="created",
         sql={"duckdb": f"select * from read_parquet('{data / 'customer_profile.parquet'}')"}, columns=cols)
-    store = Store()
-    store.registry, store.target = reg, target
-    store.warehouse = connect(target, data)
-    store.renderer = MacroLibrary.builtin().renderer("duckdb")
+    ctx = OfflineContext(connect(target, data), MacroLibrary.builtin().renderer("duckdb"), reg,
+                         settings=dict(target.settings))
     features = [f"driver_stats:{f}" for f in DRIVER_FEATURES] + [f"customer_profile:{f}" for f in CUSTOMER_FEATURES]
     # "asof" joins each view in its own query (the DuckDB default); "asof+single" in one query.
     name, _, variant = strategy.partition("+")
-    job = get_historical_features(store, str(data / "entities.parquet"), features, strategy=name,
+    job = get_historical_features(ctx, str(data / "entities.parquet"), features, strategy=name,
                                   stage_views=variant != "single")
     return job.to_arrow()
 
@@ -143,8 +139,8 @@ def one(impl: str, data: Path, threads: int, strategy: str, check: str | None) -
         import jinja2  # noqa: F401
         import sqlglot  # noqa: F401
 
-        import sqlfeast.offline.historical  # noqa: F401
         import sqlfeast.compile.templating  # noqa: F401
+        import sqlfeast.offline.historical  # noqa: F401
         import sqlfeast.warehouse  # noqa: F401
     start = time.perf_counter()
     table = IMPLS[impl](data, threads, strategy)

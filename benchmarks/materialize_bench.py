@@ -30,7 +30,7 @@ import time
 import urllib.request
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import boto3
@@ -102,8 +102,8 @@ def raw_batch_write(endpoint: str, rows: int, concurrency: int) -> float:
     client.create_table(TableName=table, BillingMode="PAY_PER_REQUEST",
                         AttributeDefinitions=[{"AttributeName": "entity_key", "AttributeType": "S"}],
                         KeySchema=[{"AttributeName": "entity_key", "KeyType": "HASH"}])
-    ts = str(int(ANCHOR.replace(tzinfo=timezone.utc).timestamp() * 1e6))
-    expires = str(int(ANCHOR.replace(tzinfo=timezone.utc).timestamp()) + 2 * 86400)
+    ts = str(int(ANCHOR.replace(tzinfo=UTC).timestamp() * 1e6))
+    expires = str(int(ANCHOR.replace(tzinfo=UTC).timestamp()) + 2 * 86400)
     items = [{"entity_key": {"S": f"driver_id={i}"}, "_event_ts": {"N": ts}, "_created_ts": {"N": ts},
               "conv_rate": {"N": repr((i % 1000) / 1000)}, "acc_rate": {"N": repr((i % 1000) / 1000)},
               "avg_daily_trips": {"N": str(i % 500)}, "_ttl": {"N": expires}} for i in range(1, rows + 1)]
@@ -167,7 +167,7 @@ def read_latency(root: Path, endpoint: str, iterations: int) -> list[tuple[str, 
             # i.e. the raw baseline makes the same number of round trips as sqlfeast.
             half = max(1, min(n, 50)) if n > 1 else 1
 
-            def raw_call():
+            def raw_call(n=n, half=half):
                 for start in range(0, n, half):
                     ids = range(start + 1, min(n, start + half) + 1)
                     raw.batch_get_item(RequestItems={
@@ -180,7 +180,7 @@ def read_latency(root: Path, endpoint: str, iterations: int) -> list[tuple[str, 
                              "ExpressionAttributeNames": {"#k": "entity_key", "#e": "_event_ts", "#c": "_created_ts",
                                                           "#a": "current_balance"}}})
 
-            def ours():
+            def ours(rows=rows):
                 client.get_online_features(features, rows).to_dict()
 
             got = client.get_online_features(features, rows).to_dict()

@@ -266,7 +266,7 @@ def compare(urls: dict[str, str], seconds: float, connections: int, warmup: floa
     machine slows both alike instead of whichever happened to run at that moment."""
     runs: dict[str, dict[str, list[dict]]] = {s: {label: [] for label in bodies()} for s in urls}
     for label in bodies():
-        for server, url in urls.items():
+        for url in urls.values():
             measure(url, label, 0, connections, warmup)
         for _ in range(rounds):
             for server, url in urls.items():

@@ -11,8 +11,8 @@ do. The CLI prints these without a traceback; anything else is a bug and keeps i
 from __future__ import annotations
 
 import difflib
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Iterable, Sequence
 
 
 @dataclass(frozen=True, order=True)
@@ -31,9 +31,17 @@ class Location:
 
 
 class SqlfeastError(Exception):
-    """A user error: bad input, bad configuration, an unreachable system."""
+    """A user error: bad input, bad configuration, an unreachable system.
+
+    Each class knows how it is answered: `exit_code` on the command line, `http_status` and
+    `code` from the feature server (`what` prefixes the server's message, e.g. "online store
+    unavailable").
+    """
 
     exit_code = 1
+    http_status = 400
+    code = "bad_request"
+    what = ""
 
     def __init__(self, message: str, location: Location | None = None, hint: str | None = None):
         self.message = message
@@ -77,15 +85,56 @@ class ValidationErrors(SqlfeastError):
 
 
 class WarehouseError(SqlfeastError):
-    """The warehouse refused a statement or could not be reached."""
+    """The warehouse refused a statement or could not be reached.
+
+    `busy` is set by an adapter when another process holds the database for a moment (a
+    DuckDB file lock): the same statement may succeed when retried shortly.
+    """
+
+    busy: bool = False
+    http_status = 503
+    code = "store_unavailable"
+    what = "warehouse unavailable"
 
 
 class OnlineStoreError(SqlfeastError):
     """The online store refused a request or could not be reached."""
 
+    http_status = 503
+    code = "store_unavailable"
+    what = "online store unavailable"
+
 
 class RetrievalError(SqlfeastError):
     """Bad arguments to historical or online retrieval."""
+
+
+class PushError(SqlfeastError):
+    """Rows or arguments of a push that do not fit the push source."""
+
+    http_status = 422
+    code = "bad_rows"
+
+
+class ApiError(SqlfeastError):
+    """A feature-server answer other than 200, with its status and a code for the client.
+
+    >>> ApiError.of(PushError("column 'x' is not in the push source")).status
+    422
+    """
+
+    def __init__(self, status: int, message: str, code: str):
+        super().__init__(message)
+        self.status = self.http_status = status
+        self.code = code
+
+    @classmethod
+    def of(cls, err: SqlfeastError) -> "ApiError":
+        """The answer for a user error raised below the server."""
+        if isinstance(err, ApiError):
+            return err
+        message = f"{err.what}: {err.render()}" if err.what else err.render()
+        return cls(err.http_status, message, err.code)
 
 
 def _sort_key(err: SqlfeastError) -> tuple:

@@ -16,7 +16,7 @@ import click
 from sqlfeast.errors import SqlfeastError, UsageError
 
 _COMMAND_MODULES = ("sqlfeast.cli.project", "sqlfeast.cli.historical", "sqlfeast.cli.online",
-                    "sqlfeast.cli.server")
+                    "sqlfeast.cli.server", "sqlfeast.cli.checks", "sqlfeast.cli.catalog")
 
 
 class CliState:

@@ -108,7 +108,7 @@ def ls(state: CliState, as_json: bool):
 @click.pass_obj
 def run(state: CliState, select: tuple[str, ...]):
     """Create every model as a view in the warehouse, named <project>__<model>."""
-    from sqlfeast.compile.pipeline import ref_relation
+    from sqlfeast.core.naming import ref_relation
 
     store = state.store()
     registry = store.compile()

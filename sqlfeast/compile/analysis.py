@@ -18,9 +18,11 @@ from sqlglot.optimizer.annotate_types import annotate_types
 from sqlglot.optimizer.qualify import qualify
 from sqlglot.schema import MappingSchema
 
-from sqlfeast.errors import Location, SqlfeastError, ValidationError, suggest
+from sqlfeast.core.dialects import dialect
+from sqlfeast.core.naming import describe_placeholder
 from sqlfeast.core.spec import FeatureView, SourceTable
 from sqlfeast.core.types import FeatureType, from_arrow, from_sqlglot, is_compatible, parse_type
+from sqlfeast.errors import Location, SqlfeastError, ValidationError, suggest
 
 _PARQUET = re.compile(r"^\s*read_parquet\(\s*'([^'*?\[]+)'\s*\)\s*$", re.IGNORECASE)
 
@@ -115,7 +117,7 @@ def _leftmost_select(query: exp.Expression) -> exp.Select:
 
 
 def output_columns(model, upstream: dict[str, dict[str, FeatureType] | None],
-                   schema_cache: dict | None = None) -> tuple[list[OutputColumn], exp.Query | None]:
+                   schema_cache: dict | None = None, dialect_name: str = "duckdb") -> tuple[list[OutputColumn], exp.Query | None]:
     """The model's output columns, with types where they can be inferred, and, for a
     ``SELECT *`` model, the query with the star expanded (None otherwise).
 
@@ -131,30 +133,30 @@ def output_columns(model, upstream: dict[str, dict[str, FeatureType] | None],
 
     if stars and unknown:
         line, col, _ = stars[0]
-        what = ", ".join(_describe_relation(u) for u in unknown)
+        what = ", ".join(describe_placeholder(u) for u in unknown)
         raise ValidationError(f"SELECT * cannot be expanded: the columns of {what} are unknown",
                               pos.at(line, col, "*"),
                               hint="list the columns, or declare the source's columns with data_type in YAML")
     if unknown:
         # Some schema unknown: infer what literals and casts tell.
-        typed = annotate_types(query.copy(), dialect="duckdb")
+        typed = annotate_types(query.copy(), dialect=dialect_name)
         expanded = None
     else:
         # One MappingSchema for both passes (each would otherwise build its own), and with
         # `schema_cache` (one compile run) one per distinct set of upstream schemas.
-        mapping = {name: {col: t.sql("duckdb") for col, t in cols.items()} for name, cols in upstream.items()}
+        mapping = {name: {col: t.sql(dialect_name) for col, t in cols.items()} for name, cols in upstream.items()}
         key = tuple((name, tuple(cols.items())) for name, cols in mapping.items())
         schema = schema_cache.get(key) if schema_cache is not None else None
         if schema is None:
-            schema = MappingSchema(mapping, dialect="duckdb")
+            schema = MappingSchema(mapping, dialect=dialect_name)
             if schema_cache is not None:
                 schema_cache[key] = schema
-        typed = None if stars else _single_table_typed(query, upstream, schema)
+        typed = None if stars else _single_table_typed(query, upstream, schema, dialect_name)
         if typed is None:
             try:
-                typed = qualify(query.copy(), schema=schema, dialect="duckdb", identify=False,
+                typed = qualify(query.copy(), schema=schema, dialect=dialect_name, identify=False,
                                 validate_qualify_columns=True, quote_identifiers=False)
-                typed = annotate_types(typed, schema=schema, dialect="duckdb")
+                typed = annotate_types(typed, schema=schema, dialect=dialect_name)
             except OptimizeError as err:
                 raise _unknown_column(err, query, upstream, pos) from None
         expanded = typed if stars else None
@@ -164,8 +166,8 @@ def output_columns(model, upstream: dict[str, dict[str, FeatureType] | None],
         line, col, _ = stars[0]
         return [OutputColumn(p.alias_or_name, t, pos.at(line, col, "*"))
                 for p, t in zip(typed_projections, types)], expanded
-    return [OutputColumn(p.alias_or_name, t, pos.at(l, c, n))
-            for p, t, (l, c, n) in zip(projections, types, raw_positions)], None
+    return [OutputColumn(p.alias_or_name, t, pos.at(ln, c, n))
+            for p, t, (ln, c, n) in zip(projections, types, raw_positions)], None
 
 
 # Nodes that give a query more than one scope or source; their presence needs the full qualify.
@@ -174,7 +176,7 @@ _NOT_SIMPLE = (exp.Subquery, exp.Join, exp.Lateral, exp.Unnest, exp.Pivot, exp.V
 
 
 def _single_table_typed(query: exp.Query, upstream: dict[str, dict[str, FeatureType] | None],
-                        schema: MappingSchema) -> exp.Query | None:
+                        schema: MappingSchema, dialect_name: str = "duckdb") -> exp.Query | None:
     """Typed copy of a ``SELECT ... FROM one_table`` whose every column is a lower-case column of
     that table, without sqlglot's qualify (which costs as much as typing itself). Such a query
     qualifies to the same tree minus aliases, so annotate_types gives the same types. Anything
@@ -205,7 +207,7 @@ def _single_table_typed(query: exp.Query, upstream: dict[str, dict[str, FeatureT
     for column in typed.find_all(exp.Column):
         if not column.table:
             column.set("table", exp.to_identifier(alias))
-    return annotate_types(typed, schema=schema, dialect="duckdb")
+    return annotate_types(typed, schema=schema, dialect=dialect_name)
 
 
 def drop_positions(query: exp.Expression) -> None:
@@ -229,16 +231,6 @@ def other_tables(query: exp.Query, known: dict) -> list[str]:
     return names
 
 
-def _describe_relation(placeholder: str) -> str:
-    from sqlfeast.compile.pipeline import SOURCE_PREFIX
-
-    if placeholder.startswith(SOURCE_PREFIX):
-        return "source " + placeholder[len(SOURCE_PREFIX):].replace("__", ".", 1)
-    if "__" not in placeholder:
-        return f"table {placeholder}"
-    return "model " + placeholder.split("__", 1)[-1]
-
-
 def _unknown_column(err: OptimizeError, query: exp.Query, upstream, pos: Positions) -> SqlfeastError:
     text = str(err)
     m = re.search(r"Column '([^']+)' could not be resolved", text)
@@ -250,7 +242,7 @@ def _unknown_column(err: OptimizeError, query: exp.Query, upstream, pos: Positio
     known = sorted({c for cols in upstream.values() if cols for c in cols})
     owners = [rel for rel, cols in upstream.items() if cols and name in cols]
     if len(owners) > 1:  # sqlglot reports an ambiguous column as unresolved
-        return ValidationError(f"column '{name}' is ambiguous: {', '.join(_describe_relation(o) for o in owners)} "
+        return ValidationError(f"column '{name}' is ambiguous: {', '.join(describe_placeholder(o) for o in owners)} "
                                "all have it", pos.at(line, col, name), hint=f"qualify it, e.g. t.{name}")
     return ValidationError(f"unknown column '{name}'", pos.at(line, col, name),
                            hint=suggest(name, known) or f"available columns: {', '.join(known)}")
@@ -319,7 +311,7 @@ def quote_outer_aliases(query: exp.Query, names: list[str]) -> exp.Query:
     return query
 
 
-def source_schemas(sources: dict[str, SourceTable], root: Path, dialect: str) -> dict[str, dict[str, FeatureType] | None]:
+def source_schemas(sources: dict[str, SourceTable], root: Path, dialect_name: str) -> dict[str, dict[str, FeatureType] | None]:
     """Known column types of each source: declared in YAML, else read from a local parquet file."""
     out: dict[str, dict[str, FeatureType] | None] = {}
     for key, source in sources.items():
@@ -327,7 +319,7 @@ def source_schemas(sources: dict[str, SourceTable], root: Path, dialect: str) ->
             out[key] = {c: parse_type(t) for c, t in source.columns.items()}
             continue
         out[key] = None
-        m = _PARQUET.match(source.external_location or "") if dialect == "duckdb" else None
+        m = _PARQUET.match(source.external_location or "") if dialect(dialect_name).external_locations else None
         if m and (root / m.group(1)).is_file():
             import pyarrow.parquet as pq
 

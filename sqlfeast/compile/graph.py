@@ -8,7 +8,7 @@
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 from sqlfeast.errors import Location, SqlfeastError, UsageError, ValidationError, suggest
 

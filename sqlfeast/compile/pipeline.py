@@ -17,20 +17,20 @@ from typing import Any
 import sqlglot
 from sqlglot import exp
 
-from . import analysis, graph
-from sqlfeast.project.config import ProjectConfig, Target
+from sqlfeast.compile.templating import MacroLibrary, TemplateFailure, current_template_line, line_map
+from sqlfeast.core.dialects import DIALECTS, dialect
+from sqlfeast.core.files import write_atomic
+from sqlfeast.core.naming import SOURCE_PREFIX, push_table_name, ref_relation, source_placeholder
+from sqlfeast.core.registry import Registry
+from sqlfeast.core.spec import Feature, FeatureView, Model, SourceTable
+from sqlfeast.core.types import parse_type
 from sqlfeast.errors import Location, SqlfeastError, ValidationError, ValidationErrors, suggest
+from sqlfeast.project.config import ProjectConfig, Target
+from sqlfeast.project.data_tests import attach_tests
 from sqlfeast.project.header import HEADER_KEYS, parse_ttl
 from sqlfeast.project.loader import LoadedProject, ModelFile, load
-from sqlfeast.offline.push import push_table_name
-from sqlfeast.core.registry import Registry
-from sqlfeast.offline.state import write_atomic
-from sqlfeast.core.spec import Feature, FeatureView, Model, SourceTable
-from sqlfeast.compile.templating import MacroLibrary, TemplateFailure, current_template_line, line_map
-from sqlfeast.core.types import parse_type
 
-DIALECTS = ("duckdb", "snowflake")
-SOURCE_PREFIX = "__sqlfeast_source__"
+from . import analysis, graph
 
 
 def load_macros(config: ProjectConfig, loaded: LoadedProject | None = None) -> MacroLibrary:
@@ -48,15 +48,6 @@ def _macro_files(config: ProjectConfig) -> list[tuple[str, str]]:
         for path in sorted((config.root / d).rglob("*.sql")):
             out.append((path.relative_to(config.root).as_posix(), path.read_text()))
     return out
-
-
-def ref_relation(project: str, model: str) -> str:
-    """The warehouse name of a model: prefixed by project so projects never collide."""
-    return f"{project}__{model}"
-
-
-def source_placeholder(source: str, table: str) -> str:
-    return f"{SOURCE_PREFIX}{source}__{table}"
 
 
 @dataclass
@@ -166,7 +157,7 @@ def compile_project(config: ProjectConfig, target: Target, vars: dict[str, Any] 
             push = push_tables.get(table)
             upstream[table] = {c: parse_type(t) for c, t in push.schema.items()} if push else None
         try:
-            model.columns, expanded = analysis.output_columns(model, upstream, schema_cache)
+            model.columns, expanded = analysis.output_columns(model, upstream, schema_cache, target.type)
         except SqlfeastError as err:
             errors.append(err)
             continue
@@ -176,6 +167,8 @@ def compile_project(config: ProjectConfig, target: Target, vars: dict[str, Any] 
         if name in views:
             errors.extend(analysis.check_projection(views[name], model.columns, model.file, header_lines[name]))
 
+    attach_tests(loaded, views, {n: None if rendered[n].columns is None else {c.name for c in rendered[n].columns}
+                                 for n in views}, errors)
     registry = Registry(project=config.name, entities=dict(loaded.entities), sources=dict(loaded.sources),
                         feature_services=dict(loaded.feature_services), push_sources=dict(loaded.push_sources))
     if not errors:
@@ -258,10 +251,10 @@ def _feature_view_from_header(loaded: LoadedProject, model: RenderedModel,
         for fname, fspec in features_data.items():
             description = ""
             if isinstance(fspec, dict):
-                unknown = [k for k in fspec if k not in ("type", "description")]
+                unknown = [k for k in fspec if k not in ("type", "description", "tests")]
                 for k in unknown:
                     errors.append(ValidationError(f"unknown key '{k}' in feature '{fname}'",
-                                                  Location(path, fspec.key_line(k)), hint="use 'type' and 'description'"))
+                                                  Location(path, fspec.key_line(k)), hint="use 'type', 'description' and 'tests'"))
                 description = str(fspec.get("description") or "")
                 fspec = fspec.get("type")
             try:
@@ -330,10 +323,11 @@ def _check_push_sources(loaded: LoadedProject, views: dict[str, FeatureView]) ->
     return errors
 
 
-def source_relation(source: SourceTable, dialect: str) -> exp.Expression:
-    """The real relation a source() stands for in `dialect`."""
-    if dialect == "duckdb" and source.external_location:
-        return sqlglot.parse_one(f"select * from {source.external_location}", dialect="duckdb").args["from_"].this
+def source_relation(source: SourceTable, dialect_name: str) -> exp.Expression:
+    """The real relation a source() stands for in the dialect `dialect_name`."""
+    if dialect(dialect_name).external_locations and source.external_location:
+        query = sqlglot.parse_one(f"select * from {source.external_location}", dialect=dialect_name)
+        return query.args["from_"].this
     # Unquoted unless needed: Snowflake then matches its upper-case names, as dbt does.
     return exp.table_(source.identifier or source.name, db=source.schema, catalog=source.database)
 
@@ -404,8 +398,8 @@ def write_target(config: ProjectConfig, registry: Registry, rendered: dict[str, 
     target = config.target_dir
     for name, model in rendered.items():
         obj = registry.feature_views.get(name) or registry.models.get(name)
-        for dialect, sql in obj.sql.items():
-            path = target / "compiled" / dialect / model.file.path
+        for dialect_name, sql in obj.sql.items():
+            path = target / "compiled" / dialect_name / model.file.path
             text = sql + "\n"
             # Unchanged files are left alone: reading is far cheaper than replacing.
             if not path.is_file() or path.read_text() != text:

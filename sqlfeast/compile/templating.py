@@ -16,24 +16,22 @@ import difflib
 import hashlib
 import re
 import sys
+from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import jinja2
 import jinja2.nodes
 
-from sqlfeast.project.config import MissingEnvVar, env_var_value
+from sqlfeast.core.naming import quote as _quote
 from sqlfeast.errors import Location, ValidationError, suggest
+from sqlfeast.project.config import MissingEnvVar, env_var_value
 
 BUILTIN_MACRO_DIR = Path(__file__).parent / "macros"
 _MISSING = object()
 _MACRO_NAME = re.compile(r"{%-?\s*macro\s+(\w+)")
-
-
-def _quote(identifier: str) -> str:
-    return '"' + str(identifier).replace('"', '""') + '"'
 
 
 def _literal(value: Any) -> str:

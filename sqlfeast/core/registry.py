@@ -16,12 +16,11 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlfeast.errors import RetrievalError, suggest
+from sqlfeast.core.refs import parse_feature_ref
 from sqlfeast.core.spec import Entity, FeatureService, FeatureView, Model, PushSource, SourceTable
+from sqlfeast.errors import RetrievalError, suggest
 
 SCHEMA_VERSION = 1
-# Keys that describe an application of the registry, not its content.
-_VOLATILE = ("applied_at", "content_hash", "version", "materialized")
 
 
 @dataclass
@@ -107,7 +106,7 @@ class Registry:
         if isinstance(features, str):
             if features in self.feature_services:
                 refs = self.feature_services[features].features
-            elif ":" in features:
+            elif ":" in features or "[" in features:
                 refs = [features]
             else:
                 hint = suggest(features, list(self.feature_services) + list(self.feature_views))
@@ -117,8 +116,13 @@ class Registry:
         if not refs:
             raise RetrievalError("no features requested; pass 'view:feature' names or a feature service")
         out: list[tuple[str, str]] = []
-        for ref in refs:
-            view_name, _, feature_name = ref.partition(":")
+        for text in refs:
+            ref = parse_feature_ref(text)
+            if ref.alias or ref.key_map:
+                raise RetrievalError(f"feature reference {text!r} maps join keys, which only historical retrieval does",
+                                     hint=f"name the entity columns after the join keys of '{ref.view}' and "
+                                          "drop the [...] part")
+            view_name, feature_name = ref.view, ref.feature
             view = self.get_feature_view(view_name)
             if not feature_name:
                 out.extend((view.name, f) for f in view.feature_names)

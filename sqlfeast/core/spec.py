@@ -12,10 +12,12 @@ behaviour beyond lookups, so the online client can use them without the compiler
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
-from typing import Any
+from typing import Any, TypeVar
+
+R = TypeVar("R", bound="Record")
 
 
-def _as_dict(obj) -> dict[str, Any]:
+def _as_dict(obj: Any) -> dict[str, Any]:
     """Like dataclasses.asdict for these flat records, at a fraction of its cost: containers are
     copied one level deep (their items are plain strings and numbers)."""
     out = {}
@@ -25,28 +27,33 @@ def _as_dict(obj) -> dict[str, Any]:
     return out
 
 
-def _build(cls, data: dict[str, Any]):
-    known = {f.name for f in fields(cls)}
-    return cls(**{k: v for k, v in data.items() if k in known})
+class Record:
+    """The JSON form of a flat dataclass: ``to_dict`` and ``from_dict`` (unknown keys ignored, so
+    a registry written by a newer version still loads).
 
-
-@dataclass
-class Entity:
-    name: str
-    join_keys: list[str]
-    description: str = ""
-    path: str = ""
+    >>> Feature.from_dict({"name": "x", "type": "double", "added_later": 1}).to_dict()
+    {'name': 'x', 'type': 'double', 'description': ''}
+    """
 
     def to_dict(self) -> dict[str, Any]:
         return _as_dict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "Entity":
-        return _build(cls, data)
+    def from_dict(cls: type[R], data: dict[str, Any]) -> R:
+        known = {f.name for f in fields(cls)}  # type: ignore[arg-type]  # subclasses are dataclasses
+        return cls(**{k: v for k, v in data.items() if k in known})
 
 
 @dataclass
-class SourceTable:
+class Entity(Record):
+    name: str
+    join_keys: list[str]
+    description: str = ""
+    path: str = ""
+
+
+@dataclass
+class SourceTable(Record):
     """One table of a dbt-style source; on DuckDB it may point at files."""
 
     source: str
@@ -62,30 +69,43 @@ class SourceTable:
     def qualified_name(self) -> str:
         return f"{self.source}.{self.name}"
 
-    def to_dict(self) -> dict[str, Any]:
-        return _as_dict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "SourceTable":
-        return _build(cls, data)
-
 
 @dataclass
-class Feature:
+class Feature(Record):
     name: str
     type: str  # neutral type text, e.g. "double", "array<bigint>"
     description: str = ""
 
-    def to_dict(self) -> dict[str, Any]:
-        return _as_dict(self)
 
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "Feature":
-        return _build(cls, data)
+@dataclass
+class DataTest(Record):
+    """A data test declared on a feature view: what must hold of its rows in the warehouse.
+
+    `kind` is one of :data:`DATA_TEST_KINDS`; `column` is None for a view-level test (unique on
+    join keys and timestamp, freshness, row_count). `config` holds the test's arguments: `values`,
+    `min`/`max`, `columns`, `warn_after`/`error_after` (seconds).
+
+    >>> DataTest("accepted_range", "conv_rate", {"min": 0, "max": 1}).id
+    'accepted_range(conv_rate)'
+    """
+
+    kind: str
+    column: str | None = None
+    config: dict[str, Any] = field(default_factory=dict)
+    severity: str = "error"  # "error" | "warn"
+    path: str = ""
+    line: int | None = None
+
+    @property
+    def id(self) -> str:
+        return f"{self.kind}({self.column})" if self.column else self.kind
+
+
+DATA_TEST_KINDS = ("not_null", "accepted_values", "accepted_range", "unique", "freshness", "row_count")
 
 
 @dataclass
-class FeatureView:
+class FeatureView(Record):
     name: str
     entities: list[str]
     join_keys: list[str]
@@ -103,6 +123,7 @@ class FeatureView:
     columns: dict[str, str] = field(default_factory=dict)  # every output column -> neutral type
     join_key_types: dict[str, str] = field(default_factory=dict)
     meta: dict[str, Any] = field(default_factory=dict)  # extra header keys the user added
+    tests: list[DataTest] = field(default_factory=list)  # data tests (header or models/ YAML)
 
     @property
     def feature_names(self) -> list[str]:
@@ -114,32 +135,30 @@ class FeatureView:
     def to_dict(self) -> dict[str, Any]:
         data = _as_dict(self)
         data["features"] = [f.to_dict() for f in self.features]
+        if self.tests:
+            data["tests"] = [t.to_dict() for t in self.tests]
+        else:  # a view without tests keeps the registry form (and content hash) it had before tests
+            del data["tests"]
         return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "FeatureView":
-        view = _build(cls, data)
+        view = super().from_dict(data)
         view.features = [Feature.from_dict(f) for f in data.get("features", [])]
+        view.tests = [DataTest.from_dict(t) for t in data.get("tests", [])]
         return view
 
 
 @dataclass
-class FeatureService:
+class FeatureService(Record):
     name: str
     features: list[str]  # "view:feature" or "view" (all of its features)
     description: str = ""
     path: str = ""
 
-    def to_dict(self) -> dict[str, Any]:
-        return _as_dict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "FeatureService":
-        return _build(cls, data)
-
 
 @dataclass
-class PushSource:
+class PushSource(Record):
     name: str
     schema: dict[str, str]  # column -> neutral type
     feature_views: list[str]
@@ -147,16 +166,9 @@ class PushSource:
     description: str = ""
     path: str = ""
 
-    def to_dict(self) -> dict[str, Any]:
-        return _as_dict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "PushSource":
-        return _build(cls, data)
-
 
 @dataclass
-class Model:
+class Model(Record):
     """A plain (non feature view) model that feature views can ref()."""
 
     name: str
@@ -165,10 +177,3 @@ class Model:
     depends_on: list[str] = field(default_factory=list)
     columns: dict[str, str] = field(default_factory=dict)
     tags: dict[str, str] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        return _as_dict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "Model":
-        return _build(cls, data)

@@ -15,6 +15,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pyarrow as pa
+    from sqlglot import exp
 
 _ALIASES = {
     "string": "varchar",
@@ -77,6 +82,7 @@ class FeatureType:
     def sql(self, dialect: str) -> str:
         """The type's spelling in a warehouse's CREATE/CAST."""
         if self.name == "array":
+            assert self.element is not None  # parse_type gives every array an element type
             return "ARRAY" if dialect == "snowflake" else f"{self.element.sql(dialect)}[]"
         if self.name == "decimal":
             p, s = self.precision or 38, self.scale or 0
@@ -90,11 +96,12 @@ class FeatureType:
                 "boolean": "BOOLEAN", "varchar": "VARCHAR", "timestamp": "TIMESTAMP",
                 "timestamptz": "TIMESTAMPTZ", "date": "DATE", "bytes": "BLOB"}[self.name]
 
-    def arrow(self):
+    def arrow(self) -> pa.DataType:
         """The matching pyarrow type (imported lazily: the online client may not need it)."""
         import pyarrow as pa
 
         if self.name == "array":
+            assert self.element is not None  # parse_type gives every array an element type
             return pa.list_(self.element.arrow())
         if self.name == "decimal":
             return pa.decimal128(self.precision or 38, self.scale or 0)
@@ -126,7 +133,7 @@ def parse_type(text: str) -> FeatureType:
     return FeatureType(name)
 
 
-def from_sqlglot(dtype) -> FeatureType | None:
+def from_sqlglot(dtype: exp.DataType) -> FeatureType | None:
     """Map a sqlglot DataType to a neutral type; None when unknown or not informative."""
     from sqlglot import exp
 
@@ -162,7 +169,7 @@ def from_sqlglot(dtype) -> FeatureType | None:
     return None
 
 
-def from_arrow(arrow_type) -> FeatureType | None:
+def from_arrow(arrow_type: pa.DataType) -> FeatureType | None:
     """Map a pyarrow type to a neutral type; None for types sqlfeast does not model."""
     import pyarrow.types as t
 

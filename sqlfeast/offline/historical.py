@@ -22,58 +22,35 @@ import datetime as dt
 import os
 import re
 import uuid
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from sqlfeast.errors import RetrievalError, UsageError, suggest
+from sqlfeast.core.naming import quote as _quote
+from sqlfeast.core.refs import FeatureRef, parse_feature_ref
 from sqlfeast.core.spec import FeatureView
+from sqlfeast.errors import RetrievalError, UsageError, suggest
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
+
+    from sqlfeast.core.registry import Registry
+    from sqlfeast.offline.context import OfflineContext
+    from sqlfeast.warehouse.base import Warehouse
 
 ROW_COLUMN = "__sqlfeast_row"
 TS_COLUMN = "__sqlfeast_ts"
 STRATEGIES = ("asof", "window", "join")
 _BOOLEAN = {"true": True, "yes": True, "on": True, "1": True, "false": False, "no": False, "off": False, "0": False}
 _OPTIONS = ("timestamp_column", "filter_by_created_timestamp", "strategy", "stage_views")
-_REF = re.compile(r"^\s*([^\[\]:\s]+)\s*(?:\[([^\]]*)\])?\s*(?::\s*(.*?))?\s*$")
 _SQL_START = re.compile(r"^\s*(\(|select\b|with\b|from\b|values\b)", re.IGNORECASE)
 
 
-# -- feature references --------------------------------------------------------------------------
-@dataclass(frozen=True)
-class FeatureRef:
-    view: str
-    feature: str | None  # None: every feature of the view
-    alias: str | None = None
-    key_map: tuple[tuple[str, str], ...] = ()  # (view join key, entity column)
-
-
-def parse_feature_ref(text: str) -> FeatureRef:
-    """Parse ``view``, ``view:feature`` or ``view[as=a, key=column, ...]:feature``."""
-    match = _REF.match(text) if isinstance(text, str) else None
-    if not match:
-        raise RetrievalError(f"cannot read feature reference {text!r}",
-                             hint="write 'view:feature', 'view' or 'view[as=alias, key=column]:feature'")
-    view, options, feature = match.group(1), match.group(2), match.group(3)
-    alias, key_map = None, []
-    if options is not None:
-        for part in options.split(","):
-            name, eq, value = (s.strip() for s in part.partition("="))
-            if not eq or not name or not value:
-                raise RetrievalError(f"cannot read '{part.strip()}' in feature reference {text!r}",
-                                     hint="options look like [as=origin, location_id=origin_id]")
-            if name == "as":
-                alias = value
-            else:
-                key_map.append((name, value))
-    if feature == "":
-        raise RetrievalError(f"feature reference {text!r} names no feature after ':'",
-                             hint="write 'view:feature', or just 'view' for all of its features")
-    return FeatureRef(view, feature, alias, tuple(key_map))
-
-
+# -- feature references (grammar in sqlfeast.core.refs) -------------------------------------------
 @dataclass
 class ViewRequest:
     """One join of one view: its key mapping, alias and the features wanted from it."""
@@ -88,7 +65,7 @@ class ViewRequest:
         return self.alias or self.view.name
 
 
-def expand_references(registry, features: str | list[str]) -> list[FeatureRef]:
+def expand_references(registry: Registry, features: str | list[str]) -> list[FeatureRef]:
     """Feature service name or list of references -> parsed references, in request order."""
     if isinstance(features, str):
         if features in registry.feature_services:
@@ -109,7 +86,7 @@ def expand_references(registry, features: str | list[str]) -> list[FeatureRef]:
     return [parse_feature_ref(r) for r in refs]
 
 
-def plan_requests(registry, refs: list[FeatureRef], full_feature_names: bool,
+def plan_requests(registry: Registry, refs: list[FeatureRef], full_feature_names: bool,
                   entity_columns: list[str]) -> list[ViewRequest]:
     """Group references into one join per (view, alias, key mapping) and name the outputs."""
     requests: dict[tuple, ViewRequest] = {}
@@ -160,7 +137,7 @@ def _is_pandas(obj: Any) -> bool:
     return type(obj).__module__.split(".")[0] == "pandas" and hasattr(obj, "columns")
 
 
-def load_entities(warehouse, entity_df: Any) -> pa.Table:
+def load_entities(warehouse: Warehouse, entity_df: Any) -> pa.Table:
     """Arrow table / RecordBatchReader / pandas DataFrame / parquet path / SQL text -> Arrow."""
     if isinstance(entity_df, pa.Table):
         return entity_df
@@ -173,11 +150,7 @@ def load_entities(warehouse, entity_df: Any) -> pa.Table:
     if isinstance(entity_df, (str, os.PathLike)):
         text = os.fspath(entity_df)
         if isinstance(entity_df, str) and _SQL_START.match(text):
-            table = warehouse.query_arrow(text)
-            if warehouse.dialect == "snowflake":
-                # Snowflake folds unquoted names to upper case; undo it so `driver_id` matches.
-                table = table.rename_columns([c.lower() if c.isupper() else c for c in table.column_names])
-            return table
+            return warehouse.result_names(warehouse.query_arrow(text))
         path = Path(text).expanduser()
         if not path.exists():
             raise RetrievalError(f"entity file not found: {text}",
@@ -245,7 +218,7 @@ def _column_kind(view: FeatureView, column: str, described: dict[str, str] | Non
         else "date" if name == "date" else "timestamp"
 
 
-def view_sql(view: FeatureView, warehouse) -> str:
+def view_sql(view: FeatureView, warehouse: Warehouse) -> str:
     """The view's compiled SQL, ready to run on `warehouse`."""
     sql = (view.sql or {}).get(warehouse.dialect)
     if not sql:
@@ -254,7 +227,7 @@ def view_sql(view: FeatureView, warehouse) -> str:
     return warehouse.localize(sql.strip().rstrip(";"))
 
 
-def _view_context(req: ViewRequest, warehouse, dialect: str, lo: dt.datetime | None,
+def _view_context(req: ViewRequest, warehouse: Warehouse, dialect: str, lo: dt.datetime | None,
                   hi: dt.datetime | None) -> dict[str, Any]:
     view = req.view
     sql = view_sql(view, warehouse)
@@ -286,10 +259,16 @@ class RetrievalJob:
     The work is either one query, or (``stages``) one query per view but the last, each kept in a
     temporary table in entity-row order, and a final query that runs the last view's join and
     lines the staged results up beside it by position. ``sql`` is the whole script either way.
+
+    >>> job = FeatureStore(".").get_historical_features(
+    ...     "select 1001 as driver_id, timestamp '2026-01-01' as event_timestamp",
+    ...     ["driver_hourly_stats:conv_rate"])                                      # doctest: +SKIP
+    >>> job.to_arrow().num_rows                                                     # doctest: +SKIP
+    1
     """
 
-    def __init__(self, warehouse, final_sql: str, entities: pa.Table, keys_table: pa.Table, relation_name: str,
-                 output_names: list[str], stages: list[tuple[str, str]] = ()):
+    def __init__(self, warehouse: Warehouse, final_sql: str, entities: pa.Table, keys_table: pa.Table, relation_name: str,
+                 output_names: list[str], stages: Sequence[tuple[str, str]] = ()) -> None:
         self.warehouse = warehouse
         self.final_sql = final_sql
         self.stages = list(stages)  # (temporary table, query), built in order before final_sql
@@ -300,7 +279,10 @@ class RetrievalJob:
 
     @property
     def sql(self) -> str:
-        """Every statement run, in order, as one script."""
+        """Every statement run, in order, as one script.
+
+        >>> print(job.sql)                                                          # doctest: +SKIP
+        """
         staged = "".join(f"CREATE TEMPORARY TABLE {_quote(name)} AS\n{sql};\n\n" for name, sql in self.stages)
         return staged + self.final_sql
 
@@ -331,7 +313,11 @@ class RetrievalJob:
             self.warehouse.unregister(self._name)
 
     def iter_batches(self, batch_size: int = 262_144) -> Iterator[pa.RecordBatch]:
-        """Result batches in entity order: the entity's columns followed by the features."""
+        """Result batches in entity order: the entity's columns followed by the features.
+
+        >>> for batch in job.iter_batches(batch_size=100_000): print(batch.num_rows)  # doctest: +SKIP
+        1
+        """
         start = 0
         for batch in self._feature_batches(batch_size):
             n = batch.num_rows
@@ -351,13 +337,27 @@ class RetrievalJob:
             raise RetrievalError(f"internal error: {start} result rows for {self._entities.num_rows} entity rows")
 
     def to_arrow(self) -> pa.Table:
+        """The whole result as one pyarrow Table.
+
+        >>> job.to_arrow().column_names                                             # doctest: +SKIP
+        ['driver_id', 'event_timestamp', 'conv_rate']
+        """
         return pa.Table.from_batches(list(self.iter_batches()))
 
-    def to_pandas(self):
+    def to_pandas(self) -> pd.DataFrame:
+        """The whole result as a pandas DataFrame (needs the pandas extra).
+
+        >>> job.to_pandas().shape                                                   # doctest: +SKIP
+        (1, 3)
+        """
         return self.to_arrow().to_pandas()
 
-    def to_parquet(self, path: str | os.PathLike, batch_size: int = 262_144) -> int:
-        """Stream the result into a parquet file (bounded memory); returns the row count."""
+    def to_parquet(self, path: str | os.PathLike[str], batch_size: int = 262_144) -> int:
+        """Stream the result into a parquet file (bounded memory); returns the row count.
+
+        >>> job.to_parquet("training.parquet")                                      # doctest: +SKIP
+        1
+        """
         import pyarrow.parquet as pq
 
         writer = None
@@ -374,7 +374,11 @@ class RetrievalJob:
         return rows
 
     def to_table(self, name: str) -> str:
-        """Write the result to a table in the target's schema (replaced if it exists)."""
+        """Write the result to a table in the target's schema (replaced if it exists).
+
+        >>> job.to_table("training_rows")                                           # doctest: +SKIP
+        '"main"."training_rows"'
+        """
         table = self.to_arrow()
         temp = f"__sqlfeast_result_{uuid.uuid4().hex[:12]}"
         relation = self.warehouse.relation(name)
@@ -387,13 +391,9 @@ class RetrievalJob:
         return relation
 
 
-def _quote(identifier: str) -> str:
-    return '"' + identifier.replace('"', '""') + '"'
-
-
 # -- entry point ---------------------------------------------------------------------------------
-def get_historical_features(store, entity_df: Any, features: str | list[str], full_feature_names: bool = False,
-                            **options: Any) -> RetrievalJob:
+def get_historical_features(ctx: "OfflineContext", entity_df: Any, features: str | list[str],
+                            full_feature_names: bool = False, **options: Any) -> RetrievalJob:
     """Build the point-in-time join for `entity_df` and `features`; see the module docstring.
 
     Options: ``timestamp_column`` (default ``event_timestamp``), ``filter_by_created_timestamp``
@@ -405,16 +405,16 @@ def get_historical_features(store, entity_df: Any, features: str | list[str], fu
     if unknown:
         raise UsageError(f"unknown option '{unknown[0]}' for get_historical_features",
                          hint=suggest(unknown[0], _OPTIONS) or f"options: {', '.join(_OPTIONS)}")
-    settings = getattr(store.target, "settings", {}) or {}
+    settings = ctx.settings
     # asof by default: at 1M x 5M (docs/benchmarks.md) 3.6 s = the fastest hand-written query, window 6.0 s; window peaks lower (1.2 vs 1.6 GB).
     strategy = str(options.get("strategy") or settings.get("pit_strategy") or "asof").lower()
     if strategy not in STRATEGIES:
         raise UsageError(f"unknown point-in-time strategy '{strategy}'",
                          hint=f"pit_strategy is one of {', '.join(STRATEGIES)}")
-    stage_views = _stage_views(options, settings, store.warehouse.dialect)
+    stage_views = _stage_views(options, settings) and ctx.warehouse.positional_join
     ts_column = options.get("timestamp_column") or "event_timestamp"
-    registry = store.registry
-    warehouse = store.warehouse
+    registry = ctx.registry
+    warehouse = ctx.warehouse
     refs = expand_references(registry, features)  # fail fast on bad references, before any I/O
 
     entities = load_entities(warehouse, entity_df)
@@ -454,17 +454,18 @@ def get_historical_features(store, entity_df: Any, features: str | list[str], fu
     outputs = [o for req in requests for _, o in req.features]
 
     def join(subset: list[dict[str, Any]]) -> str:
-        return store.renderer.call("point_in_time_join", context_entity, subset, context_options).strip()
+        return ctx.renderer.call("point_in_time_join", context_entity, subset, context_options).strip()
 
     if len(views) < 2 or not stage_views:
         return RetrievalJob(warehouse, join(views), entities, keys_table, name, outputs)
     stages = [(f"{name}_stage{i}", join([view])) for i, view in enumerate(views[:-1])]
-    final = _positional_select([s for s, _ in stages], join(views[-1:]), requests)
+    final = _positional_select(warehouse, [s for s, _ in stages], join(views[-1:]), requests)
     return RetrievalJob(warehouse, final, entities, keys_table, name, outputs, stages)
 
 
-def _stage_views(options: dict[str, Any], settings: dict[str, Any], dialect: str) -> bool:
-    """Join each view in its own query? DuckDB only, on by default.
+def _stage_views(options: dict[str, Any], settings: dict[str, Any]) -> bool:
+    """Join each view in its own query? On by default, where the warehouse can line results up
+    by position (``Warehouse.positional_join``: DuckDB).
 
     One query holds every view's sorted feature rows at once; one view at a time, peak memory is
     the largest single view's (1M x 5M, two views: 1.56 GB -> 1.01 GB) for the same time. Snowflake
@@ -477,11 +478,11 @@ def _stage_views(options: dict[str, Any], settings: dict[str, Any], dialect: str
     if text not in _BOOLEAN:
         raise UsageError(f"pit_stage_views / stage_views must be true or false, not {value!r}",
                          hint="set pit_stage_views: true (one query per view) or false (one query) in profiles.yml")
-    return _BOOLEAN[text] and dialect == "duckdb"
+    return _BOOLEAN[text]
 
 
-def _positional_select(stages: list[str], last_sql: str, requests: list[ViewRequest]) -> str:
-    """The last view's join beside the staged ones, row by row (DuckDB POSITIONAL JOIN).
+def _positional_select(warehouse: Warehouse, stages: list[str], last_sql: str, requests: list[ViewRequest]) -> str:
+    """The last view's join beside the staged ones, row by row (``Warehouse.line_up``).
 
     Every query is ordered by entity row and has one row per entity row, so position is identity;
     the row numbers of all of them are selected first and checked by RetrievalJob.iter_batches.
@@ -491,5 +492,4 @@ def _positional_select(stages: list[str], last_sql: str, requests: list[ViewRequ
     columns += [f"{a}.{_quote(ROW_COLUMN)} as {_quote(f'{ROW_COLUMN}_{i}')}" for i, a in enumerate(aliases[:-1])]
     for alias, req in zip(aliases, requests):
         columns += [f"{alias}.{_quote(output)}" for _, output in req.features]
-    joins = "".join(f"\npositional join {_quote(table)} as {alias}" for table, alias in zip(stages, aliases))
-    return "select\n    " + ",\n    ".join(columns) + f"\nfrom (\n{last_sql}\n) as \"__last\"{joins}"
+    return warehouse.line_up(stages, last_sql, columns)

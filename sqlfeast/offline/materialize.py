@@ -1,4 +1,4 @@
-"""Materialization: copy the latest row of each entity from the warehouse to the online store.
+"""Materialization: copy the latest row of each entity from the warehouse to the online ctx.
 
 For each online feature view, the dispatched macro ``latest_rows`` selects the latest row per
 entity with a timestamp in [start, end) (ties to the latest created timestamp) in the warehouse.
@@ -22,14 +22,14 @@ from __future__ import annotations
 import sys
 import time
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlfeast.errors import SqlfeastError, UsageError, suggest
 
 if TYPE_CHECKING:  # pragma: no cover
-    from sqlfeast.feature_store import FeatureStore
     from sqlfeast.core.spec import FeatureView
+    from sqlfeast.offline.context import OfflineContext
 
 EPOCH = datetime(1970, 1, 1)
 
@@ -61,7 +61,7 @@ class ViewResult:
 def parse_time(value: Any, name: str = "time") -> datetime:
     """A naive-UTC datetime from a datetime, date, ISO text or 'now'."""
     if isinstance(value, datetime):
-        return value.astimezone(timezone.utc).replace(tzinfo=None) if value.tzinfo else value
+        return value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value
     if isinstance(value, date):
         return datetime(value.year, value.month, value.day)
     if hasattr(value, "to_pydatetime"):  # pandas Timestamp
@@ -69,7 +69,7 @@ def parse_time(value: Any, name: str = "time") -> datetime:
     if isinstance(value, str):
         text = value.strip()
         if text.lower() == "now":
-            return datetime.now(timezone.utc).replace(tzinfo=None)
+            return datetime.now(UTC).replace(tzinfo=None)
         try:
             return parse_time(datetime.fromisoformat(text.replace("Z", "+00:00")), name)
         except ValueError:
@@ -89,21 +89,21 @@ def _time_kind(view: "FeatureView", column: str | None) -> str | None:
     return "timestamptz" if text in ("timestamptz", "timestamp_tz") else "date" if text == "date" else "timestamp"
 
 
-def latest_rows_sql(store: "FeatureStore", view: "FeatureView", start: datetime, end: datetime) -> str:
+def latest_rows_sql(ctx: "OfflineContext", view: "FeatureView", start: datetime, end: datetime) -> str:
     """The warehouse query of a view's latest rows in [start, end), from the `latest_rows` macro."""
     from sqlfeast.offline.historical import view_sql
 
     context = {
-        "name": view.name, "sql": view_sql(view, store.warehouse), "keys": list(view.join_keys),
+        "name": view.name, "sql": view_sql(view, ctx.warehouse), "keys": list(view.join_keys),
         "ts": view.timestamp, "ts_type": _time_kind(view, view.timestamp),
         "created": view.created_timestamp, "created_type": _time_kind(view, view.created_timestamp),
         "features": view.feature_names, "start": iso(start), "end": iso(end),
     }
-    return store.renderer.call("latest_rows", context).strip()
+    return ctx.renderer.call("latest_rows", context).strip()
 
 
-def _online_views(store: "FeatureStore", views: list[str] | None) -> list["FeatureView"]:
-    registry = store.registry
+def _online_views(ctx: "OfflineContext", views: list[str] | None) -> list["FeatureView"]:
+    registry = ctx.registry
     if not views:
         return [v for v in registry.feature_views.values() if v.online]
     out = []
@@ -126,26 +126,26 @@ def _progress(view: str, quiet: bool):
     return tqdm(desc=view, unit=" rows", unit_scale=True, dynamic_ncols=True, file=sys.stderr)
 
 
-def _prepare_online(store: "FeatureStore") -> None:
+def _prepare_online(ctx: "OfflineContext") -> None:
     # The tables and registry snapshot come from `apply`; if this online store never saw one
     # (a new target), set it up now so that materializing just works.
-    online = store.online_store
+    online = _online(ctx)
     if online.load_registry() is None:
-        online.apply(store.registry)
+        online.apply(ctx.registry)
 
 
-def materialize_view(store: "FeatureStore", view: "FeatureView", start: datetime, end: datetime,
+def materialize_view(ctx: "OfflineContext", view: "FeatureView", start: datetime, end: datetime,
                      quiet: bool = False, batch_size: int = 50_000) -> ViewResult:
     result = ViewResult(view.name, start, end)
     if start >= end:
         return result
-    sql = latest_rows_sql(store, view, start, end)
+    sql = latest_rows_sql(ctx, view, start, end)
     bar = _progress(view.name, quiet)
     began = time.perf_counter()
     try:
-        with store.online_store.bulk_writer(view, on_written=bar.update if bar is not None else None,
+        with _online(ctx).bulk_writer(view, on_written=bar.update if bar is not None else None,
                                             unique_keys=True) as writer:
-            for batch in store.warehouse.query_batches(sql, batch_size=batch_size):
+            for batch in ctx.warehouse.query_batches(sql, batch_size=batch_size):
                 if batch.num_rows:
                     result.rows += batch.num_rows
                     writer.write(batch)
@@ -157,31 +157,31 @@ def materialize_view(store: "FeatureStore", view: "FeatureView", start: datetime
     return result
 
 
-def materialize(store: "FeatureStore", start: Any, end: Any, views: list[str] | None = None,
+def materialize(ctx: "OfflineContext", start: Any, end: Any, views: list[str] | None = None,
                 quiet: bool = False, batch_size: int = 50_000) -> list[ViewResult]:
     """Materialize the latest rows in [start, end) of the online views (all, or `views`)."""
     start, end = parse_time(start, "start"), parse_time(end, "end")
     if start >= end:
         raise UsageError(f"start {iso(start)} is not before end {iso(end)}")
-    selected = _online_views(store, views)
-    _prepare_online(store)
+    selected = _online_views(ctx, views)
+    _prepare_online(ctx)
     results = []
     for view in selected:
-        results.append(materialize_view(store, view, start, end, quiet=quiet, batch_size=batch_size))
-        _advance(store, view.name, start, end)
+        results.append(materialize_view(ctx, view, start, end, quiet=quiet, batch_size=batch_size))
+        _advance(ctx, view.name, start, end)
     return results
 
 
-def materialize_incremental(store: "FeatureStore", end: Any, views: list[str] | None = None,
+def materialize_incremental(ctx: "OfflineContext", end: Any, views: list[str] | None = None,
                             quiet: bool = False, batch_size: int = 50_000) -> list[ViewResult]:
     """Materialize each online view from where it stopped (or END - ttl the first time) to END."""
     end = parse_time(end, "end")
-    selected = _online_views(store, views)
-    _prepare_online(store)
-    marks = store.registry_store.load_watermarks()
+    selected = _online_views(ctx, views)
+    _prepare_online(ctx)
+    marks = _state(ctx).load_watermarks()
     results = []
     for view in selected:
-        identity = store.online_store.table_identity(view.name)
+        identity = _online(ctx).table_identity(view.name)
         mark = marks.get(view.name)
         refill = mark is not None and (identity is None or mark[1] != identity)
         if mark is not None and not refill:
@@ -189,27 +189,27 @@ def materialize_incremental(store: "FeatureStore", end: Any, views: list[str] | 
         else:
             start = end - timedelta(seconds=view.ttl_seconds) if view.ttl_seconds else EPOCH
         if identity is None:  # its table is gone: set the online store up again
-            store.online_store.apply(store.registry)
-            identity = store.online_store.table_identity(view.name)
-        result = materialize_view(store, view, start, end, quiet=quiet, batch_size=batch_size)
+            _online(ctx).apply(ctx.registry)
+            identity = _online(ctx).table_identity(view.name)
+        result = materialize_view(ctx, view, start, end, quiet=quiet, batch_size=batch_size)
         result.refilled = refill
         results.append(result)
         if start < end:
-            _save_state(store, view.name, end, identity)
+            _save_state(ctx, view.name, end, identity)
     return results
 
 
-def online_problems(store: "FeatureStore") -> list[str]:
+def online_problems(ctx: "OfflineContext") -> list[str]:
     """What is wrong between the applied registry, its online tables and the watermarks: missing
     tables, watermarks that describe other tables. Empty when all is well.
 
     >>> # e.g. ["feature view 'driver_hourly_stats': online table 'demo.driver_hourly_stats' is missing (run 'sqlfeast apply')"]
     """
-    registry = store.registry_store.load()
+    registry = _state(ctx).load()
     if registry is None:
         return []
-    online = store.online_store
-    marks = store.registry_store.load_watermarks()
+    online = _online(ctx)
+    marks = _state(ctx).load_watermarks()
     problems = []
     for view in registry.feature_views.values():
         if not view.online:
@@ -224,23 +224,23 @@ def online_problems(store: "FeatureStore") -> list[str]:
     return problems
 
 
-def _advance(store: "FeatureStore", view: str, start: datetime, end: datetime) -> None:
+def _advance(ctx: "OfflineContext", view: str, start: datetime, end: datetime) -> None:
     """A plain materialize moves the incremental state forward when it leaves no gap."""
-    identity = store.online_store.table_identity(view)
-    mark = store.registry_store.load_watermarks().get(view)
+    identity = _online(ctx).table_identity(view)
+    mark = _state(ctx).load_watermarks().get(view)
     if mark is not None and mark[1] != identity:
         mark = None  # it describes other tables: as if there were none
     if mark is None or (start <= parse_time(mark[0]) < end):
-        _save_state(store, view, end, identity)
+        _save_state(ctx, view, end, identity)
 
 
-def _save_state(store: "FeatureStore", view: str, end: datetime, identity: str | None = None) -> None:
+def _save_state(ctx: "OfflineContext", view: str, end: datetime, identity: str | None = None) -> None:
     end_iso = end.isoformat(timespec="microseconds")
     try:
-        store.registry_store.save_materialized(view, end_iso, identity)
+        _state(ctx).save_materialized(view, end_iso, identity)
     except SqlfeastError:
         raise
-    store.registry.materialized[view] = end_iso
+    ctx.registry.materialized[view] = end_iso
 
 
 @dataclass
@@ -250,25 +250,37 @@ class TeardownResult:
     kept: list[str]  # what stays, in words (registry history, push tables, local files)
 
 
-def teardown(store: "FeatureStore") -> TeardownResult:
+def teardown(ctx: "OfflineContext") -> TeardownResult:
     """Drop the project's online tables and the watermarks that described them; list what stays.
 
     >>> # teardown(FeatureStore(".")).kept -> ['applied registry history: table ... (3 versions)', ...]
     """
-    registry = store.registry
-    dropped = store.online_store.teardown(registry)
-    forgotten = store.registry_store.forget_materialized(list(registry.feature_views))
+    registry = ctx.registry
+    dropped = _online(ctx).teardown(registry)
+    forgotten = _state(ctx).forget_materialized(list(registry.feature_views))
     registry.materialized = {}
     kept = []
-    history = store.registry_store.history()
+    history = _state(ctx).history()
     if history:
-        kept.append(f"applied registry history: {store.registry_store.registry_table} ({len(history)} "
+        kept.append(f"applied registry history: {_state(ctx).registry_table} ({len(history)} "
                     "version(s); 'sqlfeast apply' sets the online tables up again from it)")
     from sqlfeast.offline.push import push_table_name
 
     for source in registry.push_sources.values():
-        kept.append(f"offline push rows: {store.warehouse.relation(push_table_name(registry.project, source.name))}")
-    if store.registry_store.local_path.exists():
-        kept.append(f"local copy of the applied registry: {store.registry_store.local_path}")
+        kept.append(f"offline push rows: {ctx.warehouse.relation(push_table_name(registry.project, source.name))}")
+    if _state(ctx).local_path.exists():
+        kept.append(f"local copy of the applied registry: {_state(ctx).local_path}")
     kept.append("the warehouse's own tables, views and files (sqlfeast run's views included)")
     return TeardownResult(dropped, forgotten, kept)
+
+
+def _online(ctx: "OfflineContext") -> Any:
+    if ctx.online_store is None:
+        raise SqlfeastError("materialization needs an online store")
+    return ctx.online_store
+
+
+def _state(ctx: "OfflineContext") -> Any:
+    if ctx.registry_store is None:
+        raise SqlfeastError("materialization needs the registry store to record its progress")
+    return ctx.registry_store

@@ -26,12 +26,13 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from sqlfeast.errors import SqlfeastError, suggest
+from sqlfeast.core.naming import push_table_name, quote
 from sqlfeast.core.types import FeatureType, parse_type
+from sqlfeast.errors import PushError, suggest
 
 if TYPE_CHECKING:  # pragma: no cover
     import pyarrow as pa
@@ -43,10 +44,6 @@ DESTINATIONS = ("online", "offline", "online_and_offline")
 _ROW_COLUMN = "__sqlfeast_row"
 # One offline push at a time per process: the anti-join insert is not atomic across statements.
 _OFFLINE_LOCK = threading.Lock()
-
-
-class PushError(SqlfeastError):
-    """Rows or arguments of a push that do not fit the push source."""
 
 
 @dataclass
@@ -62,17 +59,6 @@ class PushResult:
 
 
 # -- public entry points -------------------------------------------------------------------------
-def push(store, push_source_name: str, rows: Any, to: str = "online") -> PushResult:
-    """Validate `rows` against the push source and write them `to` online, offline or both.
-
-    `store` is a FeatureStore; its online store and warehouse are opened only when needed.
-    """
-    check_destination(to)
-    return push_rows(store.registry, push_source_name, rows, to,
-                     online_store=store.online_store if to != "offline" else None,
-                     warehouse=store.warehouse if to != "online" else None)
-
-
 def push_rows(registry: "Registry", push_source_name: str, rows: Any, to: str = "online",
               online_store=None, warehouse=None) -> PushResult:
     """`push` with the parts given explicitly (the feature server holds them itself)."""
@@ -104,11 +90,6 @@ def get_push_source(registry: "Registry", name: str) -> "PushSource":
         raise PushError(f"unknown push source '{name}'",
                         hint=suggest(str(name), known) or
                         (f"push sources: {', '.join(known)}" if known else "declare one under 'push_sources:' in models/")) from None
-
-
-def push_table_name(project: str, push_source_name: str) -> str:
-    """The unquoted warehouse table name of a push source (in the target's schema)."""
-    return f"{project}__push__{push_source_name}"
 
 
 # -- rows -> a typed Arrow table -----------------------------------------------------------------
@@ -271,9 +252,9 @@ def _converter(ftype: FeatureType):
             if not isinstance(v, datetime):
                 raise TypeError
             if v.tzinfo is not None:
-                v = v.astimezone(timezone.utc)
+                v = v.astimezone(UTC)
                 return v if aware else v.replace(tzinfo=None)
-            return v.replace(tzinfo=timezone.utc) if aware else v
+            return v.replace(tzinfo=UTC) if aware else v
         return ts
     if name == "date":
         def day(v):
@@ -341,8 +322,6 @@ def identity_columns(registry: "Registry", source: "PushSource") -> list[str]:
 
 def ensure_push_table(warehouse, project: str, source: "PushSource") -> str:
     """Create the push source's table when it does not exist; returns its relation."""
-    from sqlfeast.warehouse.base import quote
-
     relation = warehouse.relation(push_table_name(project, source.name))
     columns = ", ".join(f"{quote(c)} {parse_type(t).sql(warehouse.dialect)}" for c, t in source.schema.items())
     warehouse.ensure_schema()
@@ -350,18 +329,15 @@ def ensure_push_table(warehouse, project: str, source: "PushSource") -> str:
     return relation
 
 
-def ensure_push_tables(store) -> list[str]:
+def ensure_push_tables(warehouse, registry: "Registry") -> list[str]:
     """Create every push source's table, so views that union push_source() run before any push."""
-    registry = store.registry
-    return [ensure_push_table(store.warehouse, registry.project, s) for s in registry.push_sources.values()]
+    return [ensure_push_table(warehouse, registry.project, s) for s in registry.push_sources.values()]
 
 
 def write_offline(warehouse, project: str, source: "PushSource", table: "pa.Table",
                   identity: list[str]) -> int:
     """Append rows whose `identity` columns are not in the push table yet; returns how many."""
     import pyarrow as pa
-
-    from sqlfeast.warehouse.base import quote
 
     if warehouse is None:
         raise PushError("no warehouse to push to")

@@ -13,41 +13,42 @@ Tables, prefixed by project: ``<project>__registry`` and ``<project>__materializ
 
 from __future__ import annotations
 
-import json
-import os
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sqlfeast.errors import SqlfeastError, WarehouseError
+from sqlfeast.core.files import write_atomic
+from sqlfeast.core.naming import registry_table_name, state_table_name
 from sqlfeast.core.registry import Registry
+from sqlfeast.errors import SqlfeastError, WarehouseError
 
-if TYPE_CHECKING:
-    from sqlfeast.feature_store import FeatureStore
+if TYPE_CHECKING:  # pragma: no cover
+    from sqlfeast.warehouse.base import Warehouse
 
 LOCAL_COPY = "applied_registry.json"
 
 
 class RegistryStore:
-    def __init__(self, store: "FeatureStore"):
-        self.store = store
-        self.project = store.name
+    """Applied registries and materialization state of one project, in one warehouse.
 
-    @property
-    def warehouse(self):
-        return self.store.warehouse
+    `local_path` receives a copy of each applied registry (``target/applied_registry.json``).
+
+    >>> from sqlfeast.warehouse.duckdb import DuckDBWarehouse          # doctest: +SKIP
+    >>> RegistryStore(DuckDBWarehouse(target, root), "demo", root / "target" / LOCAL_COPY).load()  # doctest: +SKIP
+    """
+
+    def __init__(self, warehouse: "Warehouse", project: str, local_path: Path):
+        self.warehouse = warehouse
+        self.project = project
+        self.local_path = Path(local_path)
 
     @property
     def registry_table(self) -> str:
-        return self.warehouse.relation(f"{self.project}__registry")
+        return self.warehouse.relation(registry_table_name(self.project))
 
     @property
     def state_table(self) -> str:
-        return self.warehouse.relation(f"{self.project}__materialization")
-
-    @property
-    def local_path(self) -> Path:
-        return self.store.project.target_dir / LOCAL_COPY
+        return self.warehouse.relation(state_table_name(self.project))
 
     def _ensure_tables(self) -> None:
         self.warehouse.ensure_schema()
@@ -60,13 +61,7 @@ class RegistryStore:
             "(view_name VARCHAR NOT NULL PRIMARY KEY, materialized_end VARCHAR NOT NULL)")
 
     def _table_exists(self) -> bool:
-        try:
-            self.warehouse.query_arrow(f"SELECT 1 FROM {self.registry_table} WHERE 1 = 0")
-            return True
-        except WarehouseError as err:
-            if "does not exist" in err.message.lower() or "not found" in err.message.lower():
-                return False
-            raise
+        return self.warehouse.table_exists(registry_table_name(self.project))
 
     def load(self) -> Registry | None:
         """The newest applied registry, with materialization state; None before the first apply."""
@@ -120,7 +115,7 @@ class RegistryStore:
         """Record `registry` as the new current version; returns it with version and applied_at."""
         self._ensure_tables()
         applied = Registry.from_dict(registry.to_dict())
-        applied.applied_at = datetime.now(timezone.utc).replace(tzinfo=None).isoformat(timespec="seconds")
+        applied.applied_at = datetime.now(UTC).replace(tzinfo=None).isoformat(timespec="seconds")
         for attempt in range(5):
             current = self.warehouse.query_arrow(f"SELECT COALESCE(MAX(version), 0) AS v FROM {self.registry_table}")
             applied.version = int(current.column(0)[0].as_py()) + 1
@@ -164,17 +159,3 @@ class RegistryStore:
             return []
         return self.warehouse.query_arrow(
             f"SELECT version, applied_at, content_hash FROM {self.registry_table} ORDER BY version").to_pylist()
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Write via a temporary file and rename, so readers never see half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
-def read_local(path: Path) -> Registry | None:
-    if not path.exists():
-        return None
-    return Registry.from_dict(json.loads(path.read_text()))

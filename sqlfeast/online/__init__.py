@@ -19,22 +19,28 @@ from sqlfeast.online.base import OnlineStore, ReadRequest, StoredRow, WriteResul
 ONLINE_STORE_TYPES = ("sqlite", "dynamodb")
 
 
+def store_class(kind: Any) -> type[OnlineStore]:
+    """The OnlineStore class of an ``online_store: {type: ...}`` setting.
+
+    >>> store_class("sqlite").kind
+    'sqlite'
+    """
+    if kind == "sqlite":
+        from sqlfeast.online.sqlite import SQLiteOnlineStore
+
+        return SQLiteOnlineStore
+    if kind == "dynamodb":
+        from sqlfeast.online.dynamodb import DynamoDBOnlineStore
+
+        return DynamoDBOnlineStore
+    raise ConfigError(f"unknown online_store type {kind!r}", hint=f"use one of {', '.join(ONLINE_STORE_TYPES)}")
+
+
 def open_online_store(settings: dict[str, Any] | None, project: str, root: Path | str = ".",
                       table_template: str = "{project}.{view}") -> OnlineStore:
     """The online store described by a target's ``online_store:`` settings."""
     settings = dict(settings or {"type": "sqlite", "path": "online.db"})
-    kind = settings.get("type")
-    if kind == "sqlite":
-        from sqlfeast.online.sqlite import SQLiteOnlineStore
-
-        path = str(settings.get("path") or "online.db")
-        full = path if path == ":memory:" else Path(root) / path
-        return SQLiteOnlineStore(project, full, table_template)
-    if kind == "dynamodb":
-        from sqlfeast.online.dynamodb import DynamoDBOnlineStore
-
-        return DynamoDBOnlineStore(project, settings, table_template)
-    raise ConfigError(f"unknown online_store type {kind!r}", hint=f"use one of {', '.join(ONLINE_STORE_TYPES)}")
+    return store_class(settings.get("type")).from_settings(project, settings, Path(root), table_template)
 
 
-__all__ = ["OnlineStore", "ReadRequest", "StoredRow", "WriteResult", "entity_key", "open_online_store"]
+__all__ = ["OnlineStore", "store_class", "ReadRequest", "StoredRow", "WriteResult", "entity_key", "open_online_store"]

@@ -17,12 +17,14 @@ UTC). Values are encoded by :mod:`sqlfeast.online.codec`.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import TYPE_CHECKING, Any, Callable, Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from sqlfeast.errors import OnlineStoreError
 from sqlfeast.core.types import parse_type
+from sqlfeast.errors import OnlineStoreError
 from sqlfeast.online.codec import encode_column
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -326,6 +328,18 @@ class OnlineStore:
     def __init__(self, project: str, table_template: str = "{project}.{view}"):
         self.project = project
         self.table_template = table_template or "{project}.{view}"
+
+    @classmethod
+    def from_settings(cls, project: str, settings: dict[str, Any], root: Path,
+                      table_template: str = "{project}.{view}") -> "OnlineStore":
+        """The store for a target's ``online_store:`` settings (paths relative to `root`)."""
+        raise NotImplementedError
+
+    @classmethod
+    def serving_settings(cls, settings: dict[str, Any], deadline_seconds: float, threads: int) -> dict[str, Any]:
+        """Settings for a feature server whose requests answer within `deadline_seconds`, on
+        `threads` worker threads: fail fast rather than retry for minutes. Unchanged by default."""
+        return dict(settings)
 
     def table_name(self, view: str) -> str:
         try:

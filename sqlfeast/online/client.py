@@ -18,11 +18,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlfeast.errors import RetrievalError
 from sqlfeast.core.registry import Registry
+from sqlfeast.errors import RetrievalError
 from sqlfeast.online.base import MAX_KEY_BYTES, OnlineStore, ReadRequest, coerce_key_value, entity_key, micros_to_datetime
 
 if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
     import pyarrow as pa
 
 PRESENT = "PRESENT"
@@ -31,11 +32,17 @@ OUTSIDE_MAX_AGE = "OUTSIDE_MAX_AGE"
 
 
 class OnlineResponse:
-    """Values, statuses and event timestamps of the requested features, one per entity row."""
+    """Values, statuses and event timestamps of the requested features, one per entity row.
+
+    >>> response = OnlineResponse({"driver_id": [1001]}, {"conv_rate": "double"}, {"conv_rate": [0.5]},
+    ...                           {"conv_rate": [PRESENT]}, {"conv_rate": [None]})
+    >>> response.to_dict()
+    {'driver_id': [1001], 'conv_rate': [0.5]}
+    """
 
     def __init__(self, entity_columns: dict[str, list[Any]], feature_types: dict[str, str],
                  values: dict[str, list[Any]], statuses: dict[str, list[str]],
-                 event_timestamps: dict[str, list[datetime | None]]):
+                 event_timestamps: dict[str, list[datetime | None]]) -> None:
         self.entity_columns = entity_columns
         self.feature_types = feature_types
         self.values = values
@@ -44,10 +51,20 @@ class OnlineResponse:
 
     @property
     def feature_names(self) -> list[str]:
+        """The feature columns, in request order.
+
+        >>> OnlineResponse({}, {"a": "bigint"}, {"a": [1]}, {"a": [PRESENT]}, {"a": [None]}).feature_names
+        ['a']
+        """
         return list(self.values)
 
     def to_dict(self, include_event_timestamps: bool = False) -> dict[str, list[Any]]:
-        """Feast's shape: column name -> list of values (entity keys first, then features)."""
+        """Feast's shape: column name -> list of values (entity keys first, then features).
+
+        >>> OnlineResponse({"k": [1]}, {"a": "bigint"}, {"a": [7]}, {"a": [PRESENT]},
+        ...                {"a": [None]}).to_dict(include_event_timestamps=True)
+        {'k': [1], 'a': [7], 'a__event_timestamp': [None]}
+        """
         out: dict[str, list[Any]] = {k: list(v) for k, v in self.entity_columns.items()}
         for name, values in self.values.items():
             out[name] = list(values)
@@ -56,6 +73,12 @@ class OnlineResponse:
         return out
 
     def to_arrow(self) -> "pa.Table":
+        """The response as a pyarrow Table, feature columns typed from the registry.
+
+        >>> OnlineResponse({"k": [1]}, {"a": "bigint"}, {"a": [7]}, {"a": [PRESENT]},
+        ...                {"a": [None]}).to_arrow().column_names
+        ['k', 'a']
+        """
         import pyarrow as pa
 
         from sqlfeast.core.types import parse_type
@@ -65,7 +88,13 @@ class OnlineResponse:
             columns[name] = pa.array(values, type=parse_type(self.feature_types[name]).arrow())
         return pa.table(columns)
 
-    def to_pandas(self):
+    def to_pandas(self) -> "pd.DataFrame":
+        """The response as a pandas DataFrame (needs the pandas extra).
+
+        >>> OnlineResponse({"k": [1]}, {"a": "bigint"}, {"a": [7]}, {"a": [PRESENT]},
+        ...                {"a": [None]}).to_pandas().shape                           # doctest: +SKIP
+        (1, 2)
+        """
         return self.to_arrow().to_pandas()
 
     def __repr__(self) -> str:
@@ -73,25 +102,41 @@ class OnlineResponse:
 
 
 class OnlineClient:
-    """Reads online features through an OnlineStore, resolving names with a registry."""
+    """Reads online features through an OnlineStore, resolving names with a registry.
 
-    def __init__(self, online_store: OnlineStore, registry: Registry | None = None):
+    >>> with OnlineClient.from_project("feature_repo") as client:                 # doctest: +SKIP
+    ...     client.get_online_features("driver_hourly_stats", [{"driver_id": 1001}]).to_dict()
+    {'driver_id': [1001], 'conv_rate': [0.53], 'acc_rate': [0.91]}
+    """
+
+    def __init__(self, online_store: OnlineStore, registry: Registry | None = None) -> None:
+        """A client over `online_store`; without `registry` the stored snapshot is read on first use.
+
+        >>> client = OnlineClient(FeatureStore(".").online_store)                  # doctest: +SKIP
+        """
         self.online_store = online_store
         self._registry = registry
 
     @classmethod
-    def from_settings(cls, project: str, online_store: dict[str, Any], root: str | os.PathLike = ".",
+    def from_settings(cls, project: str, online_store: dict[str, Any], root: str | os.PathLike[str] = ".",
                       table_template: str = "{project}.{view}") -> "OnlineClient":
-        """A client from just the project name and the online store settings."""
+        """A client from just the project name and the online store settings.
+
+        >>> client = OnlineClient.from_settings("driver_stats",
+        ...     {"type": "dynamodb", "region": "eu-west-1"})                        # doctest: +SKIP
+        """
         from sqlfeast.online import open_online_store
 
         return cls(open_online_store(online_store, project=project, root=Path(root),
                                      table_template=table_template))
 
     @classmethod
-    def from_project(cls, project_dir: str | os.PathLike = ".", target: str | None = None,
+    def from_project(cls, project_dir: str | os.PathLike[str] = ".", target: str | None = None,
                      profiles_dir: str | None = None) -> "OnlineClient":
-        """A client for a project directory's target (profiles.yml decides the online store)."""
+        """A client for a project directory's target (profiles.yml decides the online store).
+
+        >>> client = OnlineClient.from_project("feature_repo", target="prod")       # doctest: +SKIP
+        """
         from sqlfeast.project.config import load_project, load_target
 
         project = load_project(project_dir)
@@ -100,6 +145,11 @@ class OnlineClient:
 
     @property
     def registry(self) -> Registry:
+        """The registry snapshot names are resolved with, read from the online store once.
+
+        >>> sorted(OnlineClient.from_project(".").registry.feature_views)          # doctest: +SKIP
+        ['driver_hourly_stats']
+        """
         if self._registry is None:
             registry = self.online_store.load_registry()
             if registry is None:
@@ -109,12 +159,21 @@ class OnlineClient:
         return self._registry
 
     def refresh(self) -> None:
-        """Forget the cached registry; the next call reads the stored snapshot again."""
+        """Forget the cached registry; the next call reads the stored snapshot again.
+
+        >>> OnlineClient.from_project(".").refresh()                                # doctest: +SKIP
+        """
         self._registry = None
 
     def get_online_features(self, features: str | list[str], entity_rows: list[dict[str, Any]],
                             full_feature_names: bool = False) -> OnlineResponse:
-        """Latest values of `features` (list of "view:feature" / "view", or a feature service)."""
+        """Latest values of `features` (list of "view:feature" / "view", or a feature service).
+
+        >>> client = OnlineClient.from_project(".")                                 # doctest: +SKIP
+        >>> client.get_online_features(["driver_hourly_stats:conv_rate"], [{"driver_id": 1001}],
+        ...                            full_feature_names=True).to_dict()          # doctest: +SKIP
+        {'driver_id': [1001], 'driver_hourly_stats__conv_rate': [0.53]}
+        """
         if isinstance(entity_rows, dict):
             entity_rows = [entity_rows]
         registry = self.registry
@@ -132,19 +191,19 @@ class OnlineClient:
                 raise RetrievalError(f"feature view '{view_name}' is not online (online: false)")
             keys = []
             for i, row in enumerate(entity_rows):
-                values = []
+                key_values = []
                 for k in view.join_keys:
                     if k not in row:
                         raise RetrievalError(f"entity row {i} lacks join key '{k}' of feature view '{view_name}'",
                                              hint=f"pass e.g. {{'{k}': ...}} in every entity row")
-                    values.append(coerce_key_value(row[k], view.join_key_types.get(k)))
+                    key_values.append(coerce_key_value(row[k], view.join_key_types.get(k)))
                 # A NULL key never matches, and a key past the stores' limit cannot be stored:
                 # both read as NOT_FOUND without asking the store.
-                key = None if any(v is None for v in values) else entity_key(view.join_keys, values)
+                key = None if any(v is None for v in key_values) else entity_key(view.join_keys, key_values)
                 if key is not None and len(key.encode()) > MAX_KEY_BYTES:
                     key = None
                 keys.append(key)
-                for k, v in zip(view.join_keys, values):
+                for k, v in zip(view.join_keys, key_values):
                     typed_rows[i].setdefault(k, v)
             for k in view.join_keys:
                 if k not in entity_names:
@@ -170,17 +229,26 @@ class OnlineClient:
             ttl_us = (req.view.ttl_seconds or 0) * 1_000_000
             for feature in req.features:
                 name = names[(req.view.name, feature)]
-                types[name] = req.view.feature(feature).type
-                vals, stats, ts = [], [], []
+                spec = req.view.feature(feature)
+                assert spec is not None  # resolve_features only returns features the view has
+                types[name] = spec.type
+                vals: list[Any] = []
+                stats: list[str] = []
+                ts: list[datetime | None] = []
                 for key in keys:
-                    row = found.get(key)
-                    if row is None:
-                        vals.append(None), stats.append(NOT_FOUND), ts.append(None)
-                    elif ttl_us and row.event_ts < now_us - ttl_us:
-                        vals.append(None), stats.append(OUTSIDE_MAX_AGE), ts.append(micros_to_datetime(row.event_ts))
+                    stored_row = found.get(key)
+                    if stored_row is None:
+                        vals.append(None)
+                        stats.append(NOT_FOUND)
+                        ts.append(None)
+                    elif ttl_us and stored_row.event_ts < now_us - ttl_us:
+                        vals.append(None)
+                        stats.append(OUTSIDE_MAX_AGE)
+                        ts.append(micros_to_datetime(stored_row.event_ts))
                     else:
-                        vals.append(row.values.get(feature)), stats.append(PRESENT)
-                        ts.append(micros_to_datetime(row.event_ts))
+                        vals.append(stored_row.values.get(feature))
+                        stats.append(PRESENT)
+                        ts.append(micros_to_datetime(stored_row.event_ts))
                 values[name], statuses[name], stamps[name] = vals, stats, ts
         # Output in request order.
         order = [names[ref] for ref in dict.fromkeys(refs)]
@@ -189,10 +257,14 @@ class OnlineClient:
                               {n: statuses[n] for n in order}, {n: stamps[n] for n in order})
 
     def close(self) -> None:
+        """Close the online store.
+
+        >>> OnlineClient.from_project(".").close()                                  # doctest: +SKIP
+        """
         self.online_store.close()
 
     def __enter__(self) -> "OnlineClient":
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()

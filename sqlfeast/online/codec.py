@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import base64
 import math
-from datetime import date, datetime, timezone
+from collections.abc import Callable
+from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import Any, Callable
+from typing import Any
 
 from sqlfeast.core.types import FeatureType
 
@@ -36,7 +37,7 @@ def _enc_float(v: float) -> dict[str, Any]:
 
 def _enc_timestamp(v: datetime) -> dict[str, Any]:
     if v.tzinfo is not None:
-        v = v.astimezone(timezone.utc)
+        v = v.astimezone(UTC)
     return {"S": v.isoformat()}
 
 
@@ -46,7 +47,7 @@ def _enc_decimal(v: Decimal) -> dict[str, Any]:
 
 def _dec_timestamptz(a: dict[str, Any]) -> datetime:
     value = datetime.fromisoformat(a["S"])
-    return value if value.tzinfo is not None else value.replace(tzinfo=timezone.utc)
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
 def encoder(ftype: FeatureType) -> Callable[[Any], dict[str, Any]]:

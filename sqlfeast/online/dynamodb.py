@@ -50,14 +50,26 @@ import threading
 import time
 import uuid
 import zlib
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, Callable, Iterable
+from typing import TYPE_CHECKING, Any
 
-from sqlfeast.errors import OnlineStoreError
 from sqlfeast.core.types import parse_type
-from sqlfeast.online.base import (CREATED_ATTR, EVENT_ATTR, KEY_ATTR, META_VIEW, TTL_ATTR, BulkWriter, OnlineStore,
-                   ReadRequest, StoredRow, WriteResult, prepare_rows)
+from sqlfeast.errors import OnlineStoreError
+from sqlfeast.online.base import (
+    CREATED_ATTR,
+    EVENT_ATTR,
+    KEY_ATTR,
+    META_VIEW,
+    TTL_ATTR,
+    BulkWriter,
+    OnlineStore,
+    ReadRequest,
+    StoredRow,
+    WriteResult,
+    prepare_rows,
+)
 from sqlfeast.online.codec import attr_size, decoder, from_json_attr
 from sqlfeast.online.dynamodb_http import DynamoDBConnectionError, DynamoDBError, DynamoDBHttp
 
@@ -103,6 +115,24 @@ def _wire_decoder(ftype) -> Callable[[dict[str, Any]], Any]:
 
 class DynamoDBOnlineStore(OnlineStore):
     kind = "dynamodb"
+
+    @classmethod
+    def from_settings(cls, project: str, settings: dict[str, Any], root: Any,
+                      table_template: str = "{project}.{view}") -> "DynamoDBOnlineStore":
+        return cls(project, settings, table_template)
+
+    @classmethod
+    def serving_settings(cls, settings: dict[str, Any], deadline_seconds: float, threads: int) -> dict[str, Any]:
+        """The server's own deadline (504) fires first; the socket timeouts, a little longer,
+        only free the worker thread soon after, so a silent store never piles up blocked threads."""
+        out = dict(settings)
+        timeout = deadline_seconds
+        out["connect_timeout"] = min(float(out.get("connect_timeout", 1)), timeout)
+        out["read_timeout"] = min(float(out.get("read_timeout", timeout + 1)), timeout + 1)
+        out["connect_attempts"] = 1
+        out["retry_seconds"] = min(float(out.get("retry_seconds", timeout)), timeout)
+        out.setdefault("concurrency", max(8, threads // 2))
+        return out
 
     def __init__(self, project: str, settings: dict[str, Any], table_template: str = "{project}.{view}"):
         super().__init__(project, table_template)

@@ -12,11 +12,12 @@ import json
 import sqlite3
 import threading
 import zlib
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterable
+from typing import TYPE_CHECKING, Any
 
-from sqlfeast.errors import OnlineStoreError
 from sqlfeast.core.types import parse_type
+from sqlfeast.errors import OnlineStoreError
 from sqlfeast.online.base import META_VIEW, BulkWriter, OnlineStore, ReadRequest, StoredRow, prepare_rows
 from sqlfeast.online.codec import decoder, from_json_attr, to_json_attr
 
@@ -33,6 +34,12 @@ def _q(name: str) -> str:
 
 class SQLiteOnlineStore(OnlineStore):
     kind = "sqlite"
+
+    @classmethod
+    def from_settings(cls, project: str, settings: dict[str, Any], root: Path,
+                      table_template: str = "{project}.{view}") -> "SQLiteOnlineStore":
+        path = str(settings.get("path") or "online.db")
+        return cls(project, path if path == ":memory:" else Path(root) / path, table_template)
 
     def __init__(self, project: str, path: str | Path, table_template: str = "{project}.{view}"):
         super().__init__(project, table_template)

@@ -11,18 +11,17 @@ True
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sqlfeast.core.dialects import DIALECTS, dialect
+from sqlfeast.core.naming import NAME
 from sqlfeast.errors import ConfigError, Location, suggest
-from sqlfeast.project.yamlfile import load_yaml, line_of
+from sqlfeast.project.yamlfile import line_of, load_yaml
 
 PROJECT_FILE = "sqlfeast_project.yml"
 PROFILES_FILE = "profiles.yml"
-WAREHOUSE_TYPES = ("duckdb", "snowflake")
-_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _MISSING = object()
 
 
@@ -92,7 +91,7 @@ def load_project(root: str | os.PathLike) -> ProjectConfig:
             raise ConfigError(f"unknown key '{key}' in the project file", Location(rel, line_of(data, key)),
                               hint=suggest(key, known) or f"known keys: {', '.join(sorted(known))}")
     name = data.get("name")
-    if not isinstance(name, str) or not _NAME.match(name):
+    if not isinstance(name, str) or not NAME.match(name):
         raise ConfigError("project 'name' must be an identifier (letters, digits, underscore)",
                           Location(rel, line_of(data, "name", 1)))
     vars_ = data.get("vars") or {}
@@ -138,7 +137,7 @@ def load_target(project: ProjectConfig, profiles_dir: str | None = None,
     try:
         rendered = env.from_string(text).render(env_var=env_var_value)
     except MissingEnvVar as err:
-        line = next((i + 1 for i, l in enumerate(text.splitlines()) if err.name in l), None)
+        line = next((i + 1 for i, text_line in enumerate(text.splitlines()) if err.name in text_line), None)
         raise ConfigError(f"environment variable '{err.name}' is not set", Location(rel, line),
                           hint=f"export {err.name}=... or give env_var('{err.name}', 'default')") from None
     except jinja2.TemplateError as err:
@@ -161,14 +160,14 @@ def load_target(project: ProjectConfig, profiles_dir: str | None = None,
     if not isinstance(out, dict):
         raise ConfigError(f"target '{name}' must be a mapping", Location(rel, line_of(outputs, name)))
     wtype = out.get("type")
-    if wtype not in WAREHOUSE_TYPES:
-        raise ConfigError(f"target '{name}' has type {wtype!r}; sqlfeast supports {', '.join(WAREHOUSE_TYPES)}",
+    if wtype not in DIALECTS:
+        raise ConfigError(f"target '{name}' has type {wtype!r}; sqlfeast supports {', '.join(DIALECTS)}",
                           Location(rel, line_of(out, "type", line_of(out))))
     settings = {k: v for k, v in out.items() if k != "online_store"}
     online = out.get("online_store") or {"type": "sqlite", "path": "online.db"}
     if not isinstance(online, dict) or "type" not in online:
         raise ConfigError("online_store must be a mapping with a 'type' (sqlite or dynamodb)",
                           Location(rel, line_of(out, "online_store")))
-    schema = str(out.get("schema") or ("main" if wtype == "duckdb" else "PUBLIC"))
+    schema = str(out.get("schema") or dialect(wtype).default_schema)
     return Target(profile=project.profile, name=name, type=wtype, schema=schema,
                   settings=settings, online_store=dict(online), path=rel)

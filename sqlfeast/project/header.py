@@ -17,11 +17,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlfeast.errors import Location, ValidationError
-from sqlfeast.project.yamlfile import LineDict, load_yaml
+from sqlfeast.project.yamlfile import LineDict, LineList, load_yaml
 
-MARKER = "@feature_view"
 HEADER_KEYS = ("name", "entities", "timestamp", "created_timestamp", "ttl", "online", "description",
-               "owner", "tags", "features", "meta")
+               "owner", "tags", "features", "meta", "tests")
 _START = re.compile(r"\A(\s*)/\*\s*@feature_view\b[^\n]*\n?")
 _TTL_PART = re.compile(r"(\d+)\s*([smhdw])")
 _TTL_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -71,6 +70,9 @@ def _shift_lines(data: Any, offset: int) -> None:
         for value in data.values():
             _shift_lines(value, offset)
     elif isinstance(data, list):
+        if isinstance(data, LineList):
+            data.line += offset
+            data.item_lines = [line + offset for line in data.item_lines]
         for item in data:
             _shift_lines(item, offset)
 

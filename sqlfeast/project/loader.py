@@ -6,20 +6,19 @@ Every problem is collected (not raised) so that one run reports all of them.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlfeast.project.config import ProjectConfig
-from sqlfeast.errors import Location, SqlfeastError, ValidationError, suggest
-from sqlfeast.project.header import Header, parse_header
+from sqlfeast.core.naming import NAME
 from sqlfeast.core.spec import Entity, FeatureService, PushSource, SourceTable
 from sqlfeast.core.types import parse_type
-from sqlfeast.project.yamlfile import load_yaml, line_of
+from sqlfeast.errors import Location, SqlfeastError, ValidationError, suggest
+from sqlfeast.project.config import ProjectConfig
+from sqlfeast.project.header import Header, parse_header
+from sqlfeast.project.yamlfile import line_of, load_yaml
 
 YAML_KEYS = ("version", "entities", "sources", "feature_services", "push_sources", "models")
-_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 @dataclass
@@ -39,12 +38,11 @@ class LoadedProject:
     feature_services: dict[str, FeatureService] = field(default_factory=dict)
     push_sources: dict[str, PushSource] = field(default_factory=dict)
     macro_files: list[tuple[str, str]] = field(default_factory=list)  # (path, text)
+    # dbt-style `models:` entries of the YAML files (name -> (path, entry)), for data tests
+    model_entries: dict[str, tuple[str, dict]] = field(default_factory=dict)
     # name -> location, for members checked once every model is known
     lines: dict[tuple[str, str], Location] = field(default_factory=dict)
     errors: list[SqlfeastError] = field(default_factory=list)
-
-    def location(self, kind: str, name: str, member: str | None = None) -> Location | None:
-        return self.lines.get((kind, f"{name}:{member}" if member else name))
 
 
 def _rel(root: Path, path: Path) -> str:
@@ -84,7 +82,7 @@ def _load_model(project: LoadedProject, path: Path) -> None:
     name = path.stem
     if header.data is not None and header.data.get("name"):
         name = str(header.data["name"])
-    if not _NAME.match(name):
+    if not NAME.match(name):
         project.errors.append(ValidationError(f"model name '{name}' is not an identifier", Location(rel, 1),
                                               hint="use letters, digits and underscores"))
         return
@@ -121,6 +119,9 @@ def _load_yaml_file(project: LoadedProject, path: Path) -> None:
         _service(project, item, rel)
     for item in _items(project, data, "push_sources", rel):
         _push_source(project, item, rel)
+    for item in _items(project, data, "models", rel):
+        if not _duplicate(project, "model_entry", item["name"], rel, line_of(item, "name")):
+            project.model_entries[item["name"]] = (rel, item)
 
 
 def _items(project: LoadedProject, data: dict, key: str, rel: str) -> list[dict]:
@@ -132,7 +133,7 @@ def _items(project: LoadedProject, data: dict, key: str, rel: str) -> list[dict]
         return []
     good = []
     for item in items:
-        if not isinstance(item, dict) or not isinstance(item.get("name"), str) or not _NAME.match(item["name"]):
+        if not isinstance(item, dict) or not isinstance(item.get("name"), str) or not NAME.match(item["name"]):
             line = line_of(item, "name", line_of(data, key))
             project.errors.append(ValidationError(f"every item of '{key}' needs a 'name' that is an identifier",
                                                   Location(rel, line)))

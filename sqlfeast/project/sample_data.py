@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import random
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pyarrow as pa
@@ -24,7 +24,7 @@ SAMPLE_END = datetime(2026, 1, 15, 0, 0, 0)
 
 def today_utc() -> datetime:
     """Midnight UTC of today (naive): sample data ending here is fresh for online reads."""
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     return datetime(now.year, now.month, now.day)
 
 

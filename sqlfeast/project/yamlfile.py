@@ -25,6 +25,16 @@ class LineDict(dict):
         return self.key_lines.get(key, self.line)
 
 
+class LineList(list):
+    """A YAML sequence that keeps its own line and the line of each item."""
+
+    line: int = 0
+    item_lines: list
+
+    def item_line(self, index: int) -> int:
+        return self.item_lines[index] if index < len(self.item_lines) else self.line
+
+
 class _Loader(yaml.SafeLoader):
     pass
 
@@ -44,7 +54,15 @@ def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> LineDict:
     return mapping
 
 
+def _construct_sequence(loader: _Loader, node: yaml.SequenceNode) -> LineList:
+    items = LineList(loader.construct_object(child, deep=True) for child in node.value)
+    items.line = node.start_mark.line + 1
+    items.item_lines = [child.start_mark.line + 1 for child in node.value]
+    return items
+
+
 _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _construct_sequence)
 
 # libyaml parses several times faster (every model header is YAML); its error texts differ, so
 # any error is reported by re-parsing with the pure-Python loader above.
@@ -53,6 +71,7 @@ class _FastLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # pure Python
 
 
 _FastLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+_FastLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _construct_sequence)
 
 
 def load_yaml(text: str, path: str, line_offset: int = 0) -> Any:
@@ -78,4 +97,6 @@ def line_of(data: Any, key: str | None = None, default: int | None = None) -> in
     """The line of `data` (or of `key` inside it) when known."""
     if isinstance(data, LineDict):
         return data.key_line(key) if key is not None else data.line
+    if isinstance(data, LineList) and key is None:
+        return data.line
     return default

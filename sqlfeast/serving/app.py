@@ -21,19 +21,20 @@ Each request is logged as one JSON line on the ``sqlfeast.serving.app.access`` l
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import base64
+import contextlib
 import json
 import logging
 import math
 import os
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from functools import partial
-from typing import Any, Callable
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -41,7 +42,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from sqlfeast.errors import OnlineStoreError, RetrievalError, SqlfeastError, WarehouseError, suggest
+from sqlfeast.errors import ApiError, PushError, RetrievalError, SqlfeastError, WarehouseError, suggest
 
 access_log = logging.getLogger("sqlfeast.serving.app.access")
 log = logging.getLogger("sqlfeast.serving.app")
@@ -61,14 +62,6 @@ class ServerOptions:
     max_body_bytes: int = 4 * 1024 * 1024
     max_entity_rows: int = 10_000
     threads: int = 32  # blocking store calls run in this pool
-
-
-class ApiError(Exception):
-    """An answer other than 200, with a message for the client."""
-
-    def __init__(self, status: int, message: str, code: str):
-        super().__init__(message)
-        self.status, self.message, self.code = status, message, code
 
 
 # -- JSON ------------------------------------------------------------------------------------------
@@ -105,9 +98,8 @@ def dumps(data: Any) -> bytes:
 
 def _iso(ts: datetime) -> str:
     if ts.tzinfo is not None:
-        from datetime import timezone
 
-        ts = ts.astimezone(timezone.utc).replace(tzinfo=None)
+        ts = ts.astimezone(UTC).replace(tzinfo=None)
     return ts.isoformat() + "Z"
 
 
@@ -153,7 +145,7 @@ class ServerState:
         future = asyncio.get_running_loop().run_in_executor(self.pool, fn)
         try:
             return await asyncio.wait_for(future, timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise ApiError(504, f"{what} did not answer within {timeout:g} s", "timeout") from None
 
     async def load_registry(self) -> None:
@@ -227,9 +219,6 @@ def _check_keys(data: dict[str, Any], known: tuple[str, ...]) -> None:
             hint = suggest(key, known)
             raise ApiError(400, f"unknown field '{key}'" + (f" ({hint})" if hint else
                                                             f"; expected {', '.join(known)}"), "unknown_field")
-
-
-_INT_TYPES = ("bigint", "integer")
 
 
 def _check_key_values(name: str, type_text: str, values: list[Any]) -> list[Any]:
@@ -356,15 +345,6 @@ def online_response(response, entity_columns: dict[str, list[Any]]) -> dict[str,
 
 
 # -- endpoints -------------------------------------------------------------------------------------
-def _store_error(err: SqlfeastError) -> ApiError:
-    if isinstance(err, (OnlineStoreError, WarehouseError)):
-        return ApiError(503, f"{'online store' if isinstance(err, OnlineStoreError) else 'warehouse'} "
-                             f"unavailable: {err.render()}", "store_unavailable")
-    if isinstance(err, RetrievalError):
-        return ApiError(400, err.render(), "bad_request")
-    return ApiError(400, err.render(), "bad_request")
-
-
 async def get_online_features(request: Request) -> Response:
     state: ServerState = request.app.state.sqlfeast
     data = await read_json(request, state.options)
@@ -376,12 +356,12 @@ async def get_online_features(request: Request) -> Response:
         response = await state.run(partial(client.get_online_features, wanted, rows, full),
                                    state.options.request_timeout_seconds, "the online store")
     except SqlfeastError as err:
-        raise _store_error(err) from None
+        raise ApiError.of(err) from None
     return json_response(online_response(response, columns))
 
 
 async def push_endpoint(request: Request) -> Response:
-    from sqlfeast.offline.push import DESTINATIONS, PushError, get_push_source, push_rows
+    from sqlfeast.offline.push import DESTINATIONS, get_push_source, push_rows
 
     state: ServerState = request.app.state.sqlfeast
     data = await read_json(request, state.options)
@@ -423,17 +403,15 @@ async def push_endpoint(request: Request) -> Response:
             try:
                 return attempt()
             except WarehouseError as err:
-                if "lock" not in err.message.lower() or time.monotonic() + pause > deadline:
+                if not err.busy or time.monotonic() + pause > deadline:
                     raise
                 time.sleep(pause)
                 pause = min(pause * 2, 0.5)
 
     try:
         result = await state.run(work, state.options.push_timeout_seconds, "the push")
-    except PushError as err:
-        raise ApiError(422, err.render(), "bad_rows") from None
     except SqlfeastError as err:
-        raise _store_error(err) from None
+        raise ApiError.of(err) from None
     return json_response(result.to_dict())
 
 
@@ -490,7 +468,7 @@ class AccessLog:
             if access_log.isEnabledFor(logging.INFO):
                 entry = {"ts": round(time.time(), 3), "method": scope["method"], "path": scope["path"],
                          "status": status[0], "ms": round((time.perf_counter() - start) * 1000, 2),
-                         "client": scope["client"][0] if scope.get("client") else None}
+                         "client": scope["client"][0] if scope.get("client") else None, "pid": os.getpid()}
                 if "sqlfeast.entities" in scope:
                     entry["entities"] = scope["sqlfeast.entities"]
                 if "sqlfeast.error" in scope:
@@ -540,25 +518,16 @@ def create_app(project_dir: str | os.PathLike | None = ".", target: str | None =
 
 
 def serving_settings(settings: dict[str, Any], options: ServerOptions) -> dict[str, Any]:
-    """Online store settings for serving: fail fast rather than retry for minutes.
+    """Online store settings for serving: the store's own choice for the server's deadline."""
+    from sqlfeast.online import store_class
 
-    The server's own deadline (504) fires first; the socket timeouts, a little longer, only free
-    the worker thread soon after, so a silent store never piles up blocked threads.
-    """
-    out = dict(settings)
-    if out.get("type") == "dynamodb":
-        timeout = options.request_timeout_seconds
-        out["connect_timeout"] = min(float(out.get("connect_timeout", 1)), timeout)
-        out["read_timeout"] = min(float(out.get("read_timeout", timeout + 1)), timeout + 1)
-        out["connect_attempts"] = 1
-        out["retry_seconds"] = min(float(out.get("retry_seconds", timeout)), timeout)
-        out.setdefault("concurrency", max(8, options.threads // 2))
-    return out
+    return store_class(settings.get("type")).serving_settings(settings, options.request_timeout_seconds,
+                                                              options.threads)
 
 
 def _open_project(project_dir, target, profiles_dir, options: ServerOptions):
-    from sqlfeast.project.config import load_project, load_target
     from sqlfeast.online import open_online_store
+    from sqlfeast.project.config import load_project, load_target
 
     project = load_project(project_dir)
     tgt = load_target(project, profiles_dir, target)

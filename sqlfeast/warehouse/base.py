@@ -2,23 +2,29 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pyarrow as pa
 
+from sqlfeast.core.naming import quote
 from sqlfeast.project.config import Target
 
-
-def quote(identifier: str) -> str:
-    """Quote an identifier for DuckDB and Snowflake alike (both use double quotes)."""
-    return '"' + identifier.replace('"', '""') + '"'
+__all__ = ["Warehouse", "quote"]
 
 
 class Warehouse:
-    """Connection to one warehouse target. Subclasses set `dialect` and implement the methods."""
+    """Connection to one warehouse target. Subclasses set `dialect` and implement the methods.
+
+    What differs between warehouses beyond the SQL dialect is an attribute or a method here,
+    so the stages above never test a warehouse's name.
+    """
 
     dialect: str = ""
+    positional_join: bool = False
+    """Results can be lined up row by row (``line_up``): historical retrieval then joins each
+    feature view in its own query and holds one view's feature rows in memory at a time."""
 
     def __init__(self, target: Target, project_root: Path):
         self.target = target
@@ -46,6 +52,23 @@ class Warehouse:
 
     def unregister(self, name: str) -> None:
         raise NotImplementedError
+
+    def table_exists(self, name: str) -> bool:
+        """Whether the table `name` (unquoted, in the target's schema) exists."""
+        rows = self.query_arrow(
+            "SELECT 1 AS found FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
+            [self.target.schema, name])
+        return rows.num_rows > 0
+
+    def result_names(self, table: pa.Table) -> pa.Table:
+        """A query result with its column names as the user wrote them (see Snowflake's)."""
+        return table
+
+    def line_up(self, tables: list[str], last_sql: str, columns: list[str]) -> str:
+        """SQL selecting `columns` from the query `last_sql` (aliased ``__last``) beside the
+        staged `tables` (aliased ``__s0``, ``__s1``, ...), row by row. Only where
+        `positional_join` is true."""
+        raise NotImplementedError(f"{type(self).__name__} cannot line up results by position")
 
     def ensure_schema(self) -> None:
         self.execute(f"CREATE SCHEMA IF NOT EXISTS {quote(self.target.schema)}")

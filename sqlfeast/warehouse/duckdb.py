@@ -8,8 +8,9 @@ Relative file paths inside SQL (``read_parquet('data/x.parquet')``) resolve agai
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import duckdb
 import pyarrow as pa
@@ -19,7 +20,10 @@ from sqlfeast.warehouse.base import Warehouse, quote
 
 
 class DuckDBWarehouse(Warehouse):
+    """DuckDB, embedded: a database file under the project (``path:`` in profiles.yml)."""
+
     dialect = "duckdb"
+    positional_join = True
 
     def __init__(self, target, project_root: Path):
         super().__init__(target, project_root)
@@ -66,7 +70,7 @@ class DuckDBWarehouse(Warehouse):
         try:
             self.con.execute(sql, params or [])
         except duckdb.Error as err:
-            raise WarehouseError(f"DuckDB: {err}") from None
+            raise _error(err) from None
 
     def query_arrow(self, sql: str, params: list[Any] | None = None) -> pa.Table:
         try:
@@ -76,20 +80,20 @@ class DuckDBWarehouse(Warehouse):
                 return rel.to_arrow_table() if rel is not None else pa.table({})
             return self.con.execute(sql, params).to_arrow_table()
         except duckdb.Error as err:
-            raise WarehouseError(f"DuckDB: {err}") from None
+            raise _error(err) from None
 
     def query_batches(self, sql: str, batch_size: int = 100_000) -> Iterator[pa.RecordBatch]:
         try:
             reader = self.con.sql(sql).to_arrow_reader(batch_size)
             yield from reader
         except duckdb.Error as err:
-            raise WarehouseError(f"DuckDB: {err}") from None
+            raise _error(err) from None
 
     def describe(self, sql: str) -> list[tuple[str, str]]:
         try:
             rows = self.con.execute(f"DESCRIBE {sql}").fetchall()
         except duckdb.Error as err:
-            raise WarehouseError(f"DuckDB: {err}") from None
+            raise _error(err) from None
         return [(r[0], r[1]) for r in rows]
 
     def register_arrow(self, name: str, data: pa.Table) -> str:
@@ -103,6 +107,26 @@ class DuckDBWarehouse(Warehouse):
         except duckdb.Error:
             pass
 
+    def table_exists(self, name: str) -> bool:
+        try:
+            row = self.con.execute(
+                "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
+                [self.target.schema, name]).fetchall()
+        except duckdb.Error as err:
+            raise _error(err) from None
+        return bool(row[0][0])
+
+    def line_up(self, tables: list[str], last_sql: str, columns: list[str]) -> str:
+        joins = "".join(f"\npositional join {quote(table)} as {quote(f'__s{i}')}" for i, table in enumerate(tables))
+        return "select\n    " + ",\n    ".join(columns) + f"\nfrom (\n{last_sql}\n) as \"__last\"{joins}"
+
+
+
+def _error(err: duckdb.Error) -> WarehouseError:
+    """A DuckDB error as a WarehouseError; a file held by another process is `busy` (retryable)."""
+    error = WarehouseError(f"DuckDB: {err}")
+    error.busy = "lock" in str(err).lower()
+    return error
 
 
 # A string literal opening a function's argument list that is not absolute and not a URL.

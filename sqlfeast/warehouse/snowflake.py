@@ -9,8 +9,9 @@ point the connector at fakesnow.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pyarrow as pa
 
@@ -117,6 +118,19 @@ class SnowflakeWarehouse(Warehouse):
         from snowflake.connector.constants import FIELD_ID_TO_NAME
 
         return [(m.name, FIELD_ID_TO_NAME.get(m.type_code, "VARIANT")) for m in meta]
+
+    def table_exists(self, name: str) -> bool:
+        try:
+            self.query_arrow(f"SELECT 1 FROM {self.relation(name)} WHERE 1 = 0")
+            return True
+        except WarehouseError as err:
+            if "does not exist" in err.message.lower() or "not found" in err.message.lower():
+                return False
+            raise
+
+    def result_names(self, table: pa.Table) -> pa.Table:
+        """Snowflake folds unquoted names to upper case; undo it so `driver_id` matches."""
+        return table.rename_columns([c.lower() if c.isupper() else c for c in table.column_names])
 
     def register_arrow(self, name: str, data: pa.Table) -> str:
         """Upload Arrow data into a temporary table (Snowflake cannot scan client memory)."""

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 import pytest
 
 from sqlfeast.errors import OnlineStoreError, RetrievalError
-from sqlfeast.online import open_online_store
+from sqlfeast.online import ReadRequest, open_online_store
 from sqlfeast.online.client import NOT_FOUND, OUTSIDE_MAX_AGE, PRESENT, OnlineClient
 
 from .conftest import dynamodb_settings
@@ -170,7 +170,9 @@ def test_outside_max_age_and_not_found(make_store):
     assert resp.to_dict()["conv_rate"] == [None, 0.6, None]
     assert resp.statuses["conv_rate"] == [OUTSIDE_MAX_AGE, PRESENT, NOT_FOUND]
     assert resp.event_timestamps["conv_rate"][2] is None
-    assert resp.event_timestamps["conv_rate"][0] is not None
+    # An expired value is not served, but when it was stamped is still reported.
+    assert resp.event_timestamps["conv_rate"][0] == now - timedelta(hours=2)
+    assert resp.event_timestamps["conv_rate"][1] == now - timedelta(minutes=5)
 
 
 def test_composite_keys_in_any_order(make_store):
@@ -220,11 +222,12 @@ def test_apply_reuses_tables_and_teardown_removes_them(make_store):
     registry = applied(store, view)
     store.write_rows(view, stats_rows([1], T0, 0.4))
     applied(store, view)  # apply again: the table and its rows stay
-    assert store.read([__import__("sqlfeast.online.base", fromlist=["x"]).ReadRequest(view, ["driver_id=1"], ["conv_rate"])])[0]
+    kept = store.read([ReadRequest(view, ["driver_id=1"], ["conv_rate"])])[0]
+    assert kept["driver_id=1"].values == {"conv_rate": 0.4}
     dropped = store.teardown(registry)
     assert store.table_name("driver_stats") in dropped
     assert store.load_registry() is None
-    with pytest.raises((OnlineStoreError, RetrievalError)):
+    with pytest.raises(OnlineStoreError, match="run 'sqlfeast apply' first"):
         OnlineClient(store, registry).get_online_features("driver_stats:conv_rate", [{"driver_id": 1}])
     assert store.teardown(registry) == []  # nothing left: a second teardown is a no-op
 

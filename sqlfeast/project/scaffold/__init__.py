@@ -10,18 +10,18 @@ import re
 import shutil
 from pathlib import Path
 
+from sqlfeast.core.naming import NAME
 from sqlfeast.errors import UsageError
 from sqlfeast.project.sample_data import today_utc, write_sample_data
 
 TEMPLATE = Path(__file__).parent / "project"
-_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 def create_project(directory: str, with_data: bool = True) -> Path:
     """Copy the template to `directory`, naming the project after the directory."""
     path = Path(directory).resolve()
     name = path.name
-    if not _NAME.match(name):
+    if not NAME.match(name):
         raise UsageError(f"'{name}' is not a valid project name", hint="use letters, digits and underscores")
     if path.exists() and any(path.iterdir()):
         raise UsageError(f"{path} already exists and is not empty", hint="choose a new directory name")

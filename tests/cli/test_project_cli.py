@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import filecmp
+import json
 import os
 import subprocess
 import sys
@@ -13,11 +14,10 @@ import sqlglot
 from click.testing import CliRunner
 
 from sqlfeast.cli import main
-from sqlfeast.project.config import load_project, load_target
 from sqlfeast.errors import ConfigError, WarehouseError
 from sqlfeast.feature_store import FeatureStore
-
-from .conftest import REPO, copy_example
+from sqlfeast.project.config import load_project, load_target
+from tests.conftest import REPO, copy_example
 
 GOLDEN = Path(__file__).parent / "golden" / "compiled"
 
@@ -74,7 +74,7 @@ def test_plan_and_apply_show_added_changed_removed(example_project):
     schema.write_text(schema.read_text().replace(", customer_profile]", "]"))
     result = run_cli(example_project, "plan")
     assert result.exit_code == 0, result.output
-    lines = [l.strip() for l in result.output.splitlines()]
+    lines = [line.strip() for line in result.output.splitlines()]
     assert "~ feature view driver_hourly_stats (owner, ttl_seconds)" in lines
     assert "- feature view customer_profile" in lines
     assert "~ feature service driver_activity_v1 (features)" in lines
@@ -138,6 +138,10 @@ def test_projects_are_isolated_in_one_warehouse(tmp_path):
     tables = {r[0] for r in con.execute("select table_name from information_schema.tables").fetchall()}
     assert {"alpha__registry", "beta__registry", "alpha__driver_hourly_stats", "beta__driver_hourly_stats"} <= tables
     assert con.execute('select count(*) from "alpha__driver_hourly_stats"').fetchone()[0] > 0
+    # Each project's registry table holds its own project's registry only.
+    for project in ("alpha", "beta"):
+        bodies = [json.loads(r[0]) for r in con.execute(f'select body from "{project}__registry"').fetchall()]
+        assert bodies and {b["project"] for b in bodies} == {project}
 
 
 def test_run_with_select_graph_operators(example_project):

@@ -13,19 +13,20 @@ from typing import Any
 
 import pyarrow as pa
 
-from sqlfeast.project.config import Target
+from sqlfeast.compile.templating import MacroLibrary
 from sqlfeast.core.registry import Registry
 from sqlfeast.core.spec import Feature, FeatureService, FeatureView
-from sqlfeast.compile.templating import MacroLibrary
+from sqlfeast.project.config import Target
 from sqlfeast.warehouse import connect
 from sqlfeast.warehouse.base import quote
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 @dataclass
 class Store:
-    """What sqlfeast.offline.historical needs from a FeatureStore: registry, warehouse, renderer, target."""
+    """A registry, a warehouse and its target, without a project on disk: builds the
+    OfflineContext that sqlfeast.offline.historical takes."""
 
     registry: Registry
     warehouse: Any
@@ -37,9 +38,11 @@ class Store:
             self.renderer = MacroLibrary.builtin().renderer(self.target.type)
 
     def get_historical_features(self, entity_df, features, full_feature_names=False, **options):
+        from sqlfeast.offline.context import OfflineContext
         from sqlfeast.offline.historical import get_historical_features
 
-        return get_historical_features(self, entity_df, features, full_feature_names=full_feature_names,
+        ctx = OfflineContext(self.warehouse, self.renderer, self.registry, settings=dict(self.target.settings))
+        return get_historical_features(ctx, entity_df, features, full_feature_names=full_feature_names,
                                        **options)
 
 

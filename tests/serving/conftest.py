@@ -68,7 +68,7 @@ def setup_project(root: Path) -> None:
     try:
         with FeatureStore(root) as fs:
             fs.apply()
-            ensure_push_tables(fs)
+            ensure_push_tables(fs.warehouse, fs.registry)
             fs.materialize("2020-01-01T00:00:00", "2027-01-01T00:00:00", quiet=True)
     finally:
         os.chdir(cwd)

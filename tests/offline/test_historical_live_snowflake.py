@@ -15,9 +15,9 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from tests.test_historical_helpers import Store, ViewData, oracle, registry_for
 from sqlfeast.project.config import Target
 from sqlfeast.warehouse import connect
+from tests.offline.historical_helpers import Store, ViewData, oracle, registry_for
 
 pytestmark = [
     pytest.mark.live_snowflake,

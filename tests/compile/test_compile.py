@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from sqlfeast.project.config import load_project, load_target
 from sqlfeast.compile.pipeline import compile_project
 from sqlfeast.errors import ValidationErrors
+from sqlfeast.project.config import load_project, load_target
 
 PROFILES = """
 mini:
@@ -165,7 +165,9 @@ def test_type_mismatch(tmp_path):
 
 def test_integer_widens_to_double(tmp_path):
     view = GOOD_VIEW.replace("select driver_id, ts, rate", "select driver_id, ts, 1 as rate")
-    compile_dir(make_project(tmp_path, {"v.sql": view}))
+    registry = compile_dir(make_project(tmp_path, {"v.sql": view}))
+    assert registry.feature_views["v"].feature("rate").type == "double"
+    assert registry.feature_views["v"].columns["rate"] == "integer"  # what the SELECT gives, widened on read
 
 
 def test_timestamp_must_be_a_timestamp(tmp_path):

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.test_historical_helpers import ViewData, duckdb_store, oracle, snowflake_store
+from tests.offline.historical_helpers import ViewData, duckdb_store, oracle, snowflake_store
 
 BASE = dt.datetime(2024, 1, 1)
 # A coarse grid of hours makes equal timestamps and exact ttl boundary hits common.
@@ -41,7 +41,7 @@ def view_rows(draw, name: str, keys: list[str], created: bool):
         row["f2"] = draw(values)
         rows.append(row)
     ttl = draw(st.sampled_from([0, 3600, 2 * 3600]))
-    return ViewData(name, keys, ["f1", "f2"] if name == "a" else ["g1"], 
+    return ViewData(name, keys, ["f1", "f2"] if name == "a" else ["g1"],
                     [dict(r, g1=r["f1"]) for r in rows], ttl_seconds=ttl, created=created)
 
 

@@ -9,8 +9,9 @@ import time
 import httpx
 import pytest
 
-from .conftest import Served, make_project, setup_project
 from tests.online.conftest import MotoServer
+
+from .conftest import Served, make_project, setup_project
 
 GET = "/get-online-features"
 BODY = {"features": ["customer_profile:current_balance"], "entities": {"customer_id": [2001]}}

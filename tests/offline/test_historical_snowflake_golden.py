@@ -1,7 +1,7 @@
 """The Snowflake SQL, checked without Snowflake.
 
 fakesnow cannot run ASOF JOIN ... MATCH_CONDITION, so the snowflake__ macros' SQL is checked three
-ways: (1) golden files under tests/golden/snowflake/ (regenerate with SQLFEAST_UPDATE_GOLDEN=1 and
+ways: (1) golden files under tests/offline/golden/ (regenerate with SQLFEAST_UPDATE_GOLDEN=1 and
 review the diff), (2) sqlglot parses each in the snowflake dialect, and (3) the same SQL, with each
 ASOF JOIN ... MATCH_CONDITION (c) ON k rewritten to DuckDB's ASOF LEFT JOIN ... ON k AND c (Snowflake's
 ASOF JOIN keeps unmatched left rows, as ASOF LEFT JOIN does) and the rest transpiled by sqlglot,
@@ -22,10 +22,10 @@ from hypothesis import HealthCheck, given, settings
 from sqlglot import exp
 
 from sqlfeast.warehouse import connect
-from tests.test_historical_helpers import Store, ViewData, oracle, registry_for, snowflake_target
-from tests.test_historical_properties import ENTITY_SCHEMA, FEATURES, scenarios
+from tests.offline.historical_helpers import Store, ViewData, oracle, registry_for, snowflake_target
+from tests.offline.test_historical_properties import ENTITY_SCHEMA, FEATURES, scenarios
 
-GOLDEN = Path(__file__).parent / "golden" / "snowflake"
+GOLDEN = Path(__file__).parent / "golden"
 T = lambda h: dt.datetime(2024, 1, 1) + dt.timedelta(hours=h)  # noqa: E731
 
 

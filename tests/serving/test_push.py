@@ -9,8 +9,9 @@ from datetime import datetime, timedelta
 import pyarrow as pa
 import pytest
 
+from sqlfeast.core.naming import push_table_name
+from sqlfeast.errors import PushError
 from sqlfeast.feature_store import FeatureStore
-from sqlfeast.offline.push import PushError, push_table_name
 
 from .conftest import make_project
 
@@ -41,7 +42,7 @@ def project(tmp_path, moto):
     root = make_project(tmp_path / "demo", moto.endpoint)
     with store(root) as fs:
         fs.apply()
-        ensure_push_tables(fs)
+        ensure_push_tables(fs.warehouse, fs.registry)
     return root
 
 

@@ -1,0 +1,1 @@
+"""The browsable static catalog: pages, lineage, statistics and data test marks."""
