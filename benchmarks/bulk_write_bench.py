@@ -83,7 +83,7 @@ def worker(args: argparse.Namespace) -> None:
     with ThreadPoolExecutor(4) as pool:
         futures = []
         with store.bulk_writer(view, unique_keys=True) as w:
-            for n, i in enumerate(range(0, len(ids), 1_000)):
+            for i in range(0, len(ids), 1_000):
                 w.write(rows(ids[i:i + 1_000], 1, 1.0))
                 mine = [k for k in pushed if ids[i] <= k < ids[i] + 1_000]
                 futures += [pool.submit(pusher.write_rows, view, rows(mine[j:j + 25], 2, 2.0))

@@ -20,7 +20,14 @@ from typing import TYPE_CHECKING, Any
 
 from sqlfeast.core.registry import Registry
 from sqlfeast.errors import RetrievalError
-from sqlfeast.online.base import MAX_KEY_BYTES, OnlineStore, ReadRequest, coerce_key_value, entity_key, micros_to_datetime
+from sqlfeast.online.base import (
+    MAX_KEY_BYTES,
+    OnlineStore,
+    ReadRequest,
+    coerce_key_value,
+    entity_key,
+    micros_to_datetime,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd

@@ -111,7 +111,7 @@ class DynamoDBLocal:
                 return self
             except OSError:
                 if self.proc.poll() is not None:
-                    raise RuntimeError("DynamoDB Local exited at start")
+                    raise RuntimeError("DynamoDB Local exited at start") from None
                 time.sleep(0.2)
             else:
                 return self

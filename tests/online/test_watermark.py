@@ -102,8 +102,8 @@ def test_tables_dropped_behind_its_back_are_refilled(project):
     before = conv_rate(root, target)
 
     # The online store loses its data (tables dropped, not through sqlfeast): the watermark stays.
-    from sqlfeast.online import open_online_store
     from sqlfeast.offline.state import read_local
+    from sqlfeast.online import open_online_store
 
     registry = read_local(root / "target" / "applied_registry.json")
     settings = yaml.safe_load((root / "profiles.yml").read_text())["demo"]["outputs"][target]["online_store"]
