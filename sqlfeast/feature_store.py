@@ -166,6 +166,17 @@ class FeatureStore:
         return OfflineContext(self.warehouse, self.renderer, registry or self.registry, self.registry_store,
                               self.online_store if online else None, dict(self.target.settings or {}))
 
+    def online_problems(self) -> list[str]:
+        """What is wrong between the applied registry, its online tables and the materialization
+        watermarks (missing tables, watermarks of other tables); empty when all is well.
+
+        >>> FeatureStore(".").online_problems()                                     # doctest: +SKIP
+        []
+        """
+        from sqlfeast.offline.materialize import online_problems
+
+        return online_problems(self._offline(online=True))
+
     # -- registry ----------------------------------------------------------------------------
     def compile(self, strict: bool = False, write: bool = True) -> Registry:
         """Render and validate every model; write target/compiled and target/registry.json.

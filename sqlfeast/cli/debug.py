@@ -120,6 +120,11 @@ def debug(state: CliState) -> None:
                                            "is applied (run 'sqlfeast apply')")
         else:
             click.echo(f"online registry: ok, the online store serves the applied version {reg.version}")
+        problems = store.online_problems()
+        for problem in problems:
+            checks.fail("online tables", problem)
+        if not problems:
+            click.echo("online tables: ok, every online view has its table and its watermark")
     if checks.failed:
         click.echo(f"{checks.failed} check{'s' if checks.failed != 1 else ''} failed")
         click.get_current_context().exit(1)

@@ -94,15 +94,22 @@ def get_online_cmd(state, features: tuple[str, ...], entities: tuple[str, ...], 
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @click.pass_obj
 def teardown_cmd(state, yes: bool) -> None:
-    """Remove the project's online tables and the registry snapshot stored with them."""
+    """Remove the project's online tables, the registry snapshot stored with them and the
+    materialization watermarks; list what stays."""
+    from sqlfeast.offline.materialize import teardown
+
     store = state.store()
     if not yes and not click.confirm(f"Remove the online tables of project '{store.name}'?", default=False):
         raise click.Abort()
-    dropped = store.online_store.teardown(store.registry)
-    for table in dropped:
+    result = teardown(store)
+    for table in result.dropped:
         click.echo(f"dropped {table}")
-    if not dropped:
+    for view in result.watermarks:
+        click.echo(f"removed the materialization watermark of {view}")
+    if not result.dropped and not result.watermarks:
         click.echo("nothing to remove")
+    for what in result.kept:
+        click.echo(f"kept {what}")
 
 
 COMMANDS = [materialize_cmd, materialize_incremental_cmd, get_online_cmd, teardown_cmd]

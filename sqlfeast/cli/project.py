@@ -51,9 +51,13 @@ def compile_cmd(state: CliState, strict: bool):
 @click.pass_obj
 def plan(state: CliState):
     """Show what 'apply' would change against the applied registry."""
-    changes = state.store().plan()
+    store = state.store()
+    changes = store.plan()
+    problems = store.online_problems()
+    for problem in problems:
+        click.echo(f"online store: {problem}")
     if not changes:
-        click.echo("No changes: the applied registry is up to date.")
+        click.echo("No registry changes." if problems else "No changes: the applied registry is up to date.")
         return
     click.echo("Changes (+ added, ~ changed, - removed):")
     for change in changes:

@@ -20,7 +20,14 @@ from typing import TYPE_CHECKING, Any
 
 from sqlfeast.core.registry import Registry
 from sqlfeast.errors import RetrievalError
-from sqlfeast.online.base import OnlineStore, ReadRequest, coerce_key_value, entity_key, micros_to_datetime
+from sqlfeast.online.base import (
+    MAX_KEY_BYTES,
+    OnlineStore,
+    ReadRequest,
+    coerce_key_value,
+    entity_key,
+    micros_to_datetime,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     import pyarrow as pa
@@ -261,13 +268,18 @@ class OnlineClient:
                         raise RetrievalError(f"entity row {i} lacks join key '{k}' of feature view '{view_name}'",
                                              hint=f"pass e.g. {{'{k}': ...}} in every entity row")
                     key_values.append(coerce_key_value(row[k], view.join_key_types.get(k)))
-                keys.append(entity_key(view.join_keys, key_values))
+                # A NULL key never matches, and a key past the stores' limit cannot be stored:
+                # both read as NOT_FOUND without asking the store.
+                key = None if any(v is None for v in key_values) else entity_key(view.join_keys, key_values)
+                if key is not None and len(key.encode()) > MAX_KEY_BYTES:
+                    key = None
+                keys.append(key)
                 for k, v in zip(view.join_keys, key_values):
                     typed_rows[i].setdefault(k, v)
             for k in view.join_keys:
                 if k not in entity_names:
                     entity_names.append(k)
-            requests.append(ReadRequest(view, keys, feats))
+            requests.append(ReadRequest(view, [k for k in keys if k is not None], feats))
             row_keys.append(keys)
 
         names: dict[tuple[str, str], str] = {}
