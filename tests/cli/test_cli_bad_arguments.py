@@ -20,7 +20,7 @@ CASES = [
     (["--vars", "[1, 2]", "compile"], 2, "--vars must be a mapping"),
     (["--vars", "{a: [1", "compile"], 2, "--vars is not valid YAML"),
     (["-t", "nosuch", "compile"], 1, "target 'nosuch' not found in profile 'demo'"),
-    (["--project-dir", "/nonexistent", "compile"], 1, "no sqlfeast_project.yml in /nonexistent"),
+    (["--project-dir", "/nonexistent", "compile"], 1, "no sqlfeast_project.yml or dbt_project.yml in /nonexistent"),
     (["--profiles-dir", "/nonexistent", "compile"], 1, "no profiles.yml in /nonexistent"),
     (["compile", "--no-such-flag"], 2, "No such option '--no-such-flag'"),
     (["plan", "extra"], 2, "Got unexpected extra argument"),

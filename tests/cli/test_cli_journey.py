@@ -55,7 +55,7 @@ def test_readme_journey_on_a_terminal(tmp_path):
     root = tmp_path / "demo"
 
     ok(sqlfeast("compile", cwd=root),
-       "Compiled 2 feature view(s), 1 model(s), 2 entities, 1 feature service(s) -> target/registry.json")
+       "Compiled 3 feature view(s), 1 model(s), 2 entities, 1 feature service(s) -> target/registry.json")
     ok(sqlfeast("plan", cwd=root), "+ feature view driver_hourly_stats", "+ feature service driver_activity_v1")
     ok(sqlfeast("apply", cwd=root), "Applied registry version 1")
     ok(sqlfeast("plan", cwd=root), "No changes: the applied registry is up to date.")

@@ -76,7 +76,7 @@ def test_repo_path_and_project_dir(project):
 def test_list_and_get_with_feast_names(fs):
     assert [v.name for v in fs.list_feature_views(tags={"team": "drivers"})] == ["driver_hourly_stats"]
     assert fs.list_feature_views(tags={"team": "nobody"}) == []
-    assert len(fs.list_feature_views(allow_cache=False)) == 2
+    assert len(fs.list_feature_views(allow_cache=False)) == 3
     assert fs.get_feature_view("customer_profile", allow_registry_cache=True).name == "customer_profile"
     assert fs.get_entity("driver").join_keys == ["driver_id"]
     with pytest.raises(SqlfeastError, match="unknown entity 'drivr'.*driver"):

@@ -102,10 +102,10 @@ def test_tables_dropped_behind_its_back_are_refilled(project):
     before = conv_rate(root, target)
 
     # The online store loses its data (tables dropped, not through sqlfeast): the watermark stays.
-    from sqlfeast.offline.state import read_local
+    from sqlfeast.core.registry import Registry
     from sqlfeast.online import open_online_store
 
-    registry = read_local(root / "target" / "applied_registry.json")
+    registry = Registry.from_json((root / "target" / "applied_registry.json").read_text())
     settings = yaml.safe_load((root / "profiles.yml").read_text())["demo"]["outputs"][target]["online_store"]
     online = open_online_store(settings, registry.project, root)
     online.teardown(registry)
