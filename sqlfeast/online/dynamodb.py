@@ -450,23 +450,14 @@ class DynamoDBOnlineStore(OnlineStore):
         """One BatchWriteItem of at most 25 items; UnprocessedItems retried until written."""
         if len(items) > WRITE_BATCH:
             raise ValueError(f"BatchWriteItem takes at most {WRITE_BATCH} items, got {len(items)}")
-        requests = [{"PutRequest": {"Item": item}} for item in items]
-        deadline = time.monotonic() + self.retry_seconds
-        attempt = 0
-        while requests:
-            resp = self.request("BatchWriteItem", {"RequestItems": {table: requests}})
-            requests = resp.get("UnprocessedItems", {}).get(table, [])
-            if requests:
-                if time.monotonic() > deadline:
-                    raise OnlineStoreError(f"{len(requests)} item(s) of '{table}' still unprocessed after "
-                                           f"{self.retry_seconds:.0f}s of retries",
-                                           hint="the table is throttled; re-run later (re-running is safe)")
-                time.sleep(_backoff(attempt))
-                attempt += 1
+        self._batch_write_requests(table, [{"PutRequest": {"Item": item}} for item in items], "item")
 
     def batch_delete(self, table: str, keys: list[dict[str, Any]]) -> None:
         """One BatchWriteItem of at most 25 deletes; UnprocessedItems retried until done."""
-        requests = [{"DeleteRequest": {"Key": key}} for key in keys]
+        self._batch_write_requests(table, [{"DeleteRequest": {"Key": key}} for key in keys], "delete")
+
+    def _batch_write_requests(self, table: str, requests: list[dict[str, Any]], what: str) -> None:
+        """BatchWriteItem `requests`, retrying UnprocessedItems with backoff until the deadline."""
         deadline = time.monotonic() + self.retry_seconds
         attempt = 0
         while requests:
@@ -474,7 +465,8 @@ class DynamoDBOnlineStore(OnlineStore):
             requests = resp.get("UnprocessedItems", {}).get(table, [])
             if requests:
                 if time.monotonic() > deadline:
-                    raise OnlineStoreError(f"{len(requests)} delete(s) of '{table}' still unprocessed",
+                    raise OnlineStoreError(f"{len(requests)} {what}(s) of '{table}' still unprocessed after "
+                                           f"{self.retry_seconds:.0f}s of retries",
                                            hint="the table is throttled; re-run later (re-running is safe)")
                 time.sleep(_backoff(attempt))
                 attempt += 1
