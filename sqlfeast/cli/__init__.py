@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import importlib
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from sqlfeast.errors import SqlfeastError, UsageError
+
+if TYPE_CHECKING:
+    from sqlfeast.feature_store import FeatureStore
 
 _COMMAND_MODULES = ("sqlfeast.cli.project", "sqlfeast.cli.historical", "sqlfeast.cli.online",
                     "sqlfeast.cli.server", "sqlfeast.cli.checks", "sqlfeast.cli.catalog")
@@ -25,7 +28,7 @@ class CliState:
         self.profiles_dir = profiles_dir
         self.target = target
         self.vars = parse_vars(vars_text)
-        self._store = None
+        self._store: FeatureStore | None = None
 
     def store(self):
         """The FeatureStore for the global options (created once per command)."""

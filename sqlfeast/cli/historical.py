@@ -34,7 +34,7 @@ def historical(state: CliState, entities_path: str | None, entity_sql: str | Non
         raise UsageError("pass exactly one of -e/--entities FILE and --entity-sql QUERY")
     if (features is None) == (service is None):
         raise UsageError("pass exactly one of -f/--features and --service")
-    refs = service if service is not None else split_references(features)
+    refs = split_references(features) if features is not None else service
     options = {"timestamp_column": timestamp_column,
                "filter_by_created_timestamp": filter_by_created_timestamp}
     if strategy:
@@ -42,7 +42,7 @@ def historical(state: CliState, entities_path: str | None, entity_sql: str | Non
     if entity_sql is not None and not entity_sql.strip():
         raise UsageError("--entity-sql is empty")
     store = state.store()
-    job = store.get_historical_features(entity_sql if entity_sql is not None else Path(entities_path), refs,
+    job = store.get_historical_features(Path(entities_path) if entities_path is not None else entity_sql, refs,
                                         full_feature_names=full_feature_names, **options)
     rows = job.to_parquet(output)
     if show_sql:
@@ -52,7 +52,8 @@ def historical(state: CliState, entities_path: str | None, entity_sql: str | Non
 
 def split_references(text: str) -> list[str]:
     """Split on commas outside [...]: 'a:x, b[as=o, k=c]:y' -> ['a:x', 'b[as=o, k=c]:y']."""
-    refs, depth, current = [], 0, []
+    refs, depth = [], 0
+    current: list[str] = []
     for ch in text:
         if ch == "[":
             depth += 1
