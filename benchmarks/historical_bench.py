@@ -45,11 +45,11 @@ def run_sqlfeast(data: Path, threads: int, strategy: str = "asof"):
     cols = {"event_timestamp": "timestamp", "created": "timestamp"}
     reg.feature_views["driver_stats"] = FeatureView(
         "driver_stats", ["driver"], ["driver_id"], "event_timestamp",
-        [Feature(f, "double") for f in DRIVER_FEATURES], created_timestamp="created", ttl_seconds=TTL_DRIVER,
+        [Feature(f, "bigint" if f == "avg_daily_trips" else "double") for f in DRIVER_FEATURES], created_timestamp="created", ttl_seconds=TTL_DRIVER,
         sql={"duckdb": f"select * from read_parquet('{data / 'driver_stats.parquet'}')"}, columns=cols)
     reg.feature_views["customer_profile"] = FeatureView(
         "customer_profile", ["customer"], ["customer_id"], "event_timestamp",
-        [Feature(f, "double") for f in CUSTOMER_FEATURES], created_timestamp="created",
+        [Feature(f, "bigint" if f == "lifetime_trip_count" else "double") for f in CUSTOMER_FEATURES], created_timestamp="created",
         sql={"duckdb": f"select * from read_parquet('{data / 'customer_profile.parquet'}')"}, columns=cols)
     ctx = OfflineContext(connect(target, data), MacroLibrary.builtin().renderer("duckdb"), reg,
                          settings=dict(target.settings))

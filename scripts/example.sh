@@ -15,6 +15,8 @@ sqlfeast plan
 sqlfeast apply
 sqlfeast ls
 sqlfeast historical -e data/entities.parquet --service driver_activity_v1 -o target/training.parquet
+# Windowed aggregates (driver_trip_windows: count, sum, avg, min, max, stddev, last, count_distinct).
+sqlfeast historical -e data/entities.parquet -f driver_trip_windows -o target/windows.parquet
 sqlfeast materialize-incremental now
 sqlfeast get-online -f driver_hourly_stats:conv_rate -f customer_profile:current_balance \
     -e driver_id=1001,customer_id=2001 -e driver_id=1002,customer_id=2002 --status

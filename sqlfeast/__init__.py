@@ -10,10 +10,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
-__all__ = ["FeatureStore", "OnlineClient", "__version__"]
+__all__ = ["FeatureStore", "OnlineClient", "PushMode", "__version__"]
 
 if TYPE_CHECKING:  # pragma: no cover
-    from sqlfeast.feature_store import FeatureStore
+    from sqlfeast.feature_store import FeatureStore, PushMode
     from sqlfeast.online.client import OnlineClient
 
 
@@ -22,6 +22,10 @@ def __getattr__(name: str) -> Any:
         from sqlfeast.feature_store import FeatureStore
 
         return FeatureStore
+    if name == "PushMode":
+        from sqlfeast.feature_store import PushMode
+
+        return PushMode
     if name == "OnlineClient":
         from sqlfeast.online.client import OnlineClient
 

@@ -92,6 +92,10 @@ def _bins(f: dict[str, Any]) -> dict[str, Any] | None:
 def view_stats(warehouse, renderer, view: FeatureView, sql: str) -> ViewStats:
     """Statistics of every feature of one view, in two warehouse queries (see the module)."""
     features: list[dict[str, Any]] = [{"name": f.name, "family": parse_type(f.type).family, "type": f.type} for f in view.features]
+    if view.is_aggregation:  # aggregates are not columns of the view: describe the aggregated columns
+        columns = dict.fromkeys(a.column for a in view.aggregations if a.column)
+        features = [{"name": c, "family": parse_type(view.columns[c]).family, "type": view.columns[c]}
+                    for c in columns if view.columns.get(c, "unknown") != "unknown"]
     context = {"sql": sql, "ts": view.timestamp, "ts_type": _time_kind(view), "features": features}
     row = list(warehouse.query_arrow(renderer.call("feature_stats_query", context).strip()).to_pylist()[0].values())
     result = ViewStats(view.name, int(row[0] or 0), row[1])

@@ -9,17 +9,19 @@ from __future__ import annotations
 
 import importlib
 import json
+import re
 from typing import TYPE_CHECKING, Any
 
 import click
 
 from sqlfeast.errors import SqlfeastError, UsageError
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # pragma: no cover
     from sqlfeast.feature_store import FeatureStore
 
 _COMMAND_MODULES = ("sqlfeast.cli.project", "sqlfeast.cli.historical", "sqlfeast.cli.online",
-                    "sqlfeast.cli.server", "sqlfeast.cli.checks", "sqlfeast.cli.catalog")
+                    "sqlfeast.cli.server", "sqlfeast.cli.checks", "sqlfeast.cli.catalog", "sqlfeast.cli.debug",
+                    "sqlfeast.cli.feast")
 
 
 class CliState:
@@ -30,7 +32,7 @@ class CliState:
         self.vars = parse_vars(vars_text)
         self._store: FeatureStore | None = None
 
-    def store(self):
+    def store(self) -> FeatureStore:
         """The FeatureStore for the global options (created once per command)."""
         if self._store is None:
             from sqlfeast.feature_store import FeatureStore
@@ -69,6 +71,9 @@ def hoist_global_options(args: list[str]) -> list[str]:
 
     >>> hoist_global_options(["compile", "--strict", "-t", "prod", "--vars={a: 1}"])
     ['-t', 'prod', '--vars={a: 1}', 'compile', '--strict']
+    >>> hoist_global_options(["apply", "-t"])
+    Traceback (most recent call last):
+    click.exceptions.UsageError: Option '-t' requires an argument.
     """
     command_at = next((i for i, a in enumerate(args) if not a.startswith("-")
                        and (i == 0 or args[i - 1] not in GLOBAL_OPTIONS)), None)
@@ -82,7 +87,10 @@ def hoist_global_options(args: list[str]) -> list[str]:
             tail.extend(rest)
             break
         if arg in GLOBAL_OPTIONS:
-            moved += [arg, next(rest, "")]
+            value = next(rest, None)
+            if value is None:
+                raise click.UsageError(f"Option '{arg}' requires an argument.")
+            moved += [arg, value]
         elif arg.split("=", 1)[0] in GLOBAL_OPTIONS and "=" in arg:
             moved.append(arg)
         else:
@@ -90,18 +98,62 @@ def hoist_global_options(args: list[str]) -> list[str]:
     return head[:command_at] + moved + head[command_at:] + tail
 
 
+# Hints written for the Python API, as the command line spells them.
+_CLI_WORDING = (
+    (re.compile(r"full_feature_names=True(?: \(--full-feature-names\))?"), "--full-feature-names"),
+    (re.compile(r"timestamp_column=(?: \(--timestamp-column\))?"), "--timestamp-column"),
+    (re.compile(r"filter_by_created_timestamp=True"), "--filter-by-created-timestamp"),
+    (re.compile(r"strategy=(?: \(--strategy\))?"), "--strategy"),
+    (re.compile(r"pass e\.g\. \{'(\w+)': \.\.\.\} in every entity row"), r"pass -e \1=... for every entity row"),
+    (re.compile(r"convert it to a timestamp \(e\.g\. pandas\.to_datetime\)"), "store it as a timestamp in the file"),
+)
+
+
+def cli_wording(text: str) -> str:
+    """A message as the command line should say it: options by their flags, not Python names.
+
+    >>> cli_wording("output column 'x' collides (pass full_feature_names=True (--full-feature-names) to ...)")
+    "output column 'x' collides (pass --full-feature-names to ...)"
+    >>> cli_wording("entity row 0 lacks join key 'driver_id' (pass e.g. {'driver_id': ...} in every entity row)")
+    "entity row 0 lacks join key 'driver_id' (pass -e driver_id=... for every entity row)"
+    """
+    for pattern, replacement in _CLI_WORDING:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+class SqlfeastCommand(click.Command):
+    """A subcommand whose --help also lists the global options (accepted before or after it)."""
+
+    def format_options(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        super().format_options(ctx, formatter)
+        root = ctx.find_root()
+        records = [r for r in (p.get_help_record(root) for p in root.command.params if p.name != "version")
+                   if r is not None]
+        if records:
+            with formatter.section("Global options (before or after the command)"):
+                formatter.write_dl(records)
+
+
 class SqlfeastGroup(click.Group):
     """Turns SqlfeastError into a message and an exit code, without a traceback."""
 
+    command_class = SqlfeastCommand
+
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        return super().parse_args(ctx, hoist_global_options(list(args)))
+        try:
+            hoisted = hoist_global_options(list(args))
+        except click.UsageError as err:
+            err.ctx = ctx
+            raise
+        return super().parse_args(ctx, hoisted)
 
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
         except SqlfeastError as err:
-            click.echo(f"Error: {err.render()}" if not err.location and "\n" not in err.render()
-                       else err.render(), err=True)
+            text = cli_wording(err.render())
+            click.echo(f"Error: {text}" if not err.location and "\n" not in text else text, err=True)
             ctx.exit(err.exit_code)
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
@@ -109,8 +161,11 @@ class SqlfeastGroup(click.Group):
 
 
 @click.group(cls=SqlfeastGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--project-dir", default=".", show_default=True, help="Directory holding sqlfeast_project.yml.")
-@click.option("--profiles-dir", default=None, help="Directory holding profiles.yml (default: the project, then ~/.dbt).")
+@click.option("--project-dir", default=".", show_default=True,
+              help="Directory holding sqlfeast_project.yml or dbt_project.yml.")
+@click.option("--profiles-dir", default=None,
+              help="Directory holding profiles.yml (default: $SQLFEAST_PROFILES_DIR, $DBT_PROFILES_DIR, "
+                   "the project, ~/.sqlfeast, ~/.dbt).")
 @click.option("--target", "-t", default=None, help="Target in profiles.yml (default: the profile's 'target').")
 @click.option("--vars", "vars_text", default=None, help="Project variables as YAML, e.g. '{region: eu}'.")
 @click.version_option(package_name="sqlfeast")

@@ -6,7 +6,7 @@ import json
 
 import click
 
-from sqlfeast.cli import CliState
+from sqlfeast.cli import CliState, SqlfeastCommand
 from sqlfeast.errors import UsageError
 
 _MARK = {"pass": "PASS", "warn": "WARN", "fail": "FAIL"}
@@ -26,7 +26,7 @@ def _select_views(registry, select: tuple[str, ...]) -> list:
     return views
 
 
-@click.command("test")
+@click.command("test", cls=SqlfeastCommand)
 @click.option("--select", "-s", multiple=True, help="Feature views to test: names, tag:NAME, +name, name+.")
 @click.option("--online", is_flag=True, help="Also compare online values with the warehouse (training-serving skew).")
 @click.option("--sample", default=None, type=int, help="Entities per view for --online (default 1000).")

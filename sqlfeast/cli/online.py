@@ -6,6 +6,7 @@ import json
 
 import click
 
+from sqlfeast.cli import SqlfeastCommand
 from sqlfeast.errors import UsageError
 
 
@@ -19,25 +20,39 @@ def _report(results) -> None:
         click.echo(str(result))
 
 
-@click.command("materialize")
+@click.command("materialize", cls=SqlfeastCommand)
 @click.argument("start")
 @click.argument("end")
-@click.option("--select", "-s", multiple=True, help="Feature views to materialize (default: every online view).")
+@click.option("--select", "-s", "--views", "-v", multiple=True,
+              help="Feature views to materialize (default: every online view); -v/--views as in Feast.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @click.pass_obj
 def materialize_cmd(state, start: str, end: str, select: tuple[str, ...], quiet: bool) -> None:
-    """Copy the latest row per entity with a timestamp in [START, END) to the online store."""
+    """Copy the latest row per entity with a timestamp in [START, END) to the online store.
+
+    \b
+    START and END take:
+      now                         the current time
+      2024-01-31                  a date (midnight UTC)
+      2024-01-31T12:00:00         a time, UTC (a space instead of T works too)
+      2024-01-31T12:00:00Z        UTC, also +02:00 style offsets (converted to UTC)
+    """
     store = state.store()
     _report(store.materialize(start, end, views=_views(select), quiet=quiet))
 
 
-@click.command("materialize-incremental")
+@click.command("materialize-incremental", cls=SqlfeastCommand)
 @click.argument("end")
-@click.option("--select", "-s", multiple=True, help="Feature views to materialize (default: every online view).")
+@click.option("--select", "-s", "--views", "-v", multiple=True,
+              help="Feature views to materialize (default: every online view); -v/--views as in Feast.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @click.pass_obj
 def materialize_incremental_cmd(state, end: str, select: tuple[str, ...], quiet: bool) -> None:
-    """Continue each online view from its last materialized end (or END - ttl) up to END."""
+    """Continue each online view from its last materialized end (or END - ttl) up to END.
+
+    END takes the forms of 'materialize': now, 2024-01-31, 2024-01-31T12:00:00, or with Z or an
+    offset such as +02:00 (converted to UTC).
+    """
     store = state.store()
     _report(store.materialize_incremental(end, views=_views(select), quiet=quiet))
 
@@ -53,7 +68,7 @@ def parse_entity(text: str) -> dict[str, str]:
     return row
 
 
-@click.command("get-online")
+@click.command("get-online", cls=SqlfeastCommand)
 @click.option("--features", "-f", multiple=True, help="view:feature, view, or a feature service name.")
 @click.option("--entity", "-e", "entities", multiple=True, required=True,
               help="One entity row as key=value[,key=value]; repeat for more rows.")
@@ -75,19 +90,26 @@ def get_online_cmd(state, features: tuple[str, ...], entities: tuple[str, ...], 
     click.echo(json.dumps(data, indent=2, default=str))
 
 
-@click.command("teardown")
+@click.command("teardown", cls=SqlfeastCommand)
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @click.pass_obj
 def teardown_cmd(state, yes: bool) -> None:
-    """Remove the project's online tables and the registry snapshot stored with them."""
+    """Remove the project's online tables, the registry snapshot stored with them and the
+    materialization watermarks; list what stays."""
+    from sqlfeast.offline.materialize import teardown
+
     store = state.store()
     if not yes and not click.confirm(f"Remove the online tables of project '{store.name}'?", default=False):
         raise click.Abort()
-    dropped = store.online_store.teardown(store.registry)
-    for table in dropped:
+    result = teardown(store)
+    for table in result.dropped:
         click.echo(f"dropped {table}")
-    if not dropped:
+    for view in result.watermarks:
+        click.echo(f"removed the materialization watermark of {view}")
+    if not result.dropped and not result.watermarks:
         click.echo("nothing to remove")
+    for what in result.kept:
+        click.echo(f"kept {what}")
 
 
 COMMANDS = [materialize_cmd, materialize_incremental_cmd, get_online_cmd, teardown_cmd]

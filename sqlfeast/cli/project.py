@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
-from sqlfeast.cli import CliState, echo_json
+from sqlfeast.cli import CliState, SqlfeastCommand, echo_json
 from sqlfeast.errors import UsageError
 
 
@@ -20,7 +22,7 @@ def _selected(store, select: tuple[str, ...]) -> set[str] | None:
     return graph.select(deps, select, tags)
 
 
-@click.command()
+@click.command(cls=SqlfeastCommand)
 @click.argument("name")
 @click.option("--no-data", is_flag=True, help="Do not generate the sample parquet files.")
 def init(name: str, no_data: bool):
@@ -32,7 +34,7 @@ def init(name: str, no_data: bool):
     click.echo(f"Next: cd {name} && sqlfeast compile && sqlfeast apply")
 
 
-@click.command("compile")
+@click.command("compile", cls=SqlfeastCommand)
 @click.option("--strict", is_flag=True, help="Also check types against the warehouse's DESCRIBE of each view.")
 @click.pass_obj
 def compile_cmd(state: CliState, strict: bool):
@@ -42,23 +44,27 @@ def compile_cmd(state: CliState, strict: bool):
     click.echo(f"Compiled {len(registry.feature_views)} feature view(s), {len(registry.models)} model(s), "
                f"{len(registry.entities)} entit{'y' if len(registry.entities) == 1 else 'ies'}, "
                f"{len(registry.feature_services)} feature service(s) -> "
-               f"{store.project.target_path}/registry.json")
+               f"{(store.project.target_dir / 'registry.json').relative_to(store.project.root).as_posix()}")
 
 
-@click.command()
+@click.command(cls=SqlfeastCommand)
 @click.pass_obj
 def plan(state: CliState):
     """Show what 'apply' would change against the applied registry."""
-    changes = state.store().plan()
+    store = state.store()
+    changes = store.plan()
+    problems = store.online_problems()
+    for problem in problems:
+        click.echo(f"online store: {problem}")
     if not changes:
-        click.echo("No changes: the applied registry is up to date.")
+        click.echo("No registry changes." if problems else "No changes: the applied registry is up to date.")
         return
     click.echo("Changes (+ added, ~ changed, - removed):")
     for change in changes:
         click.echo(str(change))
 
 
-@click.command()
+@click.command(cls=SqlfeastCommand)
 @click.pass_obj
 def apply(state: CliState):
     """Record the compiled registry in the warehouse (atomically) and set up online tables."""
@@ -72,7 +78,7 @@ def apply(state: CliState):
                f"with {len(applied.feature_views)} feature view(s).")
 
 
-@click.command("ls")
+@click.command("ls", cls=SqlfeastCommand)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_obj
 def ls(state: CliState, as_json: bool):
@@ -97,7 +103,7 @@ def ls(state: CliState, as_json: bool):
         click.echo(f"  {s.name}: {', '.join(s.features)}")
 
 
-@click.command()
+@click.command(cls=SqlfeastCommand)
 @click.option("--select", "-s", multiple=True, help="Models to run: names, tag:NAME, +name, name+.")
 @click.pass_obj
 def run(state: CliState, select: tuple[str, ...]):
@@ -107,7 +113,7 @@ def run(state: CliState, select: tuple[str, ...]):
     store = state.store()
     registry = store.compile()
     chosen = _selected(store, select)
-    objects = {**registry.models, **registry.feature_views}
+    objects: dict[str, Any] = {**registry.models, **registry.feature_views}
     store.warehouse.ensure_schema()
     count = 0
     for name, obj in objects.items():
@@ -123,21 +129,6 @@ def run(state: CliState, select: tuple[str, ...]):
     click.echo(f"Created {count} view(s).")
 
 
-@click.command()
-@click.pass_obj
-def debug(state: CliState):
-    """Check the project, the profile, the warehouse connection and the online store."""
-    store = state.store()
-    click.echo(f"project: {store.name} ({store.root})")
-    click.echo(f"profile: {store.target.profile}, target: {store.target.name} ({store.target.type}), "
-               f"from {store.target.path}")
-    store.warehouse.query_arrow("SELECT 1 AS ok")
-    click.echo("warehouse: connection ok")
-    click.echo(f"online store: {store.target.online_store.get('type')}")
-    registry = store.registry_store.load()
-    click.echo(f"applied registry: version {registry.version}" if registry else "applied registry: none yet")
+ls_alias = SqlfeastCommand("list", callback=ls.callback, params=ls.params, help=ls.help)
 
-
-ls_alias = click.Command("list", callback=ls.callback, params=ls.params, help=ls.help)
-
-COMMANDS = [init, compile_cmd, plan, apply, ls, ls_alias, run, debug]
+COMMANDS = [init, compile_cmd, plan, apply, ls, ls_alias, run]

@@ -17,6 +17,7 @@ from typing import Any
 import sqlglot
 from sqlglot import exp
 
+from sqlfeast.compile.dbt_context import ModelConfig, Relation
 from sqlfeast.compile.templating import MacroLibrary, TemplateFailure, current_template_line, line_map
 from sqlfeast.core.dialects import DIALECTS, dialect
 from sqlfeast.core.files import write_atomic
@@ -27,19 +28,45 @@ from sqlfeast.core.types import parse_type
 from sqlfeast.errors import Location, SqlfeastError, ValidationError, ValidationErrors, suggest
 from sqlfeast.project.config import ProjectConfig, Target
 from sqlfeast.project.data_tests import attach_tests
+from sqlfeast.project.dbt_project import DbtNode, node_relation, packages, read_manifest
 from sqlfeast.project.header import HEADER_KEYS, parse_ttl
 from sqlfeast.project.loader import LoadedProject, ModelFile, load
 
-from . import analysis, graph
+from . import aggregations, analysis, graph
+
+DBT_PREFIX = "__sqlfeast_dbt__"
 
 
 def load_macros(config: ProjectConfig, loaded: LoadedProject | None = None) -> MacroLibrary:
-    """Built-in macros first, then the project's, so the project's win by name."""
+    """Built-in macros first, then the project's, so the project's win by name. A dbt project
+    also gets dbt's cross-database macros and its installed packages' macros (before its own)."""
     library = MacroLibrary.builtin()
+    if config.is_dbt:
+        library.add_dbt_builtins()
+        if loaded is not None:
+            package_files = loaded.package_macro_files
+        else:
+            package_files = [(pkg.name, path.relative_to(config.root).as_posix(), path.read_text())
+                             for pkg in packages(config) for d in pkg.macro_paths
+                             for path in sorted((pkg.root / d).rglob("*.sql"))]
+        for package, path, text in package_files:
+            library.add(path, text, package)
     files = loaded.macro_files if loaded else _macro_files(config)
     for path, text in files:
-        library.add(path, text)
+        library.add(path, text, config.name if config.is_dbt else None)
     return library
+
+
+def make_renderer(config: ProjectConfig, target: Target, vars: dict[str, Any],
+                  library: MacroLibrary | None = None):
+    """The renderer for `target`; a dbt project's templates see dbt's context and dbt's schema
+    as target.schema, while sqlfeast's own objects go to target.schema of sqlfeast."""
+    library = library or load_macros(config)
+    if config.is_dbt:
+        return library.renderer(target.type, target.name, target.dbt_schema or target.schema, config.name, vars,
+                                dbt=True, target_settings=target.settings, database=target.database,
+                                sqlfeast_schema=target.schema, profile=target.profile)
+    return library.renderer(target.type, target.name, target.schema, config.name, vars)
 
 
 def _macro_files(config: ProjectConfig) -> list[tuple[str, str]]:
@@ -55,6 +82,7 @@ class RenderedModel:
     file: ModelFile
     sql: str
     refs: dict[str, int | None] = field(default_factory=dict)  # model -> line of the ref()
+    dbt_refs: dict[str, str] = field(default_factory=dict)  # placeholder -> relation dbt builds
     sources: dict[str, int | None] = field(default_factory=dict)
     config: dict[str, Any] = field(default_factory=dict)
     lines: list[int] = field(default_factory=list)  # rendered line -> original line
@@ -65,12 +93,20 @@ class RenderedModel:
 class _ModelContext:
     """ref()/source()/config() for one model; records what the model depends on."""
 
-    def __init__(self, loaded: LoadedProject, model: RenderedModel):
+    def __init__(self, loaded: LoadedProject, model: RenderedModel, relations: "DbtRelations | None" = None):
         self.loaded = loaded
         self.model = model
+        self.relations = relations
 
     def ref(self, *args: str, **kwargs: Any) -> str:
         name = args[-1] if args else kwargs.get("name", "")
+        package = args[0] if len(args) == 2 else kwargs.get("package")
+        version = kwargs.get("v", kwargs.get("version"))
+        if self.relations is not None and (package or name not in self.loaded.models):
+            return self.relations.ref(self.model, name, package, version)
+        if version is not None:
+            raise TemplateFailure(f"ref('{name}', v={version}): model versions exist only for dbt models",
+                                  hint="remove the version, or ref a versioned model of a dbt project")
         if name not in self.loaded.models:
             raise TemplateFailure(f"ref('{name}') names no model",
                                   hint=suggest(name, self.loaded.models) or "check the model's file name")
@@ -92,19 +128,98 @@ class _ModelContext:
         return ""
 
     def as_globals(self) -> dict[str, Any]:
-        return {"ref": self.ref, "source": self.source, "config": self.config,
-                "this": '"' + ref_relation(self.loaded.config.name, self.model.file.name) + '"'}
+        this = '"' + ref_relation(self.loaded.config.name, self.model.file.name) + '"'
+        if self.relations is None:
+            return {"ref": self.ref, "source": self.source, "config": self.config, "this": this}
+        return {"ref": self.ref, "source": self.source, "config": ModelConfig(self.config, self.model.config),
+                "this": Relation(self.relations.database, self.relations.schema,
+                                 ref_relation(self.loaded.config.name, self.model.file.name), this),
+                "model": {"name": self.model.file.name, "resource_type": "model",
+                          "original_file_path": self.model.file.path, "config": self.model.config}}
+
+
+class DbtRelations:
+    """ref() to what dbt builds in a dbt project: models, seeds, package models, versions."""
+
+    def __init__(self, loaded: LoadedProject, renderer: Any, target: Target, warehouse: Any = None):
+        self.loaded = loaded
+        self.renderer = renderer
+        self.manifest = read_manifest(loaded.config)
+        self.database = target.database
+        self.schema = target.schema  # sqlfeast's own objects (`this`)
+        self.target_type = target.type
+        self.warehouse = warehouse  # to learn the columns of what dbt built (None: unknown)
+        self.cache: dict[tuple[str, str | None], str] = {}
+        self.column_cache: dict[str, dict[str, Any] | None] = {}
+
+    def columns(self, relation: str) -> dict[str, Any] | None:
+        """Column types of a relation dbt built, asked of the warehouse; None when unknown."""
+        if self.warehouse is None:
+            return None
+        if relation not in self.column_cache:
+            from sqlfeast.core.types import from_warehouse
+
+            sql = f"select * from {_relation_sql(relation, self.target_type)}"
+            try:
+                described = self.warehouse.describe(self.warehouse.localize(sql))
+                self.column_cache[relation] = {name: from_warehouse(t) for name, t in described}
+            except SqlfeastError:
+                self.column_cache[relation] = None
+        return self.column_cache[relation]
+
+    def _seed_from_csv(self, node: DbtNode, relation: str) -> str:
+        """On DuckDB a seed dbt has not loaded yet is read straight from its CSV file."""
+        if node.kind != "seed" or not dialect(self.target_type).database_is_file or self.warehouse is None:
+            return relation
+        if self.columns(relation) is not None:
+            return relation
+        return CSV_PREFIX + node.path
+
+    def ref(self, model: RenderedModel, name: str, package: str | None, version: Any) -> str:
+        key = f"{package}.{name}" if package else name
+        node: DbtNode | None = self.loaded.dbt_nodes.get(key)
+        if node is None:
+            known = list(self.loaded.models) + list(self.loaded.dbt_nodes)
+            raise TemplateFailure(f"ref({', '.join(repr(a) for a in ([package] if package else []) + [name])}) "
+                                  f"names no model or seed of this dbt project",
+                                  hint=suggest(key, known) or "check the model's file name, or run 'dbt deps' for packages")
+        version = None if version is None else str(version)
+        if version is not None and version not in node.versions:
+            raise TemplateFailure(f"ref('{name}', v={version}): model '{name}' has no version {version}",
+                                  hint=f"its versions: {', '.join(node.versions)}" if node.versions
+                                  else f"declare versions of '{name}' under models: in YAML")
+        if version is None and node.versions:
+            version = node.latest_version
+        if (key, version) not in self.cache:
+            self.cache[(key, version)] = node_relation(self.loaded.config, node, version,
+                                                       self.renderer.call, self.manifest)
+        relation = self._seed_from_csv(node, self.cache[(key, version)])
+        placeholder = DBT_PREFIX + key + (f"__v{version}" if version else "")
+        model.dbt_refs[placeholder] = relation
+        if relation.startswith(CSV_PREFIX):
+            return Relation(None, None, node.name, '"' + placeholder + '"')
+        table = sqlglot.parse_one(relation, into=exp.Table, dialect="duckdb")
+        return Relation(table.catalog or None, table.db or None, table.name, '"' + placeholder + '"')
+
+
+CSV_PREFIX = "csv:"
+
+
+def _relation_sql(relation: str, dialect: str) -> str:
+    if relation.startswith(CSV_PREFIX):
+        return f"read_csv_auto('{relation[len(CSV_PREFIX):]}')"
+    return dbt_relation(relation, dialect).sql(dialect=dialect)
 
 
 def compile_project(config: ProjectConfig, target: Target, vars: dict[str, Any] | None = None,
                     strict: bool = False, warehouse=None, write: bool = True) -> Registry:
     """Compile the project for `target`; raise ValidationErrors listing every problem."""
-    loaded = load(config)
+    loaded = load(config, vars)
     errors: list[SqlfeastError] = list(loaded.errors)
     try:
         library = load_macros(config, loaded)
-        renderer = library.renderer(target.type, target.name, target.schema, config.name,
-                                    {**config.vars, **(vars or {})})
+        renderer = make_renderer(config, target, {**config.vars, **(vars or {})}, library)
+        relations = DbtRelations(loaded, renderer, target, warehouse) if config.is_dbt else None
     except SqlfeastError as err:
         raise ValidationErrors(errors + [err]) from None
 
@@ -112,7 +227,7 @@ def compile_project(config: ProjectConfig, target: Target, vars: dict[str, Any] 
     for name, file in loaded.models.items():
         model = RenderedModel(file, "")
         try:
-            model.sql = renderer.render(file.header.body, file.path, _ModelContext(loaded, model).as_globals())
+            model.sql = renderer.render(file.header.body, file.path, _ModelContext(loaded, model, relations).as_globals())
         except SqlfeastError as err:
             errors.append(err)
             continue
@@ -126,7 +241,8 @@ def compile_project(config: ProjectConfig, target: Target, vars: dict[str, Any] 
             view = _feature_view_from_header(loaded, model, errors)
             if view is not None:
                 views[name] = view
-                header_lines[name] = _header_lines(model.file.header.data, view)
+                header_lines[name] = (aggregations.header_lines(model.file.header.data, view) if view.is_aggregation
+                                      else _header_lines(model.file.header.data, view))
 
     order, cycle_errors = graph.order_models({n: list(m.refs) for n, m in rendered.items()},
                                              {n: (m.file.path, m.refs) for n, m in rendered.items()})
@@ -148,6 +264,8 @@ def compile_project(config: ProjectConfig, target: Target, vars: dict[str, Any] 
         upstream = {}
         for key in model.sources:
             upstream[source_placeholder(*key.split(".", 1))] = schemas.get(key)
+        for placeholder, relation in model.dbt_refs.items():
+            upstream[placeholder] = relations.columns(relation) if relations is not None else None
         for ref in model.refs:
             dep = rendered.get(ref)
             upstream[ref_relation(config.name, ref)] = (
@@ -164,7 +282,10 @@ def compile_project(config: ProjectConfig, target: Target, vars: dict[str, Any] 
         if expanded is not None:
             model.ast = expanded  # SELECT * compiles to explicit columns
         analysis.drop_positions(model.ast)  # every message is located by now; copies get 3x cheaper
-        if name in views:
+        if name in views and views[name].is_aggregation:
+            errors.extend(aggregations.check_projection(views[name], model.columns, model.file,
+                                                        model.file.header.data))
+        elif name in views:
             errors.extend(analysis.check_projection(views[name], model.columns, model.file, header_lines[name]))
 
     attach_tests(loaded, views, {n: None if rendered[n].columns is None else {c.name for c in rendered[n].columns}
@@ -244,7 +365,27 @@ def _feature_view_from_header(loaded: LoadedProject, model: RenderedModel,
         tags = {}
     features_data = data.get("features")
     features: list[Feature] = []
-    if not isinstance(features_data, dict) or not features_data:
+    # -- aggregation views (sqlfeast/compile/aggregations.py): aggregates instead of latest-value features
+    aggs, granularity = [], 0
+    if "aggregations" in data:
+        if "features" in data:
+            err("a view has 'features:' (latest values) or 'aggregations:' (windowed aggregates), not both",
+                "aggregations", "move the latest-value features into a view of their own")
+        if "ttl" in data:
+            err("'ttl' does not apply to an aggregation view: each aggregation has its own window", "ttl",
+                "remove 'ttl:'")
+        aggs, granularity = aggregations.parse_aggregations(data, path, errors)
+        features = [Feature(a.name, "unknown", a.description) for a in aggs]
+        if data.get("online") is True:
+            err("aggregation views are computed offline only (training sets); they cannot be online yet",
+                "online", "remove 'online: true' (aggregation views default to online: false)")
+        online = False
+    elif "granularity" in data:
+        err("'granularity' applies only to a view with 'aggregations:'", "granularity", "remove 'granularity:'")
+    # -- end of aggregation views
+    if "aggregations" in data:
+        pass
+    elif not isinstance(features_data, dict) or not features_data:
         err("the header needs 'features:' mapping each feature column to its type",
             "features" if "features" in data else None, "e.g. features: {conv_rate: double}")
     else:
@@ -272,7 +413,7 @@ def _feature_view_from_header(loaded: LoadedProject, model: RenderedModel,
         features=features, created_timestamp=created, ttl_seconds=ttl, online=online,
         description=str(data.get("description") or ""), owner=str(data.get("owner") or ""),
         tags={str(k): str(v) for k, v in tags.items()}, path=path,
-        meta=meta)
+        meta=meta, aggregations=aggs, granularity_seconds=granularity)
 
 
 def _header_lines(data, view: FeatureView) -> dict[str, Any]:
@@ -332,6 +473,16 @@ def source_relation(source: SourceTable, dialect_name: str) -> exp.Expression:
     return exp.table_(source.identifier or source.name, db=source.schema, catalog=source.database)
 
 
+def dbt_relation(relation: str, dialect: str) -> exp.Table:
+    """A relation name dbt gave (`"db"."main"."orders"`) as a table of `dialect`: quoted on
+    DuckDB as dbt-duckdb writes it, unquoted on Snowflake (dbt-snowflake's default quoting)."""
+    table = sqlglot.parse_one(relation, into=exp.Table, dialect="duckdb")
+    if not DIALECTS[dialect].quoted_dbt_relations:
+        for ident in table.find_all(exp.Identifier):
+            ident.set("quoted", False)
+    return table
+
+
 def assemble_sql(model: RenderedModel, rendered: dict[str, RenderedModel], loaded: LoadedProject,
                  dialect: str, ref_graph: dict[str, list[str]] | None = None,
                  cte_cache: dict[tuple[str, str], str] | None = None) -> str:
@@ -347,7 +498,15 @@ def assemble_sql(model: RenderedModel, rendered: dict[str, RenderedModel], loade
     chain = graph.ancestors(model.file.name, ref_graph)
     ctes = [(ref_relation(project, dep), rendered[dep]) for dep in chain]
 
+    dbt_refs = {k: v for dep in [model, *(r for _, r in ctes)] for k, v in dep.dbt_refs.items()}
+
     def resolve(node: exp.Expression) -> exp.Expression:
+        if isinstance(node, exp.Table) and not node.args.get("db") and node.name in dbt_refs:
+            relation = sqlglot.parse_one(f"select * from {_relation_sql(dbt_refs[node.name], dialect)}",
+                                         dialect=dialect).args["from_"].this
+            relation.set("alias", node.args.get("alias") or exp.TableAlias(
+                this=exp.to_identifier(relation.name, quoted=True)))
+            return relation
         if isinstance(node, exp.Table) and not node.args.get("db") and node.name.startswith(SOURCE_PREFIX):
             key = node.name[len(SOURCE_PREFIX):].replace("__", ".", 1)
             relation = source_relation(loaded.sources[key], dialect).copy()

@@ -25,11 +25,16 @@ from typing import Any
 import jinja2
 import jinja2.nodes
 
+from sqlfeast.compile.dbt_context import RAW_PREFIX, DbtBlocks, MacroReturn, dbt_globals, dbt_target, do_return
+from sqlfeast.compile.failures import TemplateFailure
 from sqlfeast.core.naming import quote as _quote
 from sqlfeast.errors import Location, ValidationError, suggest
 from sqlfeast.project.config import MissingEnvVar, env_var_value
 
 BUILTIN_MACRO_DIR = Path(__file__).parent / "macros"
+DBT_MACRO_DIR = Path(__file__).parent / "dbt_macros"  # dbt's cross-database macros, for dbt projects
+_EXTENSIONS: list[Any] = ["jinja2.ext.do", DbtBlocks]
+_MACRO_TAG = re.compile(r"({%-?\s*macro\s+)(\w+)")
 _MISSING = object()
 _MACRO_NAME = re.compile(r"{%-?\s*macro\s+(\w+)")
 
@@ -50,6 +55,7 @@ class MacroFile:
     path: str  # as shown in messages
     text: str
     names: list[str]
+    package: str | None = None  # the macro namespace: "dbt", a package's or the project's name
 
 
 @dataclass
@@ -68,23 +74,50 @@ class MacroLibrary:
             lib.files.append(MacroFile(f"<sqlfeast>/macros/{path.name}", text, _MACRO_NAME.findall(text)))
         return lib
 
-    def add(self, path: str, text: str) -> None:
-        env = jinja2.Environment()
+    def add_dbt_builtins(self) -> None:
+        """dbt's cross-database macros (date_trunc, dateadd, datediff, safe_cast, type_*, ...)
+        in the `dbt` namespace, for dbt projects rendered without dbt."""
+        for path in sorted(DBT_MACRO_DIR.glob("*.sql")):
+            text = path.read_text()
+            self.files.append(MacroFile(f"<sqlfeast>/dbt_macros/{path.name}", text, _MACRO_NAME.findall(text), "dbt"))
+
+    def add(self, path: str, text: str, package: str | None = None) -> None:
+        """Add a macro file; `{% test %}`, `{% materialization %}`, `{% snapshot %}` and
+        `{% docs %}` blocks load too (a test block is the macro test_<name>).
+
+        >>> lib = MacroLibrary(); lib.add("m.sql", "{% test positive(model, column_name) %}x{% endtest %}")
+        >>> lib.names
+        {'test_positive'}
+        """
+        env = jinja2.Environment(extensions=_EXTENSIONS)
         try:
             tree = env.parse(text)
         except jinja2.TemplateSyntaxError as err:
             raise ValidationError(f"Jinja syntax error in macro file: {err.message}",
                                   Location(path, err.lineno), hint="fix the macro's syntax") from None
-        names = [node.name for node in tree.find_all(jinja2.nodes.Macro)]
-        self.files.append(MacroFile(path, text, names))
+        names = [node.name.removeprefix(RAW_PREFIX) for node in tree.find_all(jinja2.nodes.Macro)]
+        self.files.append(MacroFile(path, text, names, package))
 
     @property
     def names(self) -> set[str]:
         return {n for f in self.files for n in f.names}
 
+    def namespaces(self) -> dict[str, set[str]]:
+        out: dict[str, set[str]] = {}
+        for f in self.files:
+            if f.package:
+                out.setdefault(f.package, set()).update(f.names)
+        return out
+
     def renderer(self, target_type: str, target_name: str = "dev", schema: str = "main",
-                 project: str = "", vars: dict[str, Any] | None = None) -> "Renderer":
-        return Renderer(self, target_type, target_name, schema, project, vars or {})
+                 project: str = "", vars: dict[str, Any] | None = None, *, dbt: bool = False,
+                 target_settings: dict[str, Any] | None = None, database: str | None = None,
+                 sqlfeast_schema: str | None = None, profile: str | None = None) -> "Renderer":
+        """A renderer for one target; `dbt=True` adds dbt's template context (dbt_context.py)."""
+        renderer = Renderer(self, target_type, target_name, schema, project, vars or {}, dbt=dbt,
+                            target_settings=target_settings or {}, database=database,
+                            sqlfeast_schema=sqlfeast_schema or schema, profile=profile or project)
+        return renderer
 
 
 _MACROS = "<sqlfeast macros>"
@@ -107,48 +140,71 @@ class _Adapter:
     def __init__(self, renderer: "Renderer"):
         self._renderer = renderer
 
-    def dispatch(self, name: str, macro_namespace: str | None = None) -> Callable:
-        return self._renderer.dispatch(name)
+    def dispatch(self, name: str, macro_namespace: str | None = None, packages: Any = None) -> Callable:
+        return self._renderer.dispatch(name, macro_namespace)
 
     def quote(self, identifier: str) -> str:
         return _quote(identifier)
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        raise TemplateFailure(f"adapter.{name} is not available while rendering",
+                              hint="install sqlfeast[dbt] to render with dbt")
 
     @property
     def type(self) -> str:
         return self._renderer.target_type
 
 
-class TemplateFailure(Exception):
-    """A user error raised by a template function, before its line is known."""
+class _MacroRef:
+    """A macro as templates and Python call it: `return(value)` inside gives the value."""
 
-    def __init__(self, message: str, hint: str | None = None):
-        super().__init__(message)
-        self.message = message
-        self.hint = hint
+    __slots__ = ("name", "macros")
+
+    def __init__(self, name: str, macros: dict[str, Any]):
+        self.name, self.macros = name, macros
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return self.macros[self.name](*args, **kwargs)
+        except MacroReturn as ret:
+            return ret.value
+
+    def __repr__(self) -> str:
+        return f"<macro {self.name}>"
 
 
 class Renderer:
     """Renders model templates against one target with a shared macro namespace."""
 
     def __init__(self, library: MacroLibrary, target_type: str, target_name: str, schema: str,
-                 project: str, vars: dict[str, Any]):
+                 project: str, vars: dict[str, Any], *, dbt: bool = False,
+                 target_settings: dict[str, Any] | None = None, database: str | None = None,
+                 sqlfeast_schema: str | None = None, profile: str | None = None):
         self.library = library
         self.target_type = target_type
         self.project = project
         self.vars = vars
-        source = "\n".join(f.text for f in library.files)
+        self.dbt = dbt
+        # Macros are compiled under a private name so that every call goes through a _MacroRef
+        # (which turns dbt's `return(...)` into the call's value); line numbers are unchanged.
+        source = "\n".join(_MACRO_TAG.sub(lambda m: m.group(1) + RAW_PREFIX + m.group(2), f.text)
+                           for f in library.files)
         # The macro library is the same text in every process: its compiled code is cached on
         # disk, which saves ~0.2 s at each start. The cache keeps one entry per template name, so
         # the name carries the text's digest: libraries with different project macros (or none)
         # each keep their own entry instead of evicting each other.
         name = f"{_MACROS[:-1]} {hashlib.sha1(source.encode()).hexdigest()[:16]}>"
         self.env = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
-                                      extensions=["jinja2.ext.do"], bytecode_cache=_bytecode_cache(),
+                                      extensions=_EXTENSIONS, bytecode_cache=_bytecode_cache(),
                                       loader=jinja2.FunctionLoader(lambda wanted: (source, None, lambda: True)
                                                                    if wanted == name else None))
         self.env.filters["quote"] = _quote
         self.env.filters["literal"] = _literal
-        self.target = _Target(name=target_name, type=target_type, schema=schema, profile_name=project)
+        self.target: Any = _Target(name=target_name, type=target_type, schema=schema, profile_name=project)
+        self._compiled: dict[str, Any] = {}
+        self.macros: dict[str, Any] = {n: _MacroRef(n, self._compiled) for n in library.names}
         self.base_globals: dict[str, Any] = {
             "target": self.target,
             "adapter": _Adapter(self),
@@ -158,12 +214,21 @@ class Renderer:
             "exceptions": _Exceptions(),
             "sqlfeast_quote": _quote,
             "sqlfeast_literal": _literal,
+            "sqlfeast_schema": sqlfeast_schema or schema,
+            "return": do_return,
         }
+        if dbt:
+            self.target = dbt_target(target_settings or {}, target_name, target_type, schema, database,
+                                     profile or project)
+            self.base_globals.update(dbt_globals(self.target, project, library.namespaces(), self.macros.__getitem__))
+        self.base_globals.update(self.macros)  # macros call each other through their _MacroRef
         try:
             self.module = self.env.get_template(name, globals=self.base_globals).make_module()
+        except TemplateFailure as err:
+            raise ValidationError(f"cannot load macros: {err.message}", hint=err.hint) from None
         except jinja2.TemplateError as err:
             raise ValidationError(f"cannot load macros: {err}") from None
-        self.macros = {name: getattr(self.module, name) for name in library.names}
+        self._compiled.update({n: getattr(self.module, RAW_PREFIX + n) for n in library.names})
 
     # -- functions visible to templates -----------------------------------------------------
     def _var(self, name: str, default: Any = _MISSING) -> Any:
@@ -181,12 +246,19 @@ class Renderer:
             raise TemplateFailure(f"environment variable '{name}' is not set",
                                   hint=f"export {name}=... or give env_var('{name}', 'default')") from None
 
-    def dispatch(self, name: str) -> Callable:
-        for candidate in (f"{self.target_type}__{name}", f"default__{name}", name):
+    def dispatch(self, name: str, macro_namespace: str | None = None) -> Callable:
+        """`<warehouse>__name`, then `default__name` (the project's definitions win over a
+        package's by name, as dbt's dispatch search order puts the root project first)."""
+        candidates = [f"{self.target_type}__{name}", f"default__{name}"]
+        if macro_namespace is None:
+            candidates.append(name)
+        for candidate in candidates:
             if candidate in self.macros:
                 return self.macros[candidate]
-        raise TemplateFailure(f"no macro implements '{name}' for {self.target_type}",
-                              hint=f"define '{self.target_type}__{name}' or 'default__{name}' in macros/")
+        where = f" in namespace '{macro_namespace}'" if macro_namespace else ""
+        raise TemplateFailure(f"no macro implements '{name}'{where} for {self.target_type}",
+                              hint=f"define '{self.target_type}__{name}' or 'default__{name}' in macros/"
+                                   + (", or install sqlfeast[dbt] to render with dbt" if self.dbt else ""))
 
     def call(self, name: str, *args: Any, **kwargs: Any) -> str:
         """Call a macro by name (with dispatch) from Python; returns its rendered text."""
@@ -214,6 +286,8 @@ class Renderer:
                                   hint="fix the template syntax") from None
         try:
             return template.render()
+        except MacroReturn as ret:  # `return()` at the top of a model: its value is the model
+            return str(ret.value)
         except TemplateFailure as err:
             raise ValidationError(err.message, Location(path, _template_line(path)), hint=err.hint) from None
         except jinja2.UndefinedError as err:
@@ -222,7 +296,9 @@ class Renderer:
             hint = suggest(name, known) if name else None
             raise ValidationError(f"undefined name in template: {err.message}",
                                   Location(path, _template_line(path)),
-                                  hint=hint or "define the macro in macros/ or fix the name") from None
+                                  hint=hint or ("define the macro in macros/, fix the name, or install sqlfeast[dbt] "
+                                                "to render with dbt" if self.dbt else
+                                                "define the macro in macros/ or fix the name")) from None
         except jinja2.TemplateError as err:
             raise ValidationError(f"template error: {err}", Location(path, _template_line(path))) from None
 

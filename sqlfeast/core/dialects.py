@@ -26,11 +26,17 @@ class Dialect:
     """The schema a profile gets when it names none (as dbt's adapters default)."""
     external_locations: bool
     """A source's ``external_location`` (e.g. ``read_parquet('data/x.parquet')``) is a relation."""
+    database_is_file: bool = False
+    """The database is a file whose stem names its catalog (dbt-duckdb's `database` default);
+    dbt seeds not loaded yet can be read from their CSV files."""
+    quoted_dbt_relations: bool = True
+    """dbt's adapter quotes relation names by default (dbt-snowflake does not)."""
 
 
 DIALECTS: dict[str, Dialect] = {
-    "duckdb": Dialect("duckdb", default_schema="main", external_locations=True),
-    "snowflake": Dialect("snowflake", default_schema="PUBLIC", external_locations=False),
+    "duckdb": Dialect("duckdb", default_schema="main", external_locations=True, database_is_file=True),
+    "snowflake": Dialect("snowflake", default_schema="PUBLIC", external_locations=False,
+                         quoted_dbt_relations=False),
 }
 
 

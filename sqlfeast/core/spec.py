@@ -78,6 +78,19 @@ class Feature(Record):
 
 
 @dataclass
+class Aggregation(Record):
+    """One windowed aggregate of an aggregation view: `function` of `column` over the rows with
+    ``t - window <= ts <= t`` for each request time t. `type` is the output type."""
+
+    name: str
+    function: str  # count, sum, avg, min, max, stddev, last, count_distinct
+    window_seconds: int
+    column: str | None = None  # None: count of rows
+    type: str = "unknown"
+    description: str = ""
+
+
+@dataclass
 class DataTest(Record):
     """A data test declared on a feature view: what must hold of its rows in the warehouse.
 
@@ -124,6 +137,17 @@ class FeatureView(Record):
     join_key_types: dict[str, str] = field(default_factory=dict)
     meta: dict[str, Any] = field(default_factory=dict)  # extra header keys the user added
     tests: list[DataTest] = field(default_factory=list)  # data tests (header or models/ YAML)
+    # An aggregation view has one Aggregation per feature (same names and types) and a tile size.
+    aggregations: list[Aggregation] = field(default_factory=list)
+    granularity_seconds: int = 0
+
+    @property
+    def is_aggregation(self) -> bool:
+        """True for a view of windowed aggregates (``aggregations:`` in its header)."""
+        return bool(self.aggregations)
+
+    def aggregation(self, name: str) -> Aggregation | None:
+        return next((a for a in self.aggregations if a.name == name), None)
 
     @property
     def feature_names(self) -> list[str]:
@@ -135,6 +159,9 @@ class FeatureView(Record):
     def to_dict(self) -> dict[str, Any]:
         data = _as_dict(self)
         data["features"] = [f.to_dict() for f in self.features]
+        data["aggregations"] = [a.to_dict() for a in self.aggregations]
+        if not self.aggregations:  # plain views keep the JSON (and content hash) they had
+            del data["aggregations"], data["granularity_seconds"]
         if self.tests:
             data["tests"] = [t.to_dict() for t in self.tests]
         else:  # a view without tests keeps the registry form (and content hash) it had before tests
@@ -145,6 +172,7 @@ class FeatureView(Record):
     def from_dict(cls, data: dict[str, Any]) -> "FeatureView":
         view = super().from_dict(data)
         view.features = [Feature.from_dict(f) for f in data.get("features", [])]
+        view.aggregations = [Aggregation.from_dict(a) for a in data.get("aggregations", [])]
         view.tests = [DataTest.from_dict(t) for t in data.get("tests", [])]
         return view
 

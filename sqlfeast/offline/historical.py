@@ -44,6 +44,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 ROW_COLUMN = "__sqlfeast_row"
 TS_COLUMN = "__sqlfeast_ts"
+TSTZ_COLUMN = "__sqlfeast_tstz"
 STRATEGIES = ("asof", "window", "join")
 _BOOLEAN = {"true": True, "yes": True, "on": True, "1": True, "false": False, "no": False, "off": False, "0": False}
 _OPTIONS = ("timestamp_column", "filter_by_created_timestamp", "strategy", "stage_views")
@@ -236,6 +237,7 @@ def _view_context(req: ViewRequest, warehouse: Warehouse, dialect: str, lo: dt.d
     if any(c not in (view.columns or {}) for c in time_columns):
         described = {n.lower(): t for n, t in warehouse.describe(f"select * from ({sql}) as q")}
     ttl = int(view.ttl_seconds or 0)
+    requested = [f for f, _ in req.features]
     return {
         "name": view.name,
         "alias": req.alias,
@@ -248,8 +250,38 @@ def _view_context(req: ViewRequest, warehouse: Warehouse, dialect: str, lo: dt.d
         "ttl_seconds": ttl,
         "lower": _iso(lo - dt.timedelta(seconds=ttl)) if (lo is not None and ttl > 0) else None,
         "upper": _iso(hi) if hi is not None else None,
-        "features": [{"name": f, "output": o} for f, o in req.features],
+        "features": [{"name": f, "output": o, "type": _declared_sql(view, f, dialect)} for f, o in req.features],
+        # The tie-break runs over every declared feature, requested or not, so it is the same
+        # total order whatever is asked for (and the one materialization uses).
+        "extra": [{"name": f.name, "type": _declared_sql(view, f.name, dialect), "alias": f"__x{j}"}
+                  for j, f in enumerate(view.features) if f.name not in requested],
+        "order": [{"alias": f"__f{requested.index(f.name)}" if f.name in requested else f"__x{j}",
+                   "type": _declared_sql(view, f.name, dialect)} for j, f in enumerate(view.features)],
     }
+
+
+def _declared_sql(view: FeatureView, feature: str, dialect: str) -> str:
+    """The feature's declared type as the warehouse spells it in a CAST."""
+    from sqlfeast.core.types import parse_type
+
+    return parse_type(_feature_type(view, feature)).sql(dialect)
+
+
+def _feature_type(view: FeatureView, feature: str) -> str:
+    found = view.feature(feature)
+    assert found is not None  # plan_requests checked every name
+    return found.type
+
+
+def declared_arrow_types(requests: list[ViewRequest]) -> list[pa.DataType]:
+    """The Arrow type of every output column, from the declared feature types.
+
+    >>> declared_arrow_types([])
+    []
+    """
+    from sqlfeast.core.types import parse_type
+
+    return [parse_type(_feature_type(req.view, f)).arrow() for req in requests for f, _ in req.features]
 
 
 # -- the job -----------------------------------------------------------------------------------
@@ -268,7 +300,8 @@ class RetrievalJob:
     """
 
     def __init__(self, warehouse: Warehouse, final_sql: str, entities: pa.Table, keys_table: pa.Table, relation_name: str,
-                 output_names: list[str], stages: Sequence[tuple[str, str]] = ()) -> None:
+                 output_names: list[str], stages: Sequence[tuple[str, str]] = (),
+                 output_types: list[pa.DataType] | None = None) -> None:
         self.warehouse = warehouse
         self.final_sql = final_sql
         self.stages = list(stages)  # (temporary table, query), built in order before final_sql
@@ -276,6 +309,7 @@ class RetrievalJob:
         self._keys = keys_table  # what the warehouse sees: row number, join keys, UTC ts
         self._name = relation_name
         self.output_names = output_names
+        self.output_types = output_types  # declared Arrow types; the SQL casts, this fixes spelling
 
     @property
     def sql(self) -> str:
@@ -329,7 +363,12 @@ class RetrievalJob:
             ent = self._entities.slice(start, n)
             # A slice of a one-chunk column is a zero-copy view; only split columns are copied.
             arrays = [c.chunk(0) if c.num_chunks == 1 else c.combine_chunks() for c in ent.columns]
-            arrays += [batch.column(i) for i in range(self._row_columns, batch.num_columns)]
+            features = [batch.column(i) for i in range(self._row_columns, batch.num_columns)]
+            if self.output_types is not None:
+                # The SQL cast to the declared types; what is left is Arrow's spelling of them
+                # (a time zone named Etc/UTC, a NUMBER(38,0) as decimal): a safe cast, not a guess.
+                features = [a if a.type == t else a.cast(t) for a, t in zip(features, self.output_types)]
+            arrays += features
             names = self._entities.column_names + self.output_names
             yield pa.RecordBatch.from_arrays(arrays, names=names)
             start += n
@@ -352,12 +391,18 @@ class RetrievalJob:
         """
         return self.to_arrow().to_pandas()
 
-    def to_parquet(self, path: str | os.PathLike[str], batch_size: int = 262_144) -> int:
-        """Stream the result into a parquet file (bounded memory); returns the row count.
+    def to_df(self, validation_reference: Any = None, timeout: int | None = None):
+        """Feast's name for to_pandas (a validation reference is not supported)."""
+        if validation_reference is not None:
+            raise UsageError("validation_reference is not supported by to_df()")
+        return self.to_pandas()
 
-        >>> job.to_parquet("training.parquet")                                      # doctest: +SKIP
-        1
-        """
+    def to_sql(self) -> str:
+        """The SQL the job runs (Feast's name for ``sql``)."""
+        return self.sql
+
+    def to_parquet(self, path: str | os.PathLike, batch_size: int = 262_144) -> int:
+        """Stream the result into a parquet file (bounded memory); returns the row count."""
         import pyarrow.parquet as pq
 
         writer = None
@@ -443,24 +488,38 @@ def get_historical_features(ctx: "OfflineContext", entity_df: Any, features: str
     lo, hi = bounds["min"].as_py(), bounds["max"].as_py()
     name = f"__sqlfeast_entities_{uuid.uuid4().hex[:12]}"
     keys_table = pa.table(
-        [_row_numbers(entities.num_rows)] + [entities.column(c) for c in needed] + [ts],
-        names=[ROW_COLUMN] + needed + [TS_COLUMN])
+        [_row_numbers(entities.num_rows)] + [entities.column(c) for c in needed] + [ts, ts.cast(pa.timestamp("us", tz="UTC"))],
+        names=[ROW_COLUMN] + needed + [TS_COLUMN, TSTZ_COLUMN])
 
     dialect = warehouse.dialect
     views = [_view_context(req, warehouse, dialect, lo, hi) for req in requests]
-    context_entity = {"relation": _quote(name), "row": ROW_COLUMN, "ts": TS_COLUMN}
+    context_entity = {"relation": _quote(name), "row": ROW_COLUMN, "ts": TS_COLUMN, "tstz": TSTZ_COLUMN}
     context_options = {"strategy": strategy,
                        "filter_by_created_timestamp": bool(options.get("filter_by_created_timestamp"))}
     outputs = [o for req in requests for _, o in req.features]
+    types = declared_arrow_types(requests)
 
     def join(subset: list[dict[str, Any]]) -> str:
         return ctx.renderer.call("point_in_time_join", context_entity, subset, context_options).strip()
 
+    # -- aggregation views (sqlfeast/offline/aggregate_join.py): one aggregate_join query each
+    if any(req.view.is_aggregation for req in requests):
+        from sqlfeast.offline import aggregate_join
+
+        views = [aggregate_join.view_context(req, base, dialect, lo, hi) if req.view.is_aggregation else base
+                 for req, base in zip(requests, views, strict=True)]
+        final, stages = aggregate_join.build(
+            requests, views, join, lambda view: ctx.renderer.call(
+                "aggregate_join", context_entity, view, context_options).strip(),
+            stage_views and len(views) > 1, lambda i: f"{name}_stage{i}",
+            lambda staged, last, reqs: _positional_select(warehouse, staged, last, reqs))
+        return RetrievalJob(warehouse, final, entities, keys_table, name, outputs, stages)
+    # -- end of aggregation views
     if len(views) < 2 or not stage_views:
-        return RetrievalJob(warehouse, join(views), entities, keys_table, name, outputs)
+        return RetrievalJob(warehouse, join(views), entities, keys_table, name, outputs, output_types=types)
     stages = [(f"{name}_stage{i}", join([view])) for i, view in enumerate(views[:-1])]
     final = _positional_select(warehouse, [s for s, _ in stages], join(views[-1:]), requests)
-    return RetrievalJob(warehouse, final, entities, keys_table, name, outputs, stages)
+    return RetrievalJob(warehouse, final, entities, keys_table, name, outputs, stages, output_types=types)
 
 
 def _stage_views(options: dict[str, Any], settings: dict[str, Any]) -> bool:

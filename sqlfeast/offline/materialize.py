@@ -8,7 +8,10 @@ back-filling an old one, never moves a value back in time, so an interrupted run
 re-run.
 
 ``materialize_incremental(end)`` continues each view from its last materialized end (kept per view
-by the registry store), or from ``end - ttl`` the first time.
+by the registry store), or from ``end - ttl`` the first time. A watermark records the identity of
+the online table it was written into; when the table is another one now (dropped and re-created,
+a fresh server, another target's store), the view is refilled as the first time and the result
+says so.
 
 >>> parse_time("2024-01-02T03:04:05Z")
 datetime.datetime(2024, 1, 2, 3, 4, 5)
@@ -16,6 +19,7 @@ datetime.datetime(2024, 1, 2, 3, 4, 5)
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from dataclasses import dataclass
@@ -27,6 +31,7 @@ from sqlfeast.errors import SqlfeastError, UsageError, suggest
 if TYPE_CHECKING:  # pragma: no cover
     from sqlfeast.core.spec import FeatureView
     from sqlfeast.offline.context import OfflineContext
+    from sqlfeast.warehouse.base import Warehouse
 
 EPOCH = datetime(1970, 1, 1)
 
@@ -40,6 +45,7 @@ class ViewResult:
     written: int = 0  # rows that went online
     skipped: int = 0  # rows not newer than what was online already
     seconds: float = 0.0
+    refilled: bool = False  # the watermark described other online tables: filled from the start
 
     @property
     def rows_per_second(self) -> float:
@@ -48,8 +54,9 @@ class ViewResult:
     def __str__(self) -> str:
         if self.start >= self.end:
             return f"{self.view}: up to date (materialized up to {iso(self.start)})"
-        return (f"{self.view}: {self.rows} rows [{iso(self.start)}, {iso(self.end)}) -> "
-                f"{self.written} written, {self.skipped} already newer online, "
+        note = ("refilled: the watermark described other online tables; " if self.refilled else "")
+        return (f"{self.view}: {note}{self.rows} rows [{iso(self.start)}, {iso(self.end)}) -> "
+                f"{self.written} written, {self.skipped} unchanged (online already as new or newer), "
                 f"{self.seconds:.1f}s ({self.rows_per_second:,.0f} rows/s)")
 
 
@@ -84,15 +91,27 @@ def _time_kind(view: "FeatureView", column: str | None) -> str | None:
     return "timestamptz" if text in ("timestamptz", "timestamp_tz") else "date" if text == "date" else "timestamp"
 
 
+def _bound(value: datetime, kind: str | None) -> str:
+    """A [start, end) bound for the stored column: a DATE d is in range when its midnight is, so
+    the bound is the first day at or after the instant."""
+    if kind == "date":
+        day = datetime(value.year, value.month, value.day)
+        return iso(day if day == value else day + timedelta(days=1))[:10]
+    return iso(value)
+
+
 def latest_rows_sql(ctx: "OfflineContext", view: "FeatureView", start: datetime, end: datetime) -> str:
     """The warehouse query of a view's latest rows in [start, end), from the `latest_rows` macro."""
+    from sqlfeast.core.types import parse_type
     from sqlfeast.offline.historical import view_sql
 
     context = {
         "name": view.name, "sql": view_sql(view, ctx.warehouse), "keys": list(view.join_keys),
         "ts": view.timestamp, "ts_type": _time_kind(view, view.timestamp),
         "created": view.created_timestamp, "created_type": _time_kind(view, view.created_timestamp),
-        "features": view.feature_names, "start": iso(start), "end": iso(end),
+        "features": view.feature_names,
+        "feature_types": {f.name: parse_type(f.type).sql(ctx.warehouse.dialect) for f in view.features},
+        "start": _bound(start, _time_kind(view, view.timestamp)), "end": _bound(end, _time_kind(view, view.timestamp)),
     }
     return ctx.renderer.call("latest_rows", context).strip()
 
@@ -112,13 +131,21 @@ def _online_views(ctx: "OfflineContext", views: list[str] | None) -> list["Featu
     return out
 
 
-def _progress(view: str, quiet: bool):
-    """A tqdm bar (rows, rows/s) on a terminal; nothing otherwise."""
+def _progress(warehouse: "Warehouse", view: str, sql: str, quiet: bool) -> Any:
+    """A tqdm bar on a terminal (rows written, rows/s, and the total when the warehouse can count
+    the rows cheaply); None when quiet or when stderr is not a terminal (piped output stays clean).
+    """
     if quiet or not sys.stderr.isatty():
         return None
     from tqdm import tqdm
 
-    return tqdm(desc=view, unit=" rows", unit_scale=True, dynamic_ncols=True, file=sys.stderr)
+    try:  # a terminal that reports no width (some ptys) gets 80 columns rather than an empty bar
+        width = os.get_terminal_size(sys.stderr.fileno()).columns
+    except OSError:
+        width = 0
+    size = {"dynamic_ncols": True} if width else {"ncols": 80, "nrows": 24}
+    total = warehouse.count_rows(sql)
+    return tqdm(desc=view, total=total, unit=" rows", file=sys.stderr, **size)
 
 
 def _prepare_online(ctx: "OfflineContext") -> None:
@@ -135,11 +162,12 @@ def materialize_view(ctx: "OfflineContext", view: "FeatureView", start: datetime
     if start >= end:
         return result
     sql = latest_rows_sql(ctx, view, start, end)
-    bar = _progress(view.name, quiet)
     began = time.perf_counter()
+    bar = _progress(ctx.warehouse, view.name, sql, quiet)
     try:
-        with _online(ctx).bulk_writer(view, on_written=bar.update if bar else None,
-                                            unique_keys=True) as writer:
+        # `bar is not None`, never `if bar`: a tqdm without a total has no truth value.
+        with _online(ctx).bulk_writer(view, on_written=bar.update if bar is not None else None,
+                                      unique_keys=True) as writer:
             for batch in ctx.warehouse.query_batches(sql, batch_size=batch_size):
                 if batch.num_rows:
                     result.rows += batch.num_rows
@@ -173,31 +201,100 @@ def materialize_incremental(ctx: "OfflineContext", end: Any, views: list[str] | 
     end = parse_time(end, "end")
     selected = _online_views(ctx, views)
     _prepare_online(ctx)
-    done = dict(ctx.registry.materialized or {})
+    marks = _state(ctx).load_watermarks()
     results = []
     for view in selected:
-        if view.name in done:
-            start = parse_time(done[view.name])
+        identity = _online(ctx).table_identity(view.name)
+        mark = marks.get(view.name)
+        refill = mark is not None and (identity is None or mark[1] != identity)
+        if mark is not None and not refill:
+            start = parse_time(mark[0])
         else:
             start = end - timedelta(seconds=view.ttl_seconds) if view.ttl_seconds else EPOCH
+        if identity is None:  # its table is gone: set the online store up again
+            _online(ctx).apply(ctx.registry)
+            identity = _online(ctx).table_identity(view.name)
         result = materialize_view(ctx, view, start, end, quiet=quiet, batch_size=batch_size)
+        result.refilled = refill
         results.append(result)
         if start < end:
-            _save_state(ctx, view.name, end)
+            _save_state(ctx, view.name, end, identity)
     return results
+
+
+def online_problems(ctx: "OfflineContext") -> list[str]:
+    """What is wrong between the applied registry, its online tables and the watermarks: missing
+    tables, watermarks that describe other tables. Empty when all is well.
+
+    >>> # e.g. ["feature view 'driver_hourly_stats': online table 'demo.driver_hourly_stats' is missing (run 'sqlfeast apply')"]
+    """
+    registry = _state(ctx).load()
+    if registry is None:
+        return []
+    online = _online(ctx)
+    marks = _state(ctx).load_watermarks()
+    problems = []
+    for view in registry.feature_views.values():
+        if not view.online:
+            continue
+        identity = online.table_identity(view.name)
+        if identity is None:
+            problems.append(f"feature view '{view.name}': online table '{online.table_name(view.name)}' is "
+                            "missing (run 'sqlfeast apply', then 'sqlfeast materialize-incremental')")
+        elif view.name in marks and marks[view.name][1] != identity:
+            problems.append(f"feature view '{view.name}': its materialization watermark describes other "
+                            "online tables (the next 'sqlfeast materialize-incremental' refills it)")
+    return problems
 
 
 def _advance(ctx: "OfflineContext", view: str, start: datetime, end: datetime) -> None:
     """A plain materialize moves the incremental state forward when it leaves no gap."""
-    current = (ctx.registry.materialized or {}).get(view)
-    if current is None or (start <= parse_time(current) < end):
-        _save_state(ctx, view, end)
+    identity = _online(ctx).table_identity(view)
+    mark = _state(ctx).load_watermarks().get(view)
+    if mark is not None and mark[1] != identity:
+        mark = None  # it describes other tables: as if there were none
+    if mark is None or (start <= parse_time(mark[0]) < end):
+        _save_state(ctx, view, end, identity)
 
 
-def _save_state(ctx: "OfflineContext", view: str, end: datetime) -> None:
+def _save_state(ctx: "OfflineContext", view: str, end: datetime, identity: str | None = None) -> None:
     end_iso = end.isoformat(timespec="microseconds")
-    _state(ctx).save_materialized(view, end_iso)
+    try:
+        _state(ctx).save_materialized(view, end_iso, identity)
+    except SqlfeastError:
+        raise
     ctx.registry.materialized[view] = end_iso
+
+
+@dataclass
+class TeardownResult:
+    dropped: list[str]  # online tables removed
+    watermarks: list[str]  # views whose materialization watermark was removed
+    kept: list[str]  # what stays, in words (registry history, push tables, local files)
+
+
+def teardown(ctx: "OfflineContext") -> TeardownResult:
+    """Drop the project's online tables and the watermarks that described them; list what stays.
+
+    >>> # teardown(FeatureStore(".")).kept -> ['applied registry history: table ... (3 versions)', ...]
+    """
+    registry = ctx.registry
+    dropped = _online(ctx).teardown(registry)
+    forgotten = _state(ctx).forget_materialized(list(registry.feature_views))
+    registry.materialized = {}
+    kept = []
+    history = _state(ctx).history()
+    if history:
+        kept.append(f"applied registry history: {_state(ctx).registry_table} ({len(history)} "
+                    "version(s); 'sqlfeast apply' sets the online tables up again from it)")
+    from sqlfeast.offline.push import push_table_name
+
+    for source in registry.push_sources.values():
+        kept.append(f"offline push rows: {ctx.warehouse.relation(push_table_name(registry.project, source.name))}")
+    if _state(ctx).local_path.exists():
+        kept.append(f"local copy of the applied registry: {_state(ctx).local_path}")
+    kept.append("the warehouse's own tables, views and files (sqlfeast run's views included)")
+    return TeardownResult(dropped, forgotten, kept)
 
 
 def _online(ctx: "OfflineContext") -> Any:

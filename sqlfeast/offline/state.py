@@ -3,7 +3,10 @@
 Each apply inserts one complete document as a new version inside a transaction, so a crash
 mid-apply leaves the previous version current and two concurrent applies each write a whole
 document (the newest version wins). Incremental materialization state sits in a small table of
-its own (one row per view), so recording it never rewrites the registry.
+its own (one row per view), so recording it never rewrites the registry. Each watermark names the
+online table it describes (``OnlineStore.table_identity``, stored after a ``|`` in
+``materialized_end``), so one whose tables were dropped, re-created or live on another server is
+recognised as not describing the current ones.
 
 Tables, prefixed by project: ``<project>__registry`` and ``<project>__materialization``.
 """
@@ -77,11 +80,36 @@ class RegistryStore:
         return registry
 
     def load_materialized(self) -> dict[str, str]:
+        """view -> ISO end of its last materialization (whatever tables it describes)."""
+        return {view: end for view, (end, _) in self.load_watermarks().items()}
+
+    def load_watermarks(self) -> dict[str, tuple[str, str | None]]:
+        """view -> (ISO end, identity of the online table it describes, or None if unrecorded)."""
         try:
             rows = self.warehouse.query_arrow(f"SELECT view_name, materialized_end FROM {self.state_table}").to_pylist()
         except WarehouseError:
             return {}
-        return {list(r.values())[0]: list(r.values())[1] for r in rows}
+        out: dict[str, tuple[str, str | None]] = {}
+        for row in rows:
+            view, text = list(row.values())
+            end, _, identity = str(text).partition("|")
+            out[view] = (end, identity or None)
+        return out
+
+    def forget_materialized(self, views: list[str]) -> list[str]:
+        """Delete the watermarks of `views`; returns the views that had one."""
+        had = [v for v in views if v in self.load_watermarks()]
+        if not had:
+            return []
+        try:
+            self.warehouse.execute("BEGIN TRANSACTION")
+            for view in had:
+                self.warehouse.execute(f"DELETE FROM {self.state_table} WHERE view_name = ?", [view])
+            self.warehouse.execute("COMMIT")
+        except WarehouseError:
+            self._rollback()
+            raise
+        return had
 
     def apply(self, registry: Registry) -> Registry:
         """Record `registry` as the new current version; returns it with version and applied_at."""
@@ -112,14 +140,15 @@ class RegistryStore:
         except WarehouseError:
             pass
 
-    def save_materialized(self, view: str, end_iso: str) -> None:
-        """Remember that `view` is materialized up to `end_iso` (one row per view)."""
+    def save_materialized(self, view: str, end_iso: str, online_table: str | None = None) -> None:
+        """Remember that `view` is materialized up to `end_iso` into the online table whose
+        identity is `online_table` (one row per view)."""
         self._ensure_tables()
         try:
             self.warehouse.execute("BEGIN TRANSACTION")
             self.warehouse.execute(f"DELETE FROM {self.state_table} WHERE view_name = ?", [view])
             self.warehouse.execute(f"INSERT INTO {self.state_table} (view_name, materialized_end) VALUES (?, ?)",
-                                   [view, end_iso])
+                                   [view, f"{end_iso}|{online_table}" if online_table else end_iso])
             self.warehouse.execute("COMMIT")
         except WarehouseError:
             self._rollback()

@@ -39,6 +39,8 @@ EVENT_ATTR = "_event_ts"
 CREATED_ATTR = "_created_ts"
 TTL_ATTR = "_ttl"
 RESERVED = (KEY_ATTR, EVENT_ATTR, CREATED_ATTR, TTL_ATTR)
+# DynamoDB's limit on a partition key (UTF-8 bytes); every store keeps it, so keys behave alike.
+MAX_KEY_BYTES = 2048
 # The pseudo view name of the table holding the registry snapshot and writer leases. A hyphen is
 # not allowed in view names, so it never collides with a real view.
 META_VIEW = "sqlfeast-meta"
@@ -189,10 +191,78 @@ def prepare_rows(view: "FeatureView", batch: "pa.RecordBatch | pa.Table") -> Pre
     created = (_micros(batch.column(view.created_timestamp))
                if view.created_timestamp and view.created_timestamp in batch.schema.names
                else [0] * len(keys))
+    for key in keys:
+        if len(key) * 4 > MAX_KEY_BYTES and len(key.encode()) > MAX_KEY_BYTES:
+            raise OnlineStoreError(f"feature view '{view.name}': entity key {key[:80]!r}... is {len(key.encode())} "
+                                   f"bytes, above the online stores' {MAX_KEY_BYTES}-byte key limit; nothing of "
+                                   "this batch was written", hint="shorten the join key values")
     features = {}
     for feature in view.features:
-        features[feature.name] = encode_column(_python_values(batch.column(feature.name)), parse_type(feature.type))
+        column = _typed_column(view, feature.name, parse_type(feature.type), batch.column(feature.name), keys)
+        features[feature.name] = encode_column(_python_values(column), parse_type(feature.type))
     return PreparedRows(keys, event, created, features)
+
+
+def _arrow_group(t: "pa.DataType") -> str:
+    import pyarrow as pa
+
+    if pa.types.is_null(t):
+        return "null"
+    if pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t):
+        return "number"
+    if pa.types.is_string(t) or pa.types.is_large_string(t):
+        return "text"
+    if pa.types.is_binary(t) or pa.types.is_large_binary(t) or pa.types.is_fixed_size_binary(t):
+        return "bytes"
+    if pa.types.is_boolean(t):
+        return "boolean"
+    if pa.types.is_timestamp(t) or pa.types.is_date(t):
+        return "time"
+    if pa.types.is_list(t) or pa.types.is_large_list(t):
+        return "array"
+    return str(t)
+
+
+def _typed_column(view: "FeatureView", name: str, ftype, column: "pa.Array", keys: list[str]) -> "pa.Array":
+    """The column as the declared type: a lossless cast within a kind of value (numbers, text,
+    times, ...), else an OnlineStoreError naming view, column and the first entity whose value
+    does not fit, before anything of the batch is written.
+
+    >>> import pyarrow as pa
+    >>> from sqlfeast.core.types import parse_type
+    >>> _typed_column(None, "x", parse_type("bigint"), pa.array([1, 2], pa.int32()), ["a", "b"]).type
+    DataType(int64)
+    """
+    import pyarrow as pa
+
+    target = ftype.arrow()
+    if column.type == target:
+        return column
+    if isinstance(column, pa.ChunkedArray):
+        column = column.combine_chunks()
+
+    def fail(i: int, why: str) -> OnlineStoreError:
+        where = f"feature view '{view.name}'" if view is not None else "rows"
+        return OnlineStoreError(f"{where}: column '{name}' is declared {ftype} but the row of {keys[i]} holds "
+                                f"{column[i].as_py()!r} ({why}); nothing of this batch was written",
+                                hint=f"cast '{name}' to {ftype} in the model, or fix its declared type")
+
+    got, want = _arrow_group(column.type), _arrow_group(target)
+    compatible = got == "null" or got == want and got != "array" or (got == want == "array")
+    if not compatible:
+        first = next((i for i in range(len(column)) if column[i].is_valid), 0)
+        raise fail(first, f"a {column.type} value")
+    if pa.types.is_timestamp(target) and pa.types.is_timestamp(column.type) and target.tz is None and column.type.tz:
+        column = column.cast(pa.timestamp(column.type.unit, tz="UTC")).cast(pa.timestamp(column.type.unit))
+    try:
+        return column.cast(target, safe=True)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as err:
+        for i in range(len(column)):
+            try:
+                column.slice(i, 1).cast(target, safe=True)
+            except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+                raise fail(i, "it does not fit without loss") from None
+        raise OnlineStoreError(f"column '{name}' cannot be stored as {ftype}: {err}") from None
 
 
 def check_view(view: "FeatureView") -> None:
@@ -304,6 +374,12 @@ class OnlineStore:
 
     def drop_table(self, view_name: str) -> bool:
         """Drop a view's table; False when it did not exist."""
+        raise NotImplementedError
+
+    def table_identity(self, view_name: str) -> str | None:
+        """Text that names this very table of a view (a new one after a drop and re-create, or on
+        another server, has another), or None when the table does not exist. The materialization
+        watermark records it, so a watermark never vouches for tables it does not describe."""
         raise NotImplementedError
 
     def save_registry(self, registry: "Registry") -> None:

@@ -20,15 +20,71 @@ from typing import TYPE_CHECKING, Any
 
 from sqlfeast.core.registry import Registry
 from sqlfeast.errors import RetrievalError
-from sqlfeast.online.base import OnlineStore, ReadRequest, coerce_key_value, entity_key, micros_to_datetime
+from sqlfeast.online.base import (
+    MAX_KEY_BYTES,
+    OnlineStore,
+    ReadRequest,
+    coerce_key_value,
+    entity_key,
+    micros_to_datetime,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
-    import pandas as pd
     import pyarrow as pa
 
+FEAST_TS_SUFFIX = "__ts"  # Feast's name suffix for a feature's event time (epoch seconds)
 PRESENT = "PRESENT"
 NOT_FOUND = "NOT_FOUND"
 OUTSIDE_MAX_AGE = "OUTSIDE_MAX_AGE"
+
+
+def _epoch_seconds(ts: datetime | None) -> int:
+    """Whole seconds since the epoch of a naive-UTC time; 0 for None (as Feast reports it)."""
+    if ts is None:
+        return 0
+    delta = ts.replace(tzinfo=None) - datetime(1970, 1, 1)
+    return delta.days * 86_400 + delta.seconds
+
+
+def entity_rows_list(entity_rows: Any) -> list[dict[str, Any]]:
+    """Entity rows as a list of dicts, from a list of dicts or Feast's columnar form.
+
+    A mapping whose values are all lists (or tuples, arrays, Series) is columnar: one row per
+    position. A mapping of scalars is one row.
+
+    >>> entity_rows_list({"driver_id": [1004, 1005]})
+    [{'driver_id': 1004}, {'driver_id': 1005}]
+    >>> entity_rows_list({"driver_id": 1004})
+    [{'driver_id': 1004}]
+    """
+    if isinstance(entity_rows, dict):
+        columnar = {k: _sequence(v) for k, v in entity_rows.items()}
+        columns = {k: v for k, v in columnar.items() if v is not None}
+        if entity_rows and len(columns) == len(columnar):
+            lengths = {len(v) for v in columns.values()}
+            if len(lengths) > 1:
+                raise RetrievalError("entity columns have different lengths: "
+                                     + ", ".join(f"{k}={len(v)}" for k, v in columns.items()),
+                                     hint="pass one value per row in every column")
+            names = list(columns)
+            return [dict(zip(names, values, strict=True)) for values in zip(*columns.values(), strict=True)]
+        if any(v is not None for v in columnar.values()):
+            raise RetrievalError("entity rows mix lists and single values",
+                                 hint="pass {'key': [v1, v2]} (columns) or [{'key': v1}, ...] (rows)")
+        return [entity_rows]
+    if type(entity_rows).__module__.split(".")[0] == "pandas":
+        return entity_rows.to_dict("records")
+    return list(entity_rows)
+
+
+def _sequence(value: Any) -> list[Any] | None:
+    if isinstance(value, (list, tuple)):
+        return list(value)
+    if hasattr(value, "tolist") and not isinstance(value, (str, bytes)) and getattr(value, "ndim", 1) == 1:
+        return list(value.tolist())  # numpy arrays, pandas Series
+    if hasattr(value, "to_pylist"):  # pyarrow arrays
+        return list(value.to_pylist())
+    return None
 
 
 class OnlineResponse:
@@ -61,24 +117,26 @@ class OnlineResponse:
     def to_dict(self, include_event_timestamps: bool = False) -> dict[str, list[Any]]:
         """Feast's shape: column name -> list of values (entity keys first, then features).
 
-        >>> OnlineResponse({"k": [1]}, {"a": "bigint"}, {"a": [7]}, {"a": [PRESENT]},
-        ...                {"a": [None]}).to_dict(include_event_timestamps=True)
-        {'k': [1], 'a': [7], 'a__event_timestamp': [None]}
+        With ``include_event_timestamps`` each feature also gets ``<name>__event_timestamp``
+        (datetimes, None where not found) and Feast's ``<name>__ts`` (epoch seconds, 0 where not
+        found), so code written for either reads its own names.
+
+        >>> r = OnlineResponse({"id": [1]}, {"x": "double"}, {"x": [0.5]}, {"x": ["PRESENT"]},
+        ...                    {"x": [datetime(1970, 1, 1, 0, 1)]})
+        >>> r.to_dict(include_event_timestamps=True)["x__ts"]
+        [60]
         """
         out: dict[str, list[Any]] = {k: list(v) for k, v in self.entity_columns.items()}
         for name, values in self.values.items():
             out[name] = list(values)
             if include_event_timestamps:
-                out[f"{name}__event_timestamp"] = list(self.event_timestamps[name])
+                stamps = self.event_timestamps[name]
+                out[f"{name}__event_timestamp"] = list(stamps)
+                out[f"{name}{FEAST_TS_SUFFIX}"] = [_epoch_seconds(t) for t in stamps]
         return out
 
-    def to_arrow(self) -> "pa.Table":
-        """The response as a pyarrow Table, feature columns typed from the registry.
-
-        >>> OnlineResponse({"k": [1]}, {"a": "bigint"}, {"a": [7]}, {"a": [PRESENT]},
-        ...                {"a": [None]}).to_arrow().column_names
-        ['k', 'a']
-        """
+    def to_arrow(self, include_event_timestamps: bool = False) -> "pa.Table":
+        """The rows as an Arrow table, feature columns typed as declared (timestamps as to_dict)."""
         import pyarrow as pa
 
         from sqlfeast.core.types import parse_type
@@ -86,19 +144,35 @@ class OnlineResponse:
         columns: dict[str, pa.Array] = {k: pa.array(v) for k, v in self.entity_columns.items()}
         for name, values in self.values.items():
             columns[name] = pa.array(values, type=parse_type(self.feature_types[name]).arrow())
+            if include_event_timestamps:
+                stamps = self.event_timestamps[name]
+                columns[f"{name}__event_timestamp"] = pa.array(stamps, type=pa.timestamp("us"))
+                columns[f"{name}{FEAST_TS_SUFFIX}"] = pa.array([_epoch_seconds(t) for t in stamps], pa.int64())
         return pa.table(columns)
 
-    def to_pandas(self) -> "pd.DataFrame":
-        """The response as a pandas DataFrame (needs the pandas extra).
+    def to_pandas(self, include_event_timestamps: bool = False) -> Any:
+        """The rows as a pandas DataFrame (needs pandas)."""
+        return self.to_arrow(include_event_timestamps).to_pandas()
 
-        >>> OnlineResponse({"k": [1]}, {"a": "bigint"}, {"a": [7]}, {"a": [PRESENT]},
-        ...                {"a": [None]}).to_pandas().shape                           # doctest: +SKIP
-        (1, 2)
-        """
-        return self.to_arrow().to_pandas()
+    def to_df(self, include_event_timestamps: bool = False) -> Any:
+        """Feast's name for to_pandas."""
+        return self.to_pandas(include_event_timestamps)
 
     def __repr__(self) -> str:
         return f"OnlineResponse({self.to_dict()!r})"
+
+
+def feature_names_of(features: Any) -> str | list[str]:
+    """A feature service object (anything with a ``name`` and ``features``) becomes its name.
+
+    >>> feature_names_of(["v:f"])
+    ['v:f']
+    """
+    if isinstance(features, (str, list)):
+        return features
+    if hasattr(features, "name") and hasattr(features, "features"):
+        return features.name
+    return list(features)
 
 
 class OnlineClient:
@@ -165,17 +239,14 @@ class OnlineClient:
         """
         self._registry = None
 
-    def get_online_features(self, features: str | list[str], entity_rows: list[dict[str, Any]],
+    def get_online_features(self, features: Any, entity_rows: Any,
                             full_feature_names: bool = False) -> OnlineResponse:
         """Latest values of `features` (list of "view:feature" / "view", or a feature service).
 
-        >>> client = OnlineClient.from_project(".")                                 # doctest: +SKIP
-        >>> client.get_online_features(["driver_hourly_stats:conv_rate"], [{"driver_id": 1001}],
-        ...                            full_feature_names=True).to_dict()          # doctest: +SKIP
-        {'driver_id': [1001], 'driver_hourly_stats__conv_rate': [0.53]}
+        `entity_rows` is a list of dicts or Feast's columnar ``{"driver_id": [1001, 1002]}``.
         """
-        if isinstance(entity_rows, dict):
-            entity_rows = [entity_rows]
+        entity_rows = entity_rows_list(entity_rows)
+        features = feature_names_of(features)
         registry = self.registry
         refs = registry.resolve_features(features)
         by_view: dict[str, list[str]] = {}
@@ -197,13 +268,18 @@ class OnlineClient:
                         raise RetrievalError(f"entity row {i} lacks join key '{k}' of feature view '{view_name}'",
                                              hint=f"pass e.g. {{'{k}': ...}} in every entity row")
                     key_values.append(coerce_key_value(row[k], view.join_key_types.get(k)))
-                keys.append(entity_key(view.join_keys, key_values))
+                # A NULL key never matches, and a key past the stores' limit cannot be stored:
+                # both read as NOT_FOUND without asking the store.
+                key = None if any(v is None for v in key_values) else entity_key(view.join_keys, key_values)
+                if key is not None and len(key.encode()) > MAX_KEY_BYTES:
+                    key = None
+                keys.append(key)
                 for k, v in zip(view.join_keys, key_values):
                     typed_rows[i].setdefault(k, v)
             for k in view.join_keys:
                 if k not in entity_names:
                     entity_names.append(k)
-            requests.append(ReadRequest(view, keys, feats))
+            requests.append(ReadRequest(view, [k for k in keys if k is not None], feats))
             row_keys.append(keys)
 
         names: dict[tuple[str, str], str] = {}
@@ -250,6 +326,13 @@ class OnlineClient:
         entity_columns = {k: [row.get(k) for row in typed_rows] for k in entity_names}
         return OnlineResponse(entity_columns, {n: types[n] for n in order}, {n: values[n] for n in order},
                               {n: statuses[n] for n in order}, {n: stamps[n] for n in order})
+
+    async def get_online_features_async(self, features: Any, entity_rows: Any,
+                                        full_feature_names: bool = False) -> OnlineResponse:
+        """get_online_features in a worker thread, for asyncio code (Feast's async name)."""
+        import asyncio
+
+        return await asyncio.to_thread(self.get_online_features, features, entity_rows, full_feature_names)
 
     def close(self) -> None:
         """Close the online store.

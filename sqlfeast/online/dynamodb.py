@@ -24,6 +24,20 @@ each chunk (one projected BatchGetItem per 100 keys) and writes only the rows th
 BatchWriteItems of 25. When the table was empty at the start of a run and the rows have unique
 keys (a materialization), the read pass is skipped. ``newer_wins: conditional`` instead writes
 every row with a conditional PutItem: no lease, safe against any concurrent writer, one request per row.
+
+Pushes racing a bulk writer. A small write (a push) is a conditional PutItem per row, but a bulk
+writer's unconditional BatchWriteItem may land after it with an older row (its read pass, or the
+skipped one of an empty table, happened before the push). So in lease mode every push first
+records its rows in the push journal (``{project}.sqlfeast-journal``: hash key the view, range key
+``<entity key>#<unique id>``, one BatchWriteItem per 25 rows, never overwritten), then writes
+them conditionally. A bulk writer, once all its writes are acknowledged and still under its lease,
+reads the view's journal (a consistent Query), reads the stored versions of those keys (one
+BatchGetItem per 100) and puts back, each with a conditional PutItem, every entry newer than what
+is stored, then deletes the entries it read. A push whose journal entry was written before that
+Query is re-applied after the bulk writer's last write; one written after it writes its row after
+that last write too; either way newer-wins holds. Entries expire after a week (``_ttl``) if no
+bulk writer ever reads them. A bulk writer that dies before its replay leaves the journal for the
+next one.
 """
 
 from __future__ import annotations
@@ -73,6 +87,8 @@ _CONDITION_FAILED = "ConditionalCheckFailedException"
 _AUTH_ERRORS = {"UnrecognizedClientException", "InvalidSignatureException", "MissingAuthenticationTokenException",
                 "AccessDeniedException", "ExpiredTokenException", "IncompleteSignatureException"}
 _REGISTRY_CHUNK = 300 * 1024
+JOURNAL_VIEW = "sqlfeast-journal"  # the push journal's pseudo view name (see the module docstring)
+JOURNAL_TTL_SECONDS = 7 * 24 * 3600
 _FIXED_SIZE_TYPES = {"bigint", "integer", "int", "long", "double", "float", "real", "boolean", "bool",
                      "timestamp", "timestamptz", "date", "decimal", "numeric"}
 
@@ -80,6 +96,10 @@ _FIXED_SIZE_TYPES = {"bigint", "integer", "int", "long", "double", "float", "rea
 def _backoff(attempt: int, base: float = 0.025, cap: float = 2.0) -> float:
     """Exponential backoff with full jitter: spreads retries of parallel writers apart."""
     return random.uniform(0, min(cap, base * (2 ** attempt)))
+
+
+def _version(item: dict[str, Any]) -> tuple[int, int]:
+    return int(item[EVENT_ATTR]["N"]), int(item[CREATED_ATTR]["N"])
 
 
 def _wire_decoder(ftype) -> Callable[[dict[str, Any]], Any]:
@@ -258,6 +278,29 @@ class DynamoDBOnlineStore(OnlineStore):
                 self.call("update_time_to_live", TableName=table,
                           TimeToLiveSpecification={"Enabled": True, "AttributeName": TTL_ATTR})
 
+    def table_identity(self, view_name: str) -> str | None:
+        """The table's endpoint, name and creation time (a re-created table has a new one)."""
+        table = self.table_name(view_name)
+        try:
+            desc = self.call("describe_table", expected=("ResourceNotFoundException",), TableName=table)["Table"]
+        except DynamoDBError:
+            return None
+        created = desc.get("CreationDateTime")
+        stamp = created.timestamp() if hasattr(created, "timestamp") else created
+        return f"{self.where}/{table}@{stamp}"
+
+    def apply(self, registry: "Registry") -> None:
+        """Create or reuse the view tables and the push journal, then store the registry."""
+        self.ensure_journal()
+        super().apply(registry)
+
+    def teardown(self, registry: "Registry | None" = None) -> list[str]:
+        registry = registry or self.load_registry()
+        dropped = super().teardown(registry)
+        if self.drop_table(JOURNAL_VIEW):
+            dropped.append(self.journal_table)
+        return dropped
+
     def drop_table(self, view_name: str) -> bool:
         table = self.table_name(view_name)
         try:
@@ -265,6 +308,96 @@ class DynamoDBOnlineStore(OnlineStore):
         except DynamoDBError:
             return False
         return True
+
+    # -- push journal ---------------------------------------------------------------------------
+    @property
+    def journal_table(self) -> str:
+        return self.table_name(JOURNAL_VIEW)
+
+    def ensure_journal(self) -> None:
+        """Create the push journal table when it does not exist (hash key view, range key entry)."""
+        if getattr(self, "_journal_ready", False):
+            return
+        try:
+            self.call("create_table", expected=("ResourceInUseException",), TableName=self.journal_table,
+                      AttributeDefinitions=[{"AttributeName": "view", "AttributeType": "S"},
+                                            {"AttributeName": "entry", "AttributeType": "S"}],
+                      KeySchema=[{"AttributeName": "view", "KeyType": "HASH"},
+                                 {"AttributeName": "entry", "KeyType": "RANGE"}],
+                      BillingMode="PAY_PER_REQUEST")
+        except DynamoDBError:  # ResourceInUseException: it exists
+            pass
+        for _ in range(600):
+            status = self.call("describe_table", TableName=self.journal_table)["Table"].get("TableStatus")
+            if status == "ACTIVE":
+                break
+            time.sleep(0.5)
+        try:
+            desc = self.call("describe_time_to_live", TableName=self.journal_table).get("TimeToLiveDescription", {})
+            if desc.get("TimeToLiveStatus") not in ("ENABLED", "ENABLING"):
+                self.call("update_time_to_live", TableName=self.journal_table,
+                          TimeToLiveSpecification={"Enabled": True, "AttributeName": TTL_ATTR})
+        except OnlineStoreError:
+            pass  # TTL only bounds the journal's size; correctness does not depend on it
+        self._journal_ready = True
+
+    def journal(self, view: str, items: list[dict[str, Any]]) -> None:
+        """Record pushed items in the push journal before they are written (see the module
+        docstring); one BatchWriteItem per 25 items, in parallel."""
+        self.ensure_journal()
+        expires = {"N": str(int(time.time()) + JOURNAL_TTL_SECONDS)}
+        entries = [{"view": {"S": view}, "entry": {"S": f"{item[KEY_ATTR]['S']}#{uuid.uuid4().hex}"},
+                    "item": {"M": item}, TTL_ATTR: expires} for item in items]
+        chunks = [entries[i:i + WRITE_BATCH] for i in range(0, len(entries), WRITE_BATCH)]
+        if len(chunks) == 1:
+            self.batch_write(self.journal_table, chunks[0])
+            return
+        for future in [self.executor.submit(self.batch_write, self.journal_table, c) for c in chunks]:
+            future.result()
+
+    def replay_journal(self, view: str, table: str) -> int:
+        """Re-apply the view's journaled pushes with newer-wins and delete the entries read;
+        returns how many entries were read. Called by a bulk writer under its lease, after its
+        last write was acknowledged."""
+        self.ensure_journal()
+        entries: list[dict[str, Any]] = []
+        params: dict[str, Any] = {"TableName": self.journal_table, "ConsistentRead": True,
+                                  "KeyConditionExpression": "#v = :v", "ExpressionAttributeNames": {"#v": "view"},
+                                  "ExpressionAttributeValues": {":v": {"S": view}}}
+        while True:
+            resp = self.request("Query", params)
+            entries.extend(resp.get("Items", []))
+            if not resp.get("LastEvaluatedKey"):
+                break
+            params["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
+        if not entries:
+            return 0
+        newest: dict[str, dict[str, Any]] = {}
+        for entry in entries:
+            item = entry["item"]["M"]
+            key = item[KEY_ATTR]["S"]
+            have = newest.get(key)
+            if have is None or _version(item) > _version(have):
+                newest[key] = item
+        items = list(newest.values())
+
+        def restore(chunk: list[dict[str, Any]]) -> None:
+            # One projected read of 100 keys; only entries newer than what is stored (a push a
+            # bulk write replaced) are put back, each conditionally.
+            stored = self.stored_versions(table, [it[KEY_ATTR]["S"] for it in chunk])
+            for item in chunk:
+                have = stored.get(item[KEY_ATTR]["S"])
+                if have is None or _version(item) > have:
+                    self.conditional_put(table, item)
+
+        for future in [self.executor.submit(restore, items[i:i + READ_BATCH])
+                       for i in range(0, len(items), READ_BATCH)]:
+            future.result()
+        deletes = [{"view": e["view"], "entry": e["entry"]} for e in entries]
+        for future in [self.executor.submit(self.batch_delete, self.journal_table, deletes[i:i + WRITE_BATCH])
+                       for i in range(0, len(deletes), WRITE_BATCH)]:
+            future.result()
+        return len(entries)
 
     # -- registry snapshot ----------------------------------------------------------------------
     @property
@@ -331,6 +464,21 @@ class DynamoDBOnlineStore(OnlineStore):
                 time.sleep(_backoff(attempt))
                 attempt += 1
 
+    def batch_delete(self, table: str, keys: list[dict[str, Any]]) -> None:
+        """One BatchWriteItem of at most 25 deletes; UnprocessedItems retried until done."""
+        requests = [{"DeleteRequest": {"Key": key}} for key in keys]
+        deadline = time.monotonic() + self.retry_seconds
+        attempt = 0
+        while requests:
+            resp = self.request("BatchWriteItem", {"RequestItems": {table: requests}})
+            requests = resp.get("UnprocessedItems", {}).get(table, [])
+            if requests:
+                if time.monotonic() > deadline:
+                    raise OnlineStoreError(f"{len(requests)} delete(s) of '{table}' still unprocessed",
+                                           hint="the table is throttled; re-run later (re-running is safe)")
+                time.sleep(_backoff(attempt))
+                attempt += 1
+
     def conditional_put(self, table: str, item: dict[str, Any]) -> bool:
         """PutItem only when the item is newer than the stored one; False when it was not."""
         try:
@@ -363,7 +511,10 @@ class DynamoDBOnlineStore(OnlineStore):
     def stored_versions(self, table: str, keys: list[str]) -> dict[str, tuple[int, int]]:
         """entity key -> (event ts, created ts) stored, for up to 100 keys (one projected read)."""
         found: dict[str, tuple[int, int]] = {}
+        # Strongly consistent: an eventually consistent read may show the state before a bulk
+        # write replaced a newer row, which would hide the replacement from the replay.
         spec = {"Keys": [{KEY_ATTR: {"S": k}} for k in keys], "ProjectionExpression": "#k, #e, #c",
+                "ConsistentRead": True,
                 "ExpressionAttributeNames": {"#k": KEY_ATTR, "#e": EVENT_ATTR, "#c": CREATED_ATTR}}
         for items in self._batch_get({table: spec}):
             for item in items.get(table, []):
@@ -532,6 +683,9 @@ class _DynamoWriter(BulkWriter):
         self.ttl = int(view.ttl_seconds or 0)
         self.conditional = store.newer_wins == "conditional" if conditional is None else conditional
         self.unique_keys = unique_keys
+        # Conditional writes of a store in lease mode are pushes: they go through the journal.
+        self.journaled = self.conditional and store.newer_wins == "lease"
+        self.replayed = 0  # journaled pushes re-applied after the last bulk write
         self.lease: _Lease | None = None
         self.fresh = False
         self._inflight = threading.BoundedSemaphore(store.concurrency * 2)
@@ -541,6 +695,7 @@ class _DynamoWriter(BulkWriter):
         if not self.conditional:
             self.lease = _Lease(store, view.name)
             self.lease.acquire()
+            store.ensure_journal()
             if unique_keys:
                 resp = store.call("scan", TableName=self.table, Limit=1, ProjectionExpression="#k",
                                   ExpressionAttributeNames={"#k": KEY_ATTR})
@@ -568,6 +723,8 @@ class _DynamoWriter(BulkWriter):
             columns.append([{"N": str(v // 1_000_000 + self.ttl)} for v in rows.event_ts])
         if len(keep) != len(rows):
             columns = [[col[i] for i in keep] for col in columns]
+            with self._count_lock:  # older duplicates of a key in one batch: skipped, as on SQLite
+                self.result.skipped += len(rows) - len(keep)
         items = [dict(zip(names, values)) for values in zip(*columns)]
         self._check_sizes(items, names)
         return items
@@ -629,6 +786,9 @@ class _DynamoWriter(BulkWriter):
         if self._errors:
             raise self._errors[0]
         items = self._items(batch)
+        if self.conditional and self.journaled:
+            # A push in lease mode: journal first, so a racing bulk writer re-applies it.
+            self.store.journal(self.view.name, items)
         if self.conditional:
             for i in range(0, len(items), WRITE_BATCH):
                 self._submit(partial(self._put_each, items[i:i + WRITE_BATCH]))
@@ -671,6 +831,12 @@ class _DynamoWriter(BulkWriter):
         self._wait_all()
         if self._errors:
             raise self._errors[0]
+        if self.lease is not None:
+            if self.lease.lost:
+                raise OnlineStoreError(f"lost the writer lease of feature view '{self.view.name}'",
+                                       hint="another writer took over; re-run (re-running is safe)")
+            # Every write is acknowledged: re-apply the pushes that may have raced them.
+            self.replayed += self.store.replay_journal(self.view.name, self.table)
         return self.result
 
     def close(self) -> None:

@@ -72,6 +72,17 @@ class SQLiteOnlineStore(OnlineStore):
             "entity_key TEXT PRIMARY KEY, event_ts INTEGER NOT NULL, created_ts INTEGER NOT NULL, "
             "expire_at INTEGER, payload TEXT NOT NULL)")
 
+    def table_identity(self, view_name: str) -> str | None:
+        """A marker row (entity key '', never a real key) holds an id made when first asked."""
+        table = self.table_name(view_name)
+        if not self._exists(table):
+            return None
+        import uuid
+
+        self.con.execute(f"INSERT OR IGNORE INTO {_q(table)} (entity_key, event_ts, created_ts, expire_at, payload) "
+                         "VALUES ('', -1, -1, NULL, ?)", [uuid.uuid4().hex])
+        return self.con.execute(f"SELECT payload FROM {_q(table)} WHERE entity_key = ''").fetchone()[0]
+
     def drop_table(self, view_name: str) -> bool:
         table = self.table_name(view_name)
         if not self._exists(table):

@@ -1,4 +1,4 @@
-"""Project file (sqlfeast_project.yml) and profiles.yml, dbt style.
+"""Project file (sqlfeast_project.yml, or a dbt project's dbt_project.yml) and profiles.yml.
 
 profiles.yml has dbt's shape: ``profile -> {target: name, outputs: {name: {type: ..., ...}}}``
 and is rendered with Jinja first so ``{{ env_var('X') }}`` works. Each output may carry an
@@ -18,27 +18,13 @@ from typing import Any
 from sqlfeast.core.dialects import DIALECTS, dialect
 from sqlfeast.core.naming import NAME
 from sqlfeast.errors import ConfigError, Location, suggest
+from sqlfeast.project.dbt_project import DBT_PROJECT_FILE, load_dbt_project
+from sqlfeast.project.envvars import MissingEnvVar, env_var_value
 from sqlfeast.project.yamlfile import line_of, load_yaml
 
 PROJECT_FILE = "sqlfeast_project.yml"
 PROFILES_FILE = "profiles.yml"
 _MISSING = object()
-
-
-class MissingEnvVar(Exception):
-    def __init__(self, name: str):
-        super().__init__(name)
-        self.name = name
-
-
-def env_var_value(name: str, default: Any = _MISSING) -> str:
-    """dbt's env_var(): the variable's value, the default, or MissingEnvVar."""
-    value = os.environ.get(name)
-    if value is not None:
-        return value
-    if default is _MISSING:
-        raise MissingEnvVar(name)
-    return default
 
 
 @dataclass
@@ -51,10 +37,22 @@ class ProjectConfig:
     target_path: str = "target"
     vars: dict[str, Any] = field(default_factory=dict)
     online_table_template: str = "{project}.{view}"
+    kind: str = "sqlfeast"  # or "dbt": a dbt project, read from dbt_project.yml
+    feature_paths: list[str] = field(default_factory=list)  # dbt projects: feature views and their YAML
+    seed_paths: list[str] = field(default_factory=lambda: ["seeds"])
+    packages_install_path: str = "dbt_packages"
+    schema: str | None = None  # the schema sqlfeast writes into (dbt projects: default <schema>_sqlfeast)
+    dbt: dict[str, Any] = field(default_factory=dict)  # dbt_project.yml as read (models:, seeds:, dispatch:)
+
+    @property
+    def is_dbt(self) -> bool:
+        return self.kind == "dbt"
 
     @property
     def target_dir(self) -> Path:
-        return self.root / self.target_path
+        """Where sqlfeast writes its files; in a dbt project a folder of its own under dbt's."""
+        base = self.root / self.target_path
+        return base / "sqlfeast" if self.is_dbt else base
 
 
 @dataclass
@@ -68,6 +66,8 @@ class Target:
     settings: dict[str, Any]
     online_store: dict[str, Any]
     path: str  # profiles.yml path, for messages
+    dbt_schema: str | None = None  # dbt projects: the profile's schema, where dbt builds
+    database: str | None = None  # the profile's database (DuckDB: the file's stem unless set)
 
     @property
     def dialect(self) -> str:
@@ -75,10 +75,18 @@ class Target:
 
 
 def load_project(root: str | os.PathLike) -> ProjectConfig:
+    """Read the project at `root`: sqlfeast_project.yml, else dbt_project.yml (a dbt project).
+
+    >>> load_project("/nonexistent")                              # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    sqlfeast.errors.ConfigError: no sqlfeast_project.yml or dbt_project.yml in /nonexistent ...
+    """
     root = Path(root).resolve()
     path = root / PROJECT_FILE
+    if not path.exists() and (root / DBT_PROJECT_FILE).exists():
+        return ProjectConfig(**load_dbt_project(root))
     if not path.exists():
-        raise ConfigError(f"no {PROJECT_FILE} in {root}",
+        raise ConfigError(f"no {PROJECT_FILE} or {DBT_PROJECT_FILE} in {root}",
                           hint="run from a project directory, pass --project-dir, or create one with 'sqlfeast init NAME'")
     rel = PROJECT_FILE
     data = load_yaml(path.read_text(), rel) or {}
@@ -109,20 +117,37 @@ def load_project(root: str | os.PathLike) -> ProjectConfig:
     )
 
 
+PROFILES_DIR_VARIABLES = ("SQLFEAST_PROFILES_DIR", "DBT_PROFILES_DIR")
+
+
 def find_profiles(project: ProjectConfig, profiles_dir: str | None) -> Path:
-    candidates = []
+    """The profiles.yml to read: in --profiles-dir if given, else in $SQLFEAST_PROFILES_DIR, else
+    in $DBT_PROFILES_DIR (dbt's own variable), else the first of the project directory,
+    ~/.sqlfeast and ~/.dbt that has one. A directory named explicitly must hold the file.
+
+    >>> import tempfile; d = Path(tempfile.mkdtemp()); _ = (d / "profiles.yml").write_text("{}")
+    >>> os.environ["DBT_PROFILES_DIR"] = str(d)
+    >>> find_profiles(ProjectConfig(root=Path("/nonexistent"), name="p", profile="p"), None) == d / "profiles.yml"
+    True
+    >>> del os.environ["DBT_PROFILES_DIR"]
+    """
     if profiles_dir:
-        candidates.append(Path(profiles_dir))
-    elif os.environ.get("SQLFEAST_PROFILES_DIR"):
-        candidates.append(Path(os.environ["SQLFEAST_PROFILES_DIR"]))
+        candidates, source = [Path(profiles_dir)], "--profiles-dir"
     else:
-        candidates += [project.root, Path.home() / ".sqlfeast", Path.home() / ".dbt"]
+        variable = next((v for v in PROFILES_DIR_VARIABLES if os.environ.get(v)), None)
+        if variable:
+            candidates, source = [Path(os.environ[variable])], f"${variable}"
+        else:
+            candidates, source = [project.root, Path.home() / ".sqlfeast", Path.home() / ".dbt"], None
     for directory in candidates:
         if (directory / PROFILES_FILE).exists():
             return directory / PROFILES_FILE
     where = ", ".join(str(c) for c in candidates)
+    if source:
+        raise ConfigError(f"no {PROFILES_FILE} in {where} (from {source})",
+                          hint=f"put {PROFILES_FILE} there or point {source} at the directory that holds it")
     raise ConfigError(f"no {PROFILES_FILE} found (looked in {where})",
-                      hint="create one beside sqlfeast_project.yml or pass --profiles-dir")
+                      hint="create one beside the project file, pass --profiles-dir or set SQLFEAST_PROFILES_DIR")
 
 
 def load_target(project: ProjectConfig, profiles_dir: str | None = None,
@@ -169,5 +194,17 @@ def load_target(project: ProjectConfig, profiles_dir: str | None = None,
         raise ConfigError("online_store must be a mapping with a 'type' (sqlite or dynamodb)",
                           Location(rel, line_of(out, "online_store")))
     schema = str(out.get("schema") or dialect(wtype).default_schema)
+    database = out.get("database")
+    if database is None and dialect(wtype).database_is_file:
+        db_path = str(out.get("path") or "")
+        database = "memory" if db_path in ("", ":memory:") else Path(db_path).stem
+    dbt_schema = None
+    own = os.environ.get("SQLFEAST_SCHEMA") or out.get("sqlfeast_schema") or project.schema
+    if project.is_dbt:
+        dbt_schema = schema
+        schema = str(own or f"{schema}_sqlfeast")  # never dbt's own schema unless asked for
+    elif own:
+        schema = str(own)
     return Target(profile=project.profile, name=name, type=wtype, schema=schema,
-                  settings=settings, online_store=dict(online), path=rel)
+                  settings=settings, online_store=dict(online), path=rel,
+                  dbt_schema=dbt_schema, database=str(database) if database is not None else None)

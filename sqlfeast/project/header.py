@@ -20,7 +20,7 @@ from sqlfeast.errors import Location, ValidationError
 from sqlfeast.project.yamlfile import LineDict, LineList, load_yaml
 
 HEADER_KEYS = ("name", "entities", "timestamp", "created_timestamp", "ttl", "online", "description",
-               "owner", "tags", "features", "meta", "tests")
+               "owner", "tags", "features", "meta", "tests", "aggregations", "granularity")
 _START = re.compile(r"\A(\s*)/\*\s*@feature_view\b[^\n]*\n?")
 _TTL_PART = re.compile(r"(\d+)\s*([smhdw])")
 _TTL_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}

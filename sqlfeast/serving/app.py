@@ -9,6 +9,9 @@ Endpoints (JSON in, JSON out):
 - ``POST /push`` ``{"push_source_name": ..., "df": {col: [...]}, "to": "online" | "offline" |
   "online_and_offline"}``.
 - ``GET /health``: 200 when the registry snapshot loads from the online store, else 503.
+- Feast's ``/write-to-online-store``, ``/materialize``, ``/materialize-incremental`` (off unless
+  writes are allowed), ``/openapi.json`` and ``/docs``; errors in Feast's shape for Feast's SDK
+  (see sqlfeast/serving/feast.py).
 
 Bad input gets a 4xx ``{"error": message, "code": ...}`` naming the problem; an online store that
 fails answers 503 and one that does not answer in time 504, never a hang. The registry snapshot is
@@ -43,13 +46,15 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from sqlfeast.errors import ApiError, PushError, RetrievalError, SqlfeastError, WarehouseError, suggest
+from sqlfeast.serving import feast as feast_http
 
 access_log = logging.getLogger("sqlfeast.serving.app.access")
 log = logging.getLogger("sqlfeast.serving.app")
 
 CONFIG_ENV = "SQLFEAST_SERVE_CONFIG"  # JSON options for worker processes (see app_from_env)
 _EPOCH_TS = "1970-01-01T00:00:00Z"  # what Feast reports as the event time of entity columns
-_GET_KEYS = ("features", "feature_service", "entities", "full_feature_names")
+_GET_KEYS = ("features", "feature_service", "entities", "full_feature_names",
+             "include_feature_view_version_metadata")
 # Keys Feast's push endpoint accepts that change nothing here.
 _PUSH_KEYS = ("push_source_name", "df", "to", "allow_registry_cache", "transform_on_write")
 
@@ -62,6 +67,8 @@ class ServerOptions:
     max_body_bytes: int = 4 * 1024 * 1024
     max_entity_rows: int = 10_000
     threads: int = 32  # blocking store calls run in this pool
+    allow_writes: bool = False  # /write-to-online-store, /materialize, /materialize-incremental
+    job_timeout_seconds: float = 3600.0  # a materialization run from the server
 
 
 # -- JSON ------------------------------------------------------------------------------------------
@@ -123,6 +130,7 @@ class ServerState:
     client: Any = None
     registry_error: str | None = None
     registry_loaded_at: float = 0.0
+    jobs: Any = None  # runs materialize / materialize_incremental (the project's FeatureStore side)
     pool: ThreadPoolExecutor = field(default=None)  # type: ignore[assignment]
 
     def __post_init__(self) -> None:
@@ -275,6 +283,8 @@ def parse_online_request(data: dict[str, Any], registry, options: ServerOptions)
     full = data.get("full_feature_names", False)
     if not isinstance(full, bool):
         raise ApiError(400, "'full_feature_names' must be true or false", "bad_request")
+    if not isinstance(data.get("include_feature_view_version_metadata", False), bool):
+        raise ApiError(400, "'include_feature_view_version_metadata' must be true or false", "bad_request")
     try:
         refs = registry.resolve_features(wanted)
     except RetrievalError as err:
@@ -348,6 +358,8 @@ def online_response(response, entity_columns: dict[str, list[Any]]) -> dict[str,
 async def get_online_features(request: Request) -> Response:
     state: ServerState = request.app.state.sqlfeast
     data = await read_json(request, state.options)
+    if feast_http.is_feast_request(request.url.path, data):
+        request.scope[feast_http.FEAST_SCOPE] = True
     registry = await state.require_registry()
     wanted, rows, full, columns = parse_online_request(data, registry, state.options)
     request.scope["sqlfeast.entities"] = len(rows)
@@ -357,7 +369,130 @@ async def get_online_features(request: Request) -> Response:
                                    state.options.request_timeout_seconds, "the online store")
     except SqlfeastError as err:
         raise ApiError.of(err) from None
-    return json_response(online_response(response, columns))
+    body = online_response(response, columns)
+    if data.get("include_feature_view_version_metadata"):
+        refs = registry.feature_services[wanted].features if isinstance(wanted, str) else wanted
+        body["metadata"]["feature_view_metadata"] = feast_http.version_metadata(
+            [ref.partition(":")[0] for ref in refs])
+    return json_response(body)
+
+
+def _writes_allowed(state: "ServerState", path: str) -> None:
+    if not state.options.allow_writes:
+        raise ApiError(403, f"{path} is off on this server (start it with 'sqlfeast serve --allow-writes')",
+                       "forbidden")
+
+
+async def write_to_online_store(request: Request) -> Response:
+    """Feast's online write: {"feature_view_name", "df": {column: [...]}} -> rows written, newer-wins."""
+    request.scope[feast_http.FEAST_SCOPE] = True
+    state: ServerState = request.app.state.sqlfeast
+    _writes_allowed(state, request.url.path)
+    data = await read_json(request, state.options)
+    _check_keys(data, feast_http.WRITE_KEYS)
+    name, df = data.get("feature_view_name"), data.get("df")
+    if not isinstance(name, str) or not name:
+        raise ApiError(400, "'feature_view_name' must be a feature view's name", "bad_request")
+    if not isinstance(df, dict):
+        raise ApiError(400, "'df' must be an object of column -> list of values", "bad_request")
+    registry = await state.require_registry()
+    if name not in registry.feature_views:
+        hint = suggest(name, registry.feature_views)
+        raise ApiError(404, f"unknown feature view '{name}'" + (f" ({hint})" if hint else ""),
+                       "unknown_feature_view")
+    try:
+        result = await state.run(partial(feast_http.write_rows, registry, state.online_store, name, df),
+                                 state.options.push_timeout_seconds, "the online store")
+    except SqlfeastError as err:
+        raise ApiError.of(err) from None
+    return json_response({"feature_view_name": name, **result})
+
+
+def _view_list(data: dict[str, Any], registry) -> list[str] | None:
+    views = data.get("feature_views")
+    if views is None:
+        return None
+    if not isinstance(views, list) or not all(isinstance(v, str) for v in views):
+        raise ApiError(400, "'feature_views' must be a list of feature view names", "bad_request")
+    for view in views:
+        if view not in registry.feature_views:
+            hint = suggest(view, registry.feature_views)
+            raise ApiError(404, f"unknown feature view '{view}'" + (f" ({hint})" if hint else ""),
+                           "unknown_feature_view")
+    return views or None
+
+
+def _timestamp(data: dict[str, Any], key: str) -> str:
+    from datetime import datetime as _dt
+
+    value = data.get(key)
+    if not isinstance(value, str) or not value.strip():
+        raise ApiError(400, f"'{key}' must be an ISO 8601 timestamp such as 2026-01-15T00:00:00", "bad_request")
+    try:
+        _dt.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise ApiError(400, f"'{key}' {value!r} is not an ISO 8601 timestamp", "bad_request") from None
+    return value.strip()
+
+
+async def _run_job(request: Request, incremental: bool) -> Response:
+    request.scope[feast_http.FEAST_SCOPE] = True
+    state: ServerState = request.app.state.sqlfeast
+    _writes_allowed(state, request.url.path)
+    data = await read_json(request, state.options)
+    _check_keys(data, feast_http.INCREMENTAL_KEYS if incremental else feast_http.MATERIALIZE_KEYS)
+    if request.query_params.get("async", "false").lower() in ("1", "true"):
+        raise ApiError(400, "async=true is not supported: the job runs in the request", "bad_request")
+    if data.get("version") is not None:
+        raise ApiError(400, "'version' is not supported: feature views are not versioned", "bad_request")
+    if data.get("disable_event_timestamp"):
+        raise ApiError(400, "'disable_event_timestamp' is not supported: rows keep their event time",
+                       "bad_request")
+    if state.jobs is None:
+        raise ApiError(400, "this server has no warehouse to materialize from", "no_warehouse")
+    registry = await state.require_registry()
+    views = _view_list(data, registry)
+    end = _timestamp(data, "end_ts")
+    if incremental:
+        work = partial(state.jobs.materialize_incremental, end, views)
+    else:
+        work = partial(state.jobs.materialize, _timestamp(data, "start_ts"), end, views)
+    try:
+        results = await state.run(work, state.options.job_timeout_seconds, "the materialization")
+    except SqlfeastError as err:
+        raise ApiError.of(err) from None
+    with contextlib.suppress(ApiError):
+        await state.load_registry()  # the run advanced the incremental state
+    return json_response({"feature_views": [_result_dict(r) for r in results]})
+
+
+def _result_dict(result: Any) -> dict[str, Any]:
+    if hasattr(result, "to_dict"):
+        return result.to_dict()
+    fields = ("view", "start", "end", "rows", "written", "skipped")
+    return {k: getattr(result, k) for k in fields if hasattr(result, k)}
+
+
+async def materialize_endpoint(request: Request) -> Response:
+    """Feast's /materialize: {"start_ts", "end_ts", "feature_views"} runs in the server."""
+    return await _run_job(request, incremental=False)
+
+
+async def materialize_incremental_endpoint(request: Request) -> Response:
+    """Feast's /materialize-incremental: {"end_ts", "feature_views"} runs in the server."""
+    return await _run_job(request, incremental=True)
+
+
+async def openapi_json(request: Request) -> Response:
+    from sqlfeast import __version__
+
+    return json_response(feast_http.openapi_document(__version__))
+
+
+async def docs(request: Request) -> Response:
+    from sqlfeast import __version__
+
+    return Response(feast_http.docs_page(feast_http.openapi_document(__version__)), media_type="text/html")
 
 
 async def push_endpoint(request: Request) -> Response:
@@ -433,6 +568,9 @@ def _handle(endpoint):
             return await endpoint(request)
         except ApiError as err:
             request.scope["sqlfeast.error"] = err.message
+            if request.scope.get(feast_http.FEAST_SCOPE):
+                return Response(feast_http.feast_error_body(err.status, err.message, err.code),
+                                status_code=err.status, media_type="application/json")
             return error_response(err.status, err.message, err.code)
         except Exception as err:  # a bug: answer 500 with a message, keep the traceback in the log
             log.exception("unhandled error")
@@ -479,18 +617,21 @@ class AccessLog:
 
 def create_app(project_dir: str | os.PathLike | None = ".", target: str | None = None,
                profiles_dir: str | None = None, *, online_store=None, registry=None,
-               warehouse_factory: Callable[[], Any] | None = None,
+               warehouse_factory: Callable[[], Any] | None = None, jobs: Any = None,
                options: ServerOptions | None = None, **option_values: Any):
     """The ASGI app. Either from a project directory (its target's online store and warehouse),
     or from an `online_store` given directly (then offline pushes need `warehouse_factory`).
 
     Options: registry_refresh_seconds, request_timeout_seconds, push_timeout_seconds,
-    max_body_bytes, max_entity_rows, threads.
+    max_body_bytes, max_entity_rows, threads, allow_writes, job_timeout_seconds. `jobs` runs
+    /materialize and /materialize-incremental: an object with ``materialize(start, end, views)``
+    and ``materialize_incremental(end, views)`` (sqlfeast.cli.serve_app passes the project's).
     """
     options = options or ServerOptions(**option_values)
     if online_store is None:
         online_store, warehouse_factory = _open_project(project_dir or ".", target, profiles_dir, options)
     state = ServerState(online_store, options, warehouse_factory, registry)
+    state.jobs = jobs
 
     @contextlib.asynccontextmanager
     async def lifespan(app):
@@ -510,7 +651,12 @@ def create_app(project_dir: str | os.PathLike | None = ".", target: str | None =
 
     routes = [Route("/get-online-features", _handle(get_online_features), methods=["POST"]),
               Route("/push", _handle(push_endpoint), methods=["POST"]),
-              Route("/health", _handle(health), methods=["GET"])]
+              Route("/health", _handle(health), methods=["GET"]),
+              Route("/write-to-online-store", _handle(write_to_online_store), methods=["POST"]),
+              Route("/materialize", _handle(materialize_endpoint), methods=["POST"]),
+              Route("/materialize-incremental", _handle(materialize_incremental_endpoint), methods=["POST"]),
+              Route("/openapi.json", _handle(openapi_json), methods=["GET"]),
+              Route("/docs", _handle(docs), methods=["GET"])]
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={HTTPException: _http_error})  # type: ignore[dict-item]  # starlette types every handler as taking Exception
     app.state.sqlfeast = state
     wrapped = AccessLog(app)

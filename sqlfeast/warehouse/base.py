@@ -42,6 +42,15 @@ class Warehouse:
         """Stream a query's result as Arrow record batches, bounded in memory."""
         raise NotImplementedError
 
+    def count_rows(self, sql: str) -> int | None:
+        """The number of rows of a query's result when the warehouse can count them cheaply
+        (for progress bars), else None. Nothing relies on it for correctness.
+
+        >>> Warehouse.count_rows(object.__new__(Warehouse), "SELECT 1") is None
+        True
+        """
+        return None
+
     def describe(self, sql: str) -> list[tuple[str, str]]:
         """Column names and warehouse type names of a query's result, without running it."""
         raise NotImplementedError

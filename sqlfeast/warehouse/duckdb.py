@@ -89,6 +89,19 @@ class DuckDBWarehouse(Warehouse):
         except duckdb.Error as err:
             raise _error(err) from None
 
+    def count_rows(self, sql: str) -> int | None:
+        """Embedded and local: counting is a scan of local data, small beside writing the rows
+        online. None when the count fails (the real query reports the error).
+
+        >>> warehouse.count_rows("SELECT * FROM range(3)")  # doctest: +SKIP
+        3
+        """
+        try:
+            rows = self.con.execute(f"SELECT count(*) FROM ({sql}) AS __sqlfeast_count").fetchall()
+        except duckdb.Error:
+            return None
+        return int(rows[0][0]) if rows else None
+
     def describe(self, sql: str) -> list[tuple[str, str]]:
         try:
             rows = self.con.execute(f"DESCRIBE {sql}").fetchall()

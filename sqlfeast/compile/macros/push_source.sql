@@ -13,5 +13,5 @@
 {%- endmacro %}
 
 {% macro default__push_source(name) -%}
-{{ target.schema | quote }}.{{ (project_name ~ '__push__' ~ name) | quote }}
+{{ sqlfeast_schema | quote }}.{{ (project_name ~ '__push__' ~ name) | quote }}
 {%- endmacro %}

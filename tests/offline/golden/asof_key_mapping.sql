@@ -1,5 +1,6 @@
 with "__entities" as (
-    select * from "__sqlfeast_entities"
+    select *, "__sqlfeast_ts" as "__p0"
+    from "__sqlfeast_entities"
 )
 , "__fv0" as (
 select
@@ -7,7 +8,7 @@ select
     "CUSTOMER_ID" as "__k1",
     "EVENT_TIMESTAMP" as "__ts",
     "CREATED" as "__cr",
-    "TRIPS" as "__f0"
+    CAST("TRIPS" AS FLOAT) as "__f0"
 from (
 select * from SRC_TRIP_STATS
 ) as "__src"
@@ -20,16 +21,16 @@ where "EVENT_TIMESTAMP" is not null
     select "__k0", "__k1", "__ts", "__f0"
     from (
         select *, row_number() over (partition by "__k0", "__k1", "__ts"
-                                     order by "__cr" desc nulls last) as "__rn"
+                                     order by "__cr" desc nulls last, "__f0" desc nulls first) as "__rn"
         from "__fv0"
     ) as "__d"
     where "__rn" = 1
 )
 select
     e."__sqlfeast_row"
-    , case when "__v0"."__ts" <= e."__sqlfeast_ts" then "__v0"."__f0" end as "o__trips"
+    , "__v0"."__f0" as "o__trips"
 from "__entities" as e
 asof join "__fa0" as "__v0"
-  match_condition (e."__sqlfeast_ts" >= "__v0"."__ts")
+  match_condition (e."__p0" >= "__v0"."__ts")
   on e."driver_id" = "__v0"."__k0" and e."origin" = "__v0"."__k1"
 order by e."__sqlfeast_row"

@@ -1,12 +1,13 @@
 with "__entities" as (
-    select * from "__sqlfeast_entities"
+    select *, "__sqlfeast_ts" as "__p0", "__sqlfeast_ts" as "__p1"
+    from "__sqlfeast_entities"
 )
 , "__fv0" as (
 select
     "DRIVER_ID" as "__k0",
     "EVENT_TIMESTAMP" as "__ts",
     "CREATED" as "__cr",
-    "CONV_RATE" as "__f0"
+    CAST("CONV_RATE" AS FLOAT) as "__f0"
 from (
 select * from SRC_DRIVER_STATS
 ) as "__src"
@@ -19,7 +20,7 @@ where "EVENT_TIMESTAMP" is not null
     select "__k0", "__ts", "__f0"
     from (
         select *, row_number() over (partition by "__k0", "__ts"
-                                     order by "__cr" desc nulls last) as "__rn"
+                                     order by "__cr" desc nulls last, "__f0" desc nulls first) as "__rn"
         from "__fv0"
     ) as "__d"
     where "__rn" = 1
@@ -30,7 +31,7 @@ select
     "CUSTOMER_ID" as "__k1",
     "EVENT_TIMESTAMP" as "__ts",
     "CREATED" as "__cr",
-    "TRIPS" as "__f0"
+    CAST("TRIPS" AS FLOAT) as "__f0"
 from (
 select * from SRC_TRIP_STATS
 ) as "__src"
@@ -43,20 +44,20 @@ where "EVENT_TIMESTAMP" is not null
     select "__k0", "__k1", "__ts", "__f0"
     from (
         select *, row_number() over (partition by "__k0", "__k1", "__ts"
-                                     order by "__cr" desc nulls last) as "__rn"
+                                     order by "__cr" desc nulls last, "__f0" desc nulls first) as "__rn"
         from "__fv1"
     ) as "__d"
     where "__rn" = 1
 )
 select
     e."__sqlfeast_row"
-    , case when "__v0"."__ts" <= e."__sqlfeast_ts" and "__v0"."__ts" >= DATEADD(second, -7200, e."__sqlfeast_ts") then "__v0"."__f0" end as "conv_rate"
-    , case when "__v1"."__ts" <= e."__sqlfeast_ts" then "__v1"."__f0" end as "trips"
+    , case when "__v0"."__ts" >= DATEADD(second, -7200, e."__sqlfeast_ts") then "__v0"."__f0" end as "conv_rate"
+    , "__v1"."__f0" as "trips"
 from "__entities" as e
 asof join "__fa0" as "__v0"
-  match_condition (e."__sqlfeast_ts" >= "__v0"."__ts")
+  match_condition (e."__p0" >= "__v0"."__ts")
   on e."driver_id" = "__v0"."__k0"
 asof join "__fa1" as "__v1"
-  match_condition (e."__sqlfeast_ts" >= "__v1"."__ts")
+  match_condition (e."__p1" >= "__v1"."__ts")
   on e."driver_id" = "__v1"."__k0" and e."customer_id" = "__v1"."__k1"
 order by e."__sqlfeast_row"
