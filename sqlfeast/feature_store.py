@@ -27,6 +27,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from sqlfeast.compile.templating import Renderer
     from sqlfeast.core.registry import Change
     from sqlfeast.offline.context import OfflineContext
+    from sqlfeast.offline.historical import RetrievalJob
     from sqlfeast.offline.state import RegistryStore
     from sqlfeast.online.base import OnlineStore
     from sqlfeast.warehouse.base import Warehouse
