@@ -176,7 +176,7 @@ def _python_column(source: "PushSource", col: str, values: list[Any], ftype: Fea
     import pyarrow as pa
 
     convert = _converter(ftype)
-    out = []
+    out: list[Any] = []
     for i, value in enumerate(values):
         if value is None:
             out.append(None)
@@ -192,6 +192,7 @@ def _converter(ftype: FeatureType):
     """A strict per-value converter: refuses what would change meaning (1.5 -> bigint, '1' -> bigint)."""
     name = ftype.name
     if name == "array":
+        assert ftype.element is not None  # parse_type gives every array an element type
         inner = _converter(ftype.element)
 
         def arr(v):

@@ -54,6 +54,7 @@ def encoder(ftype: FeatureType) -> Callable[[Any], dict[str, Any]]:
     """A function turning one Python value of `ftype` (or None) into an attribute value."""
     name = ftype.name
     if name == "array":
+        assert ftype.element is not None  # parse_type gives every array an element type
         inner = encoder(ftype.element)
         return lambda v: NULL if v is None else {"L": [inner(x) for x in v]}
     base: Callable[[Any], dict[str, Any]]
@@ -82,6 +83,7 @@ def decoder(ftype: FeatureType) -> Callable[[dict[str, Any]], Any]:
     """The inverse of :func:`encoder` for attribute values read back from a store."""
     name = ftype.name
     if name == "array":
+        assert ftype.element is not None  # parse_type gives every array an element type
         inner = decoder(ftype.element)
         return lambda a: None if "NULL" in a else [inner(x) for x in a["L"]]
     base: Callable[[dict[str, Any]], Any]

@@ -52,7 +52,7 @@ import uuid
 import zlib
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
-from functools import cached_property
+from functools import cached_property, partial
 from typing import TYPE_CHECKING, Any
 
 from sqlfeast.core.types import parse_type
@@ -195,7 +195,7 @@ class DynamoDBOnlineStore(OnlineStore):
 
     @property
     def where(self) -> str:
-        return self.endpoint_url or getattr(self.client.meta, "endpoint_url", "DynamoDB")
+        return self.endpoint_url or getattr(self.client.meta, "endpoint_url", None) or "DynamoDB"
 
     def call(self, operation: str, expected: tuple[str, ...] = (), **params: Any) -> dict[str, Any]:
         """One control-plane call through boto3 (`operation` as boto3 names it, e.g.
@@ -541,7 +541,7 @@ class DynamoDBOnlineStore(OnlineStore):
                 # Feature names go through placeholders: never spliced into an expression.
                 names[f"#f{j}"] = feature
                 projection.append(f"#f{j}")
-            decoders = {f: _wire_decoder(parse_type(req.view.feature(f).type)) for f in req.features}
+            decoders = {f.name: _wire_decoder(parse_type(f.type)) for f in req.view.features if f.name in req.features}
             specs.append((self.table_name(req.view.name), ", ".join(projection), names, decoders))
             pairs.extend((i, key) for key in dict.fromkeys(req.keys))
         chunks = [pairs[i:i + READ_BATCH] for i in range(0, len(pairs), READ_BATCH)]
@@ -767,8 +767,9 @@ class _DynamoWriter(BulkWriter):
         self._inflight.release()
         with self._count_lock:
             self._futures.discard(future)
-        if not future.cancelled() and future.exception() is not None:
-            self._errors.append(future.exception())
+        error = None if future.cancelled() else future.exception()
+        if error is not None:
+            self._errors.append(error)
 
     def write(self, batch: Any) -> None:
         if self.lease is not None and self.lease.lost:
@@ -782,14 +783,14 @@ class _DynamoWriter(BulkWriter):
             self.store.journal(self.view.name, items)
         if self.conditional:
             for i in range(0, len(items), WRITE_BATCH):
-                self._submit(lambda chunk=items[i:i + WRITE_BATCH]: self._put_each(chunk))
+                self._submit(partial(self._put_each, items[i:i + WRITE_BATCH]))
             return
         if not self.fresh:
             for i in range(0, len(items), READ_BATCH):
-                self._submit(lambda chunk=items[i:i + READ_BATCH]: self._read_then_write(chunk))
+                self._submit(partial(self._read_then_write, items[i:i + READ_BATCH]))
             return
         for i in range(0, len(items), WRITE_BATCH):
-            self._submit(lambda chunk=items[i:i + WRITE_BATCH]: self._write_chunk(chunk))
+            self._submit(partial(self._write_chunk, items[i:i + WRITE_BATCH]))
 
     def _write_chunk(self, chunk: list[dict[str, Any]]) -> int:
         self.store.batch_write(self.table, chunk)

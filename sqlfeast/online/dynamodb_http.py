@@ -108,7 +108,7 @@ class DynamoDBHttp:
                 pool_args["ca_certs"] = verify if isinstance(verify, str) else _ca_bundle()
         proxy = _proxy_for(self.endpoint_url)
         if proxy:  # HTTP(S)_PROXY / NO_PROXY, as botocore honours them
-            self._manager = urllib3.ProxyManager(proxy, num_pools=1, **pool_args)
+            self._manager: urllib3.ProxyManager | None = urllib3.ProxyManager(proxy, num_pools=1, **pool_args)
             self._pool = None
         else:
             self._manager = None
@@ -154,6 +154,7 @@ class DynamoDBHttp:
                 response = self._pool.urlopen("POST", self._path, body=body, headers=headers,
                                               preload_content=True, redirect=False, assert_same_host=False)
             else:
+                assert self._manager is not None  # set whenever _pool is not
                 response = self._manager.urlopen("POST", self._url, body=body, headers=headers,
                                                  preload_content=True, redirect=False)
         except self._errors as err:
@@ -172,7 +173,7 @@ class DynamoDBHttp:
     def close(self) -> None:
         if self._pool is not None:
             self._pool.close()
-        else:
+        elif self._manager is not None:
             self._manager.clear()
 
 

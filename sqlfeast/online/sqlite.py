@@ -117,7 +117,7 @@ class SQLiteOnlineStore(OnlineStore):
         out: list[dict[str, StoredRow]] = []
         for req in requests:
             table = self.table_name(req.view.name)
-            decoders = {f: decoder(parse_type(req.view.feature(f).type)) for f in req.features}
+            decoders = {f.name: decoder(parse_type(f.type)) for f in req.view.features if f.name in req.features}
             found: dict[str, StoredRow] = {}
             keys = list(dict.fromkeys(req.keys))
             try:

@@ -522,7 +522,7 @@ async def push_endpoint(request: Request) -> Response:
         raise ApiError(400, "this server has no warehouse to push offline to", "no_warehouse")
 
     def attempt():
-        warehouse = state.warehouse_factory() if to != "online" else None
+        warehouse = state.warehouse_factory() if to != "online" and state.warehouse_factory is not None else None
         try:
             return push_rows(registry, name, rows, to, online_store=state.online_store, warehouse=warehouse)
         finally:
@@ -588,6 +588,7 @@ class AccessLog:
 
     def __init__(self, app):
         self.app = app
+        self.state: ServerState | None = None  # set by create_app, for embedding and tests
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -656,7 +657,7 @@ def create_app(project_dir: str | os.PathLike | None = ".", target: str | None =
               Route("/materialize-incremental", _handle(materialize_incremental_endpoint), methods=["POST"]),
               Route("/openapi.json", _handle(openapi_json), methods=["GET"]),
               Route("/docs", _handle(docs), methods=["GET"])]
-    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={HTTPException: _http_error})
+    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={HTTPException: _http_error})  # type: ignore[dict-item]  # starlette types every handler as taking Exception
     app.state.sqlfeast = state
     wrapped = AccessLog(app)
     wrapped.state = state  # for embedding and tests

@@ -22,6 +22,7 @@ class Warehouse:
     """
 
     dialect: str = ""
+    _con: Any = None  # the open connection, if any; subclasses narrow the type
     positional_join: bool = False
     """Results can be lined up row by row (``line_up``): historical retrieval then joins each
     feature view in its own query and holds one view's feature rows in memory at a time."""
