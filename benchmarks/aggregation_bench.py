@@ -49,20 +49,28 @@ def generate(out: Path, entities: int, events: int) -> Path:
                timestamp '2025-01-01' + to_microseconds((hash(i * 7 + 1) % ({DAYS} * 86400000000))::bigint + 60000000) as loaded_at,
                case when hash(i * 7 + 2) % 20 = 0 then null else round((hash(i * 7 + 3) % 100000) / 100.0, 2) end as amount,
                (hash(i * 7 + 4) % 50)::bigint as store_id
-        from range({events}) t(i)) to '{folder / 'orders.parquet'}' (format parquet)""")
+        from range({events}) t(i)) to '{folder / "orders.parquet"}' (format parquet)""")
     con.execute(f"""copy (
         select (hash(i + 99) % {customers})::bigint as customer_id,
                timestamp '2025-01-01' + to_microseconds((hash(i * 3 + 5) % ({DAYS} * 86400000000))::bigint) as event_timestamp,
                (i % 2)::bigint as label
-        from range({entities}) t(i)) to '{folder / 'entities.parquet'}' (format parquet)""")
+        from range({entities}) t(i)) to '{folder / "entities.parquet"}' (format parquet)""")
     return folder
 
 
 def aggregations():
     from sqlfeast.core.spec import Aggregation
 
-    types = {"count": "bigint", "count_distinct": "bigint", "sum": "double", "avg": "double", "stddev": "double",
-             "min": "double", "max": "double", "last": "double"}
+    types = {
+        "count": "bigint",
+        "count_distinct": "bigint",
+        "sum": "double",
+        "avg": "double",
+        "stddev": "double",
+        "min": "double",
+        "max": "double",
+        "last": "double",
+    }
     out = []
     for wname, seconds in WINDOWS.items():
         for fn in FUNCTIONS:
@@ -83,20 +91,34 @@ def run_sqlfeast(data: Path, threads: int, strategy: str):
     from sqlfeast.project.config import Target
     from sqlfeast.warehouse import connect
 
-    target = Target(profile="b", name="b", type="duckdb", schema="main",
-                    settings={"path": ":memory:", "threads": threads}, online_store={}, path="-")
+    target = Target(
+        profile="b",
+        name="b",
+        type="duckdb",
+        schema="main",
+        settings={"path": ":memory:", "threads": threads},
+        online_store={},
+        path="-",
+    )
     aggs = aggregations()
     reg = Registry(project="bench")
     reg.feature_views["orders"] = FeatureView(
-        "orders", ["customer"], ["customer_id"], "ordered_at", [Feature(a.name, a.type) for a in aggs],
-        created_timestamp="loaded_at", sql={"duckdb": f"select * from read_parquet('{data / 'orders.parquet'}')"},
+        "orders",
+        ["customer"],
+        ["customer_id"],
+        "ordered_at",
+        [Feature(a.name, a.type) for a in aggs],
+        created_timestamp="loaded_at",
+        sql={"duckdb": f"select * from read_parquet('{data / 'orders.parquet'}')"},
         columns={"ordered_at": "timestamp", "loaded_at": "timestamp", "amount": "double", "store_id": "bigint"},
-        aggregations=aggs, granularity_seconds=3600)
-    ctx = OfflineContext(connect(target, data), MacroLibrary.builtin().renderer("duckdb"), reg,
-                         settings=dict(target.settings))
+        aggregations=aggs,
+        granularity_seconds=3600,
+    )
+    ctx = OfflineContext(
+        connect(target, data), MacroLibrary.builtin().renderer("duckdb"), reg, settings=dict(target.settings)
+    )
     entities = pq.ParquetFile(data / "entities.parquet").read()
-    return get_historical_features(ctx, entities, [f"orders:{a.name}" for a in aggs],
-                                   strategy=strategy).to_arrow()
+    return get_historical_features(ctx, entities, [f"orders:{a.name}" for a in aggs], strategy=strategy).to_arrow()
 
 
 def _hand_expr(fn: str, frame: str) -> str:
@@ -113,14 +135,16 @@ def _hand_expr(fn: str, frame: str) -> str:
 
 def hand_window_sql(data: Path) -> str:
     cols = ",\n  ".join(f"{_hand_expr(fn, 'w' + w)} as {fn}_{w}" for w in WINDOWS for fn in FUNCTIONS)
-    frames = ",\n  ".join(f"w{w} as (partition by customer_id order by ts range between "
-                          f"interval {s} second preceding and current row)" for w, s in WINDOWS.items())
+    frames = ",\n  ".join(
+        f"w{w} as (partition by customer_id order by ts range between interval {s} second preceding and current row)"
+        for w, s in WINDOWS.items()
+    )
     return f"""
-with e as (select row_number() over () - 1 as rn, customer_id, event_timestamp from read_parquet('{data / 'entities.parquet'}')),
+with e as (select row_number() over () - 1 as rn, customer_id, event_timestamp from read_parquet('{data / "entities.parquet"}')),
 b as (select min(event_timestamp) - interval 30 day as lo, max(event_timestamp) as hi from e),
 u as (
   select customer_id, ordered_at as ts, loaded_at as cr, 1 as ev, null::bigint as rn, amount, store_id
-  from read_parquet('{data / 'orders.parquet'}'), b where ordered_at between b.lo and b.hi
+  from read_parquet('{data / "orders.parquet"}'), b where ordered_at between b.lo and b.hi
   union all
   select customer_id, event_timestamp, null, null, rn, null, null from e)
 select rn,
@@ -143,16 +167,18 @@ def hand_rangejoin_sql(data: Path) -> str:
             elif fn == "stddev":
                 parts.append(f"stddev_samp(case when {inw} then o.amount end) as stddev_{w}")
             elif fn == "last":
-                parts.append(f"arg_max_null(case when {inw} then o.amount end, case when {inw} then "
-                             f"{{'t': o.ordered_at, 'c': o.loaded_at}} end) as last_{w}")
+                parts.append(
+                    f"arg_max_null(case when {inw} then o.amount end, case when {inw} then "
+                    f"{{'t': o.ordered_at, 'c': o.loaded_at}} end) as last_{w}"
+                )
             else:
                 parts.append(f"{fn}(case when {inw} then o.amount end) as {fn}_{w}")
     cols = ",\n  ".join(parts)
     return f"""
-with e as (select row_number() over () - 1 as rn, customer_id, event_timestamp from read_parquet('{data / 'entities.parquet'}'))
+with e as (select row_number() over () - 1 as rn, customer_id, event_timestamp from read_parquet('{data / "entities.parquet"}'))
 select e.rn,
   {cols}
-from e left join read_parquet('{data / 'orders.parquet'}') o
+from e left join read_parquet('{data / "orders.parquet"}') o
   on o.customer_id = e.customer_id and o.ordered_at <= e.event_timestamp
  and o.ordered_at >= e.event_timestamp - interval 30 day
 group by e.rn
@@ -188,15 +214,23 @@ def one(impl: str, data: Path, threads: int) -> dict:
     else:
         table = run_hand(data, threads, impl.split(":")[1])
     seconds = time.perf_counter() - start
-    return {"impl": impl, "seconds": round(seconds, 3), "rows": table.num_rows,
-            "peak_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-            "checksum": checksum(table)}
+    return {
+        "impl": impl,
+        "seconds": round(seconds, 3),
+        "rows": table.num_rows,
+        "peak_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "checksum": checksum(table),
+    }
 
 
 def spawn(impl: str, data: Path, threads: int) -> dict:
     load = os.getloadavg()[0]
-    proc = subprocess.run([sys.executable, __file__, "--child", impl, "--data", str(data), "--threads", str(threads)],
-                          capture_output=True, text=True, check=True)
+    proc = subprocess.run(
+        [sys.executable, __file__, "--child", impl, "--data", str(data), "--threads", str(threads)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     result["load_before"], result["load_after"] = round(load, 2), round(os.getloadavg()[0], 2)
     return result
@@ -230,8 +264,10 @@ def main() -> None:
     print("same answer everywhere:", len(answers) == 1)
     for impl, rs in runs.items():
         med = statistics.median(x["seconds"] for x in rs)
-        print(f"{impl:16s} median {med:8.2f} s  best {min(x['seconds'] for x in rs):8.2f} s  "
-              f"ratio to {impls[0]} {med / base:5.2f}  peak {max(x['peak_mb'] for x in rs):7.0f} MB")
+        print(
+            f"{impl:16s} median {med:8.2f} s  best {min(x['seconds'] for x in rs):8.2f} s  "
+            f"ratio to {impls[0]} {med / base:5.2f}  peak {max(x['peak_mb'] for x in rs):7.0f} MB"
+        )
 
 
 if __name__ == "__main__":

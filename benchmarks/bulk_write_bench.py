@@ -48,6 +48,7 @@ def worker(args: argparse.Namespace) -> None:
 
     from sqlfeast.online.base import ReadRequest
     from sqlfeast.online.dynamodb import DynamoDBOnlineStore
+
     try:  # the package layout of the code under test
         from sqlfeast.core.registry import Registry
         from sqlfeast.core.spec import Entity, Feature, FeatureView
@@ -56,11 +57,18 @@ def worker(args: argparse.Namespace) -> None:
         from sqlfeast.spec import Entity, Feature, FeatureView  # type: ignore[no-redef]
 
     project = "b" + uuid.uuid4().hex[:8]
-    view = FeatureView(name="stats", entities=["driver"], join_keys=["driver_id"], timestamp="ts",
-                       created_timestamp="created", features=[Feature("conv_rate", "double"), Feature("trips", "bigint")],
-                       join_key_types={"driver_id": "bigint"})
-    registry = Registry(project=project, entities={"driver": Entity("driver", ["driver_id"])},
-                        feature_views={"stats": view})
+    view = FeatureView(
+        name="stats",
+        entities=["driver"],
+        join_keys=["driver_id"],
+        timestamp="ts",
+        created_timestamp="created",
+        features=[Feature("conv_rate", "double"), Feature("trips", "bigint")],
+        join_key_types={"driver_id": "bigint"},
+    )
+    registry = Registry(
+        project=project, entities={"driver": Entity("driver", ["driver_id"])}, feature_views={"stats": view}
+    )
     settings = {"type": "dynamodb", "region": "us-east-1", "endpoint_url": args.endpoint, "concurrency": 8}
     store = DynamoDBOnlineStore(project, settings)
     store.apply(registry)
@@ -69,25 +77,34 @@ def worker(args: argparse.Namespace) -> None:
     def rows(ids, hours, conv):
         n = len(ids)
         ts = pa.array([base + timedelta(hours=hours)] * n, pa.timestamp("us"))
-        return pa.table({"driver_id": pa.array(ids, pa.int64()), "ts": ts, "created": ts,
-                         "conv_rate": pa.array([conv] * n, pa.float64()), "trips": pa.array([1] * n, pa.int64())})
+        return pa.table(
+            {
+                "driver_id": pa.array(ids, pa.int64()),
+                "ts": ts,
+                "created": ts,
+                "conv_rate": pa.array([conv] * n, pa.float64()),
+                "trips": pa.array([1] * n, pa.int64()),
+            }
+        )
 
     ids = list(range(1, args.rows + 1))
     if args.mode == "filled":
         with store.bulk_writer(view, unique_keys=True) as w:
             for i in range(0, len(ids), 10_000):
-                w.write(rows(ids[i:i + 10_000], 0, 0.5))
+                w.write(rows(ids[i : i + 10_000], 0, 0.5))
     pusher = DynamoDBOnlineStore(project, settings)
-    pushed = ids[:: max(1, len(ids) // args.pushes)][:args.pushes] if args.pushes else []
+    pushed = ids[:: max(1, len(ids) // args.pushes)][: args.pushes] if args.pushes else []
     began = time.perf_counter()
     with ThreadPoolExecutor(4) as pool:
         futures = []
         with store.bulk_writer(view, unique_keys=True) as w:
             for i in range(0, len(ids), 1_000):
-                w.write(rows(ids[i:i + 1_000], 1, 1.0))
+                w.write(rows(ids[i : i + 1_000], 1, 1.0))
                 mine = [k for k in pushed if ids[i] <= k < ids[i] + 1_000]
-                futures += [pool.submit(pusher.write_rows, view, rows(mine[j:j + 25], 2, 2.0))
-                            for j in range(0, len(mine), 25)]
+                futures += [
+                    pool.submit(pusher.write_rows, view, rows(mine[j : j + 25], 2, 2.0))
+                    for j in range(0, len(mine), 25)
+                ]
         seconds = time.perf_counter() - began
         for f in futures:
             f.result()
@@ -100,11 +117,33 @@ def worker(args: argparse.Namespace) -> None:
 
 
 def measure(code: Path, endpoint: str, mode: str, rows: int, pushes: int) -> dict:
-    env = {**os.environ, "PYTHONPATH": str(code), "AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench",
-           "AWS_DEFAULT_REGION": "us-east-1"}
-    out = subprocess.run([sys.executable, __file__, "--worker", "--endpoint", endpoint, "--mode", mode,
-                          "--rows", str(rows), "--pushes", str(pushes)],
-                         env=env, cwd=tempfile.gettempdir(), capture_output=True, text=True, check=True)
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(code),
+        "AWS_ACCESS_KEY_ID": "bench",
+        "AWS_SECRET_ACCESS_KEY": "bench",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }
+    out = subprocess.run(
+        [
+            sys.executable,
+            __file__,
+            "--worker",
+            "--endpoint",
+            endpoint,
+            "--mode",
+            mode,
+            "--rows",
+            str(rows),
+            "--pushes",
+            str(pushes),
+        ],
+        env=env,
+        cwd=tempfile.gettempdir(),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -139,10 +178,13 @@ def main() -> None:
                 for mode in ("empty", "filled"):
                     order = [("old", old), ("new", REPO)] if r % 2 == 0 else [("new", REPO), ("old", old)]
                     for name, code in order:
-                        results.setdefault((mode, name), []).append(measure(code, args.endpoint, mode, args.rows,
-                                                                            args.pushes))
-            print(f"rows {args.rows}, pushes {args.pushes}, rounds {args.rounds}, base {args.base}, "
-                  f"load average {os.getloadavg()[0]:.1f}")
+                        results.setdefault((mode, name), []).append(
+                            measure(code, args.endpoint, mode, args.rows, args.pushes)
+                        )
+            print(
+                f"rows {args.rows}, pushes {args.pushes}, rounds {args.rounds}, base {args.base}, "
+                f"load average {os.getloadavg()[0]:.1f}"
+            )
             print("| table | base rows/s (median) | this tree rows/s (median) | ratio | lost pushes base / this |")
             print("| --- | ---: | ---: | ---: | --- |")
             for mode in ("empty", "filled"):

@@ -41,8 +41,11 @@ def bench_generate(work: Path, views: int, rounds: int) -> None:
     registry = fs.compile()
     for _ in range(rounds):
         began, used = time.perf_counter(), resource.getrusage(resource.RUSAGE_CHILDREN)
-        subprocess.run([sys.executable, "-m", "sqlfeast", "--project-dir", str(project), "docs", "generate"],
-                       check=True, capture_output=True)
+        subprocess.run(
+            [sys.executable, "-m", "sqlfeast", "--project-dir", str(project), "docs", "generate"],
+            check=True,
+            capture_output=True,
+        )
         cli.append(time.perf_counter() - began)
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
         cpu.append(after.ru_utime + after.ru_stime - used.ru_utime - used.ru_stime)
@@ -50,9 +53,11 @@ def bench_generate(work: Path, views: int, rounds: int) -> None:
         generate_site(registry, work / "site")
         site.append(time.perf_counter() - began)
     pages = sum(1 for _ in (work / "site").rglob("*.html"))
-    print(f"docs generate, {views} views ({pages} pages): CLI median {statistics.median(cli):.2f} s "
-          f"(rounds {', '.join(f'{t:.2f}' for t in cli)}), CPU median {statistics.median(cpu):.2f} s; site alone median {statistics.median(site):.2f} s; "
-          f"load {_load()}")
+    print(
+        f"docs generate, {views} views ({pages} pages): CLI median {statistics.median(cli):.2f} s "
+        f"(rounds {', '.join(f'{t:.2f}' for t in cli)}), CPU median {statistics.median(cpu):.2f} s; site alone median {statistics.median(site):.2f} s; "
+        f"load {_load()}"
+    )
 
 
 def bench_stats(work: Path, rows: int, rounds: int) -> None:
@@ -74,8 +79,10 @@ def bench_stats(work: Path, rows: int, rounds: int) -> None:
         for view in registry.feature_views.values():
             sql = view_sql(view, fs.warehouse)
             # one full scan, written by hand: what SUMMARIZE reports, less its quantiles
-            aggregates = ", ".join(f'COUNT("{f}"), MIN("{f}"), MAX("{f}"), AVG("{f}"), APPROX_COUNT_DISTINCT("{f}")'
-                                   for f in view.feature_names)
+            aggregates = ", ".join(
+                f'COUNT("{f}"), MIN("{f}"), MAX("{f}"), AVG("{f}"), APPROX_COUNT_DISTINCT("{f}")'
+                for f in view.feature_names
+            )
             began = time.perf_counter()
             fs.warehouse.query_arrow(f'SELECT COUNT(*), MAX("{view.timestamp}"), {aggregates} FROM ({sql})')
             scan.append((view.name, time.perf_counter() - began))
@@ -87,8 +94,10 @@ def bench_stats(work: Path, rows: int, rounds: int) -> None:
             summarize.append((view.name, time.perf_counter() - began))
     for view in registry.feature_views:
         a, b, c = (statistics.median(t for n, t in times if n == view) for times in (ours, scan, summarize))
-        print(f"--stats {view} ({rows:,} rows): {a:.3f} s = {a / b:.2f}x one hand-written full scan ({b:.3f} s), "
-              f"{a / c:.2f}x SUMMARIZE ({c:.3f} s); load {_load()}")
+        print(
+            f"--stats {view} ({rows:,} rows): {a:.3f} s = {a / b:.2f}x one hand-written full scan ({b:.3f} s), "
+            f"{a / c:.2f}x SUMMARIZE ({c:.3f} s); load {_load()}"
+        )
 
 
 def main() -> None:

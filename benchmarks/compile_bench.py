@@ -69,12 +69,17 @@ def _versions(dbt: str | None, env: dict[str, str]) -> dict[str, str]:
 
     import sqlfeast
 
-    out = {"python": platform.python_version(), "sqlfeast": getattr(sqlfeast, "__version__", "?"),
-           "sqlglot": sqlglot.__version__, "jinja2": jinja2.__version__}
+    out = {
+        "python": platform.python_version(),
+        "sqlfeast": getattr(sqlfeast, "__version__", "?"),
+        "sqlglot": sqlglot.__version__,
+        "jinja2": jinja2.__version__,
+    }
     if dbt:
         text = subprocess.run([dbt, "--version"], capture_output=True, text=True, env=env).stdout
-        out["dbt"] = " ".join(line.strip() for line in text.splitlines()
-                              if "installed" in line.lower() or "duckdb" in line.lower()).strip()
+        out["dbt"] = " ".join(
+            line.strip() for line in text.splitlines() if "installed" in line.lower() or "duckdb" in line.lower()
+        ).strip()
     return out
 
 
@@ -105,8 +110,7 @@ def main() -> None:
     if args.dbt and dbt is None:
         print(f"dbt not found at {args.dbt}: measuring sqlfeast only", file=sys.stderr)
     # No telemetry or version checks: the numbers are parse time only.
-    env = {**os.environ, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false", "DO_NOT_TRACK": "1",
-           "DBT_VERSION_CHECK": "false"}
+    env = {**os.environ, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false", "DO_NOT_TRACK": "1", "DBT_VERSION_CHECK": "false"}
     dbt_base = [dbt, "parse", "--project-dir", str(dbt_dir), "--profiles-dir", str(dbt_dir)] if dbt else []
 
     results: dict[str, list[tuple[float, float]]] = {}
@@ -120,8 +124,10 @@ def main() -> None:
     for i in range(args.runs):
         print(f"round {i + 1}/{args.runs}", file=sys.stderr)
         record("sqlfeast compile (in-process)", _in_process(sf_dir))
-        record("sqlfeast compile (CLI, new process)",
-               _run(_sqlfeast_cmd() + ["--project-dir", str(sf_dir), "compile"], sf_dir, env))
+        record(
+            "sqlfeast compile (CLI, new process)",
+            _run(_sqlfeast_cmd() + ["--project-dir", str(sf_dir), "compile"], sf_dir, env),
+        )
         if dbt:
             record("dbt parse --no-partial-parse", _run(dbt_base + ["--no-partial-parse"], dbt_dir, env))
             record("dbt parse (partial parse, no changes)", _run(dbt_base, dbt_dir, env))
@@ -138,10 +144,14 @@ def main() -> None:
     if dbt:
         full = med["dbt parse --no-partial-parse"]
         partial = med["dbt parse (partial parse, no changes)"]
-        print(f"\ndbt parse --no-partial-parse / sqlfeast compile (CLI): {full[0] / cli[0]:.1f}x wall, "
-              f"{full[1] / cli[1]:.1f}x CPU")
-        print(f"dbt parse with partial parse / sqlfeast compile (CLI): {partial[0] / cli[0]:.1f}x wall, "
-              f"{partial[1] / cli[1]:.1f}x CPU")
+        print(
+            f"\ndbt parse --no-partial-parse / sqlfeast compile (CLI): {full[0] / cli[0]:.1f}x wall, "
+            f"{full[1] / cli[1]:.1f}x CPU"
+        )
+        print(
+            f"dbt parse with partial parse / sqlfeast compile (CLI): {partial[0] / cli[0]:.1f}x wall, "
+            f"{partial[1] / cli[1]:.1f}x CPU"
+        )
     goal = med["sqlfeast compile (in-process)"][0]
     print(f"goal < 3 s for compile + validate: in-process {goal:.2f}s, CLI {cli[0]:.2f}s")
 

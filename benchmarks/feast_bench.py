@@ -46,22 +46,42 @@ def main() -> None:
     else:
         project = "feast" + uuid.uuid4().hex[:6]
         project_file.write_text(project)
-    config = RepoConfig(project=project, registry=str(work / "registry.db"), provider="local",
-                        online_store={"type": "dynamodb", "region": "us-east-1", "endpoint_url": args.endpoint},
-                        offline_store={"type": "file"}, entity_key_serialization_version=3, repo_path=str(work))
+    config = RepoConfig(
+        project=project,
+        registry=str(work / "registry.db"),
+        provider="local",
+        online_store={"type": "dynamodb", "region": "us-east-1", "endpoint_url": args.endpoint},
+        offline_store={"type": "file"},
+        entity_key_serialization_version=3,
+        repo_path=str(work),
+    )
     fs = FeatureStore(config=config)
     driver = Entity(name="driver", join_keys=["driver_id"])
     customer = Entity(name="customer", join_keys=["customer_id"])
     drivers = FeatureView(
-        name="driver_hourly_stats", entities=[driver], ttl=timedelta(days=3650), online=True,
-        schema=[Field(name="conv_rate", dtype=Float64), Field(name="acc_rate", dtype=Float64),
-                Field(name="avg_daily_trips", dtype=Int64)],
-        source=FileSource(path=args.drivers, timestamp_field="event_timestamp", created_timestamp_column="created"))
+        name="driver_hourly_stats",
+        entities=[driver],
+        ttl=timedelta(days=3650),
+        online=True,
+        schema=[
+            Field(name="conv_rate", dtype=Float64),
+            Field(name="acc_rate", dtype=Float64),
+            Field(name="avg_daily_trips", dtype=Int64),
+        ],
+        source=FileSource(path=args.drivers, timestamp_field="event_timestamp", created_timestamp_column="created"),
+    )
     customers = FeatureView(
-        name="customer_profile", entities=[customer], ttl=timedelta(days=3650), online=True,
-        schema=[Field(name="current_balance", dtype=Float64), Field(name="avg_passenger_count", dtype=Float64),
-                Field(name="lifetime_trip_count", dtype=Int64)],
-        source=FileSource(path=args.customers, timestamp_field="event_timestamp", created_timestamp_column="created"))
+        name="customer_profile",
+        entities=[customer],
+        ttl=timedelta(days=3650),
+        online=True,
+        schema=[
+            Field(name="current_balance", dtype=Float64),
+            Field(name="avg_passenger_count", dtype=Float64),
+            Field(name="lifetime_trip_count", dtype=Int64),
+        ],
+        source=FileSource(path=args.customers, timestamp_field="event_timestamp", created_timestamp_column="created"),
+    )
     rows = pq.read_metadata(args.drivers).num_rows
     rate = None
     if not args.reads_only:
@@ -77,7 +97,7 @@ def main() -> None:
     if check["conv_rate"][0] is None or check["current_balance"][0] is None:
         raise SystemExit(f"Feast's online store is missing materialized rows: {check}")
     latency = {}
-    for n in (() if args.skip_reads else (1, 100)):
+    for n in () if args.skip_reads else (1, 100):
         entity_rows = [{"driver_id": i, "customer_id": i} for i in range(1, n + 1)]
         for _ in range(5):
             fs.get_online_features(features, entity_rows).to_dict()

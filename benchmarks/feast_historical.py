@@ -56,8 +56,15 @@ def _watchdog(limit_mb: float, began: float) -> None:
     while True:
         rss = _rss_mb()
         if rss > limit_mb:
-            print(json.dumps({"aborted": f"resident memory {rss:.0f} MB passed {limit_mb:.0f} MB",
-                              "seconds": round(time.perf_counter() - began, 1)}), flush=True)
+            print(
+                json.dumps(
+                    {
+                        "aborted": f"resident memory {rss:.0f} MB passed {limit_mb:.0f} MB",
+                        "seconds": round(time.perf_counter() - began, 1),
+                    }
+                ),
+                flush=True,
+            )
             os._exit(3)
         time.sleep(0.25)
 
@@ -68,25 +75,50 @@ def build_store(data: Path, store: str):
     from feast.types import Float64, Int64
 
     work = Path(tempfile.mkdtemp(prefix="feast-hist-"))
-    config = RepoConfig(project="bench" + uuid.uuid4().hex[:6], registry=str(work / "registry.db"),
-                        provider="local", online_store={"type": "sqlite", "path": str(work / "online.db")},
-                        offline_store={"type": "file" if store == "file" else "duckdb"},
-                        entity_key_serialization_version=3, repo_path=str(work))
+    config = RepoConfig(
+        project="bench" + uuid.uuid4().hex[:6],
+        registry=str(work / "registry.db"),
+        provider="local",
+        online_store={"type": "sqlite", "path": str(work / "online.db")},
+        offline_store={"type": "file" if store == "file" else "duckdb"},
+        entity_key_serialization_version=3,
+        repo_path=str(work),
+    )
     fs = FeatureStore(config=config)
     driver = Entity(name="driver", join_keys=["driver_id"])
     customer = Entity(name="customer", join_keys=["customer_id"])
     drivers = FeatureView(
-        name="driver_stats", entities=[driver], ttl=timedelta(days=2), online=False,
-        schema=[Field(name="conv_rate", dtype=Float64), Field(name="acc_rate", dtype=Float64),
-                Field(name="avg_daily_trips", dtype=Int64)],
-        source=FileSource(path=str(data / "driver_stats.parquet"), timestamp_field="event_timestamp",
-                          created_timestamp_column="created"))
+        name="driver_stats",
+        entities=[driver],
+        ttl=timedelta(days=2),
+        online=False,
+        schema=[
+            Field(name="conv_rate", dtype=Float64),
+            Field(name="acc_rate", dtype=Float64),
+            Field(name="avg_daily_trips", dtype=Int64),
+        ],
+        source=FileSource(
+            path=str(data / "driver_stats.parquet"),
+            timestamp_field="event_timestamp",
+            created_timestamp_column="created",
+        ),
+    )
     customers = FeatureView(  # ttl 0: no time limit, as in sqlfeast
-        name="customer_profile", entities=[customer], ttl=timedelta(0), online=False,
-        schema=[Field(name="current_balance", dtype=Float64), Field(name="avg_passenger_count", dtype=Float64),
-                Field(name="lifetime_trip_count", dtype=Int64)],
-        source=FileSource(path=str(data / "customer_profile.parquet"), timestamp_field="event_timestamp",
-                          created_timestamp_column="created"))
+        name="customer_profile",
+        entities=[customer],
+        ttl=timedelta(0),
+        online=False,
+        schema=[
+            Field(name="current_balance", dtype=Float64),
+            Field(name="avg_passenger_count", dtype=Float64),
+            Field(name="lifetime_trip_count", dtype=Int64),
+        ],
+        source=FileSource(
+            path=str(data / "customer_profile.parquet"),
+            timestamp_field="event_timestamp",
+            created_timestamp_column="created",
+        ),
+    )
     fs.apply([driver, customer, drivers, customers])
     return fs
 
@@ -107,13 +139,13 @@ def compare(feast_table, expected_path: str) -> dict:
         missing = expected[~expected[ROW].isin(got[ROW])]
         keys = ["driver_id", "customer_id", "event_timestamp"]
         dup = expected.duplicated(keys, keep=False)
-        report["missing_rows_that_share_keys_and_timestamp_with_another"] = int(
-            dup[missing.index].sum())
+        report["missing_rows_that_share_keys_and_timestamp_with_another"] = int(dup[missing.index].sum())
         features = DRIVER_FEATURES + CUSTOMER_FEATURES
         report["missing_rows_with_a_null_view_in_sqlfeast"] = {
             "driver_stats": int(missing[DRIVER_FEATURES].isna().all(axis=1).sum()),
             "customer_profile": int(missing[CUSTOMER_FEATURES].isna().all(axis=1).sum()),
-            "neither": int((~missing[features].isna().any(axis=1)).sum())}
+            "neither": int((~missing[features].isna().any(axis=1)).sum()),
+        }
         report["missing_examples"] = missing.head(3).astype(str).to_dict("records")
     got = got.drop_duplicates(ROW).set_index(ROW).sort_index()
     exp = expected.set_index(ROW).loc[got.index]
@@ -122,21 +154,32 @@ def compare(feast_table, expected_path: str) -> dict:
         a, b = got[column], exp[column]
         both_null = a.isna() & b.isna()
         equal = both_null | (a.astype("float64") == b.astype("float64"))
-        columns[column] = {"differing": int((~equal).sum()),
-                           "null_in_feast_only": int((a.isna() & ~b.isna()).sum()),
-                           "null_in_sqlfeast_only": int((~a.isna() & b.isna()).sum())}
+        columns[column] = {
+            "differing": int((~equal).sum()),
+            "null_in_feast_only": int((a.isna() & ~b.isna()).sum()),
+            "null_in_sqlfeast_only": int((~a.isna() & b.isna()).sum()),
+        }
         if (~equal).any():
             rows = (~equal).to_numpy().nonzero()[0][:3]
             columns[column]["examples"] = [
-                {"row": int(got.index[i]), "feast": str(a.iloc[i]), "sqlfeast": str(b.iloc[i]),
-                 "driver_id": int(exp["driver_id"].iloc[i]), "customer_id": int(exp["customer_id"].iloc[i]),
-                 "event_timestamp": str(exp["event_timestamp"].iloc[i])} for i in rows]
+                {
+                    "row": int(got.index[i]),
+                    "feast": str(a.iloc[i]),
+                    "sqlfeast": str(b.iloc[i]),
+                    "driver_id": int(exp["driver_id"].iloc[i]),
+                    "customer_id": int(exp["customer_id"].iloc[i]),
+                    "event_timestamp": str(exp["event_timestamp"].iloc[i]),
+                }
+                for i in rows
+            ]
     import pandas as pd
 
     ts_feast = pd.to_datetime(got["event_timestamp"], utc=True)
     ts_sqlfeast = pd.to_datetime(exp["event_timestamp"]).dt.tz_localize("UTC")
-    columns["event_timestamp"] = {"differing": int((ts_feast != ts_sqlfeast).sum()),
-                                  "feast_type": str(got["event_timestamp"].dtype)}
+    columns["event_timestamp"] = {
+        "differing": int((ts_feast != ts_sqlfeast).sum()),
+        "feast_type": str(got["event_timestamp"].dtype),
+    }
     report["columns"] = columns
     report["equal_on_common_rows"] = all(c["differing"] == 0 for c in columns.values())
     return report
@@ -162,9 +205,13 @@ def main() -> None:
     threading.Thread(target=_watchdog, args=(args.max_mb, began), daemon=True).start()
     table = fs.get_historical_features(entity_df=entity_df, features=features).to_arrow()
     seconds = time.perf_counter() - began
-    result = {"impl": f"feast-{args.store}", "rows_in": len(entity_df), "rows_out": table.num_rows,
-              "seconds": round(seconds, 3),
-              "peak_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}
+    result = {
+        "impl": f"feast-{args.store}",
+        "rows_in": len(entity_df),
+        "rows_out": table.num_rows,
+        "seconds": round(seconds, 3),
+        "peak_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+    }
     if args.compare:
         result["comparison"] = compare(table, args.compare)
     print(json.dumps(result, default=str), flush=True)

@@ -37,12 +37,27 @@ def main() -> None:
     server = serve_fresh_project(root, "--no-access-log")
     load_before = os.getloadavg()
     try:
-        proc = subprocess.run([args.feast_python, str(REPO / "benchmarks" / "feast_sdk_reads.py"),
-                               "--work", str(work / "feast"), "--drivers", str(root / "data/driver_stats.parquet"),
-                               "--customers", str(root / "data/customer_profile.parquet"),
-                               "--sqlfeast", server.url, "--rounds", str(args.rounds),
-                               "--iterations", str(args.iterations)],
-                              capture_output=True, text=True, env={**os.environ, "FEAST_USAGE": "False"})
+        proc = subprocess.run(
+            [
+                args.feast_python,
+                str(REPO / "benchmarks" / "feast_sdk_reads.py"),
+                "--work",
+                str(work / "feast"),
+                "--drivers",
+                str(root / "data/driver_stats.parquet"),
+                "--customers",
+                str(root / "data/customer_profile.parquet"),
+                "--sqlfeast",
+                server.url,
+                "--rounds",
+                str(args.rounds),
+                "--iterations",
+                str(args.iterations),
+            ],
+            capture_output=True,
+            text=True,
+            env={**os.environ, "FEAST_USAGE": "False"},
+        )
     finally:
         server.stop()
     if proc.returncode != 0:

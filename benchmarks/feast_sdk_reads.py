@@ -55,12 +55,15 @@ def main() -> None:
     write_repo(server_root, "sfbench", f"{{type: sqlite, path: '{server_root / 'online.db'}'}}")
     store = FeatureStore(repo_path=str(server_root))
     store.apply([o for o in objects if getattr(o, "name", "") != "ghost_view"])
-    store.materialize(datetime(2020, 1, 1), datetime.now(UTC).replace(tzinfo=None),
-                      feature_views=["driver_hourly_stats"])
+    store.materialize(
+        datetime(2020, 1, 1), datetime.now(UTC).replace(tzinfo=None), feature_views=["driver_hourly_stats"]
+    )
     proc, feast_url = start_feast_serve(server_root)
     try:
-        clients = {"sqlfeast": client(work / "c_sqlfeast", args.sqlfeast, objects),
-                   "feast": client(work / "c_feast", feast_url, objects)}
+        clients = {
+            "sqlfeast": client(work / "c_sqlfeast", args.sqlfeast, objects),
+            "feast": client(work / "c_feast", feast_url, objects),
+        }
         sizes = {"1": [{"driver_id": 1001}], "100": [{"driver_id": 1001 + (i % 50)} for i in range(100)]}
         rounds = []
         for r in range(args.rounds):
@@ -68,13 +71,19 @@ def main() -> None:
             entry = {}
             for size, rows in sizes.items():
                 ms = {name: timed(clients[name], rows, args.iterations) for name in order}
-                entry[size] = {**{k: round(v, 3) for k, v in ms.items()},
-                               "feast_over_sqlfeast": round(ms["feast"] / ms["sqlfeast"], 3)}
+                entry[size] = {
+                    **{k: round(v, 3) for k, v in ms.items()},
+                    "feast_over_sqlfeast": round(ms["feast"] / ms["sqlfeast"], 3),
+                }
             rounds.append(entry)
-        summary = {size: {"sqlfeast_ms": statistics.median(e[size]["sqlfeast"] for e in rounds),
-                          "feast_ms": statistics.median(e[size]["feast"] for e in rounds),
-                          "ratio_median": statistics.median(e[size]["feast_over_sqlfeast"] for e in rounds)}
-                   for size in sizes}
+        summary = {
+            size: {
+                "sqlfeast_ms": statistics.median(e[size]["sqlfeast"] for e in rounds),
+                "feast_ms": statistics.median(e[size]["feast"] for e in rounds),
+                "ratio_median": statistics.median(e[size]["feast_over_sqlfeast"] for e in rounds),
+            }
+            for size in sizes
+        }
     finally:
         proc.terminate()
         proc.wait(15)

@@ -17,18 +17,55 @@ from pathlib import Path
 
 # source table -> (entity, join key, [(column, type)])
 SOURCES: dict[str, tuple[str, str, list[tuple[str, str]]]] = {
-    "driver_stats": ("driver", "driver_id", [
-        ("conv_rate", "double"), ("acc_rate", "double"), ("avg_daily_trips", "bigint"),
-        ("trips", "bigint"), ("hours_online", "double"), ("rating", "double"), ("city", "varchar")]),
-    "customer_profile": ("customer", "customer_id", [
-        ("current_balance", "double"), ("avg_passenger_count", "double"), ("lifetime_trip_count", "bigint"),
-        ("spend_cents", "bigint"), ("cancellations", "integer"), ("tier", "varchar")]),
-    "vehicle_telemetry": ("vehicle", "vehicle_id", [
-        ("speed_kmh", "double"), ("fuel_level", "double"), ("odometer_km", "bigint"),
-        ("engine_temp", "double"), ("harsh_brakes", "integer"), ("model", "varchar")]),
-    "merchant_orders": ("merchant", "merchant_id", [
-        ("orders", "bigint"), ("revenue_cents", "bigint"), ("refunds", "integer"),
-        ("prep_minutes", "double"), ("rating", "double"), ("category", "varchar")]),
+    "driver_stats": (
+        "driver",
+        "driver_id",
+        [
+            ("conv_rate", "double"),
+            ("acc_rate", "double"),
+            ("avg_daily_trips", "bigint"),
+            ("trips", "bigint"),
+            ("hours_online", "double"),
+            ("rating", "double"),
+            ("city", "varchar"),
+        ],
+    ),
+    "customer_profile": (
+        "customer",
+        "customer_id",
+        [
+            ("current_balance", "double"),
+            ("avg_passenger_count", "double"),
+            ("lifetime_trip_count", "bigint"),
+            ("spend_cents", "bigint"),
+            ("cancellations", "integer"),
+            ("tier", "varchar"),
+        ],
+    ),
+    "vehicle_telemetry": (
+        "vehicle",
+        "vehicle_id",
+        [
+            ("speed_kmh", "double"),
+            ("fuel_level", "double"),
+            ("odometer_km", "bigint"),
+            ("engine_temp", "double"),
+            ("harsh_brakes", "integer"),
+            ("model", "varchar"),
+        ],
+    ),
+    "merchant_orders": (
+        "merchant",
+        "merchant_id",
+        [
+            ("orders", "bigint"),
+            ("revenue_cents", "bigint"),
+            ("refunds", "integer"),
+            ("prep_minutes", "double"),
+            ("rating", "double"),
+            ("category", "varchar"),
+        ],
+    ),
 }
 COMMON = [("event_timestamp", "timestamp"), ("created", "timestamp")]
 
@@ -74,12 +111,14 @@ def _feature_view(i: int, rng: random.Random) -> tuple[str, str, dict[str, str],
                 features[f"{c}_avg_{i}"] = "double"
         lines.append(f"count(*) as n_events_{i}")
         features[f"n_events_{i}"] = "bigint"
-        body = (f"select {key},\n"
-                f"       date_trunc('hour', event_timestamp) as event_timestamp,\n"
-                f"       max(created) as created,\n       " + ",\n       ".join(lines) + "\n"
-                f"from {relation}\n"
-                f"where event_timestamp >= current_date - interval '{{{{ var('lookback_days') }}}} days'\n"
-                f"group by {key}, date_trunc('hour', event_timestamp)\n")
+        body = (
+            f"select {key},\n"
+            f"       date_trunc('hour', event_timestamp) as event_timestamp,\n"
+            f"       max(created) as created,\n       " + ",\n       ".join(lines) + "\n"
+            f"from {relation}\n"
+            f"where event_timestamp >= current_date - interval '{{{{ var('lookback_days') }}}} days'\n"
+            f"group by {key}, date_trunc('hour', event_timestamp)\n"
+        )
     else:
         for n, (c, t) in enumerate(picks):
             name = f"{c}_{i}"
@@ -100,12 +139,16 @@ def _feature_view(i: int, rng: random.Random) -> tuple[str, str, dict[str, str],
                 lines.append(f"{c} as {name}")
                 features[name] = t
         projection = ",\n       ".join([key, "event_timestamp", "created"] + lines)
-        filt = (f"where {key} is not null\n  and event_timestamp >= current_date - interval "
-                f"'{{{{ var('lookback_days') }}}} days'\n")
+        filt = (
+            f"where {key} is not null\n  and event_timestamp >= current_date - interval "
+            f"'{{{{ var('lookback_days') }}}} days'\n"
+        )
         if shape == "cte":
-            body = (f"with recent as (\n    select *\n    from {relation}\n"
-                    f"    where event_timestamp >= current_date - interval '{{{{ var('lookback_days') }}}} days'\n)\n"
-                    f"select {projection}\nfrom recent\nwhere {key} is not null\n")
+            body = (
+                f"with recent as (\n    select *\n    from {relation}\n"
+                f"    where event_timestamp >= current_date - interval '{{{{ var('lookback_days') }}}} days'\n)\n"
+                f"select {projection}\nfrom recent\nwhere {key} is not null\n"
+            )
         else:
             body = f"select {projection}\nfrom {relation}\n{filt}"
     description = f"{shape} features of {entity} from {table} (view {i})"
@@ -116,15 +159,17 @@ def _feature_view(i: int, rng: random.Random) -> tuple[str, str, dict[str, str],
             feature_yaml.append(f"  {f}: {{type: {t}, description: {f.replace('_', ' ')}}}")
         else:
             feature_yaml.append(f"  {f}: {t}")
-    header = ("/* @feature_view\n"
-              f"entities: [{entity}]\n"
-              "timestamp: event_timestamp\n"
-              "created_timestamp: created\n"
-              f"ttl: {ttl}\n"
-              f"description: {description}\n"
-              f"owner: {entity}s@example.com\n"
-              f"tags: {{team: {entity}s, shape: {shape}}}\n"
-              "features:\n" + "\n".join(feature_yaml) + "\n*/\n")
+    header = (
+        "/* @feature_view\n"
+        f"entities: [{entity}]\n"
+        "timestamp: event_timestamp\n"
+        "created_timestamp: created\n"
+        f"ttl: {ttl}\n"
+        f"description: {description}\n"
+        f"owner: {entity}s@example.com\n"
+        f"tags: {{team: {entity}s, shape: {shape}}}\n"
+        "features:\n" + "\n".join(feature_yaml) + "\n*/\n"
+    )
     return header, body, features, description
 
 
@@ -132,10 +177,12 @@ def _staging(table: str) -> str:
     _, key, cols = SOURCES[table]
     names = [key] + [c for c, _ in COMMON] + [c for c, _ in cols]
     extra = "  and trips >= {{ var('min_trips') }}\n" if table == "driver_stats" else ""
-    return (f"-- Staging model for raw.{table}: drops rows without a key.\n"
-            f"select {', '.join(names)}\n"
-            f"from {{{{ source('raw', '{table}') }}}}\n"
-            f"where {key} is not null\n{extra}")
+    return (
+        f"-- Staging model for raw.{table}: drops rows without a key.\n"
+        f"select {', '.join(names)}\n"
+        f"from {{{{ source('raw', '{table}') }}}}\n"
+        f"where {key} is not null\n{extra}"
+    )
 
 
 def _sources_yaml() -> str:
@@ -152,20 +199,29 @@ def generate(root: Path, n: int, seed: int = 7) -> tuple[Path, Path]:
     """Write <root>/sqlfeast and <root>/dbt; return both directories."""
     rng = random.Random(seed)
     sf, dbt = root / "sqlfeast", root / "dbt"
-    for d in (sf / "models" / "staging", sf / "models" / "features", sf / "macros",
-              dbt / "models" / "staging", dbt / "models" / "features", dbt / "macros"):
+    for d in (
+        sf / "models" / "staging",
+        sf / "models" / "features",
+        sf / "macros",
+        dbt / "models" / "staging",
+        dbt / "models" / "features",
+        dbt / "macros",
+    ):
         d.mkdir(parents=True, exist_ok=True)
     vars_yaml = "".join(f"  {k}: {v}\n" for k, v in VARS.items())
 
     # -- sqlfeast project ---------------------------------------------------------------------
     (sf / "sqlfeast_project.yml").write_text(
         "name: bench\nprofile: bench\nmodel-paths: [models]\nmacro-paths: [macros]\ntarget-path: target\n"
-        f"vars:\n{vars_yaml}")
+        f"vars:\n{vars_yaml}"
+    )
     (sf / "profiles.yml").write_text(
         "bench:\n  target: dev\n  outputs:\n    dev:\n      type: duckdb\n      path: target/bench.duckdb\n"
-        "      schema: main\n")
-    entities = "entities:\n" + "".join(f"  - name: {e}\n    join_keys: [{k}]\n    description: A {e}\n"
-                                       for e, k, _ in SOURCES.values())
+        "      schema: main\n"
+    )
+    entities = "entities:\n" + "".join(
+        f"  - name: {e}\n    join_keys: [{k}]\n    description: A {e}\n" for e, k, _ in SOURCES.values()
+    )
     (sf / "models" / "schema.yml").write_text(entities + "\n" + _sources_yaml())
     (sf / "macros" / "helpers.sql").write_text(MACROS)
 
@@ -174,10 +230,12 @@ def generate(root: Path, n: int, seed: int = 7) -> tuple[Path, Path]:
         "name: bench\nversion: '1.0'\nconfig-version: 2\nprofile: bench\nmodel-paths: [models]\n"
         "macro-paths: [macros]\ntarget-path: target\n"
         f"vars:\n{vars_yaml}"
-        "models:\n  bench:\n    +materialized: view\n")
+        "models:\n  bench:\n    +materialized: view\n"
+    )
     (dbt / "profiles.yml").write_text(
         "bench:\n  target: dev\n  outputs:\n    dev:\n      type: duckdb\n      path: target/bench.duckdb\n"
-        "      schema: main\n      threads: 1\n")
+        "      schema: main\n      threads: 1\n"
+    )
     (dbt / "macros" / "helpers.sql").write_text(MACROS)
 
     for table in SOURCES:
@@ -191,7 +249,7 @@ def generate(root: Path, n: int, seed: int = 7) -> tuple[Path, Path]:
         name = f"fv_{i:04d}"
         (sf / "models" / "features" / f"{name}.sql").write_text(header + body)
         (dbt / "models" / "features" / f"{name}.sql").write_text(body)
-        dbt_models.append(f"  - name: {name}\n    description: \"{description}\"\n    columns:")
+        dbt_models.append(f'  - name: {name}\n    description: "{description}"\n    columns:')
         dbt_models.extend(f"      - {{name: {f}, data_type: {t}}}" for f, t in features.items())
     (dbt / "models" / "schema.yml").write_text(_sources_yaml() + "\n" + "\n".join(dbt_models) + "\n")
     return sf, dbt

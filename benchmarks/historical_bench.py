@@ -39,25 +39,47 @@ def run_sqlfeast(data: Path, threads: int, strategy: str = "asof"):
     from sqlfeast.project.config import Target
     from sqlfeast.warehouse import connect
 
-    target = Target(profile="b", name="b", type="duckdb", schema="main",
-                    settings={"path": ":memory:", "threads": threads}, online_store={}, path="-")
+    target = Target(
+        profile="b",
+        name="b",
+        type="duckdb",
+        schema="main",
+        settings={"path": ":memory:", "threads": threads},
+        online_store={},
+        path="-",
+    )
     reg = Registry(project="bench")
     cols = {"event_timestamp": "timestamp", "created": "timestamp"}
     reg.feature_views["driver_stats"] = FeatureView(
-        "driver_stats", ["driver"], ["driver_id"], "event_timestamp",
-        [Feature(f, "bigint" if f == "avg_daily_trips" else "double") for f in DRIVER_FEATURES], created_timestamp="created", ttl_seconds=TTL_DRIVER,
-        sql={"duckdb": f"select * from read_parquet('{data / 'driver_stats.parquet'}')"}, columns=cols)
+        "driver_stats",
+        ["driver"],
+        ["driver_id"],
+        "event_timestamp",
+        [Feature(f, "bigint" if f == "avg_daily_trips" else "double") for f in DRIVER_FEATURES],
+        created_timestamp="created",
+        ttl_seconds=TTL_DRIVER,
+        sql={"duckdb": f"select * from read_parquet('{data / 'driver_stats.parquet'}')"},
+        columns=cols,
+    )
     reg.feature_views["customer_profile"] = FeatureView(
-        "customer_profile", ["customer"], ["customer_id"], "event_timestamp",
-        [Feature(f, "bigint" if f == "lifetime_trip_count" else "double") for f in CUSTOMER_FEATURES], created_timestamp="created",
-        sql={"duckdb": f"select * from read_parquet('{data / 'customer_profile.parquet'}')"}, columns=cols)
-    ctx = OfflineContext(connect(target, data), MacroLibrary.builtin().renderer("duckdb"), reg,
-                         settings=dict(target.settings))
+        "customer_profile",
+        ["customer"],
+        ["customer_id"],
+        "event_timestamp",
+        [Feature(f, "bigint" if f == "lifetime_trip_count" else "double") for f in CUSTOMER_FEATURES],
+        created_timestamp="created",
+        sql={"duckdb": f"select * from read_parquet('{data / 'customer_profile.parquet'}')"},
+        columns=cols,
+    )
+    ctx = OfflineContext(
+        connect(target, data), MacroLibrary.builtin().renderer("duckdb"), reg, settings=dict(target.settings)
+    )
     features = [f"driver_stats:{f}" for f in DRIVER_FEATURES] + [f"customer_profile:{f}" for f in CUSTOMER_FEATURES]
     # "asof" joins each view in its own query (the DuckDB default); "asof+single" in one query.
     name, _, variant = strategy.partition("+")
-    job = get_historical_features(ctx, str(data / "entities.parquet"), features, strategy=name,
-                                  stage_views=variant != "single")
+    job = get_historical_features(
+        ctx, str(data / "entities.parquet"), features, strategy=name, stage_views=variant != "single"
+    )
     return job.to_arrow()
 
 
@@ -71,18 +93,21 @@ def hand_written_sql(data: Path, lo: str, hi: str) -> str:
     d, c, e = data / "driver_stats.parquet", data / "customer_profile.parquet", data / "entities.parquet"
     return f"""
     with d as (
-      select driver_id, {{'t': event_timestamp, 'c': created}} as o, {', '.join(DRIVER_FEATURES)}
+      select driver_id, {{'t': event_timestamp, 'c': created}} as o, {", ".join(DRIVER_FEATURES)}
       from read_parquet('{d}')
       where event_timestamp <= TIMESTAMP '{hi}' and event_timestamp >= TIMESTAMP '{lo}' - INTERVAL 2 DAY
     ), c as (
-      select customer_id, {{'t': event_timestamp, 'c': created}} as o, {', '.join(CUSTOMER_FEATURES)}
+      select customer_id, {{'t': event_timestamp, 'c': created}} as o, {", ".join(CUSTOMER_FEATURES)}
       from read_parquet('{c}')
       where event_timestamp <= TIMESTAMP '{hi}'
     )
     select e.driver_id, e.customer_id, e.event_timestamp, e.label,
-           {', '.join(f'case when d.o.t >= e.event_timestamp - INTERVAL 2 DAY then d.{f} end as {f}'
-                      for f in DRIVER_FEATURES)},
-           {', '.join(f'c.{f}' for f in CUSTOMER_FEATURES)}
+           {
+        ", ".join(
+            f"case when d.o.t >= e.event_timestamp - INTERVAL 2 DAY then d.{f} end as {f}" for f in DRIVER_FEATURES
+        )
+    },
+           {", ".join(f"c.{f}" for f in CUSTOMER_FEATURES)}
     from read_parquet('{e}', file_row_number = true) e
     asof left join d on e.driver_id = d.driver_id and {{'t': e.event_timestamp, 'c': TIMESTAMP 'infinity'}} >= d.o
     asof left join c on e.customer_id = c.customer_id and {{'t': e.event_timestamp, 'c': TIMESTAMP 'infinity'}} >= c.o
@@ -95,20 +120,24 @@ def hand_dedup_sql(data: Path, lo: str, hi: str) -> str:
     d, c, e = data / "driver_stats.parquet", data / "customer_profile.parquet", data / "entities.parquet"
     return f"""
     with d as (
-      select driver_id, event_timestamp, {', '.join(DRIVER_FEATURES)}
+      select driver_id, event_timestamp, {", ".join(DRIVER_FEATURES)}
       from read_parquet('{d}')
       where event_timestamp <= TIMESTAMP '{hi}' and event_timestamp >= TIMESTAMP '{lo}' - INTERVAL 2 DAY
       qualify row_number() over (partition by driver_id, event_timestamp order by created desc) = 1
     ), c as (
-      select customer_id, event_timestamp, {', '.join(CUSTOMER_FEATURES)}
+      select customer_id, event_timestamp, {", ".join(CUSTOMER_FEATURES)}
       from read_parquet('{c}')
       where event_timestamp <= TIMESTAMP '{hi}'
       qualify row_number() over (partition by customer_id, event_timestamp order by created desc) = 1
     )
     select e.driver_id, e.customer_id, e.event_timestamp, e.label,
-           {', '.join(f'case when d.event_timestamp >= e.event_timestamp - INTERVAL 2 DAY then d.{f} end as {f}'
-                      for f in DRIVER_FEATURES)},
-           {', '.join(f'c.{f}' for f in CUSTOMER_FEATURES)}
+           {
+        ", ".join(
+            f"case when d.event_timestamp >= e.event_timestamp - INTERVAL 2 DAY then d.{f} end as {f}"
+            for f in DRIVER_FEATURES
+        )
+    },
+           {", ".join(f"c.{f}" for f in CUSTOMER_FEATURES)}
     from read_parquet('{e}', file_row_number = true) e
     asof left join d on e.driver_id = d.driver_id and e.event_timestamp >= d.event_timestamp
     asof left join c on e.customer_id = c.customer_id and e.event_timestamp >= c.event_timestamp
@@ -120,8 +149,9 @@ def run_hand(data: Path, threads: int, strategy: str = ""):
     import duckdb
 
     con = duckdb.connect(config={"threads": threads})
-    lo, hi = con.sql(f"select min(event_timestamp), max(event_timestamp) "
-                     f"from read_parquet('{data / 'entities.parquet'}')").fetchall()[0]
+    lo, hi = con.sql(
+        f"select min(event_timestamp), max(event_timestamp) from read_parquet('{data / 'entities.parquet'}')"
+    ).fetchall()[0]
     sql = hand_dedup_sql if strategy == "dedup" else hand_written_sql
     return con.sql(sql(data, str(lo), str(hi))).to_arrow_table()
 
@@ -150,13 +180,28 @@ def one(impl: str, data: Path, threads: int, strategy: str, check: str | None) -
         import pyarrow.parquet as pq
 
         pq.write_table(table, check)
-    return {"impl": impl, "strategy": strategy, "rows": table.num_rows, "seconds": round(seconds, 3),
-            "peak_mb": round(peak_mb)}
+    return {
+        "impl": impl,
+        "strategy": strategy,
+        "rows": table.num_rows,
+        "seconds": round(seconds, 3),
+        "peak_mb": round(peak_mb),
+    }
 
 
 def spawn(impl: str, data: Path, threads: int, strategy: str = "asof", check: str | None = None) -> dict:
-    cmd = [sys.executable, __file__, "--one", impl, "--data", str(data), "--threads", str(threads),
-           "--strategy", strategy] + (["--check", check] if check else [])
+    cmd = [
+        sys.executable,
+        __file__,
+        "--one",
+        impl,
+        "--data",
+        str(data),
+        "--threads",
+        str(threads),
+        "--strategy",
+        strategy,
+    ] + (["--check", check] if check else [])
     out = subprocess.run(cmd, check=True, capture_output=True, text=True, timeout=900).stdout
     return json.loads(out.strip().splitlines()[-1])
 
@@ -172,10 +217,14 @@ def main() -> None:
     parser.add_argument("--sizes", default="small,large")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
-    parser.add_argument("--strategies", default="asof,asof+single,window",
-                        help="sqlfeast strategies to time; +single: every view in one query")
-    parser.add_argument("--hand", default="struct,dedup",
-                        help="hand-written queries to time; the first is the ratio's baseline")
+    parser.add_argument(
+        "--strategies",
+        default="asof,asof+single,window",
+        help="sqlfeast strategies to time; +single: every view in one query",
+    )
+    parser.add_argument(
+        "--hand", default="struct,dedup", help="hand-written queries to time; the first is the ratio's baseline"
+    )
     parser.add_argument("--root", default="/tmp/sqlfeast_hist_bench")
     parser.add_argument("--one", default=None)
     parser.add_argument("--data", default=None)
@@ -197,8 +246,17 @@ def main() -> None:
         spawn("hand", data, args.threads, args.hand.split(",")[0], check=str(data / "hand.parquet"))
         for strategy in args.strategies.split(","):
             spawn("sqlfeast", data, args.threads, strategy, check=str(data / f"sqlfeast_{strategy}.parquet"))
-            print(json.dumps({"size": size, "strategy": strategy, "equal_to_hand":
-                              same_answer(str(data / "hand.parquet"), str(data / f"sqlfeast_{strategy}.parquet"))}))
+            print(
+                json.dumps(
+                    {
+                        "size": size,
+                        "strategy": strategy,
+                        "equal_to_hand": same_answer(
+                            str(data / "hand.parquet"), str(data / f"sqlfeast_{strategy}.parquet")
+                        ),
+                    }
+                )
+            )
         runs_of: dict[str, list[dict]] = {}
         for _ in range(args.repeat):  # interleaved; median and best of N
             runs = [("hand", h) for h in args.hand.split(",")] + [("sqlfeast", s) for s in args.strategies.split(",")]
@@ -211,9 +269,13 @@ def main() -> None:
         median = {k: statistics.median(r["seconds"] for r in v) for k, v in runs_of.items()}
         hand = median[f"hand:{args.hand.split(',')[0]}"]
         for key, results in runs_of.items():
-            print(f"{size}: {key:18s} median {median[key]:7.3f}s  best {min(r['seconds'] for r in results):7.3f}s  "
-                  f"ratio {median[key] / hand:5.2f}  peak {max(r['peak_mb'] for r in results)} MB  "
-                  f"load {min(r['load1'] for r in results)}-{max(r['load1'] for r in results)}", flush=True)
+            print(
+                f"{size}: {key:18s} median {median[key]:7.3f}s  best {min(r['seconds'] for r in results):7.3f}s  "
+                f"ratio {median[key] / hand:5.2f}  peak {max(r['peak_mb'] for r in results)} MB  "
+                f"load {min(r['load1'] for r in results)}-{max(r['load1'] for r in results)}",
+                flush=True,
+            )
+
 
 if __name__ == "__main__":
     main()

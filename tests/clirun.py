@@ -47,7 +47,7 @@ def screen(raw: str) -> str:
     for line in _ANSI.sub("", raw).replace("\r\n", "\n").split("\n"):
         shown = ""
         for part in line.split("\r"):
-            shown = part + shown[len(part):]
+            shown = part + shown[len(part) :]
         lines.append(shown.rstrip())
     return "\n".join(lines).strip("\n")
 
@@ -92,8 +92,16 @@ class PtyProcess:
     def __init__(self, args: list[str], cwd: str | os.PathLike, env: dict[str, str | None] | None = None):
         self.args = list(args)
         self.master, slave = _open_pty()
-        self.proc = subprocess.Popen(self.args, cwd=str(cwd), env=_environment(env), stdin=slave,
-                                     stdout=slave, stderr=slave, start_new_session=True, close_fds=True)
+        self.proc = subprocess.Popen(
+            self.args,
+            cwd=str(cwd),
+            env=_environment(env),
+            stdin=slave,
+            stdout=slave,
+            stderr=slave,
+            start_new_session=True,
+            close_fds=True,
+        )
         os.close(slave)
         self._buffer = b""
         self._eof = False
@@ -175,21 +183,31 @@ class PtyProcess:
             pass
 
 
-def run_pty(args: list[str], cwd: str | os.PathLike, env: dict[str, str | None] | None = None,
-            timeout: float = 180) -> PtyResult:
+def run_pty(
+    args: list[str], cwd: str | os.PathLike, env: dict[str, str | None] | None = None, timeout: float = 180
+) -> PtyResult:
     """Run `args` to completion on a pseudo-terminal; returns the exit code and the output."""
     with PtyProcess(args, cwd, env) as proc:
         return proc.wait(timeout)
 
 
-def sqlfeast(*args: str, cwd: str | os.PathLike, env: dict[str, str | None] | None = None,
-             timeout: float = 180) -> PtyResult:
+def sqlfeast(
+    *args: str, cwd: str | os.PathLike, env: dict[str, str | None] | None = None, timeout: float = 180
+) -> PtyResult:
     """`sqlfeast ARGS...` in `cwd` on a pseudo-terminal."""
     return run_pty([*sqlfeast_command(), *args], cwd, env, timeout)
 
 
-def run_piped(args: list[str], cwd: str | os.PathLike, env: dict[str, str | None] | None = None,
-              timeout: float = 180) -> subprocess.CompletedProcess:
+def run_piped(
+    args: list[str], cwd: str | os.PathLike, env: dict[str, str | None] | None = None, timeout: float = 180
+) -> subprocess.CompletedProcess:
     """The same command with stdout and stderr captured through pipes (not a terminal)."""
-    return subprocess.run(args, cwd=str(cwd), env=_environment(env), capture_output=True, text=True,
-                          timeout=timeout, stdin=subprocess.DEVNULL)
+    return subprocess.run(
+        args,
+        cwd=str(cwd),
+        env=_environment(env),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )

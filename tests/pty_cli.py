@@ -21,8 +21,14 @@ def run_pty(project: Path, *args: str, timeout: float = 300) -> Run:
     """`python -m sqlfeast --project-dir PROJECT ARGS...` on a pty; returns exit code and screen text."""
     leader, follower = pty.openpty()
     env = {**os.environ, "COLUMNS": "200", "TERM": "xterm"}
-    proc = subprocess.Popen([sys.executable, "-m", "sqlfeast", "--project-dir", str(project), *args],
-                            stdin=follower, stdout=follower, stderr=follower, env=env, close_fds=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sqlfeast", "--project-dir", str(project), *args],
+        stdin=follower,
+        stdout=follower,
+        stderr=follower,
+        env=env,
+        close_fds=True,
+    )
     os.close(follower)
     chunks: list[bytes] = []
     try:

@@ -16,9 +16,16 @@ from sqlfeast.catalog.site import Site
 from sqlfeast.core.registry import Registry
 
 
-def generate(registry: Registry, out: str | Path, results: dict[str, Any] | None = None,
-             warehouse=None, renderer=None, stats: bool = False, materialized: dict[str, str] | None = None,
-             target: str = "") -> Path:
+def generate(
+    registry: Registry,
+    out: str | Path,
+    results: dict[str, Any] | None = None,
+    warehouse=None,
+    renderer=None,
+    stats: bool = False,
+    materialized: dict[str, str] | None = None,
+    target: str = "",
+) -> Path:
     """Write the site for `registry` into `out`; with `stats`, compute statistics of every view in
     `warehouse` (two scans a view) first. Returns the index page."""
     view_stats = {}

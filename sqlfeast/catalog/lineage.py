@@ -26,8 +26,13 @@ from sqlfeast.core.registry import Registry
 
 NODE_W, NODE_H, ROW, GAP_X, SUB_GAP, MARGIN, MIN_ROWS = 200, 24, 32, 80, 24, 12, 24
 KINDS = ("source", "push_source", "model", "feature_view", "feature_service")
-LABELS = {"source": "source", "push_source": "push source", "model": "model", "feature_view": "feature view",
-          "feature_service": "feature service"}
+LABELS = {
+    "source": "source",
+    "push_source": "push source",
+    "model": "model",
+    "feature_view": "feature view",
+    "feature_service": "feature service",
+}
 
 
 @dataclass
@@ -161,7 +166,7 @@ def layout(g: Graph, sweeps: int = 4) -> Layout:
     xy: dict[str, tuple[float, float]] = {}
     x: float = MARGIN
     for col in columns:
-        chunks = [col[i:i + rows] for i in range(0, len(col), rows)] or [[]]
+        chunks = [col[i : i + rows] for i in range(0, len(col), rows)] or [[]]
         for k, chunk in enumerate(chunks):
             offset = _offset(len(chunk), tallest)
             for i, n in enumerate(chunk):
@@ -183,24 +188,32 @@ def svg(g: Graph, href: Callable[[str], str], current: str | None = None, marks:
     highlighted; `marks` adds a test status (pass / warn / fail) to nodes."""
     lay = layout(g)
     marks = marks or {}
-    out = [f'<svg class="lineage" xmlns="http://www.w3.org/2000/svg" width="{lay.width:.0f}" '
-           f'height="{lay.height:.0f}" viewBox="0 0 {lay.width:.0f} {lay.height:.0f}" role="img" '
-           f'aria-label="lineage graph of {len(g.nodes)} objects">']
+    out = [
+        f'<svg class="lineage" xmlns="http://www.w3.org/2000/svg" width="{lay.width:.0f}" '
+        f'height="{lay.height:.0f}" viewBox="0 0 {lay.width:.0f} {lay.height:.0f}" role="img" '
+        f'aria-label="lineage graph of {len(g.nodes)} objects">'
+    ]
     out.append('<g class="edges">')
     for src, dst in g.edges:
         (x1, y1), (x2, y2) = lay.xy[src], lay.xy[dst]
         x1, y1, y2 = x1 + NODE_W, y1 + NODE_H / 2, y2 + NODE_H / 2
         bend = max((x2 - x1) / 2, 20)
-        out.append(f'<path data-from="{escape(src)}" data-to="{escape(dst)}" '
-                   f'd="M{x1:.0f},{y1:.0f} C{x1 + bend:.0f},{y1:.0f} {x2 - bend:.0f},{y2:.0f} {x2:.0f},{y2:.0f}"/>')
+        out.append(
+            f'<path data-from="{escape(src)}" data-to="{escape(dst)}" '
+            f'd="M{x1:.0f},{y1:.0f} C{x1 + bend:.0f},{y1:.0f} {x2 - bend:.0f},{y2:.0f} {x2:.0f},{y2:.0f}"/>'
+        )
     out.append("</g>")
     for node in g.nodes:
         kind, _, name = node.partition(":")
         x, y = lay.xy[node]
-        cls = f"node {kind}" + (" current" if node == current else "") + (f" mark-{marks[node]}" if node in marks else "")
-        out.append(f'<a href="{escape(href(node))}" class="{cls}" data-id="{escape(node)}">'
-                   f'<title>{escape(LABELS[kind])} {escape(name)}</title>'
-                   f'<rect x="{x:.0f}" y="{y:.0f}" width="{NODE_W}" height="{NODE_H}" rx="4"/>'
-                   f'<text x="{x + 8:.0f}" y="{y + 16:.0f}">{escape(_label(name))}</text></a>')
+        cls = (
+            f"node {kind}" + (" current" if node == current else "") + (f" mark-{marks[node]}" if node in marks else "")
+        )
+        out.append(
+            f'<a href="{escape(href(node))}" class="{cls}" data-id="{escape(node)}">'
+            f"<title>{escape(LABELS[kind])} {escape(name)}</title>"
+            f'<rect x="{x:.0f}" y="{y:.0f}" width="{NODE_W}" height="{NODE_H}" rx="4"/>'
+            f'<text x="{x + 8:.0f}" y="{y + 16:.0f}">{escape(_label(name))}</text></a>'
+        )
     out.append("</svg>")
     return "".join(out)

@@ -61,9 +61,15 @@ def _fmt(value: Any) -> str:
 class Site:
     """Writes the catalog of one registry (plus optional test results and statistics)."""
 
-    def __init__(self, registry: Registry, out: Path, results: dict[str, Any] | None = None,
-                 stats: dict[str, Any] | None = None, materialized: dict[str, str] | None = None,
-                 target: str = ""):
+    def __init__(
+        self,
+        registry: Registry,
+        out: Path,
+        results: dict[str, Any] | None = None,
+        stats: dict[str, Any] | None = None,
+        materialized: dict[str, str] | None = None,
+        target: str = "",
+    ):
         self.registry = registry
         self.out = Path(out)
         self.results = results
@@ -74,8 +80,11 @@ class Site:
         self.tests: dict[str, list[dict[str, Any]]] = {}
         for r in (results or {}).get("results", []):
             self.tests.setdefault(r["view"], []).append(r)
-        self.marks = {f"feature_view:{v}": max((r["status"] for r in rs), key=lambda s: _STATUS_ORDER.get(s, 0))
-                      for v, rs in self.tests.items() if v in registry.feature_views}
+        self.marks = {
+            f"feature_view:{v}": max((r["status"] for r in rs), key=lambda s: _STATUS_ORDER.get(s, 0))
+            for v, rs in self.tests.items()
+            if v in registry.feature_views
+        }
         self.pages = 0
         self.written: set[Path] = set()
 
@@ -120,11 +129,13 @@ class Site:
         kind, _, name = node.partition(":")
         if graph:
             sub = self.graph.around(node)
-            lineage_html = (f'<h2>Lineage</h2><p class="muted">Upstream and downstream of this {lineage.LABELS[kind]}; '
-                     f'every box links to its page.</p><div class="graph">'
-                     f'{lineage.svg(sub, lambda n: "../" + page_path(n), node, self.marks)}</div>')
+            lineage_html = (
+                f'<h2>Lineage</h2><p class="muted">Upstream and downstream of this {lineage.LABELS[kind]}; '
+                f'every box links to its page.</p><div class="graph">'
+                f"{lineage.svg(sub, lambda n: '../' + page_path(n), node, self.marks)}</div>"
+            )
             at = body.find("</dl>")  # right below the header metadata
-            body = body[:at + 5] + lineage_html + body[at + 5:] if at >= 0 else body + lineage_html
+            body = body[: at + 5] + lineage_html + body[at + 5 :] if at >= 0 else body + lineage_html
         title = f"{LABEL_OF[kind]} {name}"
         path = self.out / page_path(node)
         path.write_text(self._html("../", title, body, kind=LABEL_OF[kind], name=name))
@@ -132,16 +143,18 @@ class Site:
         self.pages += 1
 
     def _html(self, up: str, title: str, body: str, kind: str = "", name: str = "") -> str:
-        heading = (f'<p class="kind">{_h(kind)}</p><h1>{_h(name)}</h1>' if kind else f"<h1>{_h(title)}</h1>")
-        return (f'<!doctype html><html lang="en"><head><meta charset="utf-8">'
-                f'<meta name="viewport" content="width=device-width, initial-scale=1">'
-                f'<title>{_h(title)}</title><link rel="stylesheet" href="{up}assets/style.css"></head>'
-                f'<body data-root="{up}"><header><a class="home" href="{up}index.html">{_h(self.registry.project)}'
-                f' catalog</a><div class="search"><input id="search" type="search" autocomplete="off" '
-                f'placeholder="Search by name, description or tag" aria-label="Search the catalog">'
-                f'<ul id="results" role="listbox"></ul></div></header><main>{heading}{body}</main>'
-                f'<script src="{up}assets/search-index.js"></script><script src="{up}assets/catalog.js"></script>'
-                f'</body></html>\n')
+        heading = f'<p class="kind">{_h(kind)}</p><h1>{_h(name)}</h1>' if kind else f"<h1>{_h(title)}</h1>"
+        return (
+            f'<!doctype html><html lang="en"><head><meta charset="utf-8">'
+            f'<meta name="viewport" content="width=device-width, initial-scale=1">'
+            f'<title>{_h(title)}</title><link rel="stylesheet" href="{up}assets/style.css"></head>'
+            f'<body data-root="{up}"><header><a class="home" href="{up}index.html">{_h(self.registry.project)}'
+            f' catalog</a><div class="search"><input id="search" type="search" autocomplete="off" '
+            f'placeholder="Search by name, description or tag" aria-label="Search the catalog">'
+            f'<ul id="results" role="listbox"></ul></div></header><main>{heading}{body}</main>'
+            f'<script src="{up}assets/search-index.js"></script><script src="{up}assets/catalog.js"></script>'
+            f"</body></html>\n"
+        )
 
     def _link(self, node: str, up: str = "../") -> str:
         name = node.partition(":")[2]
@@ -151,35 +164,52 @@ class Site:
     def _index(self) -> str:
         r = self.registry
         generated = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-        summary = (f'<p class="muted">{len(r.feature_views)} feature views, {len(r.models)} models, '
-                   f'{len(r.sources)} sources, {len(r.feature_services)} feature services, '
-                   f'{len(r.push_sources)} push sources, {len(r.entities)} entities; target '
-                   f'{_h(self.target)}; generated {generated}.</p>')
+        summary = (
+            f'<p class="muted">{len(r.feature_views)} feature views, {len(r.models)} models, '
+            f"{len(r.sources)} sources, {len(r.feature_services)} feature services, "
+            f"{len(r.push_sources)} push sources, {len(r.entities)} entities; target "
+            f"{_h(self.target)}; generated {generated}.</p>"
+        )
         if self.results:
             s = self.results.get("summary", {})
-            summary += (f'<p>Data tests ({_h(self.results.get("generated_at"))} UTC): '
-                        f'<span class="mark pass">{s.get("pass", 0)} pass</span> '
-                        f'<span class="mark warn">{s.get("warn", 0)} warn</span> '
-                        f'<span class="mark fail">{s.get("fail", 0)} fail</span></p>')
-        body = [summary, '<h2>Lineage</h2><p class="muted">Sources and push sources on the left, then models, '
-                'feature views and feature services; hover a box to follow its edges, click to open it.</p>',
-                '<p class="legend">' + "".join(f'<span class="key {k}">{lineage.LABELS[k]}</span>'
-                                               for k in lineage.KINDS) + "</p>",
-                f'<div class="graph">{lineage.svg(self.graph, page_path, marks=self.marks)}</div>']
+            summary += (
+                f"<p>Data tests ({_h(self.results.get('generated_at'))} UTC): "
+                f'<span class="mark pass">{s.get("pass", 0)} pass</span> '
+                f'<span class="mark warn">{s.get("warn", 0)} warn</span> '
+                f'<span class="mark fail">{s.get("fail", 0)} fail</span></p>'
+            )
+        body = [
+            summary,
+            '<h2>Lineage</h2><p class="muted">Sources and push sources on the left, then models, '
+            "feature views and feature services; hover a box to follow its edges, click to open it.</p>",
+            '<p class="legend">'
+            + "".join(f'<span class="key {k}">{lineage.LABELS[k]}</span>' for k in lineage.KINDS)
+            + "</p>",
+            f'<div class="graph">{lineage.svg(self.graph, page_path, marks=self.marks)}</div>',
+        ]
         rows = []
         for name, v in sorted(r.feature_views.items()):
             mark = self.marks.get(f"feature_view:{name}")
-            rows.append(f'<tr><td>{self._link("feature_view:" + name, "")}</td><td>{_h(", ".join(v.entities))}</td>'
-                        f'<td>{len(v.features)}</td><td>{_h(v.owner)}</td><td>{_h(v.description)}</td>'
-                        f'<td>{self._mark(mark) if mark else ""}</td></tr>')
-        body.append('<h2>Feature views</h2><table class="list"><thead><tr><th>name</th><th>entities</th>'
-                    '<th>features</th><th>owner</th><th>description</th><th>tests</th></tr></thead><tbody>'
-                    + "".join(rows) + "</tbody></table>")
-        for kind, title, objects in (("feature_service", "Feature services", r.feature_services),
-                                     ("entity", "Entities", r.entities), ("model", "Models", r.models),
-                                     ("source", "Sources", r.sources), ("push_source", "Push sources", r.push_sources)):
+            rows.append(
+                f"<tr><td>{self._link('feature_view:' + name, '')}</td><td>{_h(', '.join(v.entities))}</td>"
+                f"<td>{len(v.features)}</td><td>{_h(v.owner)}</td><td>{_h(v.description)}</td>"
+                f"<td>{self._mark(mark) if mark else ''}</td></tr>"
+            )
+        body.append(
+            '<h2>Feature views</h2><table class="list"><thead><tr><th>name</th><th>entities</th>'
+            "<th>features</th><th>owner</th><th>description</th><th>tests</th></tr></thead><tbody>"
+            + "".join(rows)
+            + "</tbody></table>"
+        )
+        for kind, title, objects in (
+            ("feature_service", "Feature services", r.feature_services),
+            ("entity", "Entities", r.entities),
+            ("model", "Models", r.models),
+            ("source", "Sources", r.sources),
+            ("push_source", "Push sources", r.push_sources),
+        ):
             if objects:
-                items = "".join(f'<li>{self._link(kind + ":" + n, "")}</li>' for n in sorted(objects))
+                items = "".join(f"<li>{self._link(kind + ':' + n, '')}</li>" for n in sorted(objects))
                 body.append(f'<h2>{title}</h2><ul class="columns">{items}</ul>')
         return "".join(body)
 
@@ -190,30 +220,44 @@ class Site:
         return '<dl class="meta">' + "".join(f"<dt>{_h(k)}</dt><dd>{v}</dd>" for k, v in rows if v) + "</dl>"
 
     def _sql(self, sql: dict[str, str]) -> str:
-        return "".join(f'<details class="sql"><summary>Compiled SQL ({_h(d)})</summary><pre><code>{_h(text)}'
-                       f'</code></pre></details>' for d, text in sorted(sql.items()))
+        return "".join(
+            f'<details class="sql"><summary>Compiled SQL ({_h(d)})</summary><pre><code>{_h(text)}'
+            f"</code></pre></details>"
+            for d, text in sorted(sql.items())
+        )
 
     def _view(self, v) -> str:
         tags = " ".join(f'<span class="tag">{_h(k)}={_h(val)}</span>' for k, val in v.tags.items())
         stats = self.stats.get(v.name)
         materialized = self.materialized.get(v.name)
-        meta = self._meta([
-            ("description", _h(v.description)),
-            ("entities", ", ".join(self._link("entity:" + e) for e in v.entities)),
-            ("join keys", _h(", ".join(v.join_keys))), ("timestamp", _h(v.timestamp)),
-            ("created timestamp", _h(v.created_timestamp)), ("ttl", _duration(v.ttl_seconds)),
-            ("online", "yes" if v.online else "no (offline only)"), ("owner", _h(v.owner)), ("tags", tags),
-            ("file", f"<code>{_h(v.path)}</code>"),
-            ("meta", _h(json.dumps(v.meta, default=str)) if v.meta else ""),
-            ("rows", _fmt(stats.rows) if stats else ""),
-            ("latest event", _h(stats.latest_event) if stats and stats.latest_event else ""),
-            ("online store", f"materialized up to {_h(materialized)} UTC" if materialized
-             else ("not materialized yet" if v.online and self.materialized is not None else "")),
-        ])
+        meta = self._meta(
+            [
+                ("description", _h(v.description)),
+                ("entities", ", ".join(self._link("entity:" + e) for e in v.entities)),
+                ("join keys", _h(", ".join(v.join_keys))),
+                ("timestamp", _h(v.timestamp)),
+                ("created timestamp", _h(v.created_timestamp)),
+                ("ttl", _duration(v.ttl_seconds)),
+                ("online", "yes" if v.online else "no (offline only)"),
+                ("owner", _h(v.owner)),
+                ("tags", tags),
+                ("file", f"<code>{_h(v.path)}</code>"),
+                ("meta", _h(json.dumps(v.meta, default=str)) if v.meta else ""),
+                ("rows", _fmt(stats.rows) if stats else ""),
+                ("latest event", _h(stats.latest_event) if stats and stats.latest_event else ""),
+                (
+                    "online store",
+                    f"materialized up to {_h(materialized)} UTC"
+                    if materialized
+                    else ("not materialized yet" if v.online and self.materialized is not None else ""),
+                ),
+            ]
+        )
         head = "<tr><th>feature</th><th>type</th><th>description</th>"
         if stats:
-            head += ("<th>null share</th><th>min</th><th>max</th><th>mean</th>"
-                     "<th>distinct (approx.)</th><th>histogram</th>")
+            head += (
+                "<th>null share</th><th>min</th><th>max</th><th>mean</th><th>distinct (approx.)</th><th>histogram</th>"
+            )
         rows = []
         for f in v.features:
             row = f"<tr><td><code>{_h(f.name)}</code></td><td>{_h(f.type)}</td><td>{_h(f.description)}</td>"
@@ -227,14 +271,22 @@ class Site:
                     path.write_text(histogram_svg(fs.histogram, fs.histogram_kind, f.name))
                     self.written.add(path)
                     img = f'<img src="../{rel}" alt="histogram of {_h(f.name)}" width="260" height="96">'
-                row += (f"<td>{fs.null_share:.1%}</td><td>{_h(_fmt(fs.min))}</td><td>{_h(_fmt(fs.max))}</td>"
-                        f"<td>{_h(_fmt(fs.mean))}</td><td>{_h(_fmt(fs.distinct))}</td><td>{img}</td>")
+                row += (
+                    f"<td>{fs.null_share:.1%}</td><td>{_h(_fmt(fs.min))}</td><td>{_h(_fmt(fs.max))}</td>"
+                    f"<td>{_h(_fmt(fs.mean))}</td><td>{_h(_fmt(fs.distinct))}</td><td>{img}</td>"
+                )
             rows.append(row + "</tr>")
-        body = [meta, f'<h2>Features</h2><table class="features"><thead>{head}</tr></thead><tbody>'
-                      + "".join(rows) + "</tbody></table>"]
+        body = [
+            meta,
+            f'<h2>Features</h2><table class="features"><thead>{head}</tr></thead><tbody>'
+            + "".join(rows)
+            + "</tbody></table>",
+        ]
         if stats:
-            body.append('<p class="muted">Statistics computed in the warehouse at generation time; distinct '
-                        'counts are approximate (HyperLogLog).</p>')
+            body.append(
+                '<p class="muted">Statistics computed in the warehouse at generation time; distinct '
+                "counts are approximate (HyperLogLog).</p>"
+            )
         body.append(self._tests(v))
         body.append(self._sql(v.sql))
         return "".join(body)
@@ -249,52 +301,81 @@ class Site:
             rows.append(self._test_row(t.id, t.severity, r, f"{t.path}:{t.line}"))
         for test_id, r in ran.items():  # e.g. the online skew check
             rows.append(self._test_row(test_id, r["severity"], r, r.get("path") or ""))
-        when = f' (last run {_h(self.results.get("generated_at"))} UTC)' if self.results else " (not run yet)"
-        return (f'<h2>Data tests{when}</h2><table class="tests"><thead><tr><th>test</th><th>severity</th>'
-                f'<th>status</th><th>result</th><th>declared at</th></tr></thead><tbody>{"".join(rows)}</tbody></table>')
+        when = f" (last run {_h(self.results.get('generated_at'))} UTC)" if self.results else " (not run yet)"
+        return (
+            f'<h2>Data tests{when}</h2><table class="tests"><thead><tr><th>test</th><th>severity</th>'
+            f"<th>status</th><th>result</th><th>declared at</th></tr></thead><tbody>{''.join(rows)}</tbody></table>"
+        )
 
     def _test_row(self, test_id: str, severity: str, r: dict | None, where: str) -> str:
         status = self._mark(r["status"]) if r else '<span class="mark none">not run</span>'
         detail = _h(r["message"]) if r else ""
         if r and r.get("rows"):
             detail += "<pre>" + _h("\n".join(json.dumps(x, default=str) for x in r["rows"])) + "</pre>"
-        return (f"<tr><td><code>{_h(test_id)}</code></td><td>{_h(severity)}</td><td>{status}</td>"
-                f"<td>{detail}</td><td><code>{_h(where)}</code></td></tr>")
+        return (
+            f"<tr><td><code>{_h(test_id)}</code></td><td>{_h(severity)}</td><td>{status}</td>"
+            f"<td>{detail}</td><td><code>{_h(where)}</code></td></tr>"
+        )
 
     def _model(self, m) -> str:
         cols = "".join(f"<tr><td><code>{_h(c)}</code></td><td>{_h(t)}</td></tr>" for c, t in m.columns.items())
-        return (self._meta([("file", f"<code>{_h(m.path)}</code>")])
-                + f'<h2>Columns</h2><table class="list"><tbody>{cols}</tbody></table>' + self._sql(m.sql))
+        return (
+            self._meta([("file", f"<code>{_h(m.path)}</code>")])
+            + f'<h2>Columns</h2><table class="list"><tbody>{cols}</tbody></table>'
+            + self._sql(m.sql)
+        )
 
     def _source(self, s) -> str:
         relation = ".".join(p for p in (s.database, s.schema, s.identifier or s.name) if p)
         cols = "".join(f"<tr><td><code>{_h(c)}</code></td><td>{_h(t)}</td></tr>" for c, t in s.columns.items())
-        return (self._meta([("relation", f"<code>{_h(relation)}</code>"),
-                            ("external location", f"<code>{_h(s.external_location)}</code>" if s.external_location else ""),
-                            ("file", f"<code>{_h(s.path)}</code>")])
-                + (f'<h2>Columns</h2><table class="list"><tbody>{cols}</tbody></table>' if cols else ""))
+        return self._meta(
+            [
+                ("relation", f"<code>{_h(relation)}</code>"),
+                ("external location", f"<code>{_h(s.external_location)}</code>" if s.external_location else ""),
+                ("file", f"<code>{_h(s.path)}</code>"),
+            ]
+        ) + (f'<h2>Columns</h2><table class="list"><tbody>{cols}</tbody></table>' if cols else "")
 
     def _push(self, p) -> str:
         cols = "".join(f"<tr><td><code>{_h(c)}</code></td><td>{_h(t)}</td></tr>" for c, t in p.schema.items())
-        return (self._meta([("description", _h(p.description)), ("timestamp", _h(p.timestamp)),
-                            ("feeds", ", ".join(self._link("feature_view:" + v) for v in p.feature_views)),
-                            ("file", f"<code>{_h(p.path)}</code>")])
-                + f'<h2>Schema</h2><table class="list"><tbody>{cols}</tbody></table>')
+        return (
+            self._meta(
+                [
+                    ("description", _h(p.description)),
+                    ("timestamp", _h(p.timestamp)),
+                    ("feeds", ", ".join(self._link("feature_view:" + v) for v in p.feature_views)),
+                    ("file", f"<code>{_h(p.path)}</code>"),
+                ]
+            )
+            + f'<h2>Schema</h2><table class="list"><tbody>{cols}</tbody></table>'
+        )
 
     def _service(self, s) -> str:
         items = []
         for ref in s.features:
             view, _, feature = ref.partition(":")
-            items.append(f'<li>{self._link("feature_view:" + view)}{":" + _h(feature) if feature else " (all features)"}</li>')
-        return (self._meta([("description", _h(s.description)), ("file", f"<code>{_h(s.path)}</code>")])
-                + f'<h2>Features</h2><ul>{"".join(items)}</ul>')
+            items.append(
+                f"<li>{self._link('feature_view:' + view)}{':' + _h(feature) if feature else ' (all features)'}</li>"
+            )
+        return (
+            self._meta([("description", _h(s.description)), ("file", f"<code>{_h(s.path)}</code>")])
+            + f"<h2>Features</h2><ul>{''.join(items)}</ul>"
+        )
 
     def _entity(self, e) -> str:
         views = [n for n, v in sorted(self.registry.feature_views.items()) if e.name in v.entities]
-        return (self._meta([("description", _h(e.description)), ("join keys", _h(", ".join(e.join_keys))),
-                            ("file", f"<code>{_h(e.path)}</code>")])
-                + "<h2>Feature views</h2><ul>" + "".join(f"<li>{self._link('feature_view:' + n)}</li>" for n in views)
-                + "</ul>")
+        return (
+            self._meta(
+                [
+                    ("description", _h(e.description)),
+                    ("join keys", _h(", ".join(e.join_keys))),
+                    ("file", f"<code>{_h(e.path)}</code>"),
+                ]
+            )
+            + "<h2>Feature views</h2><ul>"
+            + "".join(f"<li>{self._link('feature_view:' + n)}</li>" for n in views)
+            + "</ul>"
+        )
 
     # -- search --------------------------------------------------------------------------------
     def _write_search(self) -> None:
@@ -303,13 +384,24 @@ class Site:
 
         def add(node: str, description: str = "", tags: dict[str, str] | None = None, extra: str = "") -> None:
             kind, _, name = node.partition(":")
-            entries.append({"n": name, "k": LABEL_OF[kind], "d": description,
-                            "t": " ".join(f"{k}={v}" for k, v in (tags or {}).items()), "x": extra,
-                            "u": page_path(node)})
+            entries.append(
+                {
+                    "n": name,
+                    "k": LABEL_OF[kind],
+                    "d": description,
+                    "t": " ".join(f"{k}={v}" for k, v in (tags or {}).items()),
+                    "x": extra,
+                    "u": page_path(node),
+                }
+            )
 
         for name, v in r.feature_views.items():
-            add(f"feature_view:{name}", v.description, v.tags,
-                " ".join(f.name + " " + f.description for f in v.features))
+            add(
+                f"feature_view:{name}",
+                v.description,
+                v.tags,
+                " ".join(f.name + " " + f.description for f in v.features),
+            )
         for name, m in r.models.items():
             add(f"model:{name}", "", m.tags)
         for key in r.sources:

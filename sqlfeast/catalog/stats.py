@@ -52,13 +52,22 @@ class ViewStats:
     features: dict[str, FeatureStats] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"view": self.view, "rows": self.rows,
-                "latest_event": self.latest_event.isoformat(sep=" ") if self.latest_event else None,
-                "features": {n: {**{k: _plain(getattr(f, k)) for k in ("type", "rows", "nulls", "min", "max", "mean",
-                                                                          "distinct", "histogram_kind")},
-                                 "null_share": f.null_share,
-                                 "histogram": [[_plain(a), _plain(b), c] for a, b, c in f.histogram]}
-                             for n, f in self.features.items()}}
+        return {
+            "view": self.view,
+            "rows": self.rows,
+            "latest_event": self.latest_event.isoformat(sep=" ") if self.latest_event else None,
+            "features": {
+                n: {
+                    **{
+                        k: _plain(getattr(f, k))
+                        for k in ("type", "rows", "nulls", "min", "max", "mean", "distinct", "histogram_kind")
+                    },
+                    "null_share": f.null_share,
+                    "histogram": [[_plain(a), _plain(b), c] for a, b, c in f.histogram],
+                }
+                for n, f in self.features.items()
+            },
+        }
 
 
 def _plain(value: Any) -> Any:
@@ -91,20 +100,33 @@ def _bins(f: dict[str, Any]) -> dict[str, Any] | None:
 
 def view_stats(warehouse, renderer, view: FeatureView, sql: str) -> ViewStats:
     """Statistics of every feature of one view, in two warehouse queries (see the module)."""
-    features: list[dict[str, Any]] = [{"name": f.name, "family": parse_type(f.type).family, "type": f.type} for f in view.features]
+    features: list[dict[str, Any]] = [
+        {"name": f.name, "family": parse_type(f.type).family, "type": f.type} for f in view.features
+    ]
     if view.is_aggregation:  # aggregates are not columns of the view: describe the aggregated columns
         columns = dict.fromkeys(a.column for a in view.aggregations if a.column)
-        features = [{"name": c, "family": parse_type(view.columns[c]).family, "type": view.columns[c]}
-                    for c in columns if view.columns.get(c, "unknown") != "unknown"]
+        features = [
+            {"name": c, "family": parse_type(view.columns[c]).family, "type": view.columns[c]}
+            for c in columns
+            if view.columns.get(c, "unknown") != "unknown"
+        ]
     context = {"sql": sql, "ts": view.timestamp, "ts_type": _time_kind(view), "features": features}
     row = list(warehouse.query_arrow(renderer.call("feature_stats_query", context).strip()).to_pylist()[0].values())
     result = ViewStats(view.name, int(row[0] or 0), row[1])
     if isinstance(result.latest_event, datetime) and result.latest_event.tzinfo is not None:
         result.latest_event = result.latest_event.astimezone(UTC).replace(tzinfo=None)
     for i, f in enumerate(features):
-        count, lo, hi, mean, distinct = row[2 + 5 * i: 7 + 5 * i]
-        stats = FeatureStats(f["name"], f["type"], result.rows, result.rows - int(count or 0), lo, hi,
-                             float(mean) if mean is not None else None, int(distinct) if distinct is not None else None)
+        count, lo, hi, mean, distinct = row[2 + 5 * i : 7 + 5 * i]
+        stats = FeatureStats(
+            f["name"],
+            f["type"],
+            result.rows,
+            result.rows - int(count or 0),
+            lo,
+            hi,
+            float(mean) if mean is not None else None,
+            int(distinct) if distinct is not None else None,
+        )
         result.features[f["name"]] = stats
         f.update(min=lo, max=hi, distinct=stats.distinct)
     hist = []
@@ -126,8 +148,9 @@ def view_stats(warehouse, renderer, view: FeatureView, sql: str) -> ViewStats:
         stats = result.features[h["name"]]
         stats.histogram_kind = h["kind"]
         if h["kind"] == "numeric":
-            stats.histogram = [(h["lo"] + b * h["width"], h["lo"] + (b + 1) * h["width"], found.get(b, 0))
-                               for b in range(h["bins"])]
+            stats.histogram = [
+                (h["lo"] + b * h["width"], h["lo"] + (b + 1) * h["width"], found.get(b, 0)) for b in range(h["bins"])
+            ]
         else:
             stats.histogram = [(v, None, n) for v, n in sorted(found.items(), key=lambda kv: (-kv[1], str(kv[0])))]
     return result

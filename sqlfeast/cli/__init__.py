@@ -19,9 +19,16 @@ from sqlfeast.errors import SqlfeastError, UsageError
 if TYPE_CHECKING:  # pragma: no cover
     from sqlfeast.feature_store import FeatureStore
 
-_COMMAND_MODULES = ("sqlfeast.cli.project", "sqlfeast.cli.historical", "sqlfeast.cli.online",
-                    "sqlfeast.cli.server", "sqlfeast.cli.checks", "sqlfeast.cli.catalog", "sqlfeast.cli.debug",
-                    "sqlfeast.cli.feast")
+_COMMAND_MODULES = (
+    "sqlfeast.cli.project",
+    "sqlfeast.cli.historical",
+    "sqlfeast.cli.online",
+    "sqlfeast.cli.server",
+    "sqlfeast.cli.checks",
+    "sqlfeast.cli.catalog",
+    "sqlfeast.cli.debug",
+    "sqlfeast.cli.feast",
+)
 
 
 class CliState:
@@ -37,8 +44,9 @@ class CliState:
         if self._store is None:
             from sqlfeast.feature_store import FeatureStore
 
-            self._store = FeatureStore(self.project_dir, target=self.target,
-                                       profiles_dir=self.profiles_dir, vars=self.vars)
+            self._store = FeatureStore(
+                self.project_dir, target=self.target, profiles_dir=self.profiles_dir, vars=self.vars
+            )
         return self._store
 
     def close(self) -> None:
@@ -75,12 +83,13 @@ def hoist_global_options(args: list[str]) -> list[str]:
     Traceback (most recent call last):
     click.exceptions.UsageError: Option '-t' requires an argument.
     """
-    command_at = next((i for i, a in enumerate(args) if not a.startswith("-")
-                       and (i == 0 or args[i - 1] not in GLOBAL_OPTIONS)), None)
+    command_at = next(
+        (i for i, a in enumerate(args) if not a.startswith("-") and (i == 0 or args[i - 1] not in GLOBAL_OPTIONS)), None
+    )
     if command_at is None:
         return args
-    head, tail, moved = args[:command_at + 1], [], []
-    rest = iter(args[command_at + 1:])
+    head, tail, moved = args[: command_at + 1], [], []
+    rest = iter(args[command_at + 1 :])
     for arg in rest:
         if arg == "--":
             tail.append(arg)
@@ -128,8 +137,9 @@ class SqlfeastCommand(click.Command):
     def format_options(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         super().format_options(ctx, formatter)
         root = ctx.find_root()
-        records = [r for r in (p.get_help_record(root) for p in root.command.params if p.name != "version")
-                   if r is not None]
+        records = [
+            r for r in (p.get_help_record(root) for p in root.command.params if p.name != "version") if r is not None
+        ]
         if records:
             with formatter.section("Global options (before or after the command)"):
                 formatter.write_dl(records)
@@ -161,11 +171,15 @@ class SqlfeastGroup(click.Group):
 
 
 @click.group(cls=SqlfeastGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--project-dir", default=".", show_default=True,
-              help="Directory holding sqlfeast_project.yml or dbt_project.yml.")
-@click.option("--profiles-dir", default=None,
-              help="Directory holding profiles.yml (default: $SQLFEAST_PROFILES_DIR, $DBT_PROFILES_DIR, "
-                   "the project, ~/.sqlfeast, ~/.dbt).")
+@click.option(
+    "--project-dir", default=".", show_default=True, help="Directory holding sqlfeast_project.yml or dbt_project.yml."
+)
+@click.option(
+    "--profiles-dir",
+    default=None,
+    help="Directory holding profiles.yml (default: $SQLFEAST_PROFILES_DIR, $DBT_PROFILES_DIR, "
+    "the project, ~/.sqlfeast, ~/.dbt).",
+)
 @click.option("--target", "-t", default=None, help="Target in profiles.yml (default: the profile's 'target').")
 @click.option("--vars", "vars_text", default=None, help="Project variables as YAML, e.g. '{region: eu}'.")
 @click.version_option(package_name="sqlfeast")
@@ -187,4 +201,3 @@ def echo_json(data: Any) -> None:
 for _module in _COMMAND_MODULES:
     for _command in importlib.import_module(_module).COMMANDS:
         main.add_command(_command)
-

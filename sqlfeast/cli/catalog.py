@@ -35,9 +35,16 @@ def generate_cmd(state: CliState, stats: bool) -> None:
             materialized = store.registry_store.load_materialized()
         except SqlfeastError:
             materialized = {}
-    index = generate(registry, _site_dir(store), read_results(store.project.target_dir),
-                     store.warehouse if stats else None, store.renderer if stats else None, stats,
-                     materialized, store.target.name)
+    index = generate(
+        registry,
+        _site_dir(store),
+        read_results(store.project.target_dir),
+        store.warehouse if stats else None,
+        store.renderer if stats else None,
+        stats,
+        materialized,
+        store.target.name,
+    )
     click.echo(f"Wrote the catalog of {len(registry.feature_views)} feature view(s) to {index}")
 
 
@@ -55,8 +62,7 @@ def serve_cmd(state: CliState, port: int, host: str) -> None:
     try:
         server = make_server(site, host, port)
     except OSError as err:
-        raise UsageError(f"cannot listen on {host}:{port}: {err.strerror or err}",
-                         hint="pick another --port") from None
+        raise UsageError(f"cannot listen on {host}:{port}: {err.strerror or err}", hint="pick another --port") from None
     click.echo(f"Serving the catalog on http://{host}:{server.server_address[1]}/ (Ctrl-C stops)", err=False)
     try:
         server.serve_forever()

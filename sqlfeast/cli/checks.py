@@ -50,21 +50,31 @@ def test_cmd(state: CliState, select: tuple[str, ...], online: bool, sample: int
         materialized = store.registry_store.load_materialized()
         for view in views:
             if view.online:
-                report = skew.check_view(store.warehouse, store.renderer, store.online_store, view,
-                                         view_sql(view, store.warehouse), materialized.get(view.name),
-                                         sample or skew.DEFAULT_SAMPLE)
+                report = skew.check_view(
+                    store.warehouse,
+                    store.renderer,
+                    store.online_store,
+                    view,
+                    view_sql(view, store.warehouse),
+                    materialized.get(view.name),
+                    sample or skew.DEFAULT_SAMPLE,
+                )
                 results.append(report.result())
     if not results:
-        click.echo("No data tests declared on the selected feature views "
-                   "(add 'tests:' to a view's header or its models/ YAML entry).")
+        click.echo(
+            "No data tests declared on the selected feature views "
+            "(add 'tests:' to a view's header or its models/ YAML entry)."
+        )
     for r in results:
         click.echo(f"{_MARK[r.status]}  {r.view}  {r.test}  {r.message}")
-        for row in r.rows[:runner.SAMPLE_ROWS]:
+        for row in r.rows[: runner.SAMPLE_ROWS]:
             click.echo(f"        {json.dumps(row, default=str)}")
     path = runner.write_results(store.project.target_dir, store.name, store.target.name, results)
     counts = runner.summarize(results)
-    click.echo(f"Done: {counts['pass']} pass, {counts['warn']} warn, {counts['fail']} fail "
-               f"-> {path.relative_to(store.root) if path.is_relative_to(store.root) else path}")
+    click.echo(
+        f"Done: {counts['pass']} pass, {counts['warn']} warn, {counts['fail']} fail "
+        f"-> {path.relative_to(store.root) if path.is_relative_to(store.root) else path}"
+    )
     if counts["fail"]:
         click.get_current_context().exit(1)
 

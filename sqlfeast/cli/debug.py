@@ -92,8 +92,9 @@ def debug(state: CliState) -> None:
 
     def online() -> str:
         held = snapshot["registry"] = store.online_store.load_registry()
-        return (f"{_online_where(store.target.online_store)} answers, "
-                + (f"holds registry version {held.version}" if held else "holds no registry snapshot"))
+        return f"{_online_where(store.target.online_store)} answers, " + (
+            f"holds registry version {held.version}" if held else "holds no registry snapshot"
+        )
 
     applied: dict[str, Any] = {}
 
@@ -113,11 +114,17 @@ def debug(state: CliState) -> None:
     if online_ok and registry_ok and applied["registry"] is not None:
         reg, held = applied["registry"], snapshot["registry"]
         if held is None:
-            checks.fail("online registry", f"the online store holds no registry snapshot, version {reg.version} "
-                                           "is applied (run 'sqlfeast apply' to set the online store up)")
+            checks.fail(
+                "online registry",
+                f"the online store holds no registry snapshot, version {reg.version} "
+                "is applied (run 'sqlfeast apply' to set the online store up)",
+            )
         elif held.content_hash != reg.content_hash or (held.version and held.version != reg.version):
-            checks.fail("online registry", f"the online store holds version {held.version}, version {reg.version} "
-                                           "is applied (run 'sqlfeast apply')")
+            checks.fail(
+                "online registry",
+                f"the online store holds version {held.version}, version {reg.version} "
+                "is applied (run 'sqlfeast apply')",
+            )
         else:
             click.echo(f"online registry: ok, the online store serves the applied version {reg.version}")
         problems = store.online_problems()

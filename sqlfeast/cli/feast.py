@@ -31,8 +31,13 @@ def feature_views_list(state, tags: tuple[str, ...]) -> None:
     """List feature views: name, entities, ttl, online."""
     wanted = dict(t.split(":", 1) for t in tags if ":" in t)
     views = state.store().list_feature_views(tags=wanted)
-    _table([(v.name, ", ".join(v.entities), f"{v.ttl_seconds}s" if v.ttl_seconds else "-",
-             "yes" if v.online else "no") for v in views], ("NAME", "ENTITIES", "TTL", "ONLINE"))
+    _table(
+        [
+            (v.name, ", ".join(v.entities), f"{v.ttl_seconds}s" if v.ttl_seconds else "-", "yes" if v.online else "no")
+            for v in views
+        ],
+        ("NAME", "ENTITIES", "TTL", "ONLINE"),
+    )
 
 
 @click.group("entities")
@@ -44,8 +49,10 @@ def entities() -> None:
 @click.pass_obj
 def entities_list(state) -> None:
     """List entities: name, join keys, description."""
-    _table([(e.name, ", ".join(e.join_keys), e.description) for e in state.store().list_entities()],
-           ("NAME", "JOIN KEYS", "DESCRIPTION"))
+    _table(
+        [(e.name, ", ".join(e.join_keys), e.description) for e in state.store().list_entities()],
+        ("NAME", "JOIN KEYS", "DESCRIPTION"),
+    )
 
 
 @click.group("feature-services")

@@ -23,8 +23,14 @@ def _report(results) -> None:
 @click.command("materialize", cls=SqlfeastCommand)
 @click.argument("start")
 @click.argument("end")
-@click.option("--select", "-s", "--views", "-v", multiple=True,
-              help="Feature views to materialize (default: every online view); -v/--views as in Feast.")
+@click.option(
+    "--select",
+    "-s",
+    "--views",
+    "-v",
+    multiple=True,
+    help="Feature views to materialize (default: every online view); -v/--views as in Feast.",
+)
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @click.pass_obj
 def materialize_cmd(state, start: str, end: str, select: tuple[str, ...], quiet: bool) -> None:
@@ -43,8 +49,14 @@ def materialize_cmd(state, start: str, end: str, select: tuple[str, ...], quiet:
 
 @click.command("materialize-incremental", cls=SqlfeastCommand)
 @click.argument("end")
-@click.option("--select", "-s", "--views", "-v", multiple=True,
-              help="Feature views to materialize (default: every online view); -v/--views as in Feast.")
+@click.option(
+    "--select",
+    "-s",
+    "--views",
+    "-v",
+    multiple=True,
+    help="Feature views to materialize (default: every online view); -v/--views as in Feast.",
+)
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @click.pass_obj
 def materialize_incremental_cmd(state, end: str, select: tuple[str, ...], quiet: bool) -> None:
@@ -70,20 +82,28 @@ def parse_entity(text: str) -> dict[str, str]:
 
 @click.command("get-online", cls=SqlfeastCommand)
 @click.option("--features", "-f", multiple=True, help="view:feature, view, or a feature service name.")
-@click.option("--entity", "-e", "entities", multiple=True, required=True,
-              help="One entity row as key=value[,key=value]; repeat for more rows.")
+@click.option(
+    "--entity",
+    "-e",
+    "entities",
+    multiple=True,
+    required=True,
+    help="One entity row as key=value[,key=value]; repeat for more rows.",
+)
 @click.option("--full-feature-names", is_flag=True, help="Name columns view__feature.")
 @click.option("--status", is_flag=True, help="Also print each value's status and event timestamp.")
 @click.pass_obj
-def get_online_cmd(state, features: tuple[str, ...], entities: tuple[str, ...], full_feature_names: bool,
-                   status: bool) -> None:
+def get_online_cmd(
+    state, features: tuple[str, ...], entities: tuple[str, ...], full_feature_names: bool, status: bool
+) -> None:
     """Read online feature values, printed as JSON."""
     if not features:
         raise UsageError("no features requested", hint="pass -f view:feature (repeatable) or -f SERVICE")
     refs: str | list[str] = features[0] if len(features) == 1 and ":" not in features[0] else list(features)
     store = state.store()
-    response = store.get_online_features(refs, [parse_entity(e) for e in entities],
-                                         full_feature_names=full_feature_names)
+    response = store.get_online_features(
+        refs, [parse_entity(e) for e in entities], full_feature_names=full_feature_names
+    )
     data = response.to_dict(include_event_timestamps=status)
     if status:
         data.update({f"{name}__status": values for name, values in response.statuses.items()})

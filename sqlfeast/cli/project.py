@@ -16,8 +16,10 @@ def _selected(store, select: tuple[str, ...]) -> set[str] | None:
     from sqlfeast.compile import graph
 
     registry = store.compile(write=False)
-    deps = {n: [d.split(":", 1)[1] for d in o.depends_on if d.startswith("model:")]
-            for n, o in {**registry.models, **registry.feature_views}.items()}
+    deps = {
+        n: [d.split(":", 1)[1] for d in o.depends_on if d.startswith("model:")]
+        for n, o in {**registry.models, **registry.feature_views}.items()
+    }
     tags = {n: o.tags for n, o in {**registry.models, **registry.feature_views}.items()}
     return graph.select(deps, select, tags)
 
@@ -41,10 +43,12 @@ def compile_cmd(state: CliState, strict: bool):
     """Render and validate models; write target/compiled/ and target/registry.json."""
     store = state.store()
     registry = store.compile(strict=strict)
-    click.echo(f"Compiled {len(registry.feature_views)} feature view(s), {len(registry.models)} model(s), "
-               f"{len(registry.entities)} entit{'y' if len(registry.entities) == 1 else 'ies'}, "
-               f"{len(registry.feature_services)} feature service(s) -> "
-               f"{(store.project.target_dir / 'registry.json').relative_to(store.project.root).as_posix()}")
+    click.echo(
+        f"Compiled {len(registry.feature_views)} feature view(s), {len(registry.models)} model(s), "
+        f"{len(registry.entities)} entit{'y' if len(registry.entities) == 1 else 'ies'}, "
+        f"{len(registry.feature_services)} feature service(s) -> "
+        f"{(store.project.target_dir / 'registry.json').relative_to(store.project.root).as_posix()}"
+    )
 
 
 @click.command(cls=SqlfeastCommand)
@@ -74,8 +78,10 @@ def apply(state: CliState):
     applied = store.apply(registry)
     for change in changes:
         click.echo(str(change))
-    click.echo(f"Applied registry version {applied.version} ({applied.content_hash[:12]}) "
-               f"with {len(applied.feature_views)} feature view(s).")
+    click.echo(
+        f"Applied registry version {applied.version} ({applied.content_hash[:12]}) "
+        f"with {len(applied.feature_views)} feature view(s)."
+    )
 
 
 @click.command("ls", cls=SqlfeastCommand)
@@ -85,9 +91,13 @@ def ls(state: CliState, as_json: bool):
     """List entities, feature views with their features, and feature services."""
     registry = state.store().registry
     if as_json:
-        echo_json({"entities": [e.to_dict() for e in registry.entities.values()],
-                   "feature_views": [v.to_dict() | {"sql": None} for v in registry.feature_views.values()],
-                   "feature_services": [s.to_dict() for s in registry.feature_services.values()]})
+        echo_json(
+            {
+                "entities": [e.to_dict() for e in registry.entities.values()],
+                "feature_views": [v.to_dict() | {"sql": None} for v in registry.feature_views.values()],
+                "feature_services": [s.to_dict() for s in registry.feature_services.values()],
+            }
+        )
         return
     click.echo("Entities:")
     for e in registry.entities.values():
@@ -120,8 +130,9 @@ def run(state: CliState, select: tuple[str, ...]):
         if chosen is not None and name not in chosen:
             continue
         relation = store.warehouse.relation(ref_relation(store.name, name))
-        store.warehouse.execute(store.renderer.call("create_view", relation,
-                                                     store.warehouse.localize(obj.sql[store.warehouse.dialect])))
+        store.warehouse.execute(
+            store.renderer.call("create_view", relation, store.warehouse.localize(obj.sql[store.warehouse.dialect]))
+        )
         click.echo(f"  created view {relation}")
         count += 1
     if count == 0:

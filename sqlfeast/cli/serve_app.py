@@ -44,5 +44,6 @@ def app_from_env():
     config = json.loads(os.environ.get(CONFIG_ENV) or "{}")
     project_dir = config.get("project_dir", ".")
     jobs = ProjectJobs(project_dir, config.get("target"), config.get("profiles_dir"))
-    return create_app(project_dir, config.get("target"), config.get("profiles_dir"), jobs=jobs,
-                      **config.get("options", {}))
+    return create_app(
+        project_dir, config.get("target"), config.get("profiles_dir"), jobs=jobs, **config.get("options", {})
+    )

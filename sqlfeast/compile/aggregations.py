@@ -36,8 +36,14 @@ _NUMERIC = ("integer", "float")
 _ORDERED = ("integer", "float", "string", "timestamp", "date", "boolean")
 # Which column families each function takes (None: any column, and count needs none).
 _ACCEPTS: dict[str, tuple[str, ...] | None] = {
-    "count": None, "count_distinct": _ORDERED + ("bytes",), "sum": _NUMERIC, "avg": _NUMERIC,
-    "stddev": _NUMERIC, "min": _ORDERED, "max": _ORDERED, "last": None,
+    "count": None,
+    "count_distinct": _ORDERED + ("bytes",),
+    "sum": _NUMERIC,
+    "avg": _NUMERIC,
+    "stddev": _NUMERIC,
+    "min": _ORDERED,
+    "max": _ORDERED,
+    "last": None,
 }
 
 
@@ -81,6 +87,7 @@ def parse_aggregations(data: Any, path: str, errors: list[SqlfeastError]) -> tup
     >>> (aggs[0].function, aggs[0].window_seconds, granularity, errs)
     ('count', 604800, 3600, [])
     """
+
     def err(message: str, line: int | None, hint: str | None = None) -> None:
         errors.append(ValidationError(message, Location(path, line), hint=hint))
 
@@ -97,27 +104,39 @@ def parse_aggregations(data: Any, path: str, errors: list[SqlfeastError]) -> tup
     spec = data.get("aggregations")
     line = data.key_line("aggregations")
     if not isinstance(spec, LineDict) or not spec:
-        err("'aggregations:' must map each aggregate's name to {function, column, window}", line,
-            "e.g. aggregations: {orders_7d: {function: count, window: 7d}}")
+        err(
+            "'aggregations:' must map each aggregate's name to {function, column, window}",
+            line,
+            "e.g. aggregations: {orders_7d: {function: count, window: 7d}}",
+        )
         return [], granularity
     out: list[Aggregation] = []
     for name, item in spec.items():
         item_line = spec.key_line(name)
         if not isinstance(item, LineDict):
-            err(f"aggregation '{name}' must be a mapping such as {{function: sum, column: amount, window: 7d}}",
-                item_line)
+            err(
+                f"aggregation '{name}' must be a mapping such as {{function: sum, column: amount, window: 7d}}",
+                item_line,
+            )
             continue
         bad = False
         for key in item:
             if key not in AGGREGATION_KEYS:
-                err(f"unknown key '{key}' in aggregation '{name}'", item.key_line(key) or item_line,
-                    suggest(key, AGGREGATION_KEYS) or f"known keys: {', '.join(AGGREGATION_KEYS)}")
+                err(
+                    f"unknown key '{key}' in aggregation '{name}'",
+                    item.key_line(key) or item_line,
+                    suggest(key, AGGREGATION_KEYS) or f"known keys: {', '.join(AGGREGATION_KEYS)}",
+                )
                 bad = True
         function = item.get("function")
         if not isinstance(function, str) or function.lower() not in FUNCTIONS:
-            err(f"aggregation '{name}' has unknown function {function!r}" if function is not None
-                else f"aggregation '{name}' needs 'function:'", item.key_line("function") or item_line,
-                suggest(str(function), FUNCTIONS) or f"functions: {', '.join(FUNCTIONS)}")
+            err(
+                f"aggregation '{name}' has unknown function {function!r}"
+                if function is not None
+                else f"aggregation '{name}' needs 'function:'",
+                item.key_line("function") or item_line,
+                suggest(str(function), FUNCTIONS) or f"functions: {', '.join(FUNCTIONS)}",
+            )
             bad = True
         else:
             function = function.lower()
@@ -136,22 +155,31 @@ def parse_aggregations(data: Any, path: str, errors: list[SqlfeastError]) -> tup
             try:
                 window = parse_ttl(item.get("window"))
             except ValueError as e:
-                err(f"aggregation '{name}': " + str(e).replace("ttl", "window").replace(", or 0 for no limit", ""),
-                    item.key_line("window"))
+                err(
+                    f"aggregation '{name}': " + str(e).replace("ttl", "window").replace(", or 0 for no limit", ""),
+                    item.key_line("window"),
+                )
                 bad = True
             else:
                 if window <= 0:
-                    err(f"the window of aggregation '{name}' must be positive", item.key_line("window"),
-                        "e.g. window: 7d")
+                    err(
+                        f"the window of aggregation '{name}' must be positive",
+                        item.key_line("window"),
+                        "e.g. window: 7d",
+                    )
                     bad = True
                 elif granularity > 0 and window % granularity:
-                    err(f"the window of aggregation '{name}' ({item.get('window')}) is not a whole number of "
-                        f"tiles of granularity {data.get('granularity') or '1h'}", item.key_line("window"),
-                        "make every window a multiple of 'granularity:' (or set a finer granularity)")
+                    err(
+                        f"the window of aggregation '{name}' ({item.get('window')}) is not a whole number of "
+                        f"tiles of granularity {data.get('granularity') or '1h'}",
+                        item.key_line("window"),
+                        "make every window a multiple of 'granularity:' (or set a finer granularity)",
+                    )
                     bad = True
         if not bad:
-            out.append(Aggregation(str(name), str(function), window, column,
-                                   description=str(item.get("description") or "")))
+            out.append(
+                Aggregation(str(name), str(function), window, column, description=str(item.get("description") or ""))
+            )
     return out, granularity
 
 
@@ -165,16 +193,32 @@ def check_projection(view: FeatureView, columns: list, file, header: Any) -> lis
     used = {a.column for a in view.aggregations if a.column}
     # The plain check covers keys, timestamps and duplicates; aggregated columns play the role of
     # declared features there (their types are checked here instead).
-    plain = FeatureView(name=view.name, entities=view.entities, join_keys=view.join_keys, timestamp=view.timestamp,
-                        created_timestamp=view.created_timestamp, features=[])
-    lines = {"header": header.line, "entities": header.key_line("entities"), "timestamp": header.key_line("timestamp"),
-             "created_timestamp": header.key_line("created_timestamp"), "features": {}}
+    plain = FeatureView(
+        name=view.name,
+        entities=view.entities,
+        join_keys=view.join_keys,
+        timestamp=view.timestamp,
+        created_timestamp=view.created_timestamp,
+        features=[],
+    )
+    lines = {
+        "header": header.line,
+        "entities": header.key_line("entities"),
+        "timestamp": header.key_line("timestamp"),
+        "created_timestamp": header.key_line("created_timestamp"),
+        "features": {},
+    }
     by_name = {c.name: c for c in columns}
     for problem in check_plain(plain, [c for c in columns if c.name not in used], file, lines):
         if "is selected but not declared as a feature" in problem.message:
             name = problem.message.split("'")[1]
-            errors.append(ValidationError(f"column '{name}' is selected but no aggregation uses it",
-                                          problem.location, hint="aggregate it or remove it from the SELECT"))
+            errors.append(
+                ValidationError(
+                    f"column '{name}' is selected but no aggregation uses it",
+                    problem.location,
+                    hint="aggregate it or remove it from the SELECT",
+                )
+            )
         else:
             errors.append(problem)
     spec = header.get("aggregations")
@@ -183,28 +227,47 @@ def check_projection(view: FeatureView, columns: list, file, header: Any) -> lis
         line = item.key_line("column") or spec.key_line(agg.name)
         column = by_name.get(agg.column) if agg.column else None
         if agg.column and column is None:
-            errors.append(ValidationError(
-                f"aggregation '{agg.name}' aggregates column '{agg.column}', which the SELECT does not give",
-                Location(path, line), hint=suggest(agg.column, list(by_name)) or f"select {agg.column}"))
+            errors.append(
+                ValidationError(
+                    f"aggregation '{agg.name}' aggregates column '{agg.column}', which the SELECT does not give",
+                    Location(path, line),
+                    hint=suggest(agg.column, list(by_name)) or f"select {agg.column}",
+                )
+            )
             continue
         if column is not None and column.type is None and agg.function not in ("count", "count_distinct"):
-            errors.append(ValidationError(
-                f"the type of column '{agg.column}' (aggregation '{agg.name}') cannot be inferred",
-                column.location or Location(path, line), hint=f"cast it in the SELECT, e.g. cast(... as double) as {agg.column}"))
+            errors.append(
+                ValidationError(
+                    f"the type of column '{agg.column}' (aggregation '{agg.name}') cannot be inferred",
+                    column.location or Location(path, line),
+                    hint=f"cast it in the SELECT, e.g. cast(... as double) as {agg.column}",
+                )
+            )
             continue
-        if agg.function == "sum" and column is not None and column.type is not None and column.type.name == "decimal" \
-                and column.type.precision is None:
-            errors.append(ValidationError(
-                f"the scale of decimal column '{agg.column}' (aggregation '{agg.name}') cannot be inferred",
-                column.location or Location(path, line),
-                hint=f"cast it in the SELECT, e.g. cast(... as decimal(18,2)) as {agg.column}"))
+        if (
+            agg.function == "sum"
+            and column is not None
+            and column.type is not None
+            and column.type.name == "decimal"
+            and column.type.precision is None
+        ):
+            errors.append(
+                ValidationError(
+                    f"the scale of decimal column '{agg.column}' (aggregation '{agg.name}') cannot be inferred",
+                    column.location or Location(path, line),
+                    hint=f"cast it in the SELECT, e.g. cast(... as decimal(18,2)) as {agg.column}",
+                )
+            )
             continue
         result = output_type(agg.function, column.type if column is not None else None)
         if result is None:
-            errors.append(ValidationError(
-                f"{agg.function} of column '{agg.column}' ({column.type if column else None}) is not possible (aggregation '{agg.name}')",
-                Location(path, item.key_line("function") or line),
-                hint=f"{agg.function} takes {', '.join(_ACCEPTS[agg.function] or ('any',))} columns"))
+            errors.append(
+                ValidationError(
+                    f"{agg.function} of column '{agg.column}' ({column.type if column else None}) is not possible (aggregation '{agg.name}')",
+                    Location(path, item.key_line("function") or line),
+                    hint=f"{agg.function} takes {', '.join(_ACCEPTS[agg.function] or ('any',))} columns",
+                )
+            )
             continue
         agg.type = result
         feature = view.feature(agg.name)
@@ -219,6 +282,10 @@ def header_lines(header: Any, view: FeatureView) -> dict[str, Any]:
     if not isinstance(spec, LineDict):
         spec = LineDict()
         spec.line, spec.key_lines = header.line, {}
-    return {"header": header.line, "entities": header.key_line("entities"), "timestamp": header.key_line("timestamp"),
-            "created_timestamp": header.key_line("created_timestamp"),
-            "features": {a.name: spec.key_line(a.name) for a in view.aggregations}}
+    return {
+        "header": header.line,
+        "entities": header.key_line("entities"),
+        "timestamp": header.key_line("timestamp"),
+        "created_timestamp": header.key_line("created_timestamp"),
+        "features": {a.name: spec.key_line(a.name) for a in view.aggregations},
+    }

@@ -84,19 +84,23 @@ def parse_model(model, dialect: str) -> exp.Query:
         col = max(col - len(highlight) + 1, 1) if col is not None else None  # sqlglot gives the end column
         loc = pos.at(first.get("line"), col, highlight)
         description = first.get("description") or str(err).splitlines()[0]
-        raise ValidationError(f"SQL syntax error: {description}", loc,
-                              hint="fix the SQL near this position") from None
+        raise ValidationError(f"SQL syntax error: {description}", loc, hint="fix the SQL near this position") from None
     except sqlglot.errors.TokenError as err:
         raise ValidationError(f"SQL syntax error: {err}", Location(file.path)) from None
     if len(statements) != 1:
-        raise ValidationError(f"expected exactly one SELECT statement, found {len(statements)}",
-                              Location(file.path, _first_code_line(file)), hint="a model is a single SELECT")
+        raise ValidationError(
+            f"expected exactly one SELECT statement, found {len(statements)}",
+            Location(file.path, _first_code_line(file)),
+            hint="a model is a single SELECT",
+        )
     stmt = statements[0]
     if not isinstance(stmt, exp.Query):
         kind = stmt.key.upper()
-        raise ValidationError(f"a model must be a SELECT query, found {kind}",
-                              Location(file.path, _first_code_line(file)),
-                              hint="remove DDL/DML; 'sqlfeast run' creates the views itself")
+        raise ValidationError(
+            f"a model must be a SELECT query, found {kind}",
+            Location(file.path, _first_code_line(file)),
+            hint="remove DDL/DML; 'sqlfeast run' creates the views itself",
+        )
     return stmt
 
 
@@ -116,8 +120,12 @@ def _leftmost_select(query: exp.Expression) -> exp.Select:
     return query
 
 
-def output_columns(model, upstream: dict[str, dict[str, FeatureType] | None],
-                   schema_cache: dict | None = None, dialect_name: str = "duckdb") -> tuple[list[OutputColumn], exp.Query | None]:
+def output_columns(
+    model,
+    upstream: dict[str, dict[str, FeatureType] | None],
+    schema_cache: dict | None = None,
+    dialect_name: str = "duckdb",
+) -> tuple[list[OutputColumn], exp.Query | None]:
     """The model's output columns, with types where they can be inferred, and, for a
     ``SELECT *`` model, the query with the star expanded (None otherwise).
 
@@ -127,16 +135,21 @@ def output_columns(model, upstream: dict[str, dict[str, FeatureType] | None],
     pos, query = Positions(model), model.ast
     projections = _leftmost_select(query).expressions
     raw_positions = [_identifier_position(p) for p in projections]
-    stars = [pp for p, pp in zip(projections, raw_positions)
-             if isinstance(p, exp.Star) or (isinstance(p, exp.Column) and isinstance(p.this, exp.Star))]
+    stars = [
+        pp
+        for p, pp in zip(projections, raw_positions)
+        if isinstance(p, exp.Star) or (isinstance(p, exp.Column) and isinstance(p.this, exp.Star))
+    ]
     unknown = [name for name, schema in upstream.items() if schema is None]
 
     if stars and unknown:
         line, col, _ = stars[0]
         what = ", ".join(describe_placeholder(u) for u in unknown)
-        raise ValidationError(f"SELECT * cannot be expanded: the columns of {what} are unknown",
-                              pos.at(line, col, "*"),
-                              hint="list the columns, or declare the source's columns with data_type in YAML")
+        raise ValidationError(
+            f"SELECT * cannot be expanded: the columns of {what} are unknown",
+            pos.at(line, col, "*"),
+            hint="list the columns, or declare the source's columns with data_type in YAML",
+        )
     if unknown:
         # Some schema unknown: infer what literals and casts tell.
         typed = annotate_types(query.copy(), dialect=dialect_name)
@@ -154,8 +167,14 @@ def output_columns(model, upstream: dict[str, dict[str, FeatureType] | None],
         typed = None if stars else _single_table_typed(query, upstream, schema, dialect_name)
         if typed is None:
             try:
-                typed = qualify(query.copy(), schema=schema, dialect=dialect_name, identify=False,
-                                validate_qualify_columns=True, quote_identifiers=False)
+                typed = qualify(
+                    query.copy(),
+                    schema=schema,
+                    dialect=dialect_name,
+                    identify=False,
+                    validate_qualify_columns=True,
+                    quote_identifiers=False,
+                )
                 typed = annotate_types(typed, schema=schema, dialect=dialect_name)
             except OptimizeError as err:
                 raise _unknown_column(err, query, upstream, pos) from None
@@ -164,19 +183,36 @@ def output_columns(model, upstream: dict[str, dict[str, FeatureType] | None],
     types = [from_sqlglot(p.type) if p.type else None for p in typed_projections]
     if stars:
         line, col, _ = stars[0]
-        return [OutputColumn(p.alias_or_name, t, pos.at(line, col, "*"))
-                for p, t in zip(typed_projections, types)], expanded
-    return [OutputColumn(p.alias_or_name, t, pos.at(ln, c, n))
-            for p, t, (ln, c, n) in zip(projections, types, raw_positions)], None
+        return [
+            OutputColumn(p.alias_or_name, t, pos.at(line, col, "*")) for p, t in zip(typed_projections, types)
+        ], expanded
+    return [
+        OutputColumn(p.alias_or_name, t, pos.at(ln, c, n))
+        for p, t, (ln, c, n) in zip(projections, types, raw_positions)
+    ], None
 
 
 # Nodes that give a query more than one scope or source; their presence needs the full qualify.
-_NOT_SIMPLE = (exp.Subquery, exp.Join, exp.Lateral, exp.Unnest, exp.Pivot, exp.Values, exp.With,
-               exp.SetOperation, exp.Star, exp.UDTF)
+_NOT_SIMPLE = (
+    exp.Subquery,
+    exp.Join,
+    exp.Lateral,
+    exp.Unnest,
+    exp.Pivot,
+    exp.Values,
+    exp.With,
+    exp.SetOperation,
+    exp.Star,
+    exp.UDTF,
+)
 
 
-def _single_table_typed(query: exp.Query, upstream: dict[str, dict[str, FeatureType] | None],
-                        schema: MappingSchema, dialect_name: str = "duckdb") -> exp.Query | None:
+def _single_table_typed(
+    query: exp.Query,
+    upstream: dict[str, dict[str, FeatureType] | None],
+    schema: MappingSchema,
+    dialect_name: str = "duckdb",
+) -> exp.Query | None:
     """Typed copy of a ``SELECT ... FROM one_table`` whose every column is a lower-case column of
     that table, without sqlglot's qualify (which costs as much as typing itself). Such a query
     qualifies to the same tree minus aliases, so annotate_types gives the same types. Anything
@@ -200,8 +236,14 @@ def _single_table_typed(query: exp.Query, upstream: dict[str, dict[str, FeatureT
             return None
         if isinstance(node, exp.Column):
             name = node.name
-            if (node.args.get("db") or node.args.get("catalog") or (node.table and node.table != alias)
-                    or not isinstance(node.this, exp.Identifier) or name != name.lower() or name not in columns):
+            if (
+                node.args.get("db")
+                or node.args.get("catalog")
+                or (node.table and node.table != alias)
+                or not isinstance(node.this, exp.Identifier)
+                or name != name.lower()
+                or name not in columns
+            ):
                 return None
     typed = query.copy()
     for column in typed.find_all(exp.Column):
@@ -242,14 +284,19 @@ def _unknown_column(err: OptimizeError, query: exp.Query, upstream, pos: Positio
     known = sorted({c for cols in upstream.values() if cols for c in cols})
     owners = [rel for rel, cols in upstream.items() if cols and name in cols]
     if len(owners) > 1:  # sqlglot reports an ambiguous column as unresolved
-        return ValidationError(f"column '{name}' is ambiguous: {', '.join(describe_placeholder(o) for o in owners)} "
-                               "all have it", pos.at(line, col, name), hint=f"qualify it, e.g. t.{name}")
-    return ValidationError(f"unknown column '{name}'", pos.at(line, col, name),
-                           hint=suggest(name, known) or f"available columns: {', '.join(known)}")
+        return ValidationError(
+            f"column '{name}' is ambiguous: {', '.join(describe_placeholder(o) for o in owners)} all have it",
+            pos.at(line, col, name),
+            hint=f"qualify it, e.g. t.{name}",
+        )
+    return ValidationError(
+        f"unknown column '{name}'",
+        pos.at(line, col, name),
+        hint=suggest(name, known) or f"available columns: {', '.join(known)}",
+    )
 
 
-def check_projection(view: FeatureView, columns: list[OutputColumn], file,
-                     header_lines: dict) -> list[SqlfeastError]:
+def check_projection(view: FeatureView, columns: list[OutputColumn], file, header_lines: dict) -> list[SqlfeastError]:
     """Every join key, the timestamp(s) and every declared feature selected; nothing else."""
     errors: list[SqlfeastError] = []
     path = file.path
@@ -257,44 +304,77 @@ def check_projection(view: FeatureView, columns: list[OutputColumn], file,
     by_name: dict[str, OutputColumn] = {}
     for c in columns:
         if c.name in by_name:
-            errors.append(ValidationError(f"column '{c.name}' is selected more than once", c.location,
-                                          hint="give each column a distinct alias"))
+            errors.append(
+                ValidationError(
+                    f"column '{c.name}' is selected more than once",
+                    c.location,
+                    hint="give each column a distinct alias",
+                )
+            )
         by_name[c.name] = c
     for key in view.join_keys:
         if key not in by_name:
-            errors.append(ValidationError(f"join key '{key}' is not selected", Location(path, header_lines["entities"]),
-                                          hint=f"select {key}: every join key of the view's entities must be in the SELECT"))
+            errors.append(
+                ValidationError(
+                    f"join key '{key}' is not selected",
+                    Location(path, header_lines["entities"]),
+                    hint=f"select {key}: every join key of the view's entities must be in the SELECT",
+                )
+            )
     for role, column in (("timestamp", view.timestamp), ("created_timestamp", view.created_timestamp)):
         if column is None:
             continue
         found = by_name.get(column)
         if found is None:
-            errors.append(ValidationError(f"{role} column '{column}' is not selected",
-                                          Location(path, header_lines[role]),
-                                          hint=suggest(column, names) or f"select {column} or change '{role}:'"))
+            errors.append(
+                ValidationError(
+                    f"{role} column '{column}' is not selected",
+                    Location(path, header_lines[role]),
+                    hint=suggest(column, names) or f"select {column} or change '{role}:'",
+                )
+            )
         elif found.type is not None and found.type.family not in ("timestamp", "date"):
-            errors.append(ValidationError(f"{role} column '{column}' must be a timestamp or date, the query gives {found.type}",
-                                          found.location, hint="cast it to timestamp"))
+            errors.append(
+                ValidationError(
+                    f"{role} column '{column}' must be a timestamp or date, the query gives {found.type}",
+                    found.location,
+                    hint="cast it to timestamp",
+                )
+            )
     declared = set(view.feature_names)
     required = set(view.join_keys) | {view.timestamp} | ({view.created_timestamp} if view.created_timestamp else set())
     extras = [c for c in columns if c.name not in declared and c.name not in required]
     missing = [f for f in view.features if f.name not in by_name]
     for feature in missing:
         hint = suggest(feature.name, [c.name for c in extras]) or "add it to the SELECT or remove it from 'features:'"
-        errors.append(ValidationError(f"feature '{feature.name}' is declared but not selected",
-                                      Location(path, header_lines["features"].get(feature.name)), hint=hint))
+        errors.append(
+            ValidationError(
+                f"feature '{feature.name}' is declared but not selected",
+                Location(path, header_lines["features"].get(feature.name)),
+                hint=hint,
+            )
+        )
     for column in extras:
-        hint = suggest(column.name, [f.name for f in missing]) or \
-            "declare it under 'features:' with its type, or remove it from the SELECT"
-        errors.append(ValidationError(f"column '{column.name}' is selected but not declared as a feature",
-                                      column.location, hint=hint))
+        hint = (
+            suggest(column.name, [f.name for f in missing])
+            or "declare it under 'features:' with its type, or remove it from the SELECT"
+        )
+        errors.append(
+            ValidationError(
+                f"column '{column.name}' is selected but not declared as a feature", column.location, hint=hint
+            )
+        )
     for feature in view.features:
         column = by_name.get(feature.name)
         declared_type = parse_type(feature.type)
         if column is not None and column.type is not None and not is_compatible(column.type, declared_type):
-            errors.append(ValidationError(
-                f"feature '{feature.name}' is declared as {declared_type} but the query gives {column.type}",
-                column.location, hint="cast it in the SELECT or change the declared type"))
+            errors.append(
+                ValidationError(
+                    f"feature '{feature.name}' is declared as {declared_type} but the query gives {column.type}",
+                    column.location,
+                    hint="cast it in the SELECT or change the declared type",
+                )
+            )
     return errors
 
 
@@ -311,7 +391,9 @@ def quote_outer_aliases(query: exp.Query, names: list[str]) -> exp.Query:
     return query
 
 
-def source_schemas(sources: dict[str, SourceTable], root: Path, dialect_name: str) -> dict[str, dict[str, FeatureType] | None]:
+def source_schemas(
+    sources: dict[str, SourceTable], root: Path, dialect_name: str
+) -> dict[str, dict[str, FeatureType] | None]:
     """Known column types of each source: declared in YAML, else read from a local parquet file."""
     out: dict[str, dict[str, FeatureType] | None] = {}
     for key, source in sources.items():
@@ -340,15 +422,21 @@ def check_against_warehouse(registry, warehouse, header_lines: dict[str, dict]) 
         try:
             described = dict(warehouse.describe(warehouse.localize(view.sql[warehouse.dialect])))
         except SqlfeastError as err:
-            errors.append(ValidationError(f"the warehouse cannot describe this view: {err.message}",
-                                          Location(view.path, lines.get("header"))))
+            errors.append(
+                ValidationError(
+                    f"the warehouse cannot describe this view: {err.message}", Location(view.path, lines.get("header"))
+                )
+            )
             continue
         for feature in view.features:
             actual = described.get(feature.name)
             found = from_warehouse(actual) if actual else None
             if found is not None and not is_compatible(found, parse_type(feature.type)):
-                errors.append(ValidationError(
-                    f"feature '{feature.name}' is declared as {feature.type} but the warehouse reports {actual}",
-                    Location(view.path, lines.get("features", {}).get(feature.name)),
-                    hint="cast it in the SELECT or change the declared type"))
+                errors.append(
+                    ValidationError(
+                        f"feature '{feature.name}' is declared as {feature.type} but the warehouse reports {actual}",
+                        Location(view.path, lines.get("features", {}).get(feature.name)),
+                        hint="cast it in the SELECT or change the declared type",
+                    )
+                )
     return errors

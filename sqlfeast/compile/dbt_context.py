@@ -57,6 +57,7 @@ class Unsupported(Exception):
 def _unsupported(what: str) -> Callable[..., Any]:
     def fail(*args: Any, **kwargs: Any) -> Any:
         raise TemplateFailure(f"{what} needs a database connection while rendering", hint=NEEDS_DBT)
+
     return fail
 
 
@@ -98,16 +99,16 @@ class DbtTarget(dict):
         return self.get(name)
 
 
-def dbt_target(settings: dict[str, Any], name: str, wtype: str, schema: str, database: str | None,
-               profile: str) -> DbtTarget:
+def dbt_target(
+    settings: dict[str, Any], name: str, wtype: str, schema: str, database: str | None, profile: str
+) -> DbtTarget:
     """dbt's `target` for one profile output (secrets included, as in dbt).
 
     >>> dbt_target({"path": "x.duckdb"}, "dev", "duckdb", "main", "x", "shop").threads
     1
     """
     target = DbtTarget({k: v for k, v in settings.items() if k != "online_store"})
-    target.update(name=name, target_name=name, type=wtype, schema=schema, database=database,
-                  profile_name=profile)
+    target.update(name=name, target_name=name, type=wtype, schema=schema, database=database, profile_name=profile)
     target.setdefault("threads", 1)
     return target
 
@@ -158,8 +159,9 @@ class Namespace:
             raise AttributeError(name)
         if name in self._names:
             return self._resolve(name)
-        raise TemplateFailure(f"macro namespace '{self._name}' has no macro '{name}'",
-                              hint=f"check the name, or {NEEDS_DBT}")
+        raise TemplateFailure(
+            f"macro namespace '{self._name}' has no macro '{name}'", hint=f"check the name, or {NEEDS_DBT}"
+        )
 
     def __contains__(self, name: str) -> bool:
         return name in self._names
@@ -181,8 +183,9 @@ def _fromyaml(text: str) -> Any:
     return yaml.safe_load(text)
 
 
-def dbt_globals(target: DbtTarget, project: str, packages: dict[str, set[str]],
-                resolve: Callable[[str], Any]) -> dict[str, Any]:
+def dbt_globals(
+    target: DbtTarget, project: str, packages: dict[str, set[str]], resolve: Callable[[str], Any]
+) -> dict[str, Any]:
     """The dbt names every template of a dbt project sees (model-specific ones are added per model).
 
     >>> g = dbt_globals(DbtTarget(type="duckdb"), "shop", {"dbt": {"date_trunc"}}, lambda n: n)
@@ -202,8 +205,13 @@ def dbt_globals(target: DbtTarget, project: str, packages: dict[str, set[str]],
         "print": lambda *args: "",
         "exceptions": Exceptions(),
         "modules": SimpleNamespace(datetime=datetime, re=re, itertools=itertools, pytz=None),
-        "tojson": _tojson, "fromjson": json.loads, "toyaml": _toyaml, "fromyaml": _fromyaml,
-        "zip": zip, "set": set, "local_md5": lambda s: hashlib.md5(str(s).encode()).hexdigest(),
+        "tojson": _tojson,
+        "fromjson": json.loads,
+        "toyaml": _toyaml,
+        "fromyaml": _fromyaml,
+        "zip": zip,
+        "set": set,
+        "local_md5": lambda s: hashlib.md5(str(s).encode()).hexdigest(),
         "run_started_at": datetime.datetime.now(datetime.UTC),
         "invocation_id": str(uuid.uuid4()),
         "dbt_version": "1.11.0",
@@ -213,8 +221,13 @@ def dbt_globals(target: DbtTarget, project: str, packages: dict[str, set[str]],
         "statement": _unsupported("statement()"),
         "load_result": _unsupported("load_result()"),
         "load_relation": _unsupported("load_relation()"),
-        "api": SimpleNamespace(Relation=SimpleNamespace(create=lambda database=None, schema=None, identifier=None, **kw:
-                                                        Relation(database, schema, identifier or ""))),
+        "api": SimpleNamespace(
+            Relation=SimpleNamespace(
+                create=lambda database=None, schema=None, identifier=None, **kw: Relation(
+                    database, schema, identifier or ""
+                )
+            )
+        ),
     }
 
 

@@ -13,8 +13,9 @@ from collections.abc import Iterable
 from sqlfeast.errors import Location, SqlfeastError, UsageError, ValidationError, suggest
 
 
-def order_models(deps: dict[str, list[str]],
-                 where: dict[str, tuple[str, dict[str, int | None]]]) -> tuple[list[str], list[SqlfeastError]]:
+def order_models(
+    deps: dict[str, list[str]], where: dict[str, tuple[str, dict[str, int | None]]]
+) -> tuple[list[str], list[SqlfeastError]]:
     """Dependencies-first order; every cycle found is reported once, as a -> b -> a."""
     order: list[str] = []
     state: dict[str, int] = {}  # 1 visiting, 2 done
@@ -28,15 +29,17 @@ def order_models(deps: dict[str, list[str]],
             if dep not in deps:
                 continue
             if state.get(dep) == 1:
-                cycle = stack[stack.index(dep):] + [dep]
+                cycle = stack[stack.index(dep) :] + [dep]
                 key = frozenset(cycle)
                 if key not in reported:
                     reported.add(key)
                     first = cycle[0]
                     path, lines = where.get(cycle[-2], ("", {}))
-                    error = ValidationError(f"ref cycle: {' -> '.join(cycle)}",
-                                            Location(path, lines.get(first)) if path else None,
-                                            hint="remove one of these ref() calls")
+                    error = ValidationError(
+                        f"ref cycle: {' -> '.join(cycle)}",
+                        Location(path, lines.get(first)) if path else None,
+                        hint="remove one of these ref() calls",
+                    )
                     error.cycle = cycle
                     errors.append(error)
             elif state.get(dep) is None:
@@ -91,13 +94,16 @@ def select(deps: dict[str, list[str]], selectors: Iterable[str], tags: dict[str,
             if core.startswith("tag:"):
                 want = core[4:]
                 key, _, value = want.partition("=")
-                base = {n for n, t in tags.items()
-                        if (key in t and (not value or t[key] == value)) or want in t.values()}
+                base = {
+                    n for n, t in tags.items() if (key in t and (not value or t[key] == value)) or want in t.values()
+                }
             elif core in deps:
                 base = {core}
             else:
-                raise UsageError(f"--select '{selector}' matches no model",
-                                 hint=suggest(core, deps) or "use a model name, tag:NAME, +name or name+")
+                raise UsageError(
+                    f"--select '{selector}' matches no model",
+                    hint=suggest(core, deps) or "use a model name, tag:NAME, +name or name+",
+                )
             for name in list(base):
                 if up:
                     base |= set(ancestors(name, deps))

@@ -46,9 +46,12 @@ def load_macros(config: ProjectConfig, loaded: LoadedProject | None = None) -> M
         if loaded is not None:
             package_files = loaded.package_macro_files
         else:
-            package_files = [(pkg.name, path.relative_to(config.root).as_posix(), path.read_text())
-                             for pkg in packages(config) for d in pkg.macro_paths
-                             for path in sorted((pkg.root / d).rglob("*.sql"))]
+            package_files = [
+                (pkg.name, path.relative_to(config.root).as_posix(), path.read_text())
+                for pkg in packages(config)
+                for d in pkg.macro_paths
+                for path in sorted((pkg.root / d).rglob("*.sql"))
+            ]
         for package, path, text in package_files:
             library.add(path, text, package)
     files = loaded.macro_files if loaded else _macro_files(config)
@@ -57,15 +60,23 @@ def load_macros(config: ProjectConfig, loaded: LoadedProject | None = None) -> M
     return library
 
 
-def make_renderer(config: ProjectConfig, target: Target, vars: dict[str, Any],
-                  library: MacroLibrary | None = None):
+def make_renderer(config: ProjectConfig, target: Target, vars: dict[str, Any], library: MacroLibrary | None = None):
     """The renderer for `target`; a dbt project's templates see dbt's context and dbt's schema
     as target.schema, while sqlfeast's own objects go to target.schema of sqlfeast."""
     library = library or load_macros(config)
     if config.is_dbt:
-        return library.renderer(target.type, target.name, target.dbt_schema or target.schema, config.name, vars,
-                                dbt=True, target_settings=target.settings, database=target.database,
-                                sqlfeast_schema=target.schema, profile=target.profile)
+        return library.renderer(
+            target.type,
+            target.name,
+            target.dbt_schema or target.schema,
+            config.name,
+            vars,
+            dbt=True,
+            target_settings=target.settings,
+            database=target.database,
+            sqlfeast_schema=target.schema,
+            profile=target.profile,
+        )
     return library.renderer(target.type, target.name, target.schema, config.name, vars)
 
 
@@ -105,11 +116,14 @@ class _ModelContext:
         if self.relations is not None and (package or name not in self.loaded.models):
             return self.relations.ref(self.model, name, package, version)
         if version is not None:
-            raise TemplateFailure(f"ref('{name}', v={version}): model versions exist only for dbt models",
-                                  hint="remove the version, or ref a versioned model of a dbt project")
+            raise TemplateFailure(
+                f"ref('{name}', v={version}): model versions exist only for dbt models",
+                hint="remove the version, or ref a versioned model of a dbt project",
+            )
         if name not in self.loaded.models:
-            raise TemplateFailure(f"ref('{name}') names no model",
-                                  hint=suggest(name, self.loaded.models) or "check the model's file name")
+            raise TemplateFailure(
+                f"ref('{name}') names no model", hint=suggest(name, self.loaded.models) or "check the model's file name"
+            )
         if name == self.model.file.name:
             raise TemplateFailure(f"model '{name}' refs itself")
         self.model.refs.setdefault(name, current_template_line(self.model.file.path))
@@ -118,8 +132,10 @@ class _ModelContext:
     def source(self, source: str, table: str) -> str:
         key = f"{source}.{table}"
         if key not in self.loaded.sources:
-            raise TemplateFailure(f"source('{source}', '{table}') is not declared",
-                                  hint=suggest(key, self.loaded.sources) or "declare it under 'sources:' in a models/ YAML file")
+            raise TemplateFailure(
+                f"source('{source}', '{table}') is not declared",
+                hint=suggest(key, self.loaded.sources) or "declare it under 'sources:' in a models/ YAML file",
+            )
         self.model.sources.setdefault(key, current_template_line(self.model.file.path))
         return '"' + source_placeholder(source, table) + '"'
 
@@ -131,11 +147,23 @@ class _ModelContext:
         this = '"' + ref_relation(self.loaded.config.name, self.model.file.name) + '"'
         if self.relations is None:
             return {"ref": self.ref, "source": self.source, "config": self.config, "this": this}
-        return {"ref": self.ref, "source": self.source, "config": ModelConfig(self.config, self.model.config),
-                "this": Relation(self.relations.database, self.relations.schema,
-                                 ref_relation(self.loaded.config.name, self.model.file.name), this),
-                "model": {"name": self.model.file.name, "resource_type": "model",
-                          "original_file_path": self.model.file.path, "config": self.model.config}}
+        return {
+            "ref": self.ref,
+            "source": self.source,
+            "config": ModelConfig(self.config, self.model.config),
+            "this": Relation(
+                self.relations.database,
+                self.relations.schema,
+                ref_relation(self.loaded.config.name, self.model.file.name),
+                this,
+            ),
+            "model": {
+                "name": self.model.file.name,
+                "resource_type": "model",
+                "original_file_path": self.model.file.path,
+                "config": self.model.config,
+            },
+        }
 
 
 class DbtRelations:
@@ -180,19 +208,25 @@ class DbtRelations:
         node: DbtNode | None = self.loaded.dbt_nodes.get(key)
         if node is None:
             known = list(self.loaded.models) + list(self.loaded.dbt_nodes)
-            raise TemplateFailure(f"ref({', '.join(repr(a) for a in ([package] if package else []) + [name])}) "
-                                  f"names no model or seed of this dbt project",
-                                  hint=suggest(key, known) or "check the model's file name, or run 'dbt deps' for packages")
+            raise TemplateFailure(
+                f"ref({', '.join(repr(a) for a in ([package] if package else []) + [name])}) "
+                f"names no model or seed of this dbt project",
+                hint=suggest(key, known) or "check the model's file name, or run 'dbt deps' for packages",
+            )
         version = None if version is None else str(version)
         if version is not None and version not in node.versions:
-            raise TemplateFailure(f"ref('{name}', v={version}): model '{name}' has no version {version}",
-                                  hint=f"its versions: {', '.join(node.versions)}" if node.versions
-                                  else f"declare versions of '{name}' under models: in YAML")
+            raise TemplateFailure(
+                f"ref('{name}', v={version}): model '{name}' has no version {version}",
+                hint=f"its versions: {', '.join(node.versions)}"
+                if node.versions
+                else f"declare versions of '{name}' under models: in YAML",
+            )
         if version is None and node.versions:
             version = node.latest_version
         if (key, version) not in self.cache:
-            self.cache[(key, version)] = node_relation(self.loaded.config, node, version,
-                                                       self.renderer.call, self.manifest)
+            self.cache[(key, version)] = node_relation(
+                self.loaded.config, node, version, self.renderer.call, self.manifest
+            )
         relation = self._seed_from_csv(node, self.cache[(key, version)])
         placeholder = DBT_PREFIX + key + (f"__v{version}" if version else "")
         model.dbt_refs[placeholder] = relation
@@ -207,12 +241,18 @@ CSV_PREFIX = "csv:"
 
 def _relation_sql(relation: str, dialect: str) -> str:
     if relation.startswith(CSV_PREFIX):
-        return f"read_csv_auto('{relation[len(CSV_PREFIX):]}')"
+        return f"read_csv_auto('{relation[len(CSV_PREFIX) :]}')"
     return dbt_relation(relation, dialect).sql(dialect=dialect)
 
 
-def compile_project(config: ProjectConfig, target: Target, vars: dict[str, Any] | None = None,
-                    strict: bool = False, warehouse=None, write: bool = True) -> Registry:
+def compile_project(
+    config: ProjectConfig,
+    target: Target,
+    vars: dict[str, Any] | None = None,
+    strict: bool = False,
+    warehouse=None,
+    write: bool = True,
+) -> Registry:
     """Compile the project for `target`; raise ValidationErrors listing every problem."""
     loaded = load(config, vars)
     errors: list[SqlfeastError] = list(loaded.errors)
@@ -227,7 +267,9 @@ def compile_project(config: ProjectConfig, target: Target, vars: dict[str, Any] 
     for name, file in loaded.models.items():
         model = RenderedModel(file, "")
         try:
-            model.sql = renderer.render(file.header.body, file.path, _ModelContext(loaded, model, relations).as_globals())
+            model.sql = renderer.render(
+                file.header.body, file.path, _ModelContext(loaded, model, relations).as_globals()
+            )
         except SqlfeastError as err:
             errors.append(err)
             continue
@@ -241,11 +283,15 @@ def compile_project(config: ProjectConfig, target: Target, vars: dict[str, Any] 
             view = _feature_view_from_header(loaded, model, errors)
             if view is not None:
                 views[name] = view
-                header_lines[name] = (aggregations.header_lines(model.file.header.data, view) if view.is_aggregation
-                                      else _header_lines(model.file.header.data, view))
+                header_lines[name] = (
+                    aggregations.header_lines(model.file.header.data, view)
+                    if view.is_aggregation
+                    else _header_lines(model.file.header.data, view)
+                )
 
-    order, cycle_errors = graph.order_models({n: list(m.refs) for n, m in rendered.items()},
-                                             {n: (m.file.path, m.refs) for n, m in rendered.items()})
+    order, cycle_errors = graph.order_models(
+        {n: list(m.refs) for n, m in rendered.items()}, {n: (m.file.path, m.refs) for n, m in rendered.items()}
+    )
     errors.extend(cycle_errors)
     cyclic = {name for err in cycle_errors for name in err.cycle}
 
@@ -269,7 +315,8 @@ def compile_project(config: ProjectConfig, target: Target, vars: dict[str, Any] 
         for ref in model.refs:
             dep = rendered.get(ref)
             upstream[ref_relation(config.name, ref)] = (
-                {c.name: c.type for c in dep.columns} if dep is not None and dep.columns is not None else None)
+                {c.name: c.type for c in dep.columns} if dep is not None and dep.columns is not None else None
+            )
         for table in analysis.other_tables(model.ast, upstream):
             # Push tables have the push source's declared schema; any other table is unknown.
             push = push_tables.get(table)
@@ -283,15 +330,23 @@ def compile_project(config: ProjectConfig, target: Target, vars: dict[str, Any] 
             model.ast = expanded  # SELECT * compiles to explicit columns
         analysis.drop_positions(model.ast)  # every message is located by now; copies get 3x cheaper
         if name in views and views[name].is_aggregation:
-            errors.extend(aggregations.check_projection(views[name], model.columns, model.file,
-                                                        model.file.header.data))
+            errors.extend(aggregations.check_projection(views[name], model.columns, model.file, model.file.header.data))
         elif name in views:
             errors.extend(analysis.check_projection(views[name], model.columns, model.file, header_lines[name]))
 
-    attach_tests(loaded, views, {n: None if rendered[n].columns is None else {c.name for c in rendered[n].columns}
-                                 for n in views}, errors)
-    registry = Registry(project=config.name, entities=dict(loaded.entities), sources=dict(loaded.sources),
-                        feature_services=dict(loaded.feature_services), push_sources=dict(loaded.push_sources))
+    attach_tests(
+        loaded,
+        views,
+        {n: None if rendered[n].columns is None else {c.name for c in rendered[n].columns} for n in views},
+        errors,
+    )
+    registry = Registry(
+        project=config.name,
+        entities=dict(loaded.entities),
+        sources=dict(loaded.sources),
+        feature_services=dict(loaded.feature_services),
+        push_sources=dict(loaded.push_sources),
+    )
     if not errors:
         ref_graph = {n: list(m.refs) for n, m in rendered.items()}  # built once, not per model
         cte_cache: dict[tuple[str, str], str] = {}
@@ -306,9 +361,16 @@ def compile_project(config: ProjectConfig, target: Target, vars: dict[str, Any] 
                 view.join_key_types = {k: columns.get(k, "unknown") for k in view.join_keys}
                 registry.feature_views[name] = view
             else:
-                registry.models[name] = Model(name, model.file.path, sql, deps, columns,
-                                              {str(k): str(v) for k, v in (model.config.get("tags") or {}).items()}
-                                              if isinstance(model.config.get("tags"), dict) else {})
+                registry.models[name] = Model(
+                    name,
+                    model.file.path,
+                    sql,
+                    deps,
+                    columns,
+                    {str(k): str(v) for k, v in (model.config.get("tags") or {}).items()}
+                    if isinstance(model.config.get("tags"), dict)
+                    else {},
+                )
     errors.extend(_check_services(loaded, views))
     errors.extend(_check_push_sources(loaded, views))
     if strict and not errors and warehouse is not None:
@@ -320,8 +382,9 @@ def compile_project(config: ProjectConfig, target: Target, vars: dict[str, Any] 
     return registry
 
 
-def _feature_view_from_header(loaded: LoadedProject, model: RenderedModel,
-                              errors: list[SqlfeastError]) -> FeatureView | None:
+def _feature_view_from_header(
+    loaded: LoadedProject, model: RenderedModel, errors: list[SqlfeastError]
+) -> FeatureView | None:
     data, path = model.file.header.data, model.file.path
     start = len(errors)
 
@@ -330,19 +393,27 @@ def _feature_view_from_header(loaded: LoadedProject, model: RenderedModel,
 
     for key in data:
         if key not in HEADER_KEYS:
-            err(f"unknown header key '{key}'", key, suggest(key, HEADER_KEYS) or f"known keys: {', '.join(HEADER_KEYS)}")
+            err(
+                f"unknown header key '{key}'", key, suggest(key, HEADER_KEYS) or f"known keys: {', '.join(HEADER_KEYS)}"
+            )
     entities = data.get("entities")
     if isinstance(entities, str):
         entities = [entities]
     if not isinstance(entities, list) or not entities or not all(isinstance(e, str) for e in entities):
-        err("the header needs 'entities:' with a list of entity names", "entities" if "entities" in data else None,
-            "e.g. entities: [driver]")
+        err(
+            "the header needs 'entities:' with a list of entity names",
+            "entities" if "entities" in data else None,
+            "e.g. entities: [driver]",
+        )
         entities = []
     join_keys: list[str] = []
     for entity in entities:
         if entity not in loaded.entities:
-            err(f"unknown entity '{entity}'", "entities",
-                suggest(entity, loaded.entities) or "declare it under 'entities:' in a models/ YAML file")
+            err(
+                f"unknown entity '{entity}'",
+                "entities",
+                suggest(entity, loaded.entities) or "declare it under 'entities:' in a models/ YAML file",
+            )
         else:
             join_keys += [k for k in loaded.entities[entity].join_keys if k not in join_keys]
     timestamp = data.get("timestamp")
@@ -369,16 +440,25 @@ def _feature_view_from_header(loaded: LoadedProject, model: RenderedModel,
     aggs, granularity = [], 0
     if "aggregations" in data:
         if "features" in data:
-            err("a view has 'features:' (latest values) or 'aggregations:' (windowed aggregates), not both",
-                "aggregations", "move the latest-value features into a view of their own")
+            err(
+                "a view has 'features:' (latest values) or 'aggregations:' (windowed aggregates), not both",
+                "aggregations",
+                "move the latest-value features into a view of their own",
+            )
         if "ttl" in data:
-            err("'ttl' does not apply to an aggregation view: each aggregation has its own window", "ttl",
-                "remove 'ttl:'")
+            err(
+                "'ttl' does not apply to an aggregation view: each aggregation has its own window",
+                "ttl",
+                "remove 'ttl:'",
+            )
         aggs, granularity = aggregations.parse_aggregations(data, path, errors)
         features = [Feature(a.name, "unknown", a.description) for a in aggs]
         if data.get("online") is True:
-            err("aggregation views are computed offline only (training sets); they cannot be online yet",
-                "online", "remove 'online: true' (aggregation views default to online: false)")
+            err(
+                "aggregation views are computed offline only (training sets); they cannot be online yet",
+                "online",
+                "remove 'online: true' (aggregation views default to online: false)",
+            )
         online = False
     elif "granularity" in data:
         err("'granularity' applies only to a view with 'aggregations:'", "granularity", "remove 'granularity:'")
@@ -386,40 +466,65 @@ def _feature_view_from_header(loaded: LoadedProject, model: RenderedModel,
     if "aggregations" in data:
         pass
     elif not isinstance(features_data, dict) or not features_data:
-        err("the header needs 'features:' mapping each feature column to its type",
-            "features" if "features" in data else None, "e.g. features: {conv_rate: double}")
+        err(
+            "the header needs 'features:' mapping each feature column to its type",
+            "features" if "features" in data else None,
+            "e.g. features: {conv_rate: double}",
+        )
     else:
         for fname, fspec in features_data.items():
             description = ""
             if isinstance(fspec, dict):
                 unknown = [k for k in fspec if k not in ("type", "description", "tests")]
                 for k in unknown:
-                    errors.append(ValidationError(f"unknown key '{k}' in feature '{fname}'",
-                                                  Location(path, fspec.key_line(k)), hint="use 'type', 'description' and 'tests'"))
+                    errors.append(
+                        ValidationError(
+                            f"unknown key '{k}' in feature '{fname}'",
+                            Location(path, fspec.key_line(k)),
+                            hint="use 'type', 'description' and 'tests'",
+                        )
+                    )
                 description = str(fspec.get("description") or "")
                 fspec = fspec.get("type")
             try:
                 ftype = parse_type(fspec)
             except (ValueError, TypeError, AttributeError) as e:
                 msg = str(e) if fspec is not None else f"feature '{fname}' needs a type"
-                errors.append(ValidationError(f"feature '{fname}': {msg}", Location(path, features_data.key_line(fname))))
+                errors.append(
+                    ValidationError(f"feature '{fname}': {msg}", Location(path, features_data.key_line(fname)))
+                )
                 continue
             features.append(Feature(str(fname), str(ftype), description))
     if len(errors) > start:
         return None
     meta = dict(data.get("meta") or {})
     return FeatureView(
-        name=model.file.name, entities=list(entities), join_keys=join_keys, timestamp=timestamp,
-        features=features, created_timestamp=created, ttl_seconds=ttl, online=online,
-        description=str(data.get("description") or ""), owner=str(data.get("owner") or ""),
-        tags={str(k): str(v) for k, v in tags.items()}, path=path,
-        meta=meta, aggregations=aggs, granularity_seconds=granularity)
+        name=model.file.name,
+        entities=list(entities),
+        join_keys=join_keys,
+        timestamp=timestamp,
+        features=features,
+        created_timestamp=created,
+        ttl_seconds=ttl,
+        online=online,
+        description=str(data.get("description") or ""),
+        owner=str(data.get("owner") or ""),
+        tags={str(k): str(v) for k, v in tags.items()},
+        path=path,
+        meta=meta,
+        aggregations=aggs,
+        granularity_seconds=granularity,
+    )
 
 
 def _header_lines(data, view: FeatureView) -> dict[str, Any]:
-    return {"header": data.line, "entities": data.key_line("entities"), "timestamp": data.key_line("timestamp"),
-            "created_timestamp": data.key_line("created_timestamp"),
-            "features": {f.name: data["features"].key_line(f.name) for f in view.features}}
+    return {
+        "header": data.line,
+        "entities": data.key_line("entities"),
+        "timestamp": data.key_line("timestamp"),
+        "created_timestamp": data.key_line("created_timestamp"),
+        "features": {f.name: data["features"].key_line(f.name) for f in view.features},
+    }
 
 
 def _check_services(loaded: LoadedProject, views: dict[str, FeatureView]) -> list[SqlfeastError]:
@@ -429,12 +534,21 @@ def _check_services(loaded: LoadedProject, views: dict[str, FeatureView]) -> lis
         for ref in service.features:
             view_name, _, feature = ref.partition(":")
             if view_name not in loaded.models or not loaded.models[view_name].header.is_feature_view:
-                errors.append(ValidationError(f"feature service '{service.name}' names unknown feature view '{view_name}'",
-                                              loc, hint=suggest(view_name, views)))
+                errors.append(
+                    ValidationError(
+                        f"feature service '{service.name}' names unknown feature view '{view_name}'",
+                        loc,
+                        hint=suggest(view_name, views),
+                    )
+                )
             elif view_name in views and feature and views[view_name].feature(feature) is None:
-                errors.append(ValidationError(
-                    f"feature service '{service.name}' names unknown feature '{ref}'", loc,
-                    hint=suggest(feature, views[view_name].feature_names)))
+                errors.append(
+                    ValidationError(
+                        f"feature service '{service.name}' names unknown feature '{ref}'",
+                        loc,
+                        hint=suggest(feature, views[view_name].feature_names),
+                    )
+                )
     return errors
 
 
@@ -446,21 +560,34 @@ def _check_push_sources(loaded: LoadedProject, views: dict[str, FeatureView]) ->
             view = views.get(view_name)
             if view is None:
                 if view_name not in loaded.models or not loaded.models[view_name].header.is_feature_view:
-                    errors.append(ValidationError(f"push source '{push.name}' feeds unknown feature view '{view_name}'",
-                                                  loc, hint=suggest(view_name, views)))
+                    errors.append(
+                        ValidationError(
+                            f"push source '{push.name}' feeds unknown feature view '{view_name}'",
+                            loc,
+                            hint=suggest(view_name, views),
+                        )
+                    )
                 continue
             needed = view.join_keys + [push.timestamp]
             missing = [c for c in needed if c not in push.schema]
             if missing:
-                errors.append(ValidationError(
-                    f"push source '{push.name}' lacks column(s) {', '.join(missing)} that feature view '{view_name}' needs",
-                    loc, hint="add them to the push source's schema"))
+                errors.append(
+                    ValidationError(
+                        f"push source '{push.name}' lacks column(s) {', '.join(missing)} that feature view '{view_name}' needs",
+                        loc,
+                        hint="add them to the push source's schema",
+                    )
+                )
             for column, ctype in push.schema.items():
                 feature = view.feature(column)
                 if feature is not None and parse_type(feature.type).family != parse_type(ctype).family:
-                    errors.append(ValidationError(
-                        f"push source '{push.name}' column '{column}' is {ctype} but feature '{view_name}:{column}' is {feature.type}",
-                        loc, hint="make the types agree"))
+                    errors.append(
+                        ValidationError(
+                            f"push source '{push.name}' column '{column}' is {ctype} but feature '{view_name}:{column}' is {feature.type}",
+                            loc,
+                            hint="make the types agree",
+                        )
+                    )
     return errors
 
 
@@ -483,9 +610,14 @@ def dbt_relation(relation: str, dialect: str) -> exp.Table:
     return table
 
 
-def assemble_sql(model: RenderedModel, rendered: dict[str, RenderedModel], loaded: LoadedProject,
-                 dialect: str, ref_graph: dict[str, list[str]] | None = None,
-                 cte_cache: dict[tuple[str, str], str] | None = None) -> str:
+def assemble_sql(
+    model: RenderedModel,
+    rendered: dict[str, RenderedModel],
+    loaded: LoadedProject,
+    dialect: str,
+    ref_graph: dict[str, list[str]] | None = None,
+    cte_cache: dict[tuple[str, str], str] | None = None,
+) -> str:
     """Self-contained SQL: refs become CTEs (dependencies first), sources their real relations,
     and the outer projection is aliased with quoted names so every warehouse keeps their case.
 
@@ -502,13 +634,17 @@ def assemble_sql(model: RenderedModel, rendered: dict[str, RenderedModel], loade
 
     def resolve(node: exp.Expression) -> exp.Expression:
         if isinstance(node, exp.Table) and not node.args.get("db") and node.name in dbt_refs:
-            relation = sqlglot.parse_one(f"select * from {_relation_sql(dbt_refs[node.name], dialect)}",
-                                         dialect=dialect).args["from_"].this
-            relation.set("alias", node.args.get("alias") or exp.TableAlias(
-                this=exp.to_identifier(relation.name, quoted=True)))
+            relation = (
+                sqlglot.parse_one(f"select * from {_relation_sql(dbt_refs[node.name], dialect)}", dialect=dialect)
+                .args["from_"]
+                .this
+            )
+            relation.set(
+                "alias", node.args.get("alias") or exp.TableAlias(this=exp.to_identifier(relation.name, quoted=True))
+            )
             return relation
         if isinstance(node, exp.Table) and not node.args.get("db") and node.name.startswith(SOURCE_PREFIX):
-            key = node.name[len(SOURCE_PREFIX):].replace("__", ".", 1)
+            key = node.name[len(SOURCE_PREFIX) :].replace("__", ".", 1)
             relation = source_relation(loaded.sources[key], dialect).copy()
             alias = node.args.get("alias") or exp.TableAlias(this=exp.to_identifier(loaded.sources[key].name))
             relation.set("alias", alias)
@@ -516,7 +652,9 @@ def assemble_sql(model: RenderedModel, rendered: dict[str, RenderedModel], loade
         return node
 
     def body(dep: RenderedModel) -> exp.Query:
-        return analysis.quote_outer_aliases(dep.ast.copy(), [c.name for c in dep.columns]).transform(resolve, copy=False)
+        return analysis.quote_outer_aliases(dep.ast.copy(), [c.name for c in dep.columns]).transform(
+            resolve, copy=False
+        )
 
     # One copy per tree: transform and generate work in place on it (sqlglot would copy again).
     query = analysis.quote_outer_aliases(model.ast.copy(), [c.name for c in model.columns])

@@ -93,8 +93,11 @@ class MacroLibrary:
         try:
             tree = env.parse(text)
         except jinja2.TemplateSyntaxError as err:
-            raise ValidationError(f"Jinja syntax error in macro file: {err.message}",
-                                  Location(path, err.lineno), hint="fix the macro's syntax") from None
+            raise ValidationError(
+                f"Jinja syntax error in macro file: {err.message}",
+                Location(path, err.lineno),
+                hint="fix the macro's syntax",
+            ) from None
         names = [node.name.removeprefix(RAW_PREFIX) for node in tree.find_all(jinja2.nodes.Macro)]
         self.files.append(MacroFile(path, text, names, package))
 
@@ -109,14 +112,34 @@ class MacroLibrary:
                 out.setdefault(f.package, set()).update(f.names)
         return out
 
-    def renderer(self, target_type: str, target_name: str = "dev", schema: str = "main",
-                 project: str = "", vars: dict[str, Any] | None = None, *, dbt: bool = False,
-                 target_settings: dict[str, Any] | None = None, database: str | None = None,
-                 sqlfeast_schema: str | None = None, profile: str | None = None) -> "Renderer":
+    def renderer(
+        self,
+        target_type: str,
+        target_name: str = "dev",
+        schema: str = "main",
+        project: str = "",
+        vars: dict[str, Any] | None = None,
+        *,
+        dbt: bool = False,
+        target_settings: dict[str, Any] | None = None,
+        database: str | None = None,
+        sqlfeast_schema: str | None = None,
+        profile: str | None = None,
+    ) -> "Renderer":
         """A renderer for one target; `dbt=True` adds dbt's template context (dbt_context.py)."""
-        renderer = Renderer(self, target_type, target_name, schema, project, vars or {}, dbt=dbt,
-                            target_settings=target_settings or {}, database=database,
-                            sqlfeast_schema=sqlfeast_schema or schema, profile=profile or project)
+        renderer = Renderer(
+            self,
+            target_type,
+            target_name,
+            schema,
+            project,
+            vars or {},
+            dbt=dbt,
+            target_settings=target_settings or {},
+            database=database,
+            sqlfeast_schema=sqlfeast_schema or schema,
+            profile=profile or project,
+        )
         return renderer
 
 
@@ -149,8 +172,9 @@ class _Adapter:
     def __getattr__(self, name: str) -> Any:
         if name.startswith("__"):
             raise AttributeError(name)
-        raise TemplateFailure(f"adapter.{name} is not available while rendering",
-                              hint="install sqlfeast[dbt] to render with dbt")
+        raise TemplateFailure(
+            f"adapter.{name} is not available while rendering", hint="install sqlfeast[dbt] to render with dbt"
+        )
 
     @property
     def type(self) -> str:
@@ -178,10 +202,21 @@ class _MacroRef:
 class Renderer:
     """Renders model templates against one target with a shared macro namespace."""
 
-    def __init__(self, library: MacroLibrary, target_type: str, target_name: str, schema: str,
-                 project: str, vars: dict[str, Any], *, dbt: bool = False,
-                 target_settings: dict[str, Any] | None = None, database: str | None = None,
-                 sqlfeast_schema: str | None = None, profile: str | None = None):
+    def __init__(
+        self,
+        library: MacroLibrary,
+        target_type: str,
+        target_name: str,
+        schema: str,
+        project: str,
+        vars: dict[str, Any],
+        *,
+        dbt: bool = False,
+        target_settings: dict[str, Any] | None = None,
+        database: str | None = None,
+        sqlfeast_schema: str | None = None,
+        profile: str | None = None,
+    ):
         self.library = library
         self.target_type = target_type
         self.project = project
@@ -189,17 +224,21 @@ class Renderer:
         self.dbt = dbt
         # Macros are compiled under a private name so that every call goes through a _MacroRef
         # (which turns dbt's `return(...)` into the call's value); line numbers are unchanged.
-        source = "\n".join(_MACRO_TAG.sub(lambda m: m.group(1) + RAW_PREFIX + m.group(2), f.text)
-                           for f in library.files)
+        source = "\n".join(
+            _MACRO_TAG.sub(lambda m: m.group(1) + RAW_PREFIX + m.group(2), f.text) for f in library.files
+        )
         # The macro library is the same text in every process: its compiled code is cached on
         # disk, which saves ~0.2 s at each start. The cache keeps one entry per template name, so
         # the name carries the text's digest: libraries with different project macros (or none)
         # each keep their own entry instead of evicting each other.
         name = f"{_MACROS[:-1]} {hashlib.sha1(source.encode()).hexdigest()[:16]}>"
-        self.env = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
-                                      extensions=_EXTENSIONS, bytecode_cache=_bytecode_cache(),
-                                      loader=jinja2.FunctionLoader(lambda wanted: (source, None, lambda: True)
-                                                                   if wanted == name else None))
+        self.env = jinja2.Environment(
+            undefined=jinja2.StrictUndefined,
+            keep_trailing_newline=True,
+            extensions=_EXTENSIONS,
+            bytecode_cache=_bytecode_cache(),
+            loader=jinja2.FunctionLoader(lambda wanted: (source, None, lambda: True) if wanted == name else None),
+        )
         self.env.filters["quote"] = _quote
         self.env.filters["literal"] = _literal
         self.target: Any = _Target(name=target_name, type=target_type, schema=schema, profile_name=project)
@@ -218,8 +257,9 @@ class Renderer:
             "return": do_return,
         }
         if dbt:
-            self.target = dbt_target(target_settings or {}, target_name, target_type, schema, database,
-                                     profile or project)
+            self.target = dbt_target(
+                target_settings or {}, target_name, target_type, schema, database, profile or project
+            )
             self.base_globals.update(dbt_globals(self.target, project, library.namespaces(), self.macros.__getitem__))
         self.base_globals.update(self.macros)  # macros call each other through their _MacroRef
         try:
@@ -235,16 +275,20 @@ class Renderer:
         if name in self.vars:
             return self.vars[name]
         if default is _MISSING:
-            raise TemplateFailure(f"var('{name}') is not defined",
-                                  hint="set it under 'vars:' in sqlfeast_project.yml, pass --vars, or give a default")
+            raise TemplateFailure(
+                f"var('{name}') is not defined",
+                hint="set it under 'vars:' in sqlfeast_project.yml, pass --vars, or give a default",
+            )
         return default
 
     def _env_var(self, name: str, default: Any = _MISSING) -> Any:
         try:
             return env_var_value(name) if default is _MISSING else env_var_value(name, default)
         except MissingEnvVar:
-            raise TemplateFailure(f"environment variable '{name}' is not set",
-                                  hint=f"export {name}=... or give env_var('{name}', 'default')") from None
+            raise TemplateFailure(
+                f"environment variable '{name}' is not set",
+                hint=f"export {name}=... or give env_var('{name}', 'default')",
+            ) from None
 
     def dispatch(self, name: str, macro_namespace: str | None = None) -> Callable:
         """`<warehouse>__name`, then `default__name` (the project's definitions win over a
@@ -256,9 +300,11 @@ class Renderer:
             if candidate in self.macros:
                 return self.macros[candidate]
         where = f" in namespace '{macro_namespace}'" if macro_namespace else ""
-        raise TemplateFailure(f"no macro implements '{name}'{where} for {self.target_type}",
-                              hint=f"define '{self.target_type}__{name}' or 'default__{name}' in macros/"
-                                   + (", or install sqlfeast[dbt] to render with dbt" if self.dbt else ""))
+        raise TemplateFailure(
+            f"no macro implements '{name}'{where} for {self.target_type}",
+            hint=f"define '{self.target_type}__{name}' or 'default__{name}' in macros/"
+            + (", or install sqlfeast[dbt] to render with dbt" if self.dbt else ""),
+        )
 
     def call(self, name: str, *args: Any, **kwargs: Any) -> str:
         """Call a macro by name (with dispatch) from Python; returns its rendered text."""
@@ -282,8 +328,9 @@ class Renderer:
             code = self.env.compile(text, name=path, filename=path)
             template = self.env.template_class.from_code(self.env, code, self.env.make_globals(globals_), None)
         except jinja2.TemplateSyntaxError as err:
-            raise ValidationError(f"Jinja syntax error: {err.message}", Location(path, err.lineno),
-                                  hint="fix the template syntax") from None
+            raise ValidationError(
+                f"Jinja syntax error: {err.message}", Location(path, err.lineno), hint="fix the template syntax"
+            ) from None
         try:
             return template.render()
         except MacroReturn as ret:  # `return()` at the top of a model: its value is the model
@@ -294,11 +341,16 @@ class Renderer:
             name = str(err.message or "").split("'")[1] if "'" in str(err.message) else None
             known = list(self.macros) + list(context) + list(self.base_globals)
             hint = suggest(name, known) if name else None
-            raise ValidationError(f"undefined name in template: {err.message}",
-                                  Location(path, _template_line(path)),
-                                  hint=hint or ("define the macro in macros/, fix the name, or install sqlfeast[dbt] "
-                                                "to render with dbt" if self.dbt else
-                                                "define the macro in macros/ or fix the name")) from None
+            raise ValidationError(
+                f"undefined name in template: {err.message}",
+                Location(path, _template_line(path)),
+                hint=hint
+                or (
+                    "define the macro in macros/, fix the name, or install sqlfeast[dbt] to render with dbt"
+                    if self.dbt
+                    else "define the macro in macros/ or fix the name"
+                ),
+            ) from None
         except jinja2.TemplateError as err:
             raise ValidationError(f"template error: {err}", Location(path, _template_line(path))) from None
 
@@ -331,7 +383,7 @@ def _render_simple_calls(text: str, path: str, globals_: dict[str, Any]) -> str 
             return None  # let Jinja report it the usual way
         finally:
             _fast_line.reset(token)
-        parts += [text[last:match.start()], str(value)]
+        parts += [text[last : match.start()], str(value)]
         last = match.end()
     if "{{" in text[last:]:
         return None
@@ -350,8 +402,9 @@ def _literal_call(expression: str) -> tuple[str, list[Any], dict[str, Any]] | No
         return None
     if not isinstance(node, ast.Call) or not isinstance(node.func, ast.Name):
         return None
-    if not all(isinstance(a, ast.Constant) for a in node.args) or \
-            not all(k.arg and isinstance(k.value, ast.Constant) for k in node.keywords):
+    if not all(isinstance(a, ast.Constant) for a in node.args) or not all(
+        k.arg and isinstance(k.value, ast.Constant) for k in node.keywords
+    ):
         return None
     return node.func.id, [a.value for a in node.args], {k.arg: k.value.value for k in node.keywords}
 

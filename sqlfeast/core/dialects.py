@@ -35,8 +35,7 @@ class Dialect:
 
 DIALECTS: dict[str, Dialect] = {
     "duckdb": Dialect("duckdb", default_schema="main", external_locations=True, database_is_file=True),
-    "snowflake": Dialect("snowflake", default_schema="PUBLIC", external_locations=False,
-                         quoted_dbt_relations=False),
+    "snowflake": Dialect("snowflake", default_schema="PUBLIC", external_locations=False, quoted_dbt_relations=False),
 }
 
 

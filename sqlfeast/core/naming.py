@@ -58,7 +58,7 @@ def describe_placeholder(placeholder: str) -> str:
     'model stg'
     """
     if placeholder.startswith(SOURCE_PREFIX):
-        return "source " + placeholder[len(SOURCE_PREFIX):].replace("__", ".", 1)
+        return "source " + placeholder[len(SOURCE_PREFIX) :].replace("__", ".", 1)
     if "__" not in placeholder:
         return f"table {placeholder}"
     return "model " + placeholder.split("__", 1)[-1]

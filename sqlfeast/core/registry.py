@@ -70,16 +70,17 @@ class Registry:
     def from_dict(cls, data: dict[str, Any]) -> "Registry":
         version = data.get("schema_version")
         if version != SCHEMA_VERSION:
-            raise ValueError(f"registry schema version {version!r} is not supported "
-                             f"(this sqlfeast reads version {SCHEMA_VERSION}); run 'sqlfeast apply' again")
+            raise ValueError(
+                f"registry schema version {version!r} is not supported "
+                f"(this sqlfeast reads version {SCHEMA_VERSION}); run 'sqlfeast apply' again"
+            )
         return cls(
             project=data["project"],
             entities={k: Entity.from_dict(v) for k, v in data.get("entities", {}).items()},
             sources={k: SourceTable.from_dict(v) for k, v in data.get("sources", {}).items()},
             models={k: Model.from_dict(v) for k, v in data.get("models", {}).items()},
             feature_views={k: FeatureView.from_dict(v) for k, v in data.get("feature_views", {}).items()},
-            feature_services={k: FeatureService.from_dict(v)
-                              for k, v in data.get("feature_services", {}).items()},
+            feature_services={k: FeatureService.from_dict(v) for k, v in data.get("feature_services", {}).items()},
             push_sources={k: PushSource.from_dict(v) for k, v in data.get("push_sources", {}).items()},
             applied_at=data.get("applied_at"),
             version=data.get("version"),
@@ -119,9 +120,10 @@ class Registry:
         for text in refs:
             ref = parse_feature_ref(text)
             if ref.alias or ref.key_map:
-                raise RetrievalError(f"feature reference {text!r} maps join keys, which only historical retrieval does",
-                                     hint=f"name the entity columns after the join keys of '{ref.view}' and "
-                                          "drop the [...] part")
+                raise RetrievalError(
+                    f"feature reference {text!r} maps join keys, which only historical retrieval does",
+                    hint=f"name the entity columns after the join keys of '{ref.view}' and drop the [...] part",
+                )
             view_name, feature_name = ref.view, ref.feature
             view = self.get_feature_view(view_name)
             if not feature_name:
@@ -164,8 +166,11 @@ def diff(old: Registry | None, new: Registry) -> list[Change]:
         for name in sorted(after.keys() - before.keys()):
             changes.append(Change(singular, name, "added"))
         for name in sorted(before.keys() & after.keys()):
-            changed = sorted(k for k in after[name].keys() | before[name].keys()
-                             if after[name].get(k) != before[name].get(k) and k != "path")
+            changed = sorted(
+                k
+                for k in after[name].keys() | before[name].keys()
+                if after[name].get(k) != before[name].get(k) and k != "path"
+            )
             if changed:
                 changes.append(Change(singular, name, "changed", changed))
         for name in sorted(before.keys() - after.keys()):

@@ -49,14 +49,32 @@ _ALIASES = {
     "tinyint": "integer",
 }
 
-SCALAR_TYPES = ("bigint", "integer", "double", "float", "boolean", "varchar", "timestamp",
-                "timestamptz", "date", "decimal", "bytes")
+SCALAR_TYPES = (
+    "bigint",
+    "integer",
+    "double",
+    "float",
+    "boolean",
+    "varchar",
+    "timestamp",
+    "timestamptz",
+    "date",
+    "decimal",
+    "bytes",
+)
 
 _FAMILY = {
-    "bigint": "integer", "integer": "integer",
-    "double": "float", "float": "float", "decimal": "float",
-    "boolean": "boolean", "varchar": "string", "bytes": "bytes",
-    "timestamp": "timestamp", "timestamptz": "timestamp", "date": "date",
+    "bigint": "integer",
+    "integer": "integer",
+    "double": "float",
+    "float": "float",
+    "decimal": "float",
+    "boolean": "boolean",
+    "varchar": "string",
+    "bytes": "bytes",
+    "timestamp": "timestamp",
+    "timestamptz": "timestamp",
+    "date": "date",
     "array": "array",
 }
 
@@ -88,13 +106,30 @@ class FeatureType:
             p, s = self.precision or 38, self.scale or 0
             return f"NUMBER({p},{s})" if dialect == "snowflake" else f"DECIMAL({p},{s})"
         if dialect == "snowflake":
-            return {"bigint": "NUMBER(38,0)", "integer": "NUMBER(38,0)", "double": "FLOAT",
-                    "float": "FLOAT", "boolean": "BOOLEAN", "varchar": "VARCHAR",
-                    "timestamp": "TIMESTAMP_NTZ", "timestamptz": "TIMESTAMP_TZ", "date": "DATE",
-                    "bytes": "BINARY"}[self.name]
-        return {"bigint": "BIGINT", "integer": "INTEGER", "double": "DOUBLE", "float": "FLOAT",
-                "boolean": "BOOLEAN", "varchar": "VARCHAR", "timestamp": "TIMESTAMP",
-                "timestamptz": "TIMESTAMPTZ", "date": "DATE", "bytes": "BLOB"}[self.name]
+            return {
+                "bigint": "NUMBER(38,0)",
+                "integer": "NUMBER(38,0)",
+                "double": "FLOAT",
+                "float": "FLOAT",
+                "boolean": "BOOLEAN",
+                "varchar": "VARCHAR",
+                "timestamp": "TIMESTAMP_NTZ",
+                "timestamptz": "TIMESTAMP_TZ",
+                "date": "DATE",
+                "bytes": "BINARY",
+            }[self.name]
+        return {
+            "bigint": "BIGINT",
+            "integer": "INTEGER",
+            "double": "DOUBLE",
+            "float": "FLOAT",
+            "boolean": "BOOLEAN",
+            "varchar": "VARCHAR",
+            "timestamp": "TIMESTAMP",
+            "timestamptz": "TIMESTAMPTZ",
+            "date": "DATE",
+            "bytes": "BLOB",
+        }[self.name]
 
     def arrow(self) -> pa.DataType:
         """The matching pyarrow type (imported lazily: the online client may not need it)."""
@@ -105,10 +140,18 @@ class FeatureType:
             return pa.list_(self.element.arrow())
         if self.name == "decimal":
             return pa.decimal128(self.precision or 38, self.scale or 0)
-        return {"bigint": pa.int64(), "integer": pa.int32(), "double": pa.float64(),
-                "float": pa.float32(), "boolean": pa.bool_(), "varchar": pa.string(),
-                "timestamp": pa.timestamp("us"), "timestamptz": pa.timestamp("us", tz="UTC"),
-                "date": pa.date32(), "bytes": pa.binary()}[self.name]
+        return {
+            "bigint": pa.int64(),
+            "integer": pa.int32(),
+            "double": pa.float64(),
+            "float": pa.float32(),
+            "boolean": pa.bool_(),
+            "varchar": pa.string(),
+            "timestamp": pa.timestamp("us"),
+            "timestamptz": pa.timestamp("us", tz="UTC"),
+            "date": pa.date32(),
+            "bytes": pa.binary(),
+        }[self.name]
 
 
 _DECIMAL = re.compile(r"^(decimal|numeric|number)\s*\(\s*(\d+)\s*(?:,\s*(\d+)\s*)?\)$")
@@ -129,7 +172,8 @@ def parse_type(text: str) -> FeatureType:
     if name not in SCALAR_TYPES:
         raise ValueError(
             f"unknown type '{text}'; use one of bigint, integer, double, float, boolean, "
-            "varchar, string, timestamp, date, decimal(p,s), bytes or array<type>")
+            "varchar, string, timestamp, date, decimal(p,s), bytes or array<type>"
+        )
     return FeatureType(name)
 
 

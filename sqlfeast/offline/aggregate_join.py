@@ -26,8 +26,9 @@ def _iso(value: dt.datetime) -> str:
     return value.isoformat(sep=" ", timespec="microseconds")
 
 
-def view_context(req: Any, base: dict[str, Any], dialect: str, lo: dt.datetime | None,
-                 hi: dt.datetime | None) -> dict[str, Any]:
+def view_context(
+    req: Any, base: dict[str, Any], dialect: str, lo: dt.datetime | None, hi: dt.datetime | None
+) -> dict[str, Any]:
     """The ``view`` argument of ``aggregate_join`` for one aggregation view request.
 
     `base` is the point-in-time context of the same request (sql, keys, time column kinds); the
@@ -54,18 +55,36 @@ def view_context(req: Any, base: dict[str, Any], dialect: str, lo: dt.datetime |
         cast = None
         if agg.type not in ("unknown", "") and agg.function in ("count", "count_distinct", "sum", "avg", "stddev"):
             cast = parse_type(agg.type).sql(dialect)
-        aggregates.append({"output": output, "function": agg.function,
-                           "column": columns.index(agg.column) if agg.column else None,
-                           "window": agg.window_seconds, "cast": cast})
-    return {**base, "features": [], "columns": columns, "windows": windows, "max_window": longest,
-            "aggregates": aggregates,
-            "lower": _iso(lo - dt.timedelta(seconds=longest)) if lo is not None else None,
-            "upper": _iso(hi) if hi is not None else None}
+        aggregates.append(
+            {
+                "output": output,
+                "function": agg.function,
+                "column": columns.index(agg.column) if agg.column else None,
+                "window": agg.window_seconds,
+                "cast": cast,
+            }
+        )
+    return {
+        **base,
+        "features": [],
+        "columns": columns,
+        "windows": windows,
+        "max_window": longest,
+        "aggregates": aggregates,
+        "lower": _iso(lo - dt.timedelta(seconds=longest)) if lo is not None else None,
+        "upper": _iso(hi) if hi is not None else None,
+    }
 
 
-def build(requests: list, contexts: list[dict[str, Any]], pit_join: Callable[[list[dict[str, Any]]], str],
-          agg_join: Callable[[dict[str, Any]], str], stage: bool, stage_name: Callable[[int], str],
-          positional_select: Callable[[list[str], str, list], str]) -> tuple[str, list[tuple[str, str]]]:
+def build(
+    requests: list,
+    contexts: list[dict[str, Any]],
+    pit_join: Callable[[list[dict[str, Any]]], str],
+    agg_join: Callable[[dict[str, Any]], str],
+    stage: bool,
+    stage_name: Callable[[int], str],
+    positional_select: Callable[[list[str], str, list], str],
+) -> tuple[str, list[tuple[str, str]]]:
     """The final query and the staged queries of a request that has aggregation views.
 
     With `stage` every request is its own query (DuckDB: kept in temporary tables and lined up by
@@ -115,7 +134,13 @@ def row_join_select(parts: list[str], owner: list[int], requests: list) -> str:
     columns = [f'"__p0".{row}']
     for part, req in zip(owner, requests, strict=True):
         columns += [f'"__p{part}".{_quote(output)}' for _, output in req.features]
-    joins = "".join(f'\njoin (\n{sql}\n) as "__p{i}" on "__p{i}".{row} = "__p0".{row}'
-                    for i, sql in enumerate(parts) if i)
-    return ("select\n    " + ",\n    ".join(columns) + f'\nfrom (\n{parts[0]}\n) as "__p0"' + joins
-            + f'\norder by "__p0".{row}')
+    joins = "".join(
+        f'\njoin (\n{sql}\n) as "__p{i}" on "__p{i}".{row} = "__p0".{row}' for i, sql in enumerate(parts) if i
+    )
+    return (
+        "select\n    "
+        + ",\n    ".join(columns)
+        + f'\nfrom (\n{parts[0]}\n) as "__p0"'
+        + joins
+        + f'\norder by "__p0".{row}'
+    )

@@ -57,11 +57,23 @@ def _time_kind(view: FeatureView) -> str:
 
 
 def _context(view: FeatureView, sql: str, tests: list[DataTest]) -> dict[str, Any]:
-    return {"sql": sql, "ts": view.timestamp, "ts_type": _time_kind(view),
-            "tests": [{"kind": t.kind, "column": t.column, "values": t.config.get("values"),
-                       "min": t.config.get("min"), "max": t.config.get("max"),
-                       "inclusive": t.config.get("inclusive", True), "columns": t.config.get("columns")}
-                      for t in tests]}
+    return {
+        "sql": sql,
+        "ts": view.timestamp,
+        "ts_type": _time_kind(view),
+        "tests": [
+            {
+                "kind": t.kind,
+                "column": t.column,
+                "values": t.config.get("values"),
+                "min": t.config.get("min"),
+                "max": t.config.get("max"),
+                "inclusive": t.config.get("inclusive", True),
+                "columns": t.config.get("columns"),
+            }
+            for t in tests
+        ],
+    }
 
 
 def view_tests_sql(renderer, view: FeatureView, sql: str) -> str:
@@ -83,8 +95,7 @@ def _duration(seconds: float) -> str:
     return f"{seconds}s"
 
 
-def run_view_tests(warehouse, renderer, view: FeatureView, sql: str,
-                   now: datetime | None = None) -> list[TestResult]:
+def run_view_tests(warehouse, renderer, view: FeatureView, sql: str, now: datetime | None = None) -> list[TestResult]:
     """Run every data test of one view; `sql` is its compiled SELECT localized for `warehouse`."""
     if not view.tests:
         return []
@@ -96,8 +107,9 @@ def run_view_tests(warehouse, renderer, view: FeatureView, sql: str,
         max_ts = max_ts.astimezone(UTC).replace(tzinfo=None)
     results = []
     for test, count in zip(view.tests, counts):
-        result = TestResult(view.name, test.id, test.kind, test.column, test.severity, "pass",
-                            path=test.path, line=test.line)
+        result = TestResult(
+            view.name, test.id, test.kind, test.column, test.severity, "pass", path=test.path, line=test.line
+        )
         count = int(count or 0)
         fail_status = "warn" if test.severity == "warn" else "fail"
         if test.kind == "freshness":
@@ -118,18 +130,25 @@ def run_view_tests(warehouse, renderer, view: FeatureView, sql: str,
             result.message = f"{rows} row(s)"
             if (low is not None and rows < low) or (high is not None and rows > high):
                 result.status = fail_status
-                result.message += f", expected {'at least ' + str(low) if low is not None else ''}" \
-                                  f"{' and ' if low is not None and high is not None else ''}" \
-                                  f"{'at most ' + str(high) if high is not None else ''}"
+                result.message += (
+                    f", expected {'at least ' + str(low) if low is not None else ''}"
+                    f"{' and ' if low is not None and high is not None else ''}"
+                    f"{'at most ' + str(high) if high is not None else ''}"
+                )
         else:
             result.failing = count
             if count:
                 result.status = fail_status
                 result.message = _failure_message(test, count)
-                failures = renderer.call("data_test_failures", _context(view, sql, [test]),
-                                         _context(view, sql, [test])["tests"][0], SAMPLE_ROWS).strip()
-                result.rows = [{k.lower(): _plain(v) for k, v in r.items()}
-                               for r in warehouse.query_arrow(failures).to_pylist()]
+                failures = renderer.call(
+                    "data_test_failures",
+                    _context(view, sql, [test]),
+                    _context(view, sql, [test])["tests"][0],
+                    SAMPLE_ROWS,
+                ).strip()
+                result.rows = [
+                    {k.lower(): _plain(v) for k, v in r.items()} for r in warehouse.query_arrow(failures).to_pylist()
+                ]
             else:
                 result.message = f"{rows} row(s) checked"
         results.append(result)
@@ -142,8 +161,10 @@ def _failure_message(test: DataTest, count: int) -> str:
     if test.kind == "accepted_values":
         return f"{count} row(s) with {test.column} not in {test.config['values']}"
     if test.kind == "accepted_range":
-        bounds = [f">= {test.config['min']}" if "min" in test.config else "",
-                  f"<= {test.config['max']}" if "max" in test.config else ""]
+        bounds = [
+            f">= {test.config['min']}" if "min" in test.config else "",
+            f"<= {test.config['max']}" if "max" in test.config else "",
+        ]
         return f"{count} row(s) with {test.column} outside {' and '.join(b for b in bounds if b)}"
     return f"{count} duplicated ({', '.join(test.config['columns'])}) combination(s)"
 
@@ -157,13 +178,19 @@ def summarize(results: list[TestResult]) -> dict[str, int]:
     return {s: sum(1 for r in results if r.status == s) for s in ("pass", "warn", "fail")}
 
 
-def write_results(target_dir: Path, project: str, target: str, results: list[TestResult],
-                  extra: dict[str, Any] | None = None) -> Path:
+def write_results(
+    target_dir: Path, project: str, target: str, results: list[TestResult], extra: dict[str, Any] | None = None
+) -> Path:
     """target/test_results.json, written atomically."""
     path = Path(target_dir) / RESULTS_FILE
-    doc = {"project": project, "target": target,
-           "generated_at": datetime.now(UTC).replace(tzinfo=None).isoformat(timespec="seconds"),
-           "summary": summarize(results), "results": [r.to_dict() for r in results], **(extra or {})}
+    doc = {
+        "project": project,
+        "target": target,
+        "generated_at": datetime.now(UTC).replace(tzinfo=None).isoformat(timespec="seconds"),
+        "summary": summarize(results),
+        "results": [r.to_dict() for r in results],
+        **(extra or {}),
+    }
     write_atomic(path, json.dumps(doc, indent=2, default=str) + "\n")
     return path
 

@@ -75,20 +75,22 @@ def expand_references(registry: Registry, features: str | list[str]) -> list[Fea
             refs = [features]
         else:
             hint = suggest(features, list(registry.feature_services) + list(registry.feature_views))
-            raise RetrievalError(f"unknown feature service '{features}'",
-                                 hint=hint or "pass a feature service name or a list of 'view:feature'")
+            raise RetrievalError(
+                f"unknown feature service '{features}'",
+                hint=hint or "pass a feature service name or a list of 'view:feature'",
+            )
     elif features is None:
         refs = []
     else:
         refs = list(features)
     if not refs:
-        raise RetrievalError("no features requested",
-                             hint="pass 'view:feature' names or a feature service")
+        raise RetrievalError("no features requested", hint="pass 'view:feature' names or a feature service")
     return [parse_feature_ref(r) for r in refs]
 
 
-def plan_requests(registry: Registry, refs: list[FeatureRef], full_feature_names: bool,
-                  entity_columns: list[str]) -> list[ViewRequest]:
+def plan_requests(
+    registry: Registry, refs: list[FeatureRef], full_feature_names: bool, entity_columns: list[str]
+) -> list[ViewRequest]:
     """Group references into one join per (view, alias, key mapping) and name the outputs."""
     requests: dict[tuple, ViewRequest] = {}
     for ref in refs:
@@ -96,8 +98,10 @@ def plan_requests(registry: Registry, refs: list[FeatureRef], full_feature_names
         mapping = dict(ref.key_map)
         for key in mapping:
             if key not in view.join_keys:
-                raise RetrievalError(f"'{key}' in {ref.view}[...] is not a join key of feature view '{view.name}'",
-                                     hint=suggest(key, view.join_keys) or f"its join keys: {', '.join(view.join_keys)}")
+                raise RetrievalError(
+                    f"'{key}' in {ref.view}[...] is not a join key of feature view '{view.name}'",
+                    hint=suggest(key, view.join_keys) or f"its join keys: {', '.join(view.join_keys)}",
+                )
         keys = [(k, mapping.get(k, k)) for k in view.join_keys]
         ident = (view.name, ref.alias, tuple(keys))
         req = requests.get(ident)
@@ -106,9 +110,10 @@ def plan_requests(registry: Registry, refs: list[FeatureRef], full_feature_names
         names = view.feature_names if ref.feature is None else [ref.feature]
         for name in names:
             if view.feature(name) is None:
-                raise RetrievalError(f"feature view '{view.name}' has no feature '{name}'",
-                                     hint=suggest(name, view.feature_names) or
-                                     f"its features: {', '.join(view.feature_names)}")
+                raise RetrievalError(
+                    f"feature view '{view.name}' has no feature '{name}'",
+                    hint=suggest(name, view.feature_names) or f"its features: {', '.join(view.feature_names)}",
+                )
             output = f"{req.label}__{name}" if full_feature_names else name
             if all(f != name for f, _ in req.features):
                 req.features.append((name, output))
@@ -117,18 +122,22 @@ def plan_requests(registry: Registry, refs: list[FeatureRef], full_feature_names
     for req in requests.values():
         other = labels.setdefault(req.label, req)
         if other is not req:
-            raise RetrievalError(f"feature view '{req.label}' is joined twice with different join keys",
-                                 hint="name each join with [as=...], e.g. "
-                                      f"{req.view.name}[as=origin, {req.keys[0][0]}=origin_{req.keys[0][0]}]:feature")
+            raise RetrievalError(
+                f"feature view '{req.label}' is joined twice with different join keys",
+                hint="name each join with [as=...], e.g. "
+                f"{req.view.name}[as=origin, {req.keys[0][0]}=origin_{req.keys[0][0]}]:feature",
+            )
     seen: dict[str, str] = {c: "an entity column" for c in entity_columns}
     for req in requests.values():
         for name, output in req.features:
             where = f"feature '{req.label}:{name}'"
             if output in seen:
-                hint = ("pass full_feature_names=True (--full-feature-names) to name columns view__feature"
-                        if not full_feature_names else "rename the entity column")
-                raise RetrievalError(f"output column '{output}' of {where} collides with {seen[output]}",
-                                     hint=hint)
+                hint = (
+                    "pass full_feature_names=True (--full-feature-names) to name columns view__feature"
+                    if not full_feature_names
+                    else "rename the entity column"
+                )
+                raise RetrievalError(f"output column '{output}' of {where} collides with {seen[output]}", hint=hint)
             seen[output] = where
     return list(requests.values())
 
@@ -154,8 +163,10 @@ def load_entities(warehouse: Warehouse, entity_df: Any) -> pa.Table:
             return warehouse.result_names(warehouse.query_arrow(text))
         path = Path(text).expanduser()
         if not path.exists():
-            raise RetrievalError(f"entity file not found: {text}",
-                                 hint="pass a parquet file, a SQL query (select ...), an Arrow table or a pandas DataFrame")
+            raise RetrievalError(
+                f"entity file not found: {text}",
+                hint="pass a parquet file, a SQL query (select ...), an Arrow table or a pandas DataFrame",
+            )
         import pyarrow.parquet as pq
 
         try:
@@ -163,10 +174,13 @@ def load_entities(warehouse: Warehouse, entity_df: Any) -> pa.Table:
             # imports pandas (~0.3 s and ~50 MB per process, measured at 1M entity rows).
             return pq.ParquetFile(path).read() if path.is_file() else pq.read_table(path)
         except (pa.ArrowInvalid, OSError) as err:
-            raise RetrievalError(f"cannot read entity rows from {text}: {err}",
-                                 hint="entity files must be parquet") from None
-    raise RetrievalError(f"entity rows of type {type(entity_df).__name__} are not supported",
-                         hint="pass a pyarrow Table, a pandas DataFrame, a parquet path or a SQL query")
+            raise RetrievalError(
+                f"cannot read entity rows from {text}: {err}", hint="entity files must be parquet"
+            ) from None
+    raise RetrievalError(
+        f"entity rows of type {type(entity_df).__name__} are not supported",
+        hint="pass a pyarrow Table, a pandas DataFrame, a parquet path or a SQL query",
+    )
 
 
 def utc_timestamps(column: pa.ChunkedArray, name: str) -> pa.ChunkedArray:
@@ -182,9 +196,10 @@ def utc_timestamps(column: pa.ChunkedArray, name: str) -> pa.ChunkedArray:
         return column.cast(pa.timestamp("us"), safe=False) if t.unit != "us" else column
     if pa.types.is_date(t):
         return column.cast(pa.timestamp("us"))
-    raise RetrievalError(f"entity timestamp column '{name}' has type {t}, not a timestamp",
-                         hint="convert it to a timestamp (e.g. pandas.to_datetime), or name another "
-                              "column with timestamp_column=")
+    raise RetrievalError(
+        f"entity timestamp column '{name}' has type {t}, not a timestamp",
+        hint="convert it to a timestamp (e.g. pandas.to_datetime), or name another column with timestamp_column=",
+    )
 
 
 def _row_numbers(n: int) -> pa.Array:
@@ -211,25 +226,32 @@ def _column_kind(view: FeatureView, column: str, described: dict[str, str] | Non
         name = declared.lower()
     elif described is not None:
         name = described.get(column.lower(), "timestamp").upper()
-        return ("timestamptz" if any(t in name for t in _TZ_NAMES)
-                else "date" if name == "DATE" else "timestamp")
+        return "timestamptz" if any(t in name for t in _TZ_NAMES) else "date" if name == "DATE" else "timestamp"
     else:
         name = "timestamp"
-    return "timestamptz" if name in ("timestamptz", "timestamp_tz", "timestamp with time zone") \
-        else "date" if name == "date" else "timestamp"
+    return (
+        "timestamptz"
+        if name in ("timestamptz", "timestamp_tz", "timestamp with time zone")
+        else "date"
+        if name == "date"
+        else "timestamp"
+    )
 
 
 def view_sql(view: FeatureView, warehouse: Warehouse) -> str:
     """The view's compiled SQL, ready to run on `warehouse`."""
     sql = (view.sql or {}).get(warehouse.dialect)
     if not sql:
-        raise RetrievalError(f"feature view '{view.name}' has no compiled SQL for {warehouse.dialect}",
-                             hint="run 'sqlfeast compile' (or apply) for this target")
+        raise RetrievalError(
+            f"feature view '{view.name}' has no compiled SQL for {warehouse.dialect}",
+            hint="run 'sqlfeast compile' (or apply) for this target",
+        )
     return warehouse.localize(sql.strip().rstrip(";"))
 
 
-def _view_context(req: ViewRequest, warehouse: Warehouse, dialect: str, lo: dt.datetime | None,
-                  hi: dt.datetime | None) -> dict[str, Any]:
+def _view_context(
+    req: ViewRequest, warehouse: Warehouse, dialect: str, lo: dt.datetime | None, hi: dt.datetime | None
+) -> dict[str, Any]:
     view = req.view
     sql = view_sql(view, warehouse)
     time_columns = [c for c in (view.timestamp, view.created_timestamp) if c]
@@ -253,10 +275,18 @@ def _view_context(req: ViewRequest, warehouse: Warehouse, dialect: str, lo: dt.d
         "features": [{"name": f, "output": o, "type": _declared_sql(view, f, dialect)} for f, o in req.features],
         # The tie-break runs over every declared feature, requested or not, so it is the same
         # total order whatever is asked for (and the one materialization uses).
-        "extra": [{"name": f.name, "type": _declared_sql(view, f.name, dialect), "alias": f"__x{j}"}
-                  for j, f in enumerate(view.features) if f.name not in requested],
-        "order": [{"alias": f"__f{requested.index(f.name)}" if f.name in requested else f"__x{j}",
-                   "type": _declared_sql(view, f.name, dialect)} for j, f in enumerate(view.features)],
+        "extra": [
+            {"name": f.name, "type": _declared_sql(view, f.name, dialect), "alias": f"__x{j}"}
+            for j, f in enumerate(view.features)
+            if f.name not in requested
+        ],
+        "order": [
+            {
+                "alias": f"__f{requested.index(f.name)}" if f.name in requested else f"__x{j}",
+                "type": _declared_sql(view, f.name, dialect),
+            }
+            for j, f in enumerate(view.features)
+        ],
     }
 
 
@@ -299,9 +329,17 @@ class RetrievalJob:
     1
     """
 
-    def __init__(self, warehouse: Warehouse, final_sql: str, entities: pa.Table, keys_table: pa.Table, relation_name: str,
-                 output_names: list[str], stages: Sequence[tuple[str, str]] = (),
-                 output_types: list[pa.DataType] | None = None) -> None:
+    def __init__(
+        self,
+        warehouse: Warehouse,
+        final_sql: str,
+        entities: pa.Table,
+        keys_table: pa.Table,
+        relation_name: str,
+        output_names: list[str],
+        stages: Sequence[tuple[str, str]] = (),
+        output_types: list[pa.DataType] | None = None,
+    ) -> None:
         self.warehouse = warehouse
         self.final_sql = final_sql
         self.stages = list(stages)  # (temporary table, query), built in order before final_sql
@@ -437,8 +475,9 @@ class RetrievalJob:
 
 
 # -- entry point ---------------------------------------------------------------------------------
-def get_historical_features(ctx: "OfflineContext", entity_df: Any, features: str | list[str],
-                            full_feature_names: bool = False, **options: Any) -> RetrievalJob:
+def get_historical_features(
+    ctx: "OfflineContext", entity_df: Any, features: str | list[str], full_feature_names: bool = False, **options: Any
+) -> RetrievalJob:
     """Build the point-in-time join for `entity_df` and `features`; see the module docstring.
 
     Options: ``timestamp_column`` (default ``event_timestamp``), ``filter_by_created_timestamp``
@@ -448,14 +487,17 @@ def get_historical_features(ctx: "OfflineContext", entity_df: Any, features: str
     """
     unknown = [k for k in options if k not in _OPTIONS]
     if unknown:
-        raise UsageError(f"unknown option '{unknown[0]}' for get_historical_features",
-                         hint=suggest(unknown[0], _OPTIONS) or f"options: {', '.join(_OPTIONS)}")
+        raise UsageError(
+            f"unknown option '{unknown[0]}' for get_historical_features",
+            hint=suggest(unknown[0], _OPTIONS) or f"options: {', '.join(_OPTIONS)}",
+        )
     settings = ctx.settings
     # asof by default: at 1M x 5M (docs/benchmarks.md) 3.6 s = the fastest hand-written query, window 6.0 s; window peaks lower (1.2 vs 1.6 GB).
     strategy = str(options.get("strategy") or settings.get("pit_strategy") or "asof").lower()
     if strategy not in STRATEGIES:
-        raise UsageError(f"unknown point-in-time strategy '{strategy}'",
-                         hint=f"pit_strategy is one of {', '.join(STRATEGIES)}")
+        raise UsageError(
+            f"unknown point-in-time strategy '{strategy}'", hint=f"pit_strategy is one of {', '.join(STRATEGIES)}"
+        )
     stage_views = _stage_views(options, settings) and ctx.warehouse.positional_join
     ts_column = options.get("timestamp_column") or "event_timestamp"
     registry = ctx.registry
@@ -466,20 +508,24 @@ def get_historical_features(ctx: "OfflineContext", entity_df: Any, features: str
     columns = entities.column_names
     internal = [c for c in columns if c.startswith("__sqlfeast")]
     if internal:
-        raise RetrievalError(f"entity column '{internal[0]}' uses the reserved prefix __sqlfeast",
-                             hint="rename the column")
+        raise RetrievalError(
+            f"entity column '{internal[0]}' uses the reserved prefix __sqlfeast", hint="rename the column"
+        )
     if ts_column not in columns:
-        raise RetrievalError(f"entity rows have no timestamp column '{ts_column}'",
-                             hint=suggest(ts_column, columns) or
-                             f"pass timestamp_column= (--timestamp-column); columns: {', '.join(columns)}")
+        raise RetrievalError(
+            f"entity rows have no timestamp column '{ts_column}'",
+            hint=suggest(ts_column, columns)
+            or f"pass timestamp_column= (--timestamp-column); columns: {', '.join(columns)}",
+        )
     requests = plan_requests(registry, refs, full_feature_names, columns)
     needed: list[str] = []
     for req in requests:
         for view_key, column in req.keys:
             if column not in columns:
-                raise RetrievalError(f"entity rows have no column '{column}' (join key '{view_key}' of "
-                                     f"feature view '{req.view.name}')",
-                                     hint=suggest(column, columns) or f"columns: {', '.join(columns)}")
+                raise RetrievalError(
+                    f"entity rows have no column '{column}' (join key '{view_key}' of feature view '{req.view.name}')",
+                    hint=suggest(column, columns) or f"columns: {', '.join(columns)}",
+                )
             if column not in needed:
                 needed.append(column)
 
@@ -488,14 +534,19 @@ def get_historical_features(ctx: "OfflineContext", entity_df: Any, features: str
     lo, hi = bounds["min"].as_py(), bounds["max"].as_py()
     name = f"__sqlfeast_entities_{uuid.uuid4().hex[:12]}"
     keys_table = pa.table(
-        [_row_numbers(entities.num_rows)] + [entities.column(c) for c in needed] + [ts, ts.cast(pa.timestamp("us", tz="UTC"))],
-        names=[ROW_COLUMN] + needed + [TS_COLUMN, TSTZ_COLUMN])
+        [_row_numbers(entities.num_rows)]
+        + [entities.column(c) for c in needed]
+        + [ts, ts.cast(pa.timestamp("us", tz="UTC"))],
+        names=[ROW_COLUMN] + needed + [TS_COLUMN, TSTZ_COLUMN],
+    )
 
     dialect = warehouse.dialect
     views = [_view_context(req, warehouse, dialect, lo, hi) for req in requests]
     context_entity = {"relation": _quote(name), "row": ROW_COLUMN, "ts": TS_COLUMN, "tstz": TSTZ_COLUMN}
-    context_options = {"strategy": strategy,
-                       "filter_by_created_timestamp": bool(options.get("filter_by_created_timestamp"))}
+    context_options = {
+        "strategy": strategy,
+        "filter_by_created_timestamp": bool(options.get("filter_by_created_timestamp")),
+    }
     outputs = [o for req in requests for _, o in req.features]
     types = declared_arrow_types(requests)
 
@@ -506,13 +557,19 @@ def get_historical_features(ctx: "OfflineContext", entity_df: Any, features: str
     if any(req.view.is_aggregation for req in requests):
         from sqlfeast.offline import aggregate_join
 
-        views = [aggregate_join.view_context(req, base, dialect, lo, hi) if req.view.is_aggregation else base
-                 for req, base in zip(requests, views, strict=True)]
+        views = [
+            aggregate_join.view_context(req, base, dialect, lo, hi) if req.view.is_aggregation else base
+            for req, base in zip(requests, views, strict=True)
+        ]
         final, stages = aggregate_join.build(
-            requests, views, join, lambda view: ctx.renderer.call(
-                "aggregate_join", context_entity, view, context_options).strip(),
-            stage_views and len(views) > 1, lambda i: f"{name}_stage{i}",
-            lambda staged, last, reqs: _positional_select(warehouse, staged, last, reqs))
+            requests,
+            views,
+            join,
+            lambda view: ctx.renderer.call("aggregate_join", context_entity, view, context_options).strip(),
+            stage_views and len(views) > 1,
+            lambda i: f"{name}_stage{i}",
+            lambda staged, last, reqs: _positional_select(warehouse, staged, last, reqs),
+        )
         return RetrievalJob(warehouse, final, entities, keys_table, name, outputs, stages)
     # -- end of aggregation views
     if len(views) < 2 or not stage_views:
@@ -535,8 +592,10 @@ def _stage_views(options: dict[str, Any], settings: dict[str, Any]) -> bool:
         value = settings.get("pit_stage_views", True)
     text = str(value).strip().lower()
     if text not in _BOOLEAN:
-        raise UsageError(f"pit_stage_views / stage_views must be true or false, not {value!r}",
-                         hint="set pit_stage_views: true (one query per view) or false (one query) in profiles.yml")
+        raise UsageError(
+            f"pit_stage_views / stage_views must be true or false, not {value!r}",
+            hint="set pit_stage_views: true (one query per view) or false (one query) in profiles.yml",
+        )
     return _BOOLEAN[text]
 
 

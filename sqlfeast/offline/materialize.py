@@ -54,10 +54,12 @@ class ViewResult:
     def __str__(self) -> str:
         if self.start >= self.end:
             return f"{self.view}: up to date (materialized up to {iso(self.start)})"
-        note = ("refilled: the watermark described other online tables; " if self.refilled else "")
-        return (f"{self.view}: {note}{self.rows} rows [{iso(self.start)}, {iso(self.end)}) -> "
-                f"{self.written} written, {self.skipped} unchanged (online already as new or newer), "
-                f"{self.seconds:.1f}s ({self.rows_per_second:,.0f} rows/s)")
+        note = "refilled: the watermark described other online tables; " if self.refilled else ""
+        return (
+            f"{self.view}: {note}{self.rows} rows [{iso(self.start)}, {iso(self.end)}) -> "
+            f"{self.written} written, {self.skipped} unchanged (online already as new or newer), "
+            f"{self.seconds:.1f}s ({self.rows_per_second:,.0f} rows/s)"
+        )
 
 
 def parse_time(value: Any, name: str = "time") -> datetime:
@@ -76,8 +78,9 @@ def parse_time(value: Any, name: str = "time") -> datetime:
             return parse_time(datetime.fromisoformat(text.replace("Z", "+00:00")), name)
         except ValueError:
             pass
-    raise UsageError(f"{name} {value!r} is not a timestamp",
-                     hint="use ISO 8601 such as 2024-01-31 or 2024-01-31T12:00:00, or 'now'")
+    raise UsageError(
+        f"{name} {value!r} is not a timestamp", hint="use ISO 8601 such as 2024-01-31 or 2024-01-31T12:00:00, or 'now'"
+    )
 
 
 def iso(value: datetime) -> str:
@@ -106,12 +109,17 @@ def latest_rows_sql(ctx: "OfflineContext", view: "FeatureView", start: datetime,
     from sqlfeast.offline.historical import view_sql
 
     context = {
-        "name": view.name, "sql": view_sql(view, ctx.warehouse), "keys": list(view.join_keys),
-        "ts": view.timestamp, "ts_type": _time_kind(view, view.timestamp),
-        "created": view.created_timestamp, "created_type": _time_kind(view, view.created_timestamp),
+        "name": view.name,
+        "sql": view_sql(view, ctx.warehouse),
+        "keys": list(view.join_keys),
+        "ts": view.timestamp,
+        "ts_type": _time_kind(view, view.timestamp),
+        "created": view.created_timestamp,
+        "created_type": _time_kind(view, view.created_timestamp),
         "features": view.feature_names,
         "feature_types": {f.name: parse_type(f.type).sql(ctx.warehouse.dialect) for f in view.features},
-        "start": _bound(start, _time_kind(view, view.timestamp)), "end": _bound(end, _time_kind(view, view.timestamp)),
+        "start": _bound(start, _time_kind(view, view.timestamp)),
+        "end": _bound(end, _time_kind(view, view.timestamp)),
     }
     return ctx.renderer.call("latest_rows", context).strip()
 
@@ -156,8 +164,14 @@ def _prepare_online(ctx: "OfflineContext") -> None:
         online.apply(ctx.registry)
 
 
-def materialize_view(ctx: "OfflineContext", view: "FeatureView", start: datetime, end: datetime,
-                     quiet: bool = False, batch_size: int = 50_000) -> ViewResult:
+def materialize_view(
+    ctx: "OfflineContext",
+    view: "FeatureView",
+    start: datetime,
+    end: datetime,
+    quiet: bool = False,
+    batch_size: int = 50_000,
+) -> ViewResult:
     result = ViewResult(view.name, start, end)
     if start >= end:
         return result
@@ -166,8 +180,9 @@ def materialize_view(ctx: "OfflineContext", view: "FeatureView", start: datetime
     bar = _progress(ctx.warehouse, view.name, sql, quiet)
     try:
         # `bar is not None`, never `if bar`: a tqdm without a total has no truth value.
-        with _online(ctx).bulk_writer(view, on_written=bar.update if bar is not None else None,
-                                      unique_keys=True) as writer:
+        with _online(ctx).bulk_writer(
+            view, on_written=bar.update if bar is not None else None, unique_keys=True
+        ) as writer:
             for batch in ctx.warehouse.query_batches(sql, batch_size=batch_size):
                 if batch.num_rows:
                     result.rows += batch.num_rows
@@ -180,8 +195,14 @@ def materialize_view(ctx: "OfflineContext", view: "FeatureView", start: datetime
     return result
 
 
-def materialize(ctx: "OfflineContext", start: Any, end: Any, views: list[str] | None = None,
-                quiet: bool = False, batch_size: int = 50_000) -> list[ViewResult]:
+def materialize(
+    ctx: "OfflineContext",
+    start: Any,
+    end: Any,
+    views: list[str] | None = None,
+    quiet: bool = False,
+    batch_size: int = 50_000,
+) -> list[ViewResult]:
     """Materialize the latest rows in [start, end) of the online views (all, or `views`)."""
     start, end = parse_time(start, "start"), parse_time(end, "end")
     if start >= end:
@@ -195,8 +216,9 @@ def materialize(ctx: "OfflineContext", start: Any, end: Any, views: list[str] | 
     return results
 
 
-def materialize_incremental(ctx: "OfflineContext", end: Any, views: list[str] | None = None,
-                            quiet: bool = False, batch_size: int = 50_000) -> list[ViewResult]:
+def materialize_incremental(
+    ctx: "OfflineContext", end: Any, views: list[str] | None = None, quiet: bool = False, batch_size: int = 50_000
+) -> list[ViewResult]:
     """Materialize each online view from where it stopped (or END - ttl the first time) to END."""
     end = parse_time(end, "end")
     selected = _online_views(ctx, views)
@@ -239,11 +261,15 @@ def online_problems(ctx: "OfflineContext") -> list[str]:
             continue
         identity = online.table_identity(view.name)
         if identity is None:
-            problems.append(f"feature view '{view.name}': online table '{online.table_name(view.name)}' is "
-                            "missing (run 'sqlfeast apply', then 'sqlfeast materialize-incremental')")
+            problems.append(
+                f"feature view '{view.name}': online table '{online.table_name(view.name)}' is "
+                "missing (run 'sqlfeast apply', then 'sqlfeast materialize-incremental')"
+            )
         elif view.name in marks and marks[view.name][1] != identity:
-            problems.append(f"feature view '{view.name}': its materialization watermark describes other "
-                            "online tables (the next 'sqlfeast materialize-incremental' refills it)")
+            problems.append(
+                f"feature view '{view.name}': its materialization watermark describes other "
+                "online tables (the next 'sqlfeast materialize-incremental' refills it)"
+            )
     return problems
 
 
@@ -285,8 +311,10 @@ def teardown(ctx: "OfflineContext") -> TeardownResult:
     kept = []
     history = _state(ctx).history()
     if history:
-        kept.append(f"applied registry history: {_state(ctx).registry_table} ({len(history)} "
-                    "version(s); 'sqlfeast apply' sets the online tables up again from it)")
+        kept.append(
+            f"applied registry history: {_state(ctx).registry_table} ({len(history)} "
+            "version(s); 'sqlfeast apply' sets the online tables up again from it)"
+        )
     from sqlfeast.offline.push import push_table_name
 
     for source in registry.push_sources.values():

@@ -54,32 +54,44 @@ class PushResult:
     offline_inserted: int | None = None  # None when not pushed offline
 
     def to_dict(self) -> dict[str, Any]:
-        return {"push_source": self.push_source, "rows": self.rows, "online": self.online,
-                "offline_inserted": self.offline_inserted}
+        return {
+            "push_source": self.push_source,
+            "rows": self.rows,
+            "online": self.online,
+            "offline_inserted": self.offline_inserted,
+        }
 
 
 # -- public entry points -------------------------------------------------------------------------
-def push_rows(registry: "Registry", push_source_name: str, rows: Any, to: str = "online",
-              online_store=None, warehouse=None) -> PushResult:
+def push_rows(
+    registry: "Registry", push_source_name: str, rows: Any, to: str = "online", online_store=None, warehouse=None
+) -> PushResult:
     """`push` with the parts given explicitly (the feature server holds them itself)."""
     check_destination(to)
     source = get_push_source(registry, push_source_name)
-    keys = [k for v in source.feature_views if v in registry.feature_views
-            for k in registry.feature_views[v].join_keys if k in source.schema]
+    keys = [
+        k
+        for v in source.feature_views
+        if v in registry.feature_views
+        for k in registry.feature_views[v].join_keys
+        if k in source.schema
+    ]
     table = rows_to_arrow(source, rows, required=[*keys, source.timestamp])  # created may be NULL
     result = PushResult(source.name, table.num_rows)
     if to in ("online", "online_and_offline"):
         result.online = write_online(online_store, registry, source, table)
     if to in ("offline", "online_and_offline"):
-        result.offline_inserted = write_offline(warehouse, registry.project, source, table,
-                                                identity_columns(registry, source))
+        result.offline_inserted = write_offline(
+            warehouse, registry.project, source, table, identity_columns(registry, source)
+        )
     return result
 
 
 def check_destination(to: str) -> None:
     if to not in DESTINATIONS:
-        raise PushError(f"'to' must be one of {', '.join(DESTINATIONS)}, not {to!r}",
-                        hint=suggest(str(to), DESTINATIONS))
+        raise PushError(
+            f"'to' must be one of {', '.join(DESTINATIONS)}, not {to!r}", hint=suggest(str(to), DESTINATIONS)
+        )
 
 
 def get_push_source(registry: "Registry", name: str) -> "PushSource":
@@ -87,9 +99,11 @@ def get_push_source(registry: "Registry", name: str) -> "PushSource":
         return registry.push_sources[name]
     except (KeyError, TypeError):
         known = list(registry.push_sources)
-        raise PushError(f"unknown push source '{name}'",
-                        hint=suggest(str(name), known) or
-                        (f"push sources: {', '.join(known)}" if known else "declare one under 'push_sources:' in models/")) from None
+        raise PushError(
+            f"unknown push source '{name}'",
+            hint=suggest(str(name), known)
+            or (f"push sources: {', '.join(known)}" if known else "declare one under 'push_sources:' in models/"),
+        ) from None
 
 
 # -- rows -> a typed Arrow table -----------------------------------------------------------------
@@ -115,8 +129,7 @@ def rows_to_arrow(source: "PushSource", rows: Any, required: list[str] | None = 
             bad = next(k for k, v in rows.items() if not isinstance(v, (list, tuple)))
             raise PushError(f"column '{bad}' must be a list of values")
         if len(lengths) > 1:
-            raise PushError("columns have different lengths: "
-                            + ", ".join(f"{k}={len(v)}" for k, v in rows.items()))
+            raise PushError("columns have different lengths: " + ", ".join(f"{k}={len(v)}" for k, v in rows.items()))
         columns = [_python_column(source, col, list(rows[col]), types[col]) for col in types]
     elif isinstance(rows, (list, tuple)):
         if not all(isinstance(r, dict) for r in rows):
@@ -132,8 +145,10 @@ def rows_to_arrow(source: "PushSource", rows: Any, required: list[str] | None = 
                     raise PushError(f"row {i} lacks column(s) {', '.join(missing)}")
         columns = [_python_column(source, col, [r.get(col) for r in rows], types[col]) for col in types]
     else:
-        raise PushError(f"cannot push rows of type {type(rows).__name__}",
-                        hint="pass a pyarrow Table, a pandas DataFrame, a list of dicts or a dict of lists")
+        raise PushError(
+            f"cannot push rows of type {type(rows).__name__}",
+            hint="pass a pyarrow Table, a pandas DataFrame, a list of dicts or a dict of lists",
+        )
     table = pa.Table.from_arrays(columns, names=list(types))
     _check_required(source, table, required or [source.timestamp])
     return table
@@ -152,8 +167,9 @@ def _check_columns(source: "PushSource", names: list[str]) -> None:
 def _check_required(source: "PushSource", table: "pa.Table", required: list[str]) -> None:
     for col in dict.fromkeys(required):
         if col in table.schema.names and table.column(col).null_count:
-            raise PushError(f"push source '{source.name}': column '{col}' is null in "
-                            f"{table.column(col).null_count} row(s)")
+            raise PushError(
+                f"push source '{source.name}': column '{col}' is null in {table.column(col).null_count} row(s)"
+            )
 
 
 def _cast_arrow(source: "PushSource", col: str, column: "pa.ChunkedArray", ftype: FeatureType):
@@ -199,8 +215,10 @@ def _converter(ftype: FeatureType):
             if not isinstance(v, (list, tuple)):
                 raise TypeError
             return [None if x is None else inner(x) for x in v]
+
         return arr
     if name in ("bigint", "integer"):
+
         def integer(v):
             if isinstance(v, bool):
                 raise TypeError
@@ -209,32 +227,42 @@ def _converter(ftype: FeatureType):
             if isinstance(v, float) and v.is_integer():
                 return int(v)
             raise TypeError
+
         return integer
     if name in ("double", "float"):
+
         def number(v):
             if isinstance(v, bool) or not isinstance(v, (int, float, Decimal)):
                 raise TypeError
             return float(v)
+
         return number
     if name == "decimal":
+
         def dec(v):
             if isinstance(v, bool) or not isinstance(v, (int, float, str, Decimal)):
                 raise TypeError
             return Decimal(str(v))
+
         return dec
     if name == "boolean":
+
         def boolean(v):
             if not isinstance(v, bool):
                 raise TypeError
             return v
+
         return boolean
     if name == "varchar":
+
         def text(v):
             if not isinstance(v, str):
                 raise TypeError
             return v
+
         return text
     if name == "bytes":
+
         def binary(v):
             if isinstance(v, (bytes, bytearray)):
                 return bytes(v)
@@ -243,6 +271,7 @@ def _converter(ftype: FeatureType):
 
                 return base64.b64decode(v, validate=True)
             raise TypeError
+
         return binary
     if name in ("timestamp", "timestamptz"):
         aware = name == "timestamptz"
@@ -256,8 +285,10 @@ def _converter(ftype: FeatureType):
                 v = v.astimezone(UTC)
                 return v if aware else v.replace(tzinfo=None)
             return v.replace(tzinfo=UTC) if aware else v
+
         return ts
     if name == "date":
+
         def day(v):
             if isinstance(v, datetime):
                 return v.date()
@@ -266,6 +297,7 @@ def _converter(ftype: FeatureType):
             if isinstance(v, str):
                 return date.fromisoformat(v)
             raise TypeError
+
         return day
     raise ValueError(f"no push conversion for {ftype}")  # pragma: no cover
 
@@ -276,9 +308,11 @@ def online_batch(registry: "Registry", source: "PushSource", view_name: str, tab
     view = registry.get_feature_view(view_name)
     missing = [f for f in view.feature_names if f not in table.schema.names]
     if missing:
-        raise PushError(f"push source '{source.name}' cannot write feature view '{view.name}' online: "
-                        f"it lacks feature(s) {', '.join(missing)}",
-                        hint="online rows are written whole; add the features to the push source's schema")
+        raise PushError(
+            f"push source '{source.name}' cannot write feature view '{view.name}' online: "
+            f"it lacks feature(s) {', '.join(missing)}",
+            hint="online rows are written whole; add the features to the push source's schema",
+        )
     columns = {k: table.column(k) for k in view.join_keys}
     columns[view.timestamp] = table.column(source.timestamp)
     if view.created_timestamp and view.created_timestamp in table.schema.names:
@@ -290,7 +324,9 @@ def online_batch(registry: "Registry", source: "PushSource", view_name: str, tab
     return pa.table(columns)
 
 
-def write_online(online_store, registry: "Registry", source: "PushSource", table: "pa.Table") -> dict[str, dict[str, int]]:
+def write_online(
+    online_store, registry: "Registry", source: "PushSource", table: "pa.Table"
+) -> dict[str, dict[str, int]]:
     """Write the rows to every online view the source feeds; newer-wins in the store."""
     if online_store is None:
         raise PushError("no online store to push to")
@@ -335,8 +371,7 @@ def ensure_push_tables(warehouse, registry: "Registry") -> list[str]:
     return [ensure_push_table(warehouse, registry.project, s) for s in registry.push_sources.values()]
 
 
-def write_offline(warehouse, project: str, source: "PushSource", table: "pa.Table",
-                  identity: list[str]) -> int:
+def write_offline(warehouse, project: str, source: "PushSource", table: "pa.Table", identity: list[str]) -> int:
     """Append rows whose `identity` columns are not in the push table yet; returns how many."""
     import pyarrow as pa
 
@@ -360,7 +395,8 @@ def write_offline(warehouse, project: str, source: "PushSource", table: "pa.Tabl
                 f"INSERT INTO {relation} ({cols}) SELECT {cols} FROM ("
                 f"SELECT *, ROW_NUMBER() OVER (PARTITION BY {partition} ORDER BY {quote(_ROW_COLUMN)}) AS __sqlfeast_rn "
                 f"FROM {staged_rel}) d WHERE d.__sqlfeast_rn = 1 "
-                f"AND NOT EXISTS (SELECT 1 FROM {relation} t WHERE {matches})")
+                f"AND NOT EXISTS (SELECT 1 FROM {relation} t WHERE {matches})"
+            )
             return _count(warehouse, relation) - before
         finally:
             warehouse.unregister(staged_name)

@@ -66,19 +66,31 @@ class SkewReport:
     def result(self) -> TestResult:
         failing = sum(self.mismatches.values())
         if self.skipped:
-            return TestResult(self.view, "online_skew", "online_skew", None, "error", "pass", 0,
-                              f"not checked: {self.skipped}")
-        message = (f"{self.compared} of {self.sampled} sampled entities compared"
-                   + (f", {self.missing_online} not in the online store" if self.missing_online else ""))
+            return TestResult(
+                self.view, "online_skew", "online_skew", None, "error", "pass", 0, f"not checked: {self.skipped}"
+            )
+        message = f"{self.compared} of {self.sampled} sampled entities compared" + (
+            f", {self.missing_online} not in the online store" if self.missing_online else ""
+        )
         if failing:
             by_feature = ", ".join(f"{f}: {n}" for f, n in sorted(self.mismatches.items()))
             message += f"; mismatches by feature: {by_feature}"
-        return TestResult(self.view, "online_skew", "online_skew", None, "error", "fail" if failing else "pass",
-                          failing, message, self.examples)
+        return TestResult(
+            self.view,
+            "online_skew",
+            "online_skew",
+            None,
+            "error",
+            "fail" if failing else "pass",
+            failing,
+            message,
+            self.examples,
+        )
 
 
-def check_view(warehouse, renderer, online, view: FeatureView, sql: str, materialized_end: str | None,
-               sample: int = DEFAULT_SAMPLE) -> SkewReport:
+def check_view(
+    warehouse, renderer, online, view: FeatureView, sql: str, materialized_end: str | None, sample: int = DEFAULT_SAMPLE
+) -> SkewReport:
     """Compare up to `sample` online entities of `view` with the warehouse (see the module)."""
     report = SkewReport(view.name)
     if not view.online:
@@ -87,9 +99,16 @@ def check_view(warehouse, renderer, online, view: FeatureView, sql: str, materia
     if not materialized_end:
         report.skipped = "never materialized"
         return report
-    context = {"sql": sql, "keys": list(view.join_keys), "ts": view.timestamp, "ts_type": _time_kind(view),
-               "created": view.created_timestamp, "features": view.feature_names,
-               "end": materialized_end.replace("T", " "), "sample": int(sample)}
+    context = {
+        "sql": sql,
+        "keys": list(view.join_keys),
+        "ts": view.timestamp,
+        "ts_type": _time_kind(view),
+        "created": view.created_timestamp,
+        "features": view.feature_names,
+        "end": materialized_end.replace("T", " "),
+        "sample": int(sample),
+    }
     keys_table = warehouse.query_arrow(renderer.call("online_skew_sample", context).strip())
     key_rows = [list(r.values()) for r in keys_table.to_pylist()]
     report.sampled = len(key_rows)
@@ -103,9 +122,12 @@ def check_view(warehouse, renderer, online, view: FeatureView, sql: str, materia
         return report
     columns = {k: [values[i] for values, _ in found] for i, k in enumerate(view.join_keys)}
     columns["__sqlfeast_ts"] = [micros_to_datetime(row.event_ts) for _, row in found]
-    entities = pa.table(columns).cast(pa.schema(
-        [(k, keys_table.schema.field(i).type) for i, k in enumerate(view.join_keys)]
-        + [("__sqlfeast_ts", pa.timestamp("us"))]))
+    entities = pa.table(columns).cast(
+        pa.schema(
+            [(k, keys_table.schema.field(i).type) for i, k in enumerate(view.join_keys)]
+            + [("__sqlfeast_ts", pa.timestamp("us"))]
+        )
+    )
     name = f"__sqlfeast_skew_{view.name}"
     relation = warehouse.register_arrow(name, entities)
     try:
@@ -116,7 +138,7 @@ def check_view(warehouse, renderer, online, view: FeatureView, sql: str, materia
     by_key = {}
     for values in offline.to_pylist():
         cells = list(values.values())
-        by_key[entity_key(view.join_keys, cells[:width])] = cells[width + 1: width + 1 + len(view.feature_names)]
+        by_key[entity_key(view.join_keys, cells[:width])] = cells[width + 1 : width + 1 + len(view.feature_names)]
     for values, row in found:
         key = entity_key(view.join_keys, values)
         report.compared += 1
@@ -127,8 +149,15 @@ def check_view(warehouse, renderer, online, view: FeatureView, sql: str, materia
             if warehouse_values is None or not same(actual, expected):
                 report.mismatches[feature] = report.mismatches.get(feature, 0) + 1
                 if len(report.examples) < EXAMPLES:
-                    report.examples.append({"entity": key, "feature": feature, "online": _plain(actual),
-                                            "warehouse": _plain(expected) if warehouse_values is not None
-                                            else "(no row at or before the online event timestamp)",
-                                            "event_timestamp": str(micros_to_datetime(row.event_ts))})
+                    report.examples.append(
+                        {
+                            "entity": key,
+                            "feature": feature,
+                            "online": _plain(actual),
+                            "warehouse": _plain(expected)
+                            if warehouse_values is not None
+                            else "(no row at or before the online event timestamp)",
+                            "event_timestamp": str(micros_to_datetime(row.event_ts)),
+                        }
+                    )
     return report

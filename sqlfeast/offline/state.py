@@ -55,10 +55,12 @@ class RegistryStore:
         self.warehouse.execute(
             f"CREATE TABLE IF NOT EXISTS {self.registry_table} "
             "(version INTEGER NOT NULL PRIMARY KEY, applied_at TIMESTAMP NOT NULL, "
-            "content_hash VARCHAR NOT NULL, body VARCHAR NOT NULL)")
+            "content_hash VARCHAR NOT NULL, body VARCHAR NOT NULL)"
+        )
         self.warehouse.execute(
             f"CREATE TABLE IF NOT EXISTS {self.state_table} "
-            "(view_name VARCHAR NOT NULL PRIMARY KEY, materialized_end VARCHAR NOT NULL)")
+            "(view_name VARCHAR NOT NULL PRIMARY KEY, materialized_end VARCHAR NOT NULL)"
+        )
 
     def _table_exists(self) -> bool:
         return self.warehouse.table_exists(registry_table_name(self.project))
@@ -68,7 +70,8 @@ class RegistryStore:
         if not self._table_exists():
             return None
         rows = self.warehouse.query_arrow(
-            f"SELECT body FROM {self.registry_table} ORDER BY version DESC, applied_at DESC LIMIT 1").to_pylist()
+            f"SELECT body FROM {self.registry_table} ORDER BY version DESC, applied_at DESC LIMIT 1"
+        ).to_pylist()
         if not rows:
             return None
         body = next(iter(rows[0].values()))
@@ -123,7 +126,13 @@ class RegistryStore:
                 self.warehouse.execute("BEGIN TRANSACTION")
                 self.warehouse.execute(
                     f"INSERT INTO {self.registry_table} (version, applied_at, content_hash, body) VALUES (?, ?, ?, ?)",
-                    [applied.version, datetime.fromisoformat(applied.applied_at), applied.content_hash, applied.to_json()])
+                    [
+                        applied.version,
+                        datetime.fromisoformat(applied.applied_at),
+                        applied.content_hash,
+                        applied.to_json(),
+                    ],
+                )
                 self.warehouse.execute("COMMIT")
                 break
             except WarehouseError:
@@ -147,8 +156,10 @@ class RegistryStore:
         try:
             self.warehouse.execute("BEGIN TRANSACTION")
             self.warehouse.execute(f"DELETE FROM {self.state_table} WHERE view_name = ?", [view])
-            self.warehouse.execute(f"INSERT INTO {self.state_table} (view_name, materialized_end) VALUES (?, ?)",
-                                   [view, f"{end_iso}|{online_table}" if online_table else end_iso])
+            self.warehouse.execute(
+                f"INSERT INTO {self.state_table} (view_name, materialized_end) VALUES (?, ?)",
+                [view, f"{end_iso}|{online_table}" if online_table else end_iso],
+            )
             self.warehouse.execute("COMMIT")
         except WarehouseError:
             self._rollback()
@@ -158,4 +169,5 @@ class RegistryStore:
         if not self._table_exists():
             return []
         return self.warehouse.query_arrow(
-            f"SELECT version, applied_at, content_hash FROM {self.registry_table} ORDER BY version").to_pylist()
+            f"SELECT version, applied_at, content_hash FROM {self.registry_table} ORDER BY version"
+        ).to_pylist()

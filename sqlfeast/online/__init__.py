@@ -36,8 +36,9 @@ def store_class(kind: Any) -> type[OnlineStore]:
     raise ConfigError(f"unknown online_store type {kind!r}", hint=f"use one of {', '.join(ONLINE_STORE_TYPES)}")
 
 
-def open_online_store(settings: dict[str, Any] | None, project: str, root: Path | str = ".",
-                      table_template: str = "{project}.{view}") -> OnlineStore:
+def open_online_store(
+    settings: dict[str, Any] | None, project: str, root: Path | str = ".", table_template: str = "{project}.{view}"
+) -> OnlineStore:
     """The online store described by a target's ``online_store:`` settings."""
     settings = dict(settings or {"type": "sqlite", "path": "online.db"})
     return store_class(settings.get("type")).from_settings(project, settings, Path(root), table_template)

@@ -156,8 +156,10 @@ def _keys(view: "FeatureView", batch: "pa.RecordBatch") -> list[str]:
     for name in names:
         col = batch.column(name)
         if col.null_count:
-            raise OnlineStoreError(f"feature view '{view.name}': join key '{name}' is NULL in "
-                                   f"{col.null_count} row(s)", hint="filter NULL keys out in the model")
+            raise OnlineStoreError(
+                f"feature view '{view.name}': join key '{name}' is NULL in {col.null_count} row(s)",
+                hint="filter NULL keys out in the model",
+            )
         columns.append(col)
     if len(names) == 1 and pa.types.is_integer(columns[0].type):
         prefix = f"{names[0]}="  # fast path: the common single integer key
@@ -178,8 +180,7 @@ def _python_values(column: "pa.Array") -> list[Any]:
 
 def prepare_rows(view: "FeatureView", batch: "pa.RecordBatch | pa.Table") -> PreparedRows:
     """Turn an Arrow batch (join keys, timestamp, created, features) into store-ready rows."""
-    missing = [c for c in [*view.join_keys, view.timestamp, *view.feature_names]
-               if c not in batch.schema.names]
+    missing = [c for c in [*view.join_keys, view.timestamp, *view.feature_names] if c not in batch.schema.names]
     if missing:
         raise OnlineStoreError(f"feature view '{view.name}': rows lack column(s) {', '.join(missing)}")
     import pyarrow as pa
@@ -188,14 +189,19 @@ def prepare_rows(view: "FeatureView", batch: "pa.RecordBatch | pa.Table") -> Pre
         batch = batch.combine_chunks()
     keys = _keys(view, batch)
     event = _micros(batch.column(view.timestamp))
-    created = (_micros(batch.column(view.created_timestamp))
-               if view.created_timestamp and view.created_timestamp in batch.schema.names
-               else [0] * len(keys))
+    created = (
+        _micros(batch.column(view.created_timestamp))
+        if view.created_timestamp and view.created_timestamp in batch.schema.names
+        else [0] * len(keys)
+    )
     for key in keys:
         if len(key) * 4 > MAX_KEY_BYTES and len(key.encode()) > MAX_KEY_BYTES:
-            raise OnlineStoreError(f"feature view '{view.name}': entity key {key[:80]!r}... is {len(key.encode())} "
-                                   f"bytes, above the online stores' {MAX_KEY_BYTES}-byte key limit; nothing of "
-                                   "this batch was written", hint="shorten the join key values")
+            raise OnlineStoreError(
+                f"feature view '{view.name}': entity key {key[:80]!r}... is {len(key.encode())} "
+                f"bytes, above the online stores' {MAX_KEY_BYTES}-byte key limit; nothing of "
+                "this batch was written",
+                hint="shorten the join key values",
+            )
     features = {}
     for feature in view.features:
         column = _typed_column(view, feature.name, parse_type(feature.type), batch.column(feature.name), keys)
@@ -243,9 +249,11 @@ def _typed_column(view: "FeatureView", name: str, ftype, column: "pa.Array", key
 
     def fail(i: int, why: str) -> OnlineStoreError:
         where = f"feature view '{view.name}'" if view is not None else "rows"
-        return OnlineStoreError(f"{where}: column '{name}' is declared {ftype} but the row of {keys[i]} holds "
-                                f"{column[i].as_py()!r} ({why}); nothing of this batch was written",
-                                hint=f"cast '{name}' to {ftype} in the model, or fix its declared type")
+        return OnlineStoreError(
+            f"{where}: column '{name}' is declared {ftype} but the row of {keys[i]} holds "
+            f"{column[i].as_py()!r} ({why}); nothing of this batch was written",
+            hint=f"cast '{name}' to {ftype} in the model, or fix its declared type",
+        )
 
     got, want = _arrow_group(column.type), _arrow_group(target)
     compatible = got == "null" or got == want and got != "array" or (got == want == "array")
@@ -268,8 +276,10 @@ def _typed_column(view: "FeatureView", name: str, ftype, column: "pa.Array", key
 def check_view(view: "FeatureView") -> None:
     clash = [f for f in view.feature_names if f in RESERVED]
     if clash:
-        raise OnlineStoreError(f"feature view '{view.name}': feature name '{clash[0]}' is reserved "
-                               "by the online store", hint="rename the feature (alias it in the model)")
+        raise OnlineStoreError(
+            f"feature view '{view.name}': feature name '{clash[0]}' is reserved by the online store",
+            hint="rename the feature (alias it in the model)",
+        )
 
 
 def micros_to_datetime(value: int | None) -> datetime | None:
@@ -330,8 +340,9 @@ class OnlineStore:
         self.table_template = table_template or "{project}.{view}"
 
     @classmethod
-    def from_settings(cls, project: str, settings: dict[str, Any], root: Path,
-                      table_template: str = "{project}.{view}") -> "OnlineStore":
+    def from_settings(
+        cls, project: str, settings: dict[str, Any], root: Path, table_template: str = "{project}.{view}"
+    ) -> "OnlineStore":
         """The store for a target's ``online_store:`` settings (paths relative to `root`)."""
         raise NotImplementedError
 
@@ -345,8 +356,10 @@ class OnlineStore:
         try:
             return self.table_template.format(project=self.project, view=view)
         except (KeyError, IndexError, ValueError) as err:
-            raise OnlineStoreError(f"online table template {self.table_template!r} is invalid: {err}",
-                                   hint="use the placeholders {project} and {view}") from None
+            raise OnlineStoreError(
+                f"online table template {self.table_template!r} is invalid: {err}",
+                hint="use the placeholders {project} and {view}",
+            ) from None
 
     # lifecycle -------------------------------------------------------------------------------
     def apply(self, registry: "Registry") -> None:
@@ -389,8 +402,9 @@ class OnlineStore:
         raise NotImplementedError
 
     # data ------------------------------------------------------------------------------------
-    def bulk_writer(self, view: "FeatureView", on_written: Callable[[int], None] | None = None,
-                    unique_keys: bool = False) -> BulkWriter:
+    def bulk_writer(
+        self, view: "FeatureView", on_written: Callable[[int], None] | None = None, unique_keys: bool = False
+    ) -> BulkWriter:
         """A writer of Arrow batches of one view (a context manager). `unique_keys=True` promises
         that no entity repeats across its batches (true for materialization), which a store may
         use to skip work."""

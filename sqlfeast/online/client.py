@@ -63,14 +63,17 @@ def entity_rows_list(entity_rows: Any) -> list[dict[str, Any]]:
         if entity_rows and len(columns) == len(columnar):
             lengths = {len(v) for v in columns.values()}
             if len(lengths) > 1:
-                raise RetrievalError("entity columns have different lengths: "
-                                     + ", ".join(f"{k}={len(v)}" for k, v in columns.items()),
-                                     hint="pass one value per row in every column")
+                raise RetrievalError(
+                    "entity columns have different lengths: " + ", ".join(f"{k}={len(v)}" for k, v in columns.items()),
+                    hint="pass one value per row in every column",
+                )
             names = list(columns)
             return [dict(zip(names, values, strict=True)) for values in zip(*columns.values(), strict=True)]
         if any(v is not None for v in columnar.values()):
-            raise RetrievalError("entity rows mix lists and single values",
-                                 hint="pass {'key': [v1, v2]} (columns) or [{'key': v1}, ...] (rows)")
+            raise RetrievalError(
+                "entity rows mix lists and single values",
+                hint="pass {'key': [v1, v2]} (columns) or [{'key': v1}, ...] (rows)",
+            )
         return [entity_rows]
     if type(entity_rows).__module__.split(".")[0] == "pandas":
         return entity_rows.to_dict("records")
@@ -96,9 +99,14 @@ class OnlineResponse:
     {'driver_id': [1001], 'conv_rate': [0.5]}
     """
 
-    def __init__(self, entity_columns: dict[str, list[Any]], feature_types: dict[str, str],
-                 values: dict[str, list[Any]], statuses: dict[str, list[str]],
-                 event_timestamps: dict[str, list[datetime | None]]) -> None:
+    def __init__(
+        self,
+        entity_columns: dict[str, list[Any]],
+        feature_types: dict[str, str],
+        values: dict[str, list[Any]],
+        statuses: dict[str, list[str]],
+        event_timestamps: dict[str, list[datetime | None]],
+    ) -> None:
         self.entity_columns = entity_columns
         self.feature_types = feature_types
         self.values = values
@@ -192,8 +200,13 @@ class OnlineClient:
         self._registry = registry
 
     @classmethod
-    def from_settings(cls, project: str, online_store: dict[str, Any], root: str | os.PathLike[str] = ".",
-                      table_template: str = "{project}.{view}") -> "OnlineClient":
+    def from_settings(
+        cls,
+        project: str,
+        online_store: dict[str, Any],
+        root: str | os.PathLike[str] = ".",
+        table_template: str = "{project}.{view}",
+    ) -> "OnlineClient":
         """A client from just the project name and the online store settings.
 
         >>> client = OnlineClient.from_settings("driver_stats",
@@ -201,12 +214,12 @@ class OnlineClient:
         """
         from sqlfeast.online import open_online_store
 
-        return cls(open_online_store(online_store, project=project, root=Path(root),
-                                     table_template=table_template))
+        return cls(open_online_store(online_store, project=project, root=Path(root), table_template=table_template))
 
     @classmethod
-    def from_project(cls, project_dir: str | os.PathLike[str] = ".", target: str | None = None,
-                     profiles_dir: str | None = None) -> "OnlineClient":
+    def from_project(
+        cls, project_dir: str | os.PathLike[str] = ".", target: str | None = None, profiles_dir: str | None = None
+    ) -> "OnlineClient":
         """A client for a project directory's target (profiles.yml decides the online store).
 
         >>> client = OnlineClient.from_project("feature_repo", target="prod")       # doctest: +SKIP
@@ -227,8 +240,10 @@ class OnlineClient:
         if self._registry is None:
             registry = self.online_store.load_registry()
             if registry is None:
-                raise RetrievalError(f"no registry stored in the online store of project "
-                                     f"'{self.online_store.project}'", hint="run 'sqlfeast apply' first")
+                raise RetrievalError(
+                    f"no registry stored in the online store of project '{self.online_store.project}'",
+                    hint="run 'sqlfeast apply' first",
+                )
             self._registry = registry
         return self._registry
 
@@ -239,8 +254,7 @@ class OnlineClient:
         """
         self._registry = None
 
-    def get_online_features(self, features: Any, entity_rows: Any,
-                            full_feature_names: bool = False) -> OnlineResponse:
+    def get_online_features(self, features: Any, entity_rows: Any, full_feature_names: bool = False) -> OnlineResponse:
         """Latest values of `features` (list of "view:feature" / "view", or a feature service).
 
         `entity_rows` is a list of dicts or Feast's columnar ``{"driver_id": [1001, 1002]}``.
@@ -265,8 +279,10 @@ class OnlineClient:
                 key_values = []
                 for k in view.join_keys:
                     if k not in row:
-                        raise RetrievalError(f"entity row {i} lacks join key '{k}' of feature view '{view_name}'",
-                                             hint=f"pass e.g. {{'{k}': ...}} in every entity row")
+                        raise RetrievalError(
+                            f"entity row {i} lacks join key '{k}' of feature view '{view_name}'",
+                            hint=f"pass e.g. {{'{k}': ...}} in every entity row",
+                        )
                     key_values.append(coerce_key_value(row[k], view.join_key_types.get(k)))
                 # A NULL key never matches, and a key past the stores' limit cannot be stored:
                 # both read as NOT_FOUND without asking the store.
@@ -286,8 +302,10 @@ class OnlineClient:
         for view_name, feature in refs:
             name = f"{view_name}__{feature}" if full_feature_names else feature
             if name in names.values() and names.get((view_name, feature)) != name:
-                raise RetrievalError(f"feature name '{feature}' is requested from more than one view",
-                                     hint="pass full_feature_names=True")
+                raise RetrievalError(
+                    f"feature name '{feature}' is requested from more than one view",
+                    hint="pass full_feature_names=True",
+                )
             names[(view_name, feature)] = name
 
         stored = self.online_store.read(requests) if entity_rows else [{} for _ in requests]
@@ -324,11 +342,17 @@ class OnlineClient:
         # Output in request order.
         order = [names[ref] for ref in dict.fromkeys(refs)]
         entity_columns = {k: [row.get(k) for row in typed_rows] for k in entity_names}
-        return OnlineResponse(entity_columns, {n: types[n] for n in order}, {n: values[n] for n in order},
-                              {n: statuses[n] for n in order}, {n: stamps[n] for n in order})
+        return OnlineResponse(
+            entity_columns,
+            {n: types[n] for n in order},
+            {n: values[n] for n in order},
+            {n: statuses[n] for n in order},
+            {n: stamps[n] for n in order},
+        )
 
-    async def get_online_features_async(self, features: Any, entity_rows: Any,
-                                        full_feature_names: bool = False) -> OnlineResponse:
+    async def get_online_features_async(
+        self, features: Any, entity_rows: Any, full_feature_names: bool = False
+    ) -> OnlineResponse:
         """get_online_features in a worker thread, for asyncio code (Feast's async name)."""
         import asyncio
 

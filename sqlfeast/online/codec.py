@@ -118,8 +118,10 @@ def encode_column(values: list[Any], ftype: FeatureType) -> list[dict[str, Any]]
         return [NULL if v is None else {"N": str(v)} for v in values]
     if name in ("double", "float"):
         # Ordinary finite floats inline; NaN, inf and out-of-range values through _enc_float.
-        return [NULL if v is None else ({"N": repr(v)} if (_MIN_N <= abs(v) <= _MAX_N or v == 0) else _enc_float(v))
-                for v in values]
+        return [
+            NULL if v is None else ({"N": repr(v)} if (_MIN_N <= abs(v) <= _MAX_N or v == 0) else _enc_float(v))
+            for v in values
+        ]
     if name == "boolean":
         return [NULL if v is None else {"BOOL": v} for v in values]
     if name == "varchar":

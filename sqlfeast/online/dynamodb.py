@@ -80,22 +80,48 @@ if TYPE_CHECKING:  # pragma: no cover
 WRITE_BATCH = 25  # DynamoDB's BatchWriteItem limit (moto does not enforce it; we do)
 READ_BATCH = 100  # DynamoDB's BatchGetItem limit
 MAX_ITEM_BYTES = 400 * 1024
-_RETRYABLE = {"ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded",
-              "InternalServerError", "ServiceUnavailable", "TransactionConflictException",
-              "LimitExceededException"}
+_RETRYABLE = {
+    "ProvisionedThroughputExceededException",
+    "ThrottlingException",
+    "RequestLimitExceeded",
+    "InternalServerError",
+    "ServiceUnavailable",
+    "TransactionConflictException",
+    "LimitExceededException",
+}
 _CONDITION_FAILED = "ConditionalCheckFailedException"
-_AUTH_ERRORS = {"UnrecognizedClientException", "InvalidSignatureException", "MissingAuthenticationTokenException",
-                "AccessDeniedException", "ExpiredTokenException", "IncompleteSignatureException"}
+_AUTH_ERRORS = {
+    "UnrecognizedClientException",
+    "InvalidSignatureException",
+    "MissingAuthenticationTokenException",
+    "AccessDeniedException",
+    "ExpiredTokenException",
+    "IncompleteSignatureException",
+}
 _REGISTRY_CHUNK = 300 * 1024
 JOURNAL_VIEW = "sqlfeast-journal"  # the push journal's pseudo view name (see the module docstring)
 JOURNAL_TTL_SECONDS = 7 * 24 * 3600
-_FIXED_SIZE_TYPES = {"bigint", "integer", "int", "long", "double", "float", "real", "boolean", "bool",
-                     "timestamp", "timestamptz", "date", "decimal", "numeric"}
+_FIXED_SIZE_TYPES = {
+    "bigint",
+    "integer",
+    "int",
+    "long",
+    "double",
+    "float",
+    "real",
+    "boolean",
+    "bool",
+    "timestamp",
+    "timestamptz",
+    "date",
+    "decimal",
+    "numeric",
+}
 
 
 def _backoff(attempt: int, base: float = 0.025, cap: float = 2.0) -> float:
     """Exponential backoff with full jitter: spreads retries of parallel writers apart."""
-    return random.uniform(0, min(cap, base * (2 ** attempt)))
+    return random.uniform(0, min(cap, base * (2**attempt)))
 
 
 def _version(item: dict[str, Any]) -> tuple[int, int]:
@@ -117,8 +143,9 @@ class DynamoDBOnlineStore(OnlineStore):
     kind = "dynamodb"
 
     @classmethod
-    def from_settings(cls, project: str, settings: dict[str, Any], root: Any,
-                      table_template: str = "{project}.{view}") -> "DynamoDBOnlineStore":
+    def from_settings(
+        cls, project: str, settings: dict[str, Any], root: Any, table_template: str = "{project}.{view}"
+    ) -> "DynamoDBOnlineStore":
         return cls(project, settings, table_template)
 
     @classmethod
@@ -167,10 +194,14 @@ class DynamoDBOnlineStore(OnlineStore):
         # botocore's own retry layer is switched off to keep one clear policy.
         # Client-side parameter validation walks every attribute value again; sqlfeast builds
         # requests by construction, so it is off.
-        config = Config(max_pool_connections=4, retries={"total_max_attempts": 1},
-                        parameter_validation=False,
-                        connect_timeout=float(self.settings.get("connect_timeout", 5)),
-                        read_timeout=float(self.settings.get("read_timeout", 30)), tcp_keepalive=True)
+        config = Config(
+            max_pool_connections=4,
+            retries={"total_max_attempts": 1},
+            parameter_validation=False,
+            connect_timeout=float(self.settings.get("connect_timeout", 5)),
+            read_timeout=float(self.settings.get("read_timeout", 30)),
+            tcp_keepalive=True,
+        )
         region = self.region or self._session.region_name or "us-east-1"
         return self._session.client("dynamodb", region_name=region, endpoint_url=self.endpoint_url, config=config)
 
@@ -184,10 +215,15 @@ class DynamoDBOnlineStore(OnlineStore):
         meta = self.client.meta
         # The CA bundle botocore would use (AWS_CA_BUNDLE or ca_bundle in the AWS config file).
         ca_bundle = self._session._session.get_config_variable("ca_bundle")
-        return DynamoDBHttp(meta.endpoint_url, meta.region_name, credentials, verify=ca_bundle or True,
-                            max_connections=self.concurrency * 2 + 4,
-                            connect_timeout=float(self.settings.get("connect_timeout", 5)),
-                            read_timeout=float(self.settings.get("read_timeout", 30)))
+        return DynamoDBHttp(
+            meta.endpoint_url,
+            meta.region_name,
+            credentials,
+            verify=ca_bundle or True,
+            max_connections=self.concurrency * 2 + 4,
+            connect_timeout=float(self.settings.get("connect_timeout", 5)),
+            read_timeout=float(self.settings.get("read_timeout", 30)),
+        )
 
     @cached_property
     def executor(self) -> ThreadPoolExecutor:
@@ -214,8 +250,9 @@ class DynamoDBOnlineStore(OnlineStore):
             except (ConnectionError, HTTPClientError) as err:
                 raise DynamoDBConnectionError(str(err)) from None
             except BotoCoreError as err:
-                raise OnlineStoreError(f"DynamoDB {operation} failed: {err}",
-                                       hint="check region and credentials") from None
+                raise OnlineStoreError(
+                    f"DynamoDB {operation} failed: {err}", hint="check region and credentials"
+                ) from None
 
         return self._retrying(operation, send, expected)
 
@@ -225,7 +262,9 @@ class DynamoDBOnlineStore(OnlineStore):
         http = self.http
         return self._retrying(operation, lambda: http.call(operation, payload), expected)
 
-    def _retrying(self, operation: str, send: Callable[[], dict[str, Any]], expected: tuple[str, ...]) -> dict[str, Any]:
+    def _retrying(
+        self, operation: str, send: Callable[[], dict[str, Any]], expected: tuple[str, ...]
+    ) -> dict[str, Any]:
         """The one retry policy: throttling and server errors retried with backoff until
         `retry_seconds`, a lost connection `connect_attempts` times; errors become
         OnlineStoreError, except `expected` codes, re-raised as DynamoDBError for the caller."""
@@ -250,16 +289,22 @@ class DynamoDBOnlineStore(OnlineStore):
                 if connect_failures < self.connect_attempts:
                     time.sleep(_backoff(connect_failures, base=0.2))
                     continue
-                raise OnlineStoreError(f"cannot reach DynamoDB at {self.where}: {err}",
-                                       hint="check the endpoint and network; re-running is safe") from None
+                raise OnlineStoreError(
+                    f"cannot reach DynamoDB at {self.where}: {err}",
+                    hint="check the endpoint and network; re-running is safe",
+                ) from None
 
     # -- tables --------------------------------------------------------------------------------
     def _create(self, table: str) -> None:
         try:
-            self.call("create_table", expected=("ResourceInUseException",), TableName=table,
-                      AttributeDefinitions=[{"AttributeName": KEY_ATTR, "AttributeType": "S"}],
-                      KeySchema=[{"AttributeName": KEY_ATTR, "KeyType": "HASH"}],
-                      BillingMode="PAY_PER_REQUEST")
+            self.call(
+                "create_table",
+                expected=("ResourceInUseException",),
+                TableName=table,
+                AttributeDefinitions=[{"AttributeName": KEY_ATTR, "AttributeType": "S"}],
+                KeySchema=[{"AttributeName": KEY_ATTR, "KeyType": "HASH"}],
+                BillingMode="PAY_PER_REQUEST",
+            )
         except DynamoDBError:  # ResourceInUseException: the table exists and is reused
             pass
         for _ in range(600):
@@ -275,8 +320,11 @@ class DynamoDBOnlineStore(OnlineStore):
         if view.ttl_seconds and view.ttl_seconds > 0:
             desc = self.call("describe_time_to_live", TableName=table).get("TimeToLiveDescription", {})
             if desc.get("TimeToLiveStatus") not in ("ENABLED", "ENABLING"):
-                self.call("update_time_to_live", TableName=table,
-                          TimeToLiveSpecification={"Enabled": True, "AttributeName": TTL_ATTR})
+                self.call(
+                    "update_time_to_live",
+                    TableName=table,
+                    TimeToLiveSpecification={"Enabled": True, "AttributeName": TTL_ATTR},
+                )
 
     def table_identity(self, view_name: str) -> str | None:
         """The table's endpoint, name and creation time (a re-created table has a new one)."""
@@ -319,12 +367,20 @@ class DynamoDBOnlineStore(OnlineStore):
         if getattr(self, "_journal_ready", False):
             return
         try:
-            self.call("create_table", expected=("ResourceInUseException",), TableName=self.journal_table,
-                      AttributeDefinitions=[{"AttributeName": "view", "AttributeType": "S"},
-                                            {"AttributeName": "entry", "AttributeType": "S"}],
-                      KeySchema=[{"AttributeName": "view", "KeyType": "HASH"},
-                                 {"AttributeName": "entry", "KeyType": "RANGE"}],
-                      BillingMode="PAY_PER_REQUEST")
+            self.call(
+                "create_table",
+                expected=("ResourceInUseException",),
+                TableName=self.journal_table,
+                AttributeDefinitions=[
+                    {"AttributeName": "view", "AttributeType": "S"},
+                    {"AttributeName": "entry", "AttributeType": "S"},
+                ],
+                KeySchema=[
+                    {"AttributeName": "view", "KeyType": "HASH"},
+                    {"AttributeName": "entry", "KeyType": "RANGE"},
+                ],
+                BillingMode="PAY_PER_REQUEST",
+            )
         except DynamoDBError:  # ResourceInUseException: it exists
             pass
         for _ in range(600):
@@ -335,8 +391,11 @@ class DynamoDBOnlineStore(OnlineStore):
         try:
             desc = self.call("describe_time_to_live", TableName=self.journal_table).get("TimeToLiveDescription", {})
             if desc.get("TimeToLiveStatus") not in ("ENABLED", "ENABLING"):
-                self.call("update_time_to_live", TableName=self.journal_table,
-                          TimeToLiveSpecification={"Enabled": True, "AttributeName": TTL_ATTR})
+                self.call(
+                    "update_time_to_live",
+                    TableName=self.journal_table,
+                    TimeToLiveSpecification={"Enabled": True, "AttributeName": TTL_ATTR},
+                )
         except OnlineStoreError:
             pass  # TTL only bounds the journal's size; correctness does not depend on it
         self._journal_ready = True
@@ -346,9 +405,16 @@ class DynamoDBOnlineStore(OnlineStore):
         docstring); one BatchWriteItem per 25 items, in parallel."""
         self.ensure_journal()
         expires = {"N": str(int(time.time()) + JOURNAL_TTL_SECONDS)}
-        entries = [{"view": {"S": view}, "entry": {"S": f"{item[KEY_ATTR]['S']}#{uuid.uuid4().hex}"},
-                    "item": {"M": item}, TTL_ATTR: expires} for item in items]
-        chunks = [entries[i:i + WRITE_BATCH] for i in range(0, len(entries), WRITE_BATCH)]
+        entries = [
+            {
+                "view": {"S": view},
+                "entry": {"S": f"{item[KEY_ATTR]['S']}#{uuid.uuid4().hex}"},
+                "item": {"M": item},
+                TTL_ATTR: expires,
+            }
+            for item in items
+        ]
+        chunks = [entries[i : i + WRITE_BATCH] for i in range(0, len(entries), WRITE_BATCH)]
         if len(chunks) == 1:
             self.batch_write(self.journal_table, chunks[0])
             return
@@ -361,9 +427,13 @@ class DynamoDBOnlineStore(OnlineStore):
         last write was acknowledged."""
         self.ensure_journal()
         entries: list[dict[str, Any]] = []
-        params: dict[str, Any] = {"TableName": self.journal_table, "ConsistentRead": True,
-                                  "KeyConditionExpression": "#v = :v", "ExpressionAttributeNames": {"#v": "view"},
-                                  "ExpressionAttributeValues": {":v": {"S": view}}}
+        params: dict[str, Any] = {
+            "TableName": self.journal_table,
+            "ConsistentRead": True,
+            "KeyConditionExpression": "#v = :v",
+            "ExpressionAttributeNames": {"#v": "view"},
+            "ExpressionAttributeValues": {":v": {"S": view}},
+        }
         while True:
             resp = self.request("Query", params)
             entries.extend(resp.get("Items", []))
@@ -390,12 +460,15 @@ class DynamoDBOnlineStore(OnlineStore):
                 if have is None or _version(item) > have:
                     self.conditional_put(table, item)
 
-        for future in [self.executor.submit(restore, items[i:i + READ_BATCH])
-                       for i in range(0, len(items), READ_BATCH)]:
+        for future in [
+            self.executor.submit(restore, items[i : i + READ_BATCH]) for i in range(0, len(items), READ_BATCH)
+        ]:
             future.result()
         deletes = [{"view": e["view"], "entry": e["entry"]} for e in entries]
-        for future in [self.executor.submit(self.batch_delete, self.journal_table, deletes[i:i + WRITE_BATCH])
-                       for i in range(0, len(deletes), WRITE_BATCH)]:
+        for future in [
+            self.executor.submit(self.batch_delete, self.journal_table, deletes[i : i + WRITE_BATCH])
+            for i in range(0, len(deletes), WRITE_BATCH)
+        ]:
             future.result()
         return len(entries)
 
@@ -408,23 +481,37 @@ class DynamoDBOnlineStore(OnlineStore):
         self._create(self.meta_table)
         blob = zlib.compress(registry.to_json().encode())
         digest = registry.content_hash[:16] + uuid.uuid4().hex[:8]
-        chunks = [blob[i:i + _REGISTRY_CHUNK] for i in range(0, len(blob), _REGISTRY_CHUNK)] or [b""]
+        chunks = [blob[i : i + _REGISTRY_CHUNK] for i in range(0, len(blob), _REGISTRY_CHUNK)] or [b""]
         old = self._registry_header()
         # Chunks first, then the header that points at them: a reader never sees a mix.
         for i, chunk in enumerate(chunks):
-            self.call("put_item", TableName=self.meta_table,
-                      Item={KEY_ATTR: {"S": f"registry/{digest}/{i}"}, "data": {"B": chunk}})
-        self.call("put_item", TableName=self.meta_table,
-                  Item={KEY_ATTR: {"S": "registry"}, "digest": {"S": digest}, "chunks": {"N": str(len(chunks))}})
+            self.call(
+                "put_item",
+                TableName=self.meta_table,
+                Item={KEY_ATTR: {"S": f"registry/{digest}/{i}"}, "data": {"B": chunk}},
+            )
+        self.call(
+            "put_item",
+            TableName=self.meta_table,
+            Item={KEY_ATTR: {"S": "registry"}, "digest": {"S": digest}, "chunks": {"N": str(len(chunks))}},
+        )
         if old:
             for i in range(int(old["chunks"]["N"])):
-                self.call("delete_item", TableName=self.meta_table,
-                          Key={KEY_ATTR: {"S": f"registry/{old['digest']['S']}/{i}"}})
+                self.call(
+                    "delete_item",
+                    TableName=self.meta_table,
+                    Key={KEY_ATTR: {"S": f"registry/{old['digest']['S']}/{i}"}},
+                )
 
     def _registry_header(self) -> dict[str, Any] | None:
         try:
-            resp = self.call("get_item", expected=("ResourceNotFoundException",), TableName=self.meta_table,
-                             Key={KEY_ATTR: {"S": "registry"}}, ConsistentRead=True)
+            resp = self.call(
+                "get_item",
+                expected=("ResourceNotFoundException",),
+                TableName=self.meta_table,
+                Key={KEY_ATTR: {"S": "registry"}},
+                ConsistentRead=True,
+            )
         except DynamoDBError:
             return None
         return resp.get("Item")
@@ -437,11 +524,16 @@ class DynamoDBOnlineStore(OnlineStore):
             return None
         parts = []
         for i in range(int(header["chunks"]["N"])):
-            item = self.call("get_item", TableName=self.meta_table, ConsistentRead=True,
-                             Key={KEY_ATTR: {"S": f"registry/{header['digest']['S']}/{i}"}}).get("Item")
+            item = self.call(
+                "get_item",
+                TableName=self.meta_table,
+                ConsistentRead=True,
+                Key={KEY_ATTR: {"S": f"registry/{header['digest']['S']}/{i}"}},
+            ).get("Item")
             if item is None:
-                raise OnlineStoreError("the registry snapshot in the online store is incomplete",
-                                       hint="run 'sqlfeast apply' again")
+                raise OnlineStoreError(
+                    "the registry snapshot in the online store is incomplete", hint="run 'sqlfeast apply' again"
+                )
             parts.append(bytes(item["data"]["B"]))
         return Registry.from_json(zlib.decompress(b"".join(parts)).decode())
 
@@ -465,27 +557,35 @@ class DynamoDBOnlineStore(OnlineStore):
             requests = resp.get("UnprocessedItems", {}).get(table, [])
             if requests:
                 if time.monotonic() > deadline:
-                    raise OnlineStoreError(f"{len(requests)} {what}(s) of '{table}' still unprocessed after "
-                                           f"{self.retry_seconds:.0f}s of retries",
-                                           hint="the table is throttled; re-run later (re-running is safe)")
+                    raise OnlineStoreError(
+                        f"{len(requests)} {what}(s) of '{table}' still unprocessed after "
+                        f"{self.retry_seconds:.0f}s of retries",
+                        hint="the table is throttled; re-run later (re-running is safe)",
+                    )
                 time.sleep(_backoff(attempt))
                 attempt += 1
 
     def conditional_put(self, table: str, item: dict[str, Any]) -> bool:
         """PutItem only when the item is newer than the stored one; False when it was not."""
         try:
-            self.request("PutItem", {
-                "TableName": table, "Item": item,
-                "ConditionExpression": "attribute_not_exists(#k) OR #e < :e OR (#e = :e AND #c < :c)",
-                "ExpressionAttributeNames": {"#k": KEY_ATTR, "#e": EVENT_ATTR, "#c": CREATED_ATTR},
-                "ExpressionAttributeValues": {":e": item[EVENT_ATTR], ":c": item[CREATED_ATTR]}},
-                expected=(_CONDITION_FAILED,))
+            self.request(
+                "PutItem",
+                {
+                    "TableName": table,
+                    "Item": item,
+                    "ConditionExpression": "attribute_not_exists(#k) OR #e < :e OR (#e = :e AND #c < :c)",
+                    "ExpressionAttributeNames": {"#k": KEY_ATTR, "#e": EVENT_ATTR, "#c": CREATED_ATTR},
+                    "ExpressionAttributeValues": {":e": item[EVENT_ATTR], ":c": item[CREATED_ATTR]},
+                },
+                expected=(_CONDITION_FAILED,),
+            )
         except DynamoDBError:
             return False
         return True
 
-    def bulk_writer(self, view: "FeatureView", on_written: Callable[[int], None] | None = None,
-                    unique_keys: bool = False) -> BulkWriter:
+    def bulk_writer(
+        self, view: "FeatureView", on_written: Callable[[int], None] | None = None, unique_keys: bool = False
+    ) -> BulkWriter:
         """A writer for one view. `unique_keys=True` promises that no key repeats across the
         batches of this writer (true for materialization), which lets a run into an empty table
         skip the read pass."""
@@ -505,9 +605,12 @@ class DynamoDBOnlineStore(OnlineStore):
         found: dict[str, tuple[int, int]] = {}
         # Strongly consistent: an eventually consistent read may show the state before a bulk
         # write replaced a newer row, which would hide the replacement from the replay.
-        spec = {"Keys": [{KEY_ATTR: {"S": k}} for k in keys], "ProjectionExpression": "#k, #e, #c",
-                "ConsistentRead": True,
-                "ExpressionAttributeNames": {"#k": KEY_ATTR, "#e": EVENT_ATTR, "#c": CREATED_ATTR}}
+        spec = {
+            "Keys": [{KEY_ATTR: {"S": k}} for k in keys],
+            "ProjectionExpression": "#k, #e, #c",
+            "ConsistentRead": True,
+            "ExpressionAttributeNames": {"#k": KEY_ATTR, "#e": EVENT_ATTR, "#c": CREATED_ATTR},
+        }
         for items in self._batch_get({table: spec}):
             for item in items.get(table, []):
                 found[item[KEY_ATTR]["S"]] = (int(item[EVENT_ATTR]["N"]), int(item[CREATED_ATTR]["N"]))
@@ -544,14 +647,15 @@ class DynamoDBOnlineStore(OnlineStore):
             decoders = {f.name: _wire_decoder(parse_type(f.type)) for f in req.view.features if f.name in req.features}
             specs.append((self.table_name(req.view.name), ", ".join(projection), names, decoders))
             pairs.extend((i, key) for key in dict.fromkeys(req.keys))
-        chunks = [pairs[i:i + READ_BATCH] for i in range(0, len(pairs), READ_BATCH)]
+        chunks = [pairs[i : i + READ_BATCH] for i in range(0, len(pairs), READ_BATCH)]
 
         def fetch(chunk: list[tuple[int, str]]) -> list[dict[str, Any]]:
             request_items: dict[str, Any] = {}
             for i, key in chunk:
                 table, projection, names, _ = specs[i]
-                entry = request_items.setdefault(table, {"Keys": [], "ProjectionExpression": projection,
-                                                         "ExpressionAttributeNames": names})
+                entry = request_items.setdefault(
+                    table, {"Keys": [], "ProjectionExpression": projection, "ExpressionAttributeNames": names}
+                )
                 entry["Keys"].append({KEY_ATTR: {"S": key}})
             return self._batch_get(request_items)
 
@@ -570,8 +674,7 @@ class DynamoDBOnlineStore(OnlineStore):
             found = {}
             for item in by_table.get(table, []):
                 values = {f: dec(item[f]) if f in item else None for f, dec in decoders.items()}
-                found[item[KEY_ATTR]["S"]] = StoredRow(int(item[EVENT_ATTR]["N"]),
-                                                       int(item[CREATED_ATTR]["N"]), values)
+                found[item[KEY_ATTR]["S"]] = StoredRow(int(item[EVENT_ATTR]["N"]), int(item[CREATED_ATTR]["N"]), values)
             out.append(found)
         return out
 
@@ -595,16 +698,26 @@ class _Lease:
         self._thread: threading.Thread | None = None
 
     def _item(self) -> dict[str, Any]:
-        return {**self.key, "holder": {"S": self.holder}, "host": {"S": socket.gethostname()},
-                "pid": {"N": str(os.getpid())}, "expires": {"N": repr(time.time() + self.store.lease_seconds)}}
+        return {
+            **self.key,
+            "holder": {"S": self.holder},
+            "host": {"S": socket.gethostname()},
+            "pid": {"N": str(os.getpid())},
+            "expires": {"N": repr(time.time() + self.store.lease_seconds)},
+        }
 
     def _put(self, condition: str, values: dict[str, Any]) -> bool:
         names = {"#k": KEY_ATTR, "#x": "expires", "#h": "holder"}
         try:
-            self.store.call("put_item", expected=(_CONDITION_FAILED,), TableName=self.store.meta_table,
-                            Item=self._item(), ConditionExpression=condition,
-                            ExpressionAttributeNames={k: v for k, v in names.items() if k in condition},
-                            ExpressionAttributeValues=values)
+            self.store.call(
+                "put_item",
+                expected=(_CONDITION_FAILED,),
+                TableName=self.store.meta_table,
+                Item=self._item(),
+                ConditionExpression=condition,
+                ExpressionAttributeNames={k: v for k, v in names.items() if k in condition},
+                ExpressionAttributeValues=values,
+            )
         except DynamoDBError:
             return False
         return True
@@ -616,16 +729,19 @@ class _Lease:
             free = "attribute_not_exists(#k) OR #x < :now OR #h = :me"
             if self._put(free, {":now": {"N": repr(time.time())}, ":me": {"S": self.holder}}):
                 break
-            current = self.store.call("get_item", TableName=self.store.meta_table, Key=self.key,
-                                      ConsistentRead=True).get("Item")
+            current = self.store.call(
+                "get_item", TableName=self.store.meta_table, Key=self.key, ConsistentRead=True
+            ).get("Item")
             if current and self._holder_dead(current):
                 # Its process is gone (e.g. killed): take over at once instead of waiting.
                 if self._put("#h = :old", {":old": current["holder"]}):
                     break
             if time.monotonic() > deadline:
                 who = f"pid {current['pid']['N']} on {current['host']['S']}" if current else "another process"
-                raise OnlineStoreError(f"another writer ({who}) is still writing feature view '{self.view}'",
-                                       hint="wait for it to finish, or re-run later")
+                raise OnlineStoreError(
+                    f"another writer ({who}) is still writing feature view '{self.view}'",
+                    hint="wait for it to finish, or re-run later",
+                )
             time.sleep(min(1.0, 0.05 * (2 ** min(attempt, 5))) * random.uniform(0.5, 1.0))
             attempt += 1
         self._thread = threading.Thread(target=self._renew, name="sqlfeast-lease", daemon=True)
@@ -658,17 +774,28 @@ class _Lease:
         if self._thread is not None:
             self._thread.join()
         try:
-            self.store.call("delete_item", expected=(_CONDITION_FAILED,), TableName=self.store.meta_table,
-                            Key=self.key, ConditionExpression="#h = :me",
-                            ExpressionAttributeNames={"#h": "holder"},
-                            ExpressionAttributeValues={":me": {"S": self.holder}})
+            self.store.call(
+                "delete_item",
+                expected=(_CONDITION_FAILED,),
+                TableName=self.store.meta_table,
+                Key=self.key,
+                ConditionExpression="#h = :me",
+                ExpressionAttributeNames={"#h": "holder"},
+                ExpressionAttributeValues={":me": {"S": self.holder}},
+            )
         except (DynamoDBError, OnlineStoreError):
             pass  # it expires by itself
 
 
 class _DynamoWriter(BulkWriter):
-    def __init__(self, store: DynamoDBOnlineStore, view: "FeatureView", on_written, unique_keys: bool,
-                 conditional: bool | None = None):
+    def __init__(
+        self,
+        store: DynamoDBOnlineStore,
+        view: "FeatureView",
+        on_written,
+        unique_keys: bool,
+        conditional: bool | None = None,
+    ):
         super().__init__(on_written)
         self.store, self.view = store, view
         self.table = store.table_name(view.name)
@@ -689,8 +816,13 @@ class _DynamoWriter(BulkWriter):
             self.lease.acquire()
             store.ensure_journal()
             if unique_keys:
-                resp = store.call("scan", TableName=self.table, Limit=1, ProjectionExpression="#k",
-                                  ExpressionAttributeNames={"#k": KEY_ATTR})
+                resp = store.call(
+                    "scan",
+                    TableName=self.table,
+                    Limit=1,
+                    ProjectionExpression="#k",
+                    ExpressionAttributeNames={"#k": KEY_ATTR},
+                )
                 self.fresh = not resp.get("Items") and not resp.get("LastEvaluatedKey")
 
     def _items(self, batch) -> list[dict[str, Any]]:
@@ -708,8 +840,12 @@ class _DynamoWriter(BulkWriter):
         rows = prepare_rows(self.view, batch)
         keep = range(len(rows)) if self.unique_keys else rows.newest_per_key()
         names = [KEY_ATTR, EVENT_ATTR, CREATED_ATTR, *rows.features]
-        columns = [[{"S": k} for k in rows.keys], [{"N": str(v)} for v in rows.event_ts],
-                   [{"N": str(v)} for v in rows.created_ts], *rows.features.values()]
+        columns = [
+            [{"S": k} for k in rows.keys],
+            [{"N": str(v)} for v in rows.event_ts],
+            [{"N": str(v)} for v in rows.created_ts],
+            *rows.features.values(),
+        ]
         if self.ttl:
             names.append(TTL_ATTR)
             columns.append([{"N": str(v // 1_000_000 + self.ttl)} for v in rows.event_ts])
@@ -724,17 +860,18 @@ class _DynamoWriter(BulkWriter):
     def _check_sizes(self, items: list[dict[str, Any]], names: list[str]) -> None:
         """DynamoDB's 400 KB item limit (moto does not enforce it): only variable-size values
         (strings, binary, lists) can get near it, so only those are measured."""
-        variable = [f.name for f in self.view.features
-                    if f.type.split("(")[0].strip().lower() not in _FIXED_SIZE_TYPES]
+        variable = [f.name for f in self.view.features if f.type.split("(")[0].strip().lower() not in _FIXED_SIZE_TYPES]
         if not variable:
             return
         base = sum(len(n) for n in names) + 30 * len(names)
         for item in items:
             size = base + len(item[KEY_ATTR]["S"]) + sum(attr_size(item[n]) for n in variable)
             if size > MAX_ITEM_BYTES:
-                raise OnlineStoreError(f"feature view '{self.view.name}': the row of {item[KEY_ATTR]['S']} is "
-                                       f"{size // 1024} KB, above DynamoDB's 400 KB item limit",
-                                       hint="shrink the large feature values or keep them elsewhere")
+                raise OnlineStoreError(
+                    f"feature view '{self.view.name}': the row of {item[KEY_ATTR]['S']} is "
+                    f"{size // 1024} KB, above DynamoDB's 400 KB item limit",
+                    hint="shrink the large feature values or keep them elsewhere",
+                )
 
     def _read_then_write(self, chunk: list[dict[str, Any]]) -> int:
         """The read pass of up to 100 items (one projected BatchGetItem), then BatchWriteItems of
@@ -750,7 +887,7 @@ class _DynamoWriter(BulkWriter):
         if len(newer) < len(chunk):
             self.on_written(len(chunk) - len(newer))
         for i in range(0, len(newer), WRITE_BATCH):
-            self._write_chunk(newer[i:i + WRITE_BATCH])
+            self._write_chunk(newer[i : i + WRITE_BATCH])
         return len(newer)
 
     def _submit(self, fn: Callable[[], int]) -> None:
@@ -773,8 +910,10 @@ class _DynamoWriter(BulkWriter):
 
     def write(self, batch: Any) -> None:
         if self.lease is not None and self.lease.lost:
-            raise OnlineStoreError(f"lost the writer lease of feature view '{self.view.name}'",
-                                   hint="another writer took over; re-run (re-running is safe)")
+            raise OnlineStoreError(
+                f"lost the writer lease of feature view '{self.view.name}'",
+                hint="another writer took over; re-run (re-running is safe)",
+            )
         if self._errors:
             raise self._errors[0]
         items = self._items(batch)
@@ -783,14 +922,14 @@ class _DynamoWriter(BulkWriter):
             self.store.journal(self.view.name, items)
         if self.conditional:
             for i in range(0, len(items), WRITE_BATCH):
-                self._submit(partial(self._put_each, items[i:i + WRITE_BATCH]))
+                self._submit(partial(self._put_each, items[i : i + WRITE_BATCH]))
             return
         if not self.fresh:
             for i in range(0, len(items), READ_BATCH):
-                self._submit(partial(self._read_then_write, items[i:i + READ_BATCH]))
+                self._submit(partial(self._read_then_write, items[i : i + READ_BATCH]))
             return
         for i in range(0, len(items), WRITE_BATCH):
-            self._submit(partial(self._write_chunk, items[i:i + WRITE_BATCH]))
+            self._submit(partial(self._write_chunk, items[i : i + WRITE_BATCH]))
 
     def _write_chunk(self, chunk: list[dict[str, Any]]) -> int:
         self.store.batch_write(self.table, chunk)
@@ -825,8 +964,10 @@ class _DynamoWriter(BulkWriter):
             raise self._errors[0]
         if self.lease is not None:
             if self.lease.lost:
-                raise OnlineStoreError(f"lost the writer lease of feature view '{self.view.name}'",
-                                       hint="another writer took over; re-run (re-running is safe)")
+                raise OnlineStoreError(
+                    f"lost the writer lease of feature view '{self.view.name}'",
+                    hint="another writer took over; re-run (re-running is safe)",
+                )
             # Every write is acknowledged: re-apply the pushes that may have raced them.
             self.replayed += self.store.replay_journal(self.view.name, self.table)
         return self.result

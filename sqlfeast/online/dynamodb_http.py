@@ -80,9 +80,18 @@ class DynamoDBHttp:
     Thread-safe: the pool hands each thread its own connection (up to `max_connections` kept).
     """
 
-    def __init__(self, endpoint_url: str, region: str, credentials: Any, *, max_connections: int = 10,
-                 connect_timeout: float = 5.0, read_timeout: float = 30.0, verify: bool | str = True,
-                 user_agent: str = "sqlfeast"):
+    def __init__(
+        self,
+        endpoint_url: str,
+        region: str,
+        credentials: Any,
+        *,
+        max_connections: int = 10,
+        connect_timeout: float = 5.0,
+        read_timeout: float = 30.0,
+        verify: bool | str = True,
+        user_agent: str = "sqlfeast",
+    ):
         import urllib3
         from botocore.auth import SigV4Auth, _host_from_url
 
@@ -98,8 +107,7 @@ class DynamoDBHttp:
         self._base_headers = {"Content-Type": CONTENT_TYPE, "User-Agent": user_agent}
         self._errors = (urllib3.exceptions.HTTPError, OSError)
         timeout = urllib3.Timeout(connect=connect_timeout, read=read_timeout)
-        pool_args: dict[str, Any] = {"maxsize": max_connections, "block": False, "timeout": timeout,
-                                     "retries": False}
+        pool_args: dict[str, Any] = {"maxsize": max_connections, "block": False, "timeout": timeout, "retries": False}
         if parts.scheme == "https":
             if verify is False:
                 pool_args["cert_reqs"] = "CERT_NONE"
@@ -126,21 +134,29 @@ class DynamoDBHttp:
         target = TARGET_PREFIX + operation
         token = credentials.token
         if token:
-            canonical_headers = (f"content-type:{CONTENT_TYPE}\nhost:{self._host}\nx-amz-date:{timestamp}\n"
-                                 f"x-amz-security-token:{token}\nx-amz-target:{target}\n")
+            canonical_headers = (
+                f"content-type:{CONTENT_TYPE}\nhost:{self._host}\nx-amz-date:{timestamp}\n"
+                f"x-amz-security-token:{token}\nx-amz-target:{target}\n"
+            )
             signed = "content-type;host;x-amz-date;x-amz-security-token;x-amz-target"
         else:
-            canonical_headers = (f"content-type:{CONTENT_TYPE}\nhost:{self._host}\nx-amz-date:{timestamp}\n"
-                                 f"x-amz-target:{target}\n")
+            canonical_headers = (
+                f"content-type:{CONTENT_TYPE}\nhost:{self._host}\nx-amz-date:{timestamp}\nx-amz-target:{target}\n"
+            )
             signed = "content-type;host;x-amz-date;x-amz-target"
-        canonical = "\n".join(("POST", self._canonical_path, "", canonical_headers, signed,
-                                hashlib.sha256(body).hexdigest()))
+        canonical = "\n".join(
+            ("POST", self._canonical_path, "", canonical_headers, signed, hashlib.sha256(body).hexdigest())
+        )
         auth = self._sigv4(credentials, "dynamodb", self.region)
         stamp = _Stamp(timestamp)
         signature = auth.signature(auth.string_to_sign(stamp, canonical), stamp)
-        headers = {**self._base_headers, "X-Amz-Target": target, "X-Amz-Date": timestamp,
-                   "Authorization": f"AWS4-HMAC-SHA256 Credential={auth.scope(stamp)}, "
-                                    f"SignedHeaders={signed}, Signature={signature}"}
+        headers = {
+            **self._base_headers,
+            "X-Amz-Target": target,
+            "X-Amz-Date": timestamp,
+            "Authorization": f"AWS4-HMAC-SHA256 Credential={auth.scope(stamp)}, "
+            f"SignedHeaders={signed}, Signature={signature}",
+        }
         if token:
             headers["X-Amz-Security-Token"] = token
         return headers
@@ -151,12 +167,20 @@ class DynamoDBHttp:
         headers = self._signed_headers(operation, body)
         try:
             if self._pool is not None:
-                response = self._pool.urlopen("POST", self._path, body=body, headers=headers,
-                                              preload_content=True, redirect=False, assert_same_host=False)
+                response = self._pool.urlopen(
+                    "POST",
+                    self._path,
+                    body=body,
+                    headers=headers,
+                    preload_content=True,
+                    redirect=False,
+                    assert_same_host=False,
+                )
             else:
                 assert self._manager is not None  # set whenever _pool is not
-                response = self._manager.urlopen("POST", self._url, body=body, headers=headers,
-                                                 preload_content=True, redirect=False)
+                response = self._manager.urlopen(
+                    "POST", self._url, body=body, headers=headers, preload_content=True, redirect=False
+                )
         except self._errors as err:
             raise DynamoDBConnectionError(_reason(err)) from None
         data = response.data

@@ -36,8 +36,9 @@ class SQLiteOnlineStore(OnlineStore):
     kind = "sqlite"
 
     @classmethod
-    def from_settings(cls, project: str, settings: dict[str, Any], root: Path,
-                      table_template: str = "{project}.{view}") -> "SQLiteOnlineStore":
+    def from_settings(
+        cls, project: str, settings: dict[str, Any], root: Path, table_template: str = "{project}.{view}"
+    ) -> "SQLiteOnlineStore":
         path = str(settings.get("path") or "online.db")
         return cls(project, path if path == ":memory:" else Path(root) / path, table_template)
 
@@ -70,7 +71,8 @@ class SQLiteOnlineStore(OnlineStore):
         self.con.execute(
             f"CREATE TABLE IF NOT EXISTS {_q(self.table_name(view.name))} ("
             "entity_key TEXT PRIMARY KEY, event_ts INTEGER NOT NULL, created_ts INTEGER NOT NULL, "
-            "expire_at INTEGER, payload TEXT NOT NULL)")
+            "expire_at INTEGER, payload TEXT NOT NULL)"
+        )
 
     def table_identity(self, view_name: str) -> str | None:
         """A marker row (entity key '', never a real key) holds an id made when first asked."""
@@ -79,8 +81,11 @@ class SQLiteOnlineStore(OnlineStore):
             return None
         import uuid
 
-        self.con.execute(f"INSERT OR IGNORE INTO {_q(table)} (entity_key, event_ts, created_ts, expire_at, payload) "
-                         "VALUES ('', -1, -1, NULL, ?)", [uuid.uuid4().hex])
+        self.con.execute(
+            f"INSERT OR IGNORE INTO {_q(table)} (entity_key, event_ts, created_ts, expire_at, payload) "
+            "VALUES ('', -1, -1, NULL, ?)",
+            [uuid.uuid4().hex],
+        )
         return self.con.execute(f"SELECT payload FROM {_q(table)} WHERE entity_key = ''").fetchone()[0]
 
     def drop_table(self, view_name: str) -> bool:
@@ -109,8 +114,9 @@ class SQLiteOnlineStore(OnlineStore):
         return Registry.from_json(zlib.decompress(row[0]).decode()) if row else None
 
     # data ------------------------------------------------------------------------------------
-    def bulk_writer(self, view: "FeatureView", on_written: Callable[[int], None] | None = None,
-                    unique_keys: bool = False) -> BulkWriter:
+    def bulk_writer(
+        self, view: "FeatureView", on_written: Callable[[int], None] | None = None, unique_keys: bool = False
+    ) -> BulkWriter:
         return _SQLiteWriter(self, view, on_written)
 
     def read(self, requests: Iterable[ReadRequest]) -> list[dict[str, StoredRow]]:
@@ -122,19 +128,23 @@ class SQLiteOnlineStore(OnlineStore):
             keys = list(dict.fromkeys(req.keys))
             try:
                 for i in range(0, len(keys), _READ_CHUNK):
-                    chunk = keys[i:i + _READ_CHUNK]
+                    chunk = keys[i : i + _READ_CHUNK]
                     rows = self.con.execute(
                         f"SELECT entity_key, event_ts, created_ts, payload FROM {_q(table)} "
-                        f"WHERE entity_key IN ({','.join('?' * len(chunk))})", chunk).fetchall()
+                        f"WHERE entity_key IN ({','.join('?' * len(chunk))})",
+                        chunk,
+                    ).fetchall()
                     for key, event, created, payload in rows:
                         attrs = json.loads(payload)
-                        values = {f: dec(from_json_attr(attrs[f])) if f in attrs else None
-                                  for f, dec in decoders.items()}
+                        values = {
+                            f: dec(from_json_attr(attrs[f])) if f in attrs else None for f, dec in decoders.items()
+                        }
                         found[key] = StoredRow(event, created, values)
             except sqlite3.OperationalError as err:
                 if "no such table" in str(err):
-                    raise OnlineStoreError(f"online table '{table}' does not exist",
-                                           hint="run 'sqlfeast apply' first") from None
+                    raise OnlineStoreError(
+                        f"online table '{table}' does not exist", hint="run 'sqlfeast apply' first"
+                    ) from None
                 raise OnlineStoreError(f"SQLite online store: {err}") from None
             out.append(found)
         return out
@@ -160,7 +170,8 @@ class _SQLiteWriter(BulkWriter):
             "event_ts = excluded.event_ts, created_ts = excluded.created_ts, "
             "expire_at = excluded.expire_at, payload = excluded.payload "
             f"WHERE excluded.event_ts > {self.table}.event_ts OR (excluded.event_ts = {self.table}.event_ts "
-            f"AND excluded.created_ts > {self.table}.created_ts)")
+            f"AND excluded.created_ts > {self.table}.created_ts)"
+        )
 
     def write(self, batch: Any) -> None:
         rows = prepare_rows(self.view, batch)
@@ -170,8 +181,7 @@ class _SQLiteWriter(BulkWriter):
         columns = [rows.features[n] for n in names]
         params = []
         for i in rows.newest_per_key():
-            payload = json.dumps({n: to_json_attr(col[i]) for n, col in zip(names, columns)},
-                                 separators=(",", ":"))
+            payload = json.dumps({n: to_json_attr(col[i]) for n, col in zip(names, columns)}, separators=(",", ":"))
             expire = (rows.event_ts[i] + self.ttl_micros) // 1_000_000 if self.ttl_micros else None
             params.append((rows.keys[i], rows.event_ts[i], rows.created_ts[i], expire, payload))
         con = self.store.con
@@ -184,8 +194,10 @@ class _SQLiteWriter(BulkWriter):
             if con.in_transaction:
                 con.execute("ROLLBACK")
             if "no such table" in str(err):
-                raise OnlineStoreError(f"online table '{self.store.table_name(self.view.name)}' does not exist",
-                                       hint="run 'sqlfeast apply' first") from None
+                raise OnlineStoreError(
+                    f"online table '{self.store.table_name(self.view.name)}' does not exist",
+                    hint="run 'sqlfeast apply' first",
+                ) from None
             raise OnlineStoreError(f"SQLite online store: {err}") from None
         written = con.total_changes - before
         self.result.written += written

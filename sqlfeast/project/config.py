@@ -86,22 +86,38 @@ def load_project(root: str | os.PathLike) -> ProjectConfig:
     if not path.exists() and (root / DBT_PROJECT_FILE).exists():
         return ProjectConfig(**load_dbt_project(root))
     if not path.exists():
-        raise ConfigError(f"no {PROJECT_FILE} or {DBT_PROJECT_FILE} in {root}",
-                          hint="run from a project directory, pass --project-dir, or create one with 'sqlfeast init NAME'")
+        raise ConfigError(
+            f"no {PROJECT_FILE} or {DBT_PROJECT_FILE} in {root}",
+            hint="run from a project directory, pass --project-dir, or create one with 'sqlfeast init NAME'",
+        )
     rel = PROJECT_FILE
     data = load_yaml(path.read_text(), rel) or {}
     if not isinstance(data, dict):
         raise ConfigError("the project file must be a mapping", Location(rel, 1))
-    known = {"name", "profile", "model-paths", "macro-paths", "target-path", "vars", "version",
-             "online-table-template", "config-version"}
+    known = {
+        "name",
+        "profile",
+        "model-paths",
+        "macro-paths",
+        "target-path",
+        "vars",
+        "version",
+        "online-table-template",
+        "config-version",
+    }
     for key in data:
         if key not in known:
-            raise ConfigError(f"unknown key '{key}' in the project file", Location(rel, line_of(data, key)),
-                              hint=suggest(key, known) or f"known keys: {', '.join(sorted(known))}")
+            raise ConfigError(
+                f"unknown key '{key}' in the project file",
+                Location(rel, line_of(data, key)),
+                hint=suggest(key, known) or f"known keys: {', '.join(sorted(known))}",
+            )
     name = data.get("name")
     if not isinstance(name, str) or not NAME.match(name):
-        raise ConfigError("project 'name' must be an identifier (letters, digits, underscore)",
-                          Location(rel, line_of(data, "name", 1)))
+        raise ConfigError(
+            "project 'name' must be an identifier (letters, digits, underscore)",
+            Location(rel, line_of(data, "name", 1)),
+        )
     vars_ = data.get("vars") or {}
     if not isinstance(vars_, dict):
         raise ConfigError("'vars' must be a mapping", Location(rel, line_of(data, "vars")))
@@ -144,14 +160,17 @@ def find_profiles(project: ProjectConfig, profiles_dir: str | None) -> Path:
             return directory / PROFILES_FILE
     where = ", ".join(str(c) for c in candidates)
     if source:
-        raise ConfigError(f"no {PROFILES_FILE} in {where} (from {source})",
-                          hint=f"put {PROFILES_FILE} there or point {source} at the directory that holds it")
-    raise ConfigError(f"no {PROFILES_FILE} found (looked in {where})",
-                      hint="create one beside the project file, pass --profiles-dir or set SQLFEAST_PROFILES_DIR")
+        raise ConfigError(
+            f"no {PROFILES_FILE} in {where} (from {source})",
+            hint=f"put {PROFILES_FILE} there or point {source} at the directory that holds it",
+        )
+    raise ConfigError(
+        f"no {PROFILES_FILE} found (looked in {where})",
+        hint="create one beside the project file, pass --profiles-dir or set SQLFEAST_PROFILES_DIR",
+    )
 
 
-def load_target(project: ProjectConfig, profiles_dir: str | None = None,
-                target: str | None = None) -> Target:
+def load_target(project: ProjectConfig, profiles_dir: str | None = None, target: str | None = None) -> Target:
     """Read profiles.yml (rendering env_var()) and pick the target's output."""
     import jinja2
 
@@ -163,36 +182,49 @@ def load_target(project: ProjectConfig, profiles_dir: str | None = None,
         rendered = env.from_string(text).render(env_var=env_var_value)
     except MissingEnvVar as err:
         line = next((i + 1 for i, text_line in enumerate(text.splitlines()) if err.name in text_line), None)
-        raise ConfigError(f"environment variable '{err.name}' is not set", Location(rel, line),
-                          hint=f"export {err.name}=... or give env_var('{err.name}', 'default')") from None
+        raise ConfigError(
+            f"environment variable '{err.name}' is not set",
+            Location(rel, line),
+            hint=f"export {err.name}=... or give env_var('{err.name}', 'default')",
+        ) from None
     except jinja2.TemplateError as err:
-        raise ConfigError(f"cannot render {PROFILES_FILE}: {err}",
-                          Location(rel, getattr(err, "lineno", None))) from None
+        raise ConfigError(
+            f"cannot render {PROFILES_FILE}: {err}", Location(rel, getattr(err, "lineno", None))
+        ) from None
     data = load_yaml(rendered, rel) or {}
     profile = data.get(project.profile) if isinstance(data, dict) else None
     if not isinstance(profile, dict):
-        raise ConfigError(f"profile '{project.profile}' not found in {PROFILES_FILE}", Location(rel),
-                          hint=suggest(project.profile, data) if isinstance(data, dict) else None)
+        raise ConfigError(
+            f"profile '{project.profile}' not found in {PROFILES_FILE}",
+            Location(rel),
+            hint=suggest(project.profile, data) if isinstance(data, dict) else None,
+        )
     outputs = profile.get("outputs")
     if not isinstance(outputs, dict) or not outputs:
         raise ConfigError(f"profile '{project.profile}' has no outputs", Location(rel, line_of(profile)))
     name = target or os.environ.get("SQLFEAST_TARGET") or profile.get("target") or next(iter(outputs))
     if name not in outputs:
-        raise ConfigError(f"target '{name}' not found in profile '{project.profile}'",
-                          Location(rel, line_of(outputs)),
-                          hint=suggest(name, outputs) or f"targets: {', '.join(outputs)}")
+        raise ConfigError(
+            f"target '{name}' not found in profile '{project.profile}'",
+            Location(rel, line_of(outputs)),
+            hint=suggest(name, outputs) or f"targets: {', '.join(outputs)}",
+        )
     out = outputs[name]
     if not isinstance(out, dict):
         raise ConfigError(f"target '{name}' must be a mapping", Location(rel, line_of(outputs, name)))
     wtype = out.get("type")
     if wtype not in DIALECTS:
-        raise ConfigError(f"target '{name}' has type {wtype!r}; sqlfeast supports {', '.join(DIALECTS)}",
-                          Location(rel, line_of(out, "type", line_of(out))))
+        raise ConfigError(
+            f"target '{name}' has type {wtype!r}; sqlfeast supports {', '.join(DIALECTS)}",
+            Location(rel, line_of(out, "type", line_of(out))),
+        )
     settings = {k: v for k, v in out.items() if k != "online_store"}
     online = out.get("online_store") or {"type": "sqlite", "path": "online.db"}
     if not isinstance(online, dict) or "type" not in online:
-        raise ConfigError("online_store must be a mapping with a 'type' (sqlite or dynamodb)",
-                          Location(rel, line_of(out, "online_store")))
+        raise ConfigError(
+            "online_store must be a mapping with a 'type' (sqlite or dynamodb)",
+            Location(rel, line_of(out, "online_store")),
+        )
     schema = str(out.get("schema") or dialect(wtype).default_schema)
     database = out.get("database")
     if database is None and dialect(wtype).database_is_file:
@@ -205,6 +237,14 @@ def load_target(project: ProjectConfig, profiles_dir: str | None = None,
         schema = str(own or f"{schema}_sqlfeast")  # never dbt's own schema unless asked for
     elif own:
         schema = str(own)
-    return Target(profile=project.profile, name=name, type=wtype, schema=schema,
-                  settings=settings, online_store=dict(online), path=rel,
-                  dbt_schema=dbt_schema, database=str(database) if database is not None else None)
+    return Target(
+        profile=project.profile,
+        name=name,
+        type=wtype,
+        schema=schema,
+        settings=settings,
+        online_store=dict(online),
+        path=rel,
+        dbt_schema=dbt_schema,
+        database=str(database) if database is not None else None,
+    )

@@ -49,11 +49,17 @@ def _render_value(value: Any, rel: str, line: int | None) -> Any:
     import jinja2
 
     try:
-        return jinja2.Environment(undefined=jinja2.StrictUndefined).from_string(value).render(
-            env_var=env_var_value, var=lambda name, default=None: default)
+        return (
+            jinja2.Environment(undefined=jinja2.StrictUndefined)
+            .from_string(value)
+            .render(env_var=env_var_value, var=lambda name, default=None: default)
+        )
     except MissingEnvVar as err:
-        raise ConfigError(f"environment variable '{err.name}' is not set", Location(rel, line),
-                          hint=f"export {err.name}=... or give env_var('{err.name}', 'default')") from None
+        raise ConfigError(
+            f"environment variable '{err.name}' is not set",
+            Location(rel, line),
+            hint=f"export {err.name}=... or give env_var('{err.name}', 'default')",
+        ) from None
     except jinja2.TemplateError as err:
         raise ConfigError(f"cannot render {value!r}: {err}", Location(rel, line)) from None
 
@@ -78,8 +84,10 @@ def load_dbt_project(root: Path) -> dict[str, Any]:
         raise ConfigError("dbt_project.yml must be a mapping", Location(rel, 1))
     name = _render_value(data.get("name"), rel, line_of(data, "name", 1))
     if not isinstance(name, str) or not _NAME.match(name):
-        raise ConfigError("project 'name' must be an identifier (letters, digits, underscore)",
-                          Location(rel, line_of(data, "name", 1)))
+        raise ConfigError(
+            "project 'name' must be an identifier (letters, digits, underscore)",
+            Location(rel, line_of(data, "name", 1)),
+        )
     raw_vars = data.get("vars") or {}
     if not isinstance(raw_vars, dict):
         raise ConfigError("'vars' must be a mapping", Location(rel, line_of(data, "vars")))
@@ -88,22 +96,30 @@ def load_dbt_project(root: Path) -> dict[str, Any]:
         raise ConfigError(f"vars.{SQLFEAST_VARS} must be a mapping", Location(rel, line_of(raw_vars, SQLFEAST_VARS)))
     for key in ours:
         if key not in SQLFEAST_KEYS:
-            raise ConfigError(f"unknown key '{key}' in vars.{SQLFEAST_VARS}", Location(rel, line_of(ours, key)),
-                              hint=suggest(key, SQLFEAST_KEYS) or f"known keys: {', '.join(SQLFEAST_KEYS)}")
+            raise ConfigError(
+                f"unknown key '{key}' in vars.{SQLFEAST_VARS}",
+                Location(rel, line_of(ours, key)),
+                hint=suggest(key, SQLFEAST_KEYS) or f"known keys: {', '.join(SQLFEAST_KEYS)}",
+            )
     vars_ = project_vars(raw_vars, name)
     schema = ours.get("schema")
     if schema is not None and (not isinstance(schema, str) or not schema):
         raise ConfigError(f"vars.{SQLFEAST_VARS}.schema must be a schema name", Location(rel, line_of(ours, "schema")))
     return dict(
-        root=root, name=name, kind="dbt",
+        root=root,
+        name=name,
+        kind="dbt",
         profile=str(_render_value(data.get("profile"), rel, line_of(data, "profile")) or name),
         model_paths=_paths(data, "model-paths", ["models"], rel, "source-paths"),
         macro_paths=_paths(data, "macro-paths", ["macros"], rel),
         seed_paths=_paths(data, "seed-paths", ["seeds"], rel, "data-paths"),
         feature_paths=_paths(ours, "feature-paths", ["features"], rel),
         target_path=str(_render_value(data.get("target-path") or "target", rel, line_of(data, "target-path"))),
-        packages_install_path=str(_render_value(data.get("packages-install-path") or "dbt_packages", rel,
-                                                line_of(data, "packages-install-path"))),
+        packages_install_path=str(
+            _render_value(
+                data.get("packages-install-path") or "dbt_packages", rel, line_of(data, "packages-install-path")
+            )
+        ),
         vars=vars_,
         online_table_template=str(ours.get("online-table-template") or "{project}.{view}"),
         schema=schema,
@@ -148,9 +164,14 @@ def packages(config: ProjectConfig) -> list[Package]:
         except Exception:  # noqa: BLE001 - a broken package is reported by dbt; use the folder name
             data = {}
         name = str(data["name"]) if isinstance(data, dict) and isinstance(data.get("name"), str) else folder.name
-        found.append(Package(name, folder, _paths(data, "macro-paths", ["macros"], rel) if isinstance(data, dict)
-                             else ["macros"], _paths(data, "model-paths", ["models"], rel) if isinstance(data, dict)
-                             else ["models"]))
+        found.append(
+            Package(
+                name,
+                folder,
+                _paths(data, "macro-paths", ["macros"], rel) if isinstance(data, dict) else ["macros"],
+                _paths(data, "model-paths", ["models"], rel) if isinstance(data, dict) else ["models"],
+            )
+        )
     return found
 
 
@@ -275,8 +296,9 @@ def node_config(config: ProjectConfig, node: DbtNode) -> dict[str, Any]:
     return out
 
 
-def node_relation(config: ProjectConfig, node: DbtNode, version: str | None,
-                  call: Callable[..., Any], manifest: dict[str, str]) -> str:
+def node_relation(
+    config: ProjectConfig, node: DbtNode, version: str | None, call: Callable[..., Any], manifest: dict[str, str]
+) -> str:
     """The relation dbt builds for `node` (and `version`): from the manifest when dbt wrote one,
     else from the project's generate_database_name / generate_schema_name / generate_alias_name
     (dbt's built-ins unless the project overrides them), called with the node's config."""
@@ -290,9 +312,17 @@ def node_relation(config: ProjectConfig, node: DbtNode, version: str | None,
         entry = node.versions.get(version) or {}
         if isinstance(entry.get("config"), dict):
             cfg.update(entry["config"])
-    info = AttrDict(name=node.name, resource_type=node.kind, package_name=node.package, fqn=node.fqn,
-                    path=node.path, original_file_path=node.path, config=AttrDict(cfg), version=version,
-                    unique_id=f"{node.kind}.{node.package}.{node.name}" + (f".v{version}" if version else ""))
+    info = AttrDict(
+        name=node.name,
+        resource_type=node.kind,
+        package_name=node.package,
+        fqn=node.fqn,
+        path=node.path,
+        original_file_path=node.path,
+        config=AttrDict(cfg),
+        version=version,
+        unique_id=f"{node.kind}.{node.package}.{node.name}" + (f".v{version}" if version else ""),
+    )
     database = str(call("generate_database_name", cfg.get("database"), info)).strip()
     schema = str(call("generate_schema_name", cfg.get("schema"), info)).strip()
     alias = str(call("generate_alias_name", cfg.get("alias"), info)).strip()

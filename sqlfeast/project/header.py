@@ -19,8 +19,22 @@ from typing import Any
 from sqlfeast.errors import Location, ValidationError
 from sqlfeast.project.yamlfile import LineDict, LineList, load_yaml
 
-HEADER_KEYS = ("name", "entities", "timestamp", "created_timestamp", "ttl", "online", "description",
-               "owner", "tags", "features", "meta", "tests", "aggregations", "granularity")
+HEADER_KEYS = (
+    "name",
+    "entities",
+    "timestamp",
+    "created_timestamp",
+    "ttl",
+    "online",
+    "description",
+    "owner",
+    "tags",
+    "features",
+    "meta",
+    "tests",
+    "aggregations",
+    "granularity",
+)
 _START = re.compile(r"\A(\s*)/\*\s*@feature_view\b[^\n]*\n?")
 _TTL_PART = re.compile(r"(\d+)\s*([smhdw])")
 _TTL_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -45,21 +59,25 @@ def parse_header(text: str, path: str) -> Header:
     start_line = match.group(1).count("\n") + 1
     end = text.find("*/", match.end())
     if end < 0:
-        raise ValidationError("the @feature_view header is not closed", Location(path, start_line),
-                              hint="end the header comment with */")
-    yaml_text = text[match.end():end]
+        raise ValidationError(
+            "the @feature_view header is not closed", Location(path, start_line), hint="end the header comment with */"
+        )
+    yaml_text = text[match.end() : end]
     yaml_first_line = start_line + 1 if match.group(0).endswith("\n") else start_line
     data = load_yaml(yaml_text, path, line_offset=yaml_first_line - 1)
     if data is None:
         data = LineDict()
         data.line, data.key_lines = start_line, {}
     if not isinstance(data, dict):
-        raise ValidationError("the @feature_view header must be a YAML mapping", Location(path, start_line),
-                              hint="write 'key: value' lines such as 'entities: [driver]'")
+        raise ValidationError(
+            "the @feature_view header must be a YAML mapping",
+            Location(path, start_line),
+            hint="write 'key: value' lines such as 'entities: [driver]'",
+        )
     _shift_lines(data, yaml_first_line - 1)
     header_text = text[: end + 2]
     # Keep line numbers: replace the header by as many newlines as it spanned.
-    body = "\n" * header_text.count("\n") + text[end + 2:]
+    body = "\n" * header_text.count("\n") + text[end + 2 :]
     return Header(data, body, start_line)
 
 
@@ -92,5 +110,7 @@ def parse_ttl(value: Any) -> int:
         return int(text)
     parts = _TTL_PART.findall(text)
     if not parts or "".join(n + u for n, u in parts) != text:
-        raise ValueError(f"invalid ttl '{value}'; use a number with a unit s, m, h, d or w (e.g. 2d), or 0 for no limit")
+        raise ValueError(
+            f"invalid ttl '{value}'; use a number with a unit s, m, h, d or w (e.g. 2d), or 0 for no limit"
+        )
     return sum(int(n) * _TTL_UNITS[u] for n, u in parts)

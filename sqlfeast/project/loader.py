@@ -22,14 +22,61 @@ from sqlfeast.project.yamlfile import line_of, load_yaml
 
 YAML_KEYS = ("version", "entities", "sources", "feature_services", "push_sources", "models")
 # dbt's own top-level keys: accepted in every YAML file and left to dbt.
-DBT_YAML_KEYS = ("seeds", "snapshots", "analyses", "macros", "exposures", "groups", "semantic_models",
-                 "metrics", "saved_queries", "unit_tests", "data_tests", "tests")
-SOURCE_KEYS = ("name", "database", "schema", "tables", "description", "meta", "tags", "loader",
-               "loaded_at_field", "loaded_at_query", "freshness", "config", "quoting", "overrides",
-               "tests", "data_tests", "enabled", "event_time")
-SOURCE_TABLE_KEYS = ("name", "identifier", "external_location", "columns", "description", "meta", "tags",
-                     "loaded_at_field", "loaded_at_query", "freshness", "config", "quoting", "tests",
-                     "data_tests", "constraints", "docs", "access", "event_time", "external")
+DBT_YAML_KEYS = (
+    "seeds",
+    "snapshots",
+    "analyses",
+    "macros",
+    "exposures",
+    "groups",
+    "semantic_models",
+    "metrics",
+    "saved_queries",
+    "unit_tests",
+    "data_tests",
+    "tests",
+)
+SOURCE_KEYS = (
+    "name",
+    "database",
+    "schema",
+    "tables",
+    "description",
+    "meta",
+    "tags",
+    "loader",
+    "loaded_at_field",
+    "loaded_at_query",
+    "freshness",
+    "config",
+    "quoting",
+    "overrides",
+    "tests",
+    "data_tests",
+    "enabled",
+    "event_time",
+)
+SOURCE_TABLE_KEYS = (
+    "name",
+    "identifier",
+    "external_location",
+    "columns",
+    "description",
+    "meta",
+    "tags",
+    "loaded_at_field",
+    "loaded_at_query",
+    "freshness",
+    "config",
+    "quoting",
+    "tests",
+    "data_tests",
+    "constraints",
+    "docs",
+    "access",
+    "event_time",
+    "external",
+)
 _RENDERED_SOURCE_KEYS = ("database", "schema", "identifier", "external_location")
 
 
@@ -120,8 +167,9 @@ def _load_dbt(project: LoadedProject) -> None:
         project.macro_files.append((_rel(root, path), path.read_text()))
 
 
-def _dbt_node(project: LoadedProject, path: Path, kind: str, dirs: list[str], package: str,
-              base: Path | None = None) -> None:
+def _dbt_node(
+    project: LoadedProject, path: Path, kind: str, dirs: list[str], package: str, base: Path | None = None
+) -> None:
     base = base or project.config.root
     rel_parts = path.relative_to(base).parts
     folders = list(rel_parts[1:-1]) if rel_parts and rel_parts[0] in {Path(d).parts[0] for d in dirs} else []
@@ -145,13 +193,23 @@ def _load_model(project: LoadedProject, path: Path) -> None:
     if header.data is not None and header.data.get("name"):
         name = str(header.data["name"])
     if not NAME.match(name):
-        project.errors.append(ValidationError(f"model name '{name}' is not an identifier", Location(rel, 1),
-                                              hint="use letters, digits and underscores"))
+        project.errors.append(
+            ValidationError(
+                f"model name '{name}' is not an identifier",
+                Location(rel, 1),
+                hint="use letters, digits and underscores",
+            )
+        )
         return
     if name in project.models:
         other = project.models[name].path
-        project.errors.append(ValidationError(f"duplicate model name '{name}' (also defined in {other})",
-                                              Location(rel, 1), hint="rename one of the files or set 'name:'"))
+        project.errors.append(
+            ValidationError(
+                f"duplicate model name '{name}' (also defined in {other})",
+                Location(rel, 1),
+                hint="rename one of the files or set 'name:'",
+            )
+        )
         return
     project.models[name] = ModelFile(name, rel, text, header)
 
@@ -170,9 +228,13 @@ def _load_yaml_file(project: LoadedProject, path: Path) -> None:
         return
     for key in data:
         if key not in YAML_KEYS and key not in DBT_YAML_KEYS:
-            project.errors.append(ValidationError(
-                f"unknown top-level key '{key}'", Location(rel, line_of(data, key)),
-                hint=suggest(key, YAML_KEYS + DBT_YAML_KEYS) or f"known keys: {', '.join(YAML_KEYS)}"))
+            project.errors.append(
+                ValidationError(
+                    f"unknown top-level key '{key}'",
+                    Location(rel, line_of(data, key)),
+                    hint=suggest(key, YAML_KEYS + DBT_YAML_KEYS) or f"known keys: {', '.join(YAML_KEYS)}",
+                )
+            )
     if project.config.is_dbt:
         _dbt_yaml_entries(project, data, rel)
     for item in _items(project, data, "entities", rel):
@@ -203,12 +265,14 @@ def _dbt_yaml_entries(project: LoadedProject, data: dict, rel: str) -> None:
             versions = item.get("versions")
             if node is None and isinstance(versions, list):
                 # A versioned model lives in <name>_v<v>.sql (or the file `defined_in` names).
-                files = [project.dbt_nodes.get(str(e.get("defined_in") or f"{item['name']}_v{e.get('v')}"))
-                         for e in versions if isinstance(e, dict)]
+                files = [
+                    project.dbt_nodes.get(str(e.get("defined_in") or f"{item['name']}_v{e.get('v')}"))
+                    for e in versions
+                    if isinstance(e, dict)
+                ]
                 first = next((f for f in files if f is not None), None)
                 if first is not None:
-                    node = DbtNode(item["name"], first.kind, first.path, first.package,
-                                   [*first.fqn[:-1], item["name"]])
+                    node = DbtNode(item["name"], first.kind, first.path, first.package, [*first.fqn[:-1], item["name"]])
                     project.dbt_nodes[item["name"]] = node
             if node is None:
                 continue
@@ -220,8 +284,11 @@ def _dbt_yaml_entries(project: LoadedProject, data: dict, rel: str) -> None:
                     if isinstance(entry, dict) and "v" in entry:
                         node.versions[str(entry["v"])] = dict(entry)
                 latest = item.get("latest_version")
-                node.latest_version = str(latest) if latest is not None else (
-                    max(node.versions, key=_version_key) if node.versions else None)
+                node.latest_version = (
+                    str(latest)
+                    if latest is not None
+                    else (max(node.versions, key=_version_key) if node.versions else None)
+                )
 
 
 def _version_key(version: str) -> tuple:
@@ -244,14 +311,27 @@ def _render_yaml_value(project: LoadedProject, value: Any, rel: str, line: int |
         return default
 
     try:
-        return jinja2.Environment(undefined=jinja2.StrictUndefined).from_string(value).render(
-            var=var, env_var=env_var_value, target={})
+        return (
+            jinja2.Environment(undefined=jinja2.StrictUndefined)
+            .from_string(value)
+            .render(var=var, env_var=env_var_value, target={})
+        )
     except KeyError as err:
-        project.errors.append(ValidationError(f"var({err.args[0]!r}) is not defined", Location(rel, line),
-                                              hint="set it under 'vars:', pass --vars, or give a default"))
+        project.errors.append(
+            ValidationError(
+                f"var({err.args[0]!r}) is not defined",
+                Location(rel, line),
+                hint="set it under 'vars:', pass --vars, or give a default",
+            )
+        )
     except MissingEnvVar as err:
-        project.errors.append(ValidationError(f"environment variable '{err.name}' is not set", Location(rel, line),
-                                              hint=f"export {err.name}=... or give env_var('{err.name}', 'default')"))
+        project.errors.append(
+            ValidationError(
+                f"environment variable '{err.name}' is not set",
+                Location(rel, line),
+                hint=f"export {err.name}=... or give env_var('{err.name}', 'default')",
+            )
+        )
     except jinja2.TemplateError as err:
         project.errors.append(ValidationError(f"cannot render {value!r}: {err}", Location(rel, line)))
     return value
@@ -268,8 +348,9 @@ def _items(project: LoadedProject, data: dict, key: str, rel: str) -> list[dict]
     for item in items:
         if not isinstance(item, dict) or not isinstance(item.get("name"), str) or not NAME.match(item["name"]):
             line = line_of(item, "name", line_of(data, key))
-            project.errors.append(ValidationError(f"every item of '{key}' needs a 'name' that is an identifier",
-                                                  Location(rel, line)))
+            project.errors.append(
+                ValidationError(f"every item of '{key}' needs a 'name' that is an identifier", Location(rel, line))
+            )
             continue
         good.append(item)
     return good
@@ -278,17 +359,25 @@ def _items(project: LoadedProject, data: dict, key: str, rel: str) -> list[dict]
 def _check_keys(project: LoadedProject, item: dict, allowed: tuple[str, ...], what: str, rel: str) -> None:
     for key in item:
         if key not in allowed:
-            project.errors.append(ValidationError(
-                f"unknown key '{key}' in {what} '{item['name']}'", Location(rel, line_of(item, key)),
-                hint=suggest(key, allowed) or f"known keys: {', '.join(allowed)}"))
+            project.errors.append(
+                ValidationError(
+                    f"unknown key '{key}' in {what} '{item['name']}'",
+                    Location(rel, line_of(item, key)),
+                    hint=suggest(key, allowed) or f"known keys: {', '.join(allowed)}",
+                )
+            )
 
 
 def _duplicate(project: LoadedProject, kind: str, name: str, rel: str, line: int | None) -> bool:
     key = (kind, name)
     if key in project.lines:
-        project.errors.append(ValidationError(f"duplicate {kind.replace('_', ' ')} '{name}' "
-                                              f"(first defined at {project.lines[key]})", Location(rel, line),
-                                              hint="names must be unique within a project"))
+        project.errors.append(
+            ValidationError(
+                f"duplicate {kind.replace('_', ' ')} '{name}' (first defined at {project.lines[key]})",
+                Location(rel, line),
+                hint="names must be unique within a project",
+            )
+        )
         return True
     project.lines[key] = Location(rel, line)
     return False
@@ -307,8 +396,12 @@ def _entity(project: LoadedProject, item: dict, rel: str) -> None:
     name, line = item["name"], line_of(item, "name")
     keys = _str_list(item.get("join_keys", [name]))
     if keys is None:
-        project.errors.append(ValidationError(f"entity '{name}': join_keys must be a non-empty list of column names",
-                                              Location(rel, line_of(item, "join_keys", line))))
+        project.errors.append(
+            ValidationError(
+                f"entity '{name}': join_keys must be a non-empty list of column names",
+                Location(rel, line_of(item, "join_keys", line)),
+            )
+        )
         return
     if not _duplicate(project, "entity", name, rel, line):
         project.entities[name] = Entity(name, keys, str(item.get("description") or ""), rel)
@@ -318,20 +411,28 @@ def _source(project: LoadedProject, item: dict, rel: str) -> None:
     _check_keys(project, item, SOURCE_KEYS, "source", rel)
     tables = item.get("tables") or []
     if not isinstance(tables, list):
-        project.errors.append(ValidationError(f"source '{item['name']}': 'tables' must be a list",
-                                              Location(rel, line_of(item, "tables"))))
+        project.errors.append(
+            ValidationError(f"source '{item['name']}': 'tables' must be a list", Location(rel, line_of(item, "tables")))
+        )
         return
     for table in tables:
         if not isinstance(table, dict) or not isinstance(table.get("name"), str):
-            project.errors.append(ValidationError(f"source '{item['name']}': every table needs a 'name'",
-                                                  Location(rel, line_of(table, None, line_of(item, "tables")))))
+            project.errors.append(
+                ValidationError(
+                    f"source '{item['name']}': every table needs a 'name'",
+                    Location(rel, line_of(table, None, line_of(item, "tables"))),
+                )
+            )
             continue
         _check_keys(project, table, SOURCE_TABLE_KEYS, "source table", rel)
         columns: dict[str, str] = {}
         for col in table.get("columns") or []:
             if not isinstance(col, dict) or "name" not in col:
-                project.errors.append(ValidationError("every source column needs a 'name'",
-                                                      Location(rel, line_of(col, None, line_of(table)))))
+                project.errors.append(
+                    ValidationError(
+                        "every source column needs a 'name'", Location(rel, line_of(col, None, line_of(table)))
+                    )
+                )
                 continue
             dtype = col.get("data_type")
             if dtype is None:
@@ -346,16 +447,24 @@ def _source(project: LoadedProject, item: dict, rel: str) -> None:
         values = {}
         for key in _RENDERED_SOURCE_KEYS:
             where = table if key in ("identifier", "external_location") else item
-            value = where.get(key) if key != "external_location" else (
-                table.get("external_location") or meta.get("external_location"))
+            value = (
+                where.get(key)
+                if key != "external_location"
+                else (table.get("external_location") or meta.get("external_location"))
+            )
             values[key] = _render_yaml_value(project, value, rel, line_of(where, key, line_of(table)))
         if project.config.is_dbt and values["schema"] is None:
             values["schema"] = item["name"]  # dbt: a source's schema defaults to its name
         spec = SourceTable(
-            source=item["name"], name=table["name"], database=values["database"], schema=values["schema"],
+            source=item["name"],
+            name=table["name"],
+            database=values["database"],
+            schema=values["schema"],
             identifier=values["identifier"],
             external_location=values["external_location"],
-            columns=columns, path=rel)
+            columns=columns,
+            path=rel,
+        )
         if not _duplicate(project, "source", spec.qualified_name, rel, line_of(table, "name")):
             project.sources[spec.qualified_name] = spec
 
@@ -365,9 +474,13 @@ def _service(project: LoadedProject, item: dict, rel: str) -> None:
     name, line = item["name"], line_of(item, "name")
     features = _str_list(item.get("features"))
     if features is None:
-        project.errors.append(ValidationError(f"feature service '{name}' needs a non-empty 'features' list",
-                                              Location(rel, line_of(item, "features", line)),
-                                              hint="list 'view:feature' or 'view' names"))
+        project.errors.append(
+            ValidationError(
+                f"feature service '{name}' needs a non-empty 'features' list",
+                Location(rel, line_of(item, "features", line)),
+                hint="list 'view:feature' or 'view' names",
+            )
+        )
         return
     if not _duplicate(project, "feature_service", name, rel, line):
         project.feature_services[name] = FeatureService(name, features, str(item.get("description") or ""), rel)
@@ -380,9 +493,12 @@ def _push_source(project: LoadedProject, item: dict, rel: str) -> None:
     schema = item.get("schema")
     views = _str_list(item.get("feature_views"))
     if not isinstance(schema, dict) or not schema or views is None:
-        project.errors.append(ValidationError(
-            f"push source '{name}' needs a 'schema' mapping (column: type) and a 'feature_views' list",
-            Location(rel, line)))
+        project.errors.append(
+            ValidationError(
+                f"push source '{name}' needs a 'schema' mapping (column: type) and a 'feature_views' list",
+                Location(rel, line),
+            )
+        )
         return
     columns: dict[str, str] = {}
     for col, dtype in schema.items():
@@ -391,5 +507,11 @@ def _push_source(project: LoadedProject, item: dict, rel: str) -> None:
         except ValueError as err:
             project.errors.append(ValidationError(str(err), Location(rel, line_of(schema, col))))
     if not _duplicate(project, "push_source", name, rel, line):
-        project.push_sources[name] = PushSource(name, columns, views, str(item.get("timestamp") or "event_timestamp"),
-                                                str(item.get("description") or ""), rel)
+        project.push_sources[name] = PushSource(
+            name,
+            columns,
+            views,
+            str(item.get("timestamp") or "event_timestamp"),
+            str(item.get("description") or ""),
+            rel,
+        )

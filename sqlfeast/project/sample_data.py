@@ -28,8 +28,15 @@ def today_utc() -> datetime:
     return datetime(now.year, now.month, now.day)
 
 
-def write_sample_data(root: str | os.PathLike, drivers: int = 50, customers: int = 50, days: int = 7,
-                      entity_rows: int = 1000, seed: int = 7, end: datetime | None = None) -> list[Path]:
+def write_sample_data(
+    root: str | os.PathLike,
+    drivers: int = 50,
+    customers: int = 50,
+    days: int = 7,
+    entity_rows: int = 1000,
+    seed: int = 7,
+    end: datetime | None = None,
+) -> list[Path]:
     """Generate hourly driver stats, daily customer profiles and entity rows under root/data,
     covering the `days` before `end` (default: the fixed SAMPLE_END, so tests are repeatable)."""
     rng = random.Random(seed)
@@ -37,8 +44,9 @@ def write_sample_data(root: str | os.PathLike, drivers: int = 50, customers: int
     out.mkdir(parents=True, exist_ok=True)
     start = (end or SAMPLE_END) - timedelta(days=days)
 
-    drv: dict[str, list] = {k: [] for k in ("driver_id", "event_timestamp", "created", "conv_rate",
-                                            "acc_rate", "avg_daily_trips")}
+    drv: dict[str, list] = {
+        k: [] for k in ("driver_id", "event_timestamp", "created", "conv_rate", "acc_rate", "avg_daily_trips")
+    }
     for hour in range(days * 24):
         ts = start + timedelta(hours=hour)
         for d in range(drivers):
@@ -48,8 +56,17 @@ def write_sample_data(root: str | os.PathLike, drivers: int = 50, customers: int
             drv["conv_rate"].append(round(rng.random(), 4))
             drv["acc_rate"].append(round(rng.random(), 4))
             drv["avg_daily_trips"].append(rng.randint(0, 1000))
-    cus: dict[str, list] = {k: [] for k in ("customer_id", "event_timestamp", "created", "current_balance",
-                                            "avg_passenger_count", "lifetime_trip_count")}
+    cus: dict[str, list] = {
+        k: []
+        for k in (
+            "customer_id",
+            "event_timestamp",
+            "created",
+            "current_balance",
+            "avg_passenger_count",
+            "lifetime_trip_count",
+        )
+    }
     for day in range(days):
         ts = start + timedelta(days=day)
         for c in range(customers):
@@ -68,28 +85,34 @@ def write_sample_data(root: str | os.PathLike, drivers: int = 50, customers: int
 
     ts_type = pa.timestamp("us")
     tables = {
-        "driver_stats.parquet": pa.table({
-            "driver_id": pa.array(drv["driver_id"], pa.int64()),
-            "event_timestamp": pa.array(drv["event_timestamp"], ts_type),
-            "created": pa.array(drv["created"], ts_type),
-            "conv_rate": pa.array(drv["conv_rate"], pa.float64()),
-            "acc_rate": pa.array(drv["acc_rate"], pa.float64()),
-            "avg_daily_trips": pa.array(drv["avg_daily_trips"], pa.int64()),
-        }),
-        "customer_profile.parquet": pa.table({
-            "customer_id": pa.array(cus["customer_id"], pa.int64()),
-            "event_timestamp": pa.array(cus["event_timestamp"], ts_type),
-            "created": pa.array(cus["created"], ts_type),
-            "current_balance": pa.array(cus["current_balance"], pa.float64()),
-            "avg_passenger_count": pa.array(cus["avg_passenger_count"], pa.float64()),
-            "lifetime_trip_count": pa.array(cus["lifetime_trip_count"], pa.int64()),
-        }),
-        "entities.parquet": pa.table({
-            "driver_id": pa.array(ent["driver_id"], pa.int64()),
-            "customer_id": pa.array(ent["customer_id"], pa.int64()),
-            "event_timestamp": pa.array(ent["event_timestamp"], ts_type),
-            "trip_completed": pa.array(ent["trip_completed"], pa.bool_()),
-        }),
+        "driver_stats.parquet": pa.table(
+            {
+                "driver_id": pa.array(drv["driver_id"], pa.int64()),
+                "event_timestamp": pa.array(drv["event_timestamp"], ts_type),
+                "created": pa.array(drv["created"], ts_type),
+                "conv_rate": pa.array(drv["conv_rate"], pa.float64()),
+                "acc_rate": pa.array(drv["acc_rate"], pa.float64()),
+                "avg_daily_trips": pa.array(drv["avg_daily_trips"], pa.int64()),
+            }
+        ),
+        "customer_profile.parquet": pa.table(
+            {
+                "customer_id": pa.array(cus["customer_id"], pa.int64()),
+                "event_timestamp": pa.array(cus["event_timestamp"], ts_type),
+                "created": pa.array(cus["created"], ts_type),
+                "current_balance": pa.array(cus["current_balance"], pa.float64()),
+                "avg_passenger_count": pa.array(cus["avg_passenger_count"], pa.float64()),
+                "lifetime_trip_count": pa.array(cus["lifetime_trip_count"], pa.int64()),
+            }
+        ),
+        "entities.parquet": pa.table(
+            {
+                "driver_id": pa.array(ent["driver_id"], pa.int64()),
+                "customer_id": pa.array(ent["customer_id"], pa.int64()),
+                "event_timestamp": pa.array(ent["event_timestamp"], ts_type),
+                "trip_completed": pa.array(ent["trip_completed"], pa.bool_()),
+            }
+        ),
     }
     paths = []
     for name, table in tables.items():

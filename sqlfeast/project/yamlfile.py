@@ -47,8 +47,9 @@ def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> LineDict:
     for key_node, value_node in node.value:
         key = loader.construct_object(key_node, deep=True)
         if key in mapping:
-            raise yaml.MarkedYAMLError("while constructing a mapping", node.start_mark,
-                                       f"found duplicate key '{key}'", key_node.start_mark)
+            raise yaml.MarkedYAMLError(
+                "while constructing a mapping", node.start_mark, f"found duplicate key '{key}'", key_node.start_mark
+            )
         mapping[key] = loader.construct_object(value_node, deep=True)
         mapping.key_lines[key] = key_node.start_mark.line + 1
     return mapping
@@ -63,6 +64,7 @@ def _construct_sequence(loader: _Loader, node: yaml.SequenceNode) -> LineList:
 
 _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _construct_sequence)
+
 
 # libyaml parses several times faster (every model header is YAML); its error texts differ, so
 # any error is reported by re-parsing with the pure-Python loader above.
@@ -87,8 +89,9 @@ def load_yaml(text: str, path: str, line_offset: int = 0) -> Any:
         line = mark.line + 1 + line_offset if mark else None
         col = mark.column + 1 if mark else None
         problem = (err.problem or err.context or "invalid YAML").strip()
-        raise ValidationError(f"invalid YAML: {problem}", Location(path, line, col),
-                              hint="fix the YAML syntax") from None
+        raise ValidationError(
+            f"invalid YAML: {problem}", Location(path, line, col), hint="fix the YAML syntax"
+        ) from None
     except yaml.YAMLError as err:
         raise ValidationError(f"invalid YAML: {err}", Location(path)) from None
 

@@ -53,8 +53,7 @@ log = logging.getLogger("sqlfeast.serving.app")
 
 CONFIG_ENV = "SQLFEAST_SERVE_CONFIG"  # JSON options for worker processes (see app_from_env)
 _EPOCH_TS = "1970-01-01T00:00:00Z"  # what Feast reports as the event time of entity columns
-_GET_KEYS = ("features", "feature_service", "entities", "full_feature_names",
-             "include_feature_view_version_metadata")
+_GET_KEYS = ("features", "feature_service", "entities", "full_feature_names", "include_feature_view_version_metadata")
 # Keys Feast's push endpoint accepts that change nothing here.
 _PUSH_KEYS = ("push_source_name", "df", "to", "allow_registry_cache", "transform_on_write")
 
@@ -105,7 +104,6 @@ def dumps(data: Any) -> bytes:
 
 def _iso(ts: datetime) -> str:
     if ts.tzinfo is not None:
-
         ts = ts.astimezone(UTC).replace(tzinfo=None)
     return ts.isoformat() + "Z"
 
@@ -159,8 +157,9 @@ class ServerState:
     async def load_registry(self) -> None:
         """Read the registry snapshot from the online store (raises ApiError when it cannot)."""
         try:
-            registry = await self.run(self.online_store.load_registry, self.options.request_timeout_seconds,
-                                      "the online store")
+            registry = await self.run(
+                self.online_store.load_registry, self.options.request_timeout_seconds, "the online store"
+            )
         except ApiError as err:
             self.registry_error = err.message
             raise
@@ -168,8 +167,10 @@ class ServerState:
             self.registry_error = err.render()
             raise ApiError(503, f"online store unavailable: {err.render()}", "online_store_unavailable") from None
         if registry is None:
-            self.registry_error = (f"no registry snapshot in the online store of project "
-                                   f"'{self.online_store.project}' (run 'sqlfeast apply')")
+            self.registry_error = (
+                f"no registry snapshot in the online store of project "
+                f"'{self.online_store.project}' (run 'sqlfeast apply')"
+            )
             raise ApiError(503, self.registry_error, "no_registry")
         self.set_registry(registry)
 
@@ -197,15 +198,19 @@ async def read_json(request: Request, options: ServerOptions) -> dict[str, Any]:
         except ValueError:
             raise ApiError(400, "invalid Content-Length header", "bad_request") from None
         if declared > options.max_body_bytes:
-            raise ApiError(413, f"request body of {declared} bytes exceeds the limit of "
-                                f"{options.max_body_bytes} bytes", "body_too_large")
+            raise ApiError(
+                413,
+                f"request body of {declared} bytes exceeds the limit of {options.max_body_bytes} bytes",
+                "body_too_large",
+            )
     chunks, size = [], 0
     try:
         async for chunk in request.stream():
             size += len(chunk)
             if size > options.max_body_bytes:
-                raise ApiError(413, f"request body exceeds the limit of {options.max_body_bytes} bytes",
-                               "body_too_large")
+                raise ApiError(
+                    413, f"request body exceeds the limit of {options.max_body_bytes} bytes", "body_too_large"
+                )
             chunks.append(chunk)
     except ClientDisconnect:
         raise ApiError(400, "client disconnected before sending the whole body", "bad_request") from None
@@ -225,8 +230,11 @@ def _check_keys(data: dict[str, Any], known: tuple[str, ...]) -> None:
     for key in data:
         if key not in known:
             hint = suggest(key, known)
-            raise ApiError(400, f"unknown field '{key}'" + (f" ({hint})" if hint else
-                                                            f"; expected {', '.join(known)}"), "unknown_field")
+            raise ApiError(
+                400,
+                f"unknown field '{key}'" + (f" ({hint})" if hint else f"; expected {', '.join(known)}"),
+                "unknown_field",
+            )
 
 
 def _check_key_values(name: str, type_text: str, values: list[Any]) -> list[Any]:
@@ -242,22 +250,23 @@ def _check_key_values(name: str, type_text: str, values: list[Any]) -> list[Any]
         if value is None:
             raise ApiError(422, f"entity '{name}' value {i} is null", "bad_entity_value")
         if family == "integer":
-            if isinstance(value, bool) or not isinstance(value, (int, str)) or (
-                    isinstance(value, str) and not value.lstrip("-").isdigit()):
-                raise ApiError(422, f"entity '{name}' must be {type_text}: value {i} is {value!r}",
-                               "wrong_key_type")
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, (int, str))
+                or (isinstance(value, str) and not value.lstrip("-").isdigit())
+            ):
+                raise ApiError(422, f"entity '{name}' must be {type_text}: value {i} is {value!r}", "wrong_key_type")
             convert = convert or isinstance(value, str)
         elif family == "string":
             if not isinstance(value, str):
-                raise ApiError(422, f"entity '{name}' must be {type_text}: value {i} is {value!r}",
-                               "wrong_key_type")
+                raise ApiError(422, f"entity '{name}' must be {type_text}: value {i} is {value!r}", "wrong_key_type")
         elif family == "float":
             if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise ApiError(422, f"entity '{name}' must be {type_text}: value {i} is {value!r}",
-                               "wrong_key_type")
+                raise ApiError(422, f"entity '{name}' must be {type_text}: value {i} is {value!r}", "wrong_key_type")
         elif isinstance(value, (dict, list)):
-            raise ApiError(422, f"entity '{name}' value {i} must be a scalar, not {type(value).__name__}",
-                           "wrong_key_type")
+            raise ApiError(
+                422, f"entity '{name}' value {i} must be a scalar, not {type(value).__name__}", "wrong_key_type"
+            )
     return [int(v) for v in values] if convert else values
 
 
@@ -266,15 +275,17 @@ def parse_online_request(data: dict[str, Any], registry, options: ServerOptions)
     _check_keys(data, _GET_KEYS)
     features, service = data.get("features"), data.get("feature_service")
     if (features is None) == (service is None):
-        raise ApiError(400, "pass exactly one of 'features' (a list of 'view:feature') or 'feature_service'",
-                       "bad_request")
+        raise ApiError(
+            400, "pass exactly one of 'features' (a list of 'view:feature') or 'feature_service'", "bad_request"
+        )
     if service is not None:
         if not isinstance(service, str):
             raise ApiError(400, "'feature_service' must be a string", "bad_request")
         if service not in registry.feature_services:
             hint = suggest(service, registry.feature_services)
-            raise ApiError(404, f"unknown feature service '{service}'" + (f" ({hint})" if hint else ""),
-                           "unknown_feature_service")
+            raise ApiError(
+                404, f"unknown feature service '{service}'" + (f" ({hint})" if hint else ""), "unknown_feature_service"
+            )
         wanted: Any = service
     else:
         if not isinstance(features, list) or not features or not all(isinstance(f, str) for f in features):
@@ -292,20 +303,25 @@ def parse_online_request(data: dict[str, Any], registry, options: ServerOptions)
 
     entities = data.get("entities")
     if not isinstance(entities, dict) or not entities:
-        raise ApiError(400, "'entities' must be an object of join key -> list of values, "
-                            "e.g. {\"driver_id\": [1001]}", "bad_request")
+        raise ApiError(
+            400,
+            "'entities' must be an object of join key -> list of values, e.g. {\"driver_id\": [1001]}",
+            "bad_request",
+        )
     lengths = set()
     for name, values in entities.items():
         if not isinstance(values, list):
             raise ApiError(400, f"entity '{name}' must be a list of values", "bad_request")
         lengths.add(len(values))
     if len(lengths) > 1:
-        raise ApiError(400, "entity columns have different lengths: "
-                            + ", ".join(f"{k}={len(v)}" for k, v in entities.items()), "bad_request")
+        raise ApiError(
+            400,
+            "entity columns have different lengths: " + ", ".join(f"{k}={len(v)}" for k, v in entities.items()),
+            "bad_request",
+        )
     count = lengths.pop()
     if count > options.max_entity_rows:
-        raise ApiError(413, f"{count} entity rows exceed the limit of {options.max_entity_rows}",
-                       "too_many_entities")
+        raise ApiError(413, f"{count} entity rows exceed the limit of {options.max_entity_rows}", "too_many_entities")
 
     key_types: dict[str, str] = {}
     needed: dict[str, str] = {}  # join key -> a view that needs it
@@ -320,14 +336,11 @@ def parse_online_request(data: dict[str, Any], registry, options: ServerOptions)
     for name in entities:
         if name not in all_keys:
             hint = suggest(name, sorted(needed) or sorted(all_keys))
-            raise ApiError(422, f"unknown entity column '{name}'" + (f" ({hint})" if hint else ""),
-                           "unknown_entity")
+            raise ApiError(422, f"unknown entity column '{name}'" + (f" ({hint})" if hint else ""), "unknown_entity")
     for key, view_name in needed.items():
         if key not in entities:
-            raise ApiError(422, f"missing entity column '{key}' needed by feature view '{view_name}'",
-                           "missing_entity")
-    columns = {name: _check_key_values(name, key_types.get(name, ""), values)
-               for name, values in entities.items()}
+            raise ApiError(422, f"missing entity column '{key}' needed by feature view '{view_name}'", "missing_entity")
+    columns = {name: _check_key_values(name, key_types.get(name, ""), values) for name, values in entities.items()}
     names = list(columns)
     rows = [dict(zip(names, vals)) for vals in zip(*columns.values())] if count else []
     return wanted, rows, full, columns
@@ -338,8 +351,9 @@ def online_response(response, entity_columns: dict[str, list[Any]]) -> dict[str,
     names, results = [], []
     for name, values in entity_columns.items():
         names.append(name)
-        results.append({"values": values, "statuses": ["PRESENT"] * len(values),
-                        "event_timestamps": [_EPOCH_TS] * len(values)})
+        results.append(
+            {"values": values, "statuses": ["PRESENT"] * len(values), "event_timestamps": [_EPOCH_TS] * len(values)}
+        )
     texts: dict[Any, str] = {None: _EPOCH_TS}  # rows share few distinct timestamps: format each once
     for name in response.feature_names:
         stamps = []
@@ -349,8 +363,9 @@ def online_response(response, entity_columns: dict[str, list[Any]]) -> dict[str,
                 text = texts[t] = _iso(t)
             stamps.append(text)
         names.append(name)
-        results.append({"values": response.values[name], "statuses": response.statuses[name],
-                        "event_timestamps": stamps})
+        results.append(
+            {"values": response.values[name], "statuses": response.statuses[name], "event_timestamps": stamps}
+        )
     return {"metadata": {"feature_names": names}, "results": results}
 
 
@@ -365,22 +380,25 @@ async def get_online_features(request: Request) -> Response:
     request.scope["sqlfeast.entities"] = len(rows)
     client = state.client
     try:
-        response = await state.run(partial(client.get_online_features, wanted, rows, full),
-                                   state.options.request_timeout_seconds, "the online store")
+        response = await state.run(
+            partial(client.get_online_features, wanted, rows, full),
+            state.options.request_timeout_seconds,
+            "the online store",
+        )
     except SqlfeastError as err:
         raise ApiError.of(err) from None
     body = online_response(response, columns)
     if data.get("include_feature_view_version_metadata"):
         refs = registry.feature_services[wanted].features if isinstance(wanted, str) else wanted
-        body["metadata"]["feature_view_metadata"] = feast_http.version_metadata(
-            [ref.partition(":")[0] for ref in refs])
+        body["metadata"]["feature_view_metadata"] = feast_http.version_metadata([ref.partition(":")[0] for ref in refs])
     return json_response(body)
 
 
 def _writes_allowed(state: "ServerState", path: str) -> None:
     if not state.options.allow_writes:
-        raise ApiError(403, f"{path} is off on this server (start it with 'sqlfeast serve --allow-writes')",
-                       "forbidden")
+        raise ApiError(
+            403, f"{path} is off on this server (start it with 'sqlfeast serve --allow-writes')", "forbidden"
+        )
 
 
 async def write_to_online_store(request: Request) -> Response:
@@ -398,11 +416,13 @@ async def write_to_online_store(request: Request) -> Response:
     registry = await state.require_registry()
     if name not in registry.feature_views:
         hint = suggest(name, registry.feature_views)
-        raise ApiError(404, f"unknown feature view '{name}'" + (f" ({hint})" if hint else ""),
-                       "unknown_feature_view")
+        raise ApiError(404, f"unknown feature view '{name}'" + (f" ({hint})" if hint else ""), "unknown_feature_view")
     try:
-        result = await state.run(partial(feast_http.write_rows, registry, state.online_store, name, df),
-                                 state.options.push_timeout_seconds, "the online store")
+        result = await state.run(
+            partial(feast_http.write_rows, registry, state.online_store, name, df),
+            state.options.push_timeout_seconds,
+            "the online store",
+        )
     except SqlfeastError as err:
         raise ApiError.of(err) from None
     return json_response({"feature_view_name": name, **result})
@@ -417,8 +437,9 @@ def _view_list(data: dict[str, Any], registry) -> list[str] | None:
     for view in views:
         if view not in registry.feature_views:
             hint = suggest(view, registry.feature_views)
-            raise ApiError(404, f"unknown feature view '{view}'" + (f" ({hint})" if hint else ""),
-                           "unknown_feature_view")
+            raise ApiError(
+                404, f"unknown feature view '{view}'" + (f" ({hint})" if hint else ""), "unknown_feature_view"
+            )
     return views or None
 
 
@@ -446,8 +467,7 @@ async def _run_job(request: Request, incremental: bool) -> Response:
     if data.get("version") is not None:
         raise ApiError(400, "'version' is not supported: feature views are not versioned", "bad_request")
     if data.get("disable_event_timestamp"):
-        raise ApiError(400, "'disable_event_timestamp' is not supported: rows keep their event time",
-                       "bad_request")
+        raise ApiError(400, "'disable_event_timestamp' is not supported: rows keep their event time", "bad_request")
     if state.jobs is None:
         raise ApiError(400, "this server has no warehouse to materialize from", "no_warehouse")
     registry = await state.require_registry()
@@ -506,13 +526,17 @@ async def push_endpoint(request: Request) -> Response:
         raise ApiError(400, "'push_source_name' must be a push source's name", "bad_request")
     rows = data.get("df")
     if not isinstance(rows, (dict, list)):
-        raise ApiError(400, "'df' must be an object of column -> list of values (or a list of row objects)",
-                       "bad_request")
+        raise ApiError(
+            400, "'df' must be an object of column -> list of values (or a list of row objects)", "bad_request"
+        )
     to = data.get("to", "online")
     if to not in DESTINATIONS:
         hint = suggest(str(to), DESTINATIONS)
-        raise ApiError(400, f"'to' must be one of {', '.join(DESTINATIONS)}, not {to!r}"
-                       + (f" ({hint})" if hint else ""), "bad_request")
+        raise ApiError(
+            400,
+            f"'to' must be one of {', '.join(DESTINATIONS)}, not {to!r}" + (f" ({hint})" if hint else ""),
+            "bad_request",
+        )
     registry = await state.require_registry()
     try:
         get_push_source(registry, name)
@@ -557,8 +581,15 @@ async def health(request: Request) -> Response:
     except ApiError as err:
         return json_response({"status": "unavailable", "error": err.message}, 503)
     registry = state.registry
-    return json_response({"status": "ok", "project": registry.project, "registry_version": registry.version,
-                          "applied_at": registry.applied_at, "feature_views": len(registry.feature_views)})
+    return json_response(
+        {
+            "status": "ok",
+            "project": registry.project,
+            "registry_version": registry.version,
+            "applied_at": registry.applied_at,
+            "feature_views": len(registry.feature_views),
+        }
+    )
 
 
 # -- the app ---------------------------------------------------------------------------------------
@@ -569,13 +600,17 @@ def _handle(endpoint):
         except ApiError as err:
             request.scope["sqlfeast.error"] = err.message
             if request.scope.get(feast_http.FEAST_SCOPE):
-                return Response(feast_http.feast_error_body(err.status, err.message, err.code),
-                                status_code=err.status, media_type="application/json")
+                return Response(
+                    feast_http.feast_error_body(err.status, err.message, err.code),
+                    status_code=err.status,
+                    media_type="application/json",
+                )
             return error_response(err.status, err.message, err.code)
         except Exception as err:  # a bug: answer 500 with a message, keep the traceback in the log
             log.exception("unhandled error")
             request.scope["sqlfeast.error"] = repr(err)
             return error_response(500, f"internal error: {type(err).__name__}: {err}", "internal")
+
     return handler
 
 
@@ -605,9 +640,15 @@ class AccessLog:
             await self.app(scope, receive, send_wrapper)
         finally:
             if access_log.isEnabledFor(logging.INFO):
-                entry = {"ts": round(time.time(), 3), "method": scope["method"], "path": scope["path"],
-                         "status": status[0], "ms": round((time.perf_counter() - start) * 1000, 2),
-                         "client": scope["client"][0] if scope.get("client") else None, "pid": os.getpid()}
+                entry = {
+                    "ts": round(time.time(), 3),
+                    "method": scope["method"],
+                    "path": scope["path"],
+                    "status": status[0],
+                    "ms": round((time.perf_counter() - start) * 1000, 2),
+                    "client": scope["client"][0] if scope.get("client") else None,
+                    "pid": os.getpid(),
+                }
                 if "sqlfeast.entities" in scope:
                     entry["entities"] = scope["sqlfeast.entities"]
                 if "sqlfeast.error" in scope:
@@ -615,10 +656,18 @@ class AccessLog:
                 access_log.info(json.dumps(entry))
 
 
-def create_app(project_dir: str | os.PathLike | None = ".", target: str | None = None,
-               profiles_dir: str | None = None, *, online_store=None, registry=None,
-               warehouse_factory: Callable[[], Any] | None = None, jobs: Any = None,
-               options: ServerOptions | None = None, **option_values: Any):
+def create_app(
+    project_dir: str | os.PathLike | None = ".",
+    target: str | None = None,
+    profiles_dir: str | None = None,
+    *,
+    online_store=None,
+    registry=None,
+    warehouse_factory: Callable[[], Any] | None = None,
+    jobs: Any = None,
+    options: ServerOptions | None = None,
+    **option_values: Any,
+):
     """The ASGI app. Either from a project directory (its target's online store and warehouse),
     or from an `online_store` given directly (then offline pushes need `warehouse_factory`).
 
@@ -649,14 +698,16 @@ def create_app(project_dir: str | os.PathLike | None = ".", target: str | None =
                 task.cancel()
             state.pool.shutdown(wait=False, cancel_futures=True)
 
-    routes = [Route("/get-online-features", _handle(get_online_features), methods=["POST"]),
-              Route("/push", _handle(push_endpoint), methods=["POST"]),
-              Route("/health", _handle(health), methods=["GET"]),
-              Route("/write-to-online-store", _handle(write_to_online_store), methods=["POST"]),
-              Route("/materialize", _handle(materialize_endpoint), methods=["POST"]),
-              Route("/materialize-incremental", _handle(materialize_incremental_endpoint), methods=["POST"]),
-              Route("/openapi.json", _handle(openapi_json), methods=["GET"]),
-              Route("/docs", _handle(docs), methods=["GET"])]
+    routes = [
+        Route("/get-online-features", _handle(get_online_features), methods=["POST"]),
+        Route("/push", _handle(push_endpoint), methods=["POST"]),
+        Route("/health", _handle(health), methods=["GET"]),
+        Route("/write-to-online-store", _handle(write_to_online_store), methods=["POST"]),
+        Route("/materialize", _handle(materialize_endpoint), methods=["POST"]),
+        Route("/materialize-incremental", _handle(materialize_incremental_endpoint), methods=["POST"]),
+        Route("/openapi.json", _handle(openapi_json), methods=["GET"]),
+        Route("/docs", _handle(docs), methods=["GET"]),
+    ]
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={HTTPException: _http_error})  # type: ignore[dict-item]  # starlette types every handler as taking Exception
     app.state.sqlfeast = state
     wrapped = AccessLog(app)
@@ -668,8 +719,9 @@ def serving_settings(settings: dict[str, Any], options: ServerOptions) -> dict[s
     """Online store settings for serving: the store's own choice for the server's deadline."""
     from sqlfeast.online import store_class
 
-    return store_class(settings.get("type")).serving_settings(settings, options.request_timeout_seconds,
-                                                              options.threads)
+    return store_class(settings.get("type")).serving_settings(
+        settings, options.request_timeout_seconds, options.threads
+    )
 
 
 def _open_project(project_dir, target, profiles_dir, options: ServerOptions):
@@ -678,8 +730,12 @@ def _open_project(project_dir, target, profiles_dir, options: ServerOptions):
 
     project = load_project(project_dir)
     tgt = load_target(project, profiles_dir, target)
-    store = open_online_store(serving_settings(tgt.online_store, options), project=project.name,
-                              root=project.root, table_template=project.online_table_template)
+    store = open_online_store(
+        serving_settings(tgt.online_store, options),
+        project=project.name,
+        root=project.root,
+        table_template=project.online_table_template,
+    )
 
     def warehouse_factory():
         from sqlfeast.warehouse import connect
@@ -692,5 +748,6 @@ def _open_project(project_dir, target, profiles_dir, options: ServerOptions):
 def app_from_env():
     """uvicorn factory for `sqlfeast serve` (each worker process builds its own app)."""
     config = json.loads(os.environ.get(CONFIG_ENV) or "{}")
-    return create_app(config.get("project_dir", "."), config.get("target"), config.get("profiles_dir"),
-                      **config.get("options", {}))
+    return create_app(
+        config.get("project_dir", "."), config.get("target"), config.get("profiles_dir"), **config.get("options", {})
+    )

@@ -29,8 +29,7 @@ from typing import Any
 FEAST_SCOPE = "sqlfeast.feast_client"  # set on a request scope when errors go out in Feast's shape
 FEAST_ONLY_PATHS = ("/write-to-online-store", "/materialize", "/materialize-incremental")
 WRITE_KEYS = ("feature_view_name", "df", "allow_registry_cache", "transform_on_write")
-MATERIALIZE_KEYS = ("start_ts", "end_ts", "feature_views", "disable_event_timestamp", "full_feature_names",
-                    "version")
+MATERIALIZE_KEYS = ("start_ts", "end_ts", "feature_views", "disable_event_timestamp", "full_feature_names", "version")
 INCREMENTAL_KEYS = ("end_ts", "feature_views", "full_feature_names", "version")
 
 # sqlfeast error code -> the class of feast.errors that Feast's client raises for it.
@@ -50,16 +49,19 @@ def feast_error_class(message: str, code: str) -> str:
     'FeastObjectNotFoundException'
     """
     if code == "unknown_feature":
-        return ("FeatureViewNotFoundException" if message.startswith("unknown feature view")
-                else "FeatureServiceNotFoundException" if message.startswith("unknown feature service")
-                else "FeastObjectNotFoundException")
+        return (
+            "FeatureViewNotFoundException"
+            if message.startswith("unknown feature view")
+            else "FeatureServiceNotFoundException"
+            if message.startswith("unknown feature service")
+            else "FeastObjectNotFoundException"
+        )
     return _FEAST_CLASSES.get(code, "FeastError")
 
 
 def feast_error_body(status: int, message: str, code: str) -> bytes:
     """Feast's error body: a JSON string whose text is {"module", "class", "message"}."""
-    detail = json.dumps({"module": "feast.errors", "class": feast_error_class(message, code),
-                         "message": message})
+    detail = json.dumps({"module": "feast.errors", "class": feast_error_class(message, code), "message": message})
     return json.dumps(detail).encode()
 
 
@@ -139,10 +141,25 @@ def write_rows(registry, online_store, view_name: str, df: dict[str, list[Any]])
 
 # -- OpenAPI ---------------------------------------------------------------------------------------
 def _post(summary: str, required: list[str], props: dict[str, Any]) -> dict[str, Any]:
-    return {"post": {"summary": summary, "requestBody": {"required": True, "content": {"application/json": {
-        "schema": {"type": "object", "required": required, "properties": props,
-                   "additionalProperties": False}}}},
-        "responses": {"200": {"description": "OK"}, "4XX": {"description": "a client mistake, named"}}}}
+    return {
+        "post": {
+            "summary": summary,
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "type": "object",
+                            "required": required,
+                            "properties": props,
+                            "additionalProperties": False,
+                        }
+                    }
+                },
+            },
+            "responses": {"200": {"description": "OK"}, "4XX": {"description": "a client mistake, named"}},
+        }
+    }
 
 
 def openapi_document(version: str) -> dict[str, Any]:
@@ -151,29 +168,68 @@ def openapi_document(version: str) -> dict[str, Any]:
     flag = {"type": "boolean"}
     columns = {"type": "object", "additionalProperties": {"type": "array"}}
     paths = {
-        "/get-online-features": _post("Latest feature values of entities", ["entities"], {
-            "features": str_list, "feature_service": {"type": "string"}, "entities": columns,
-            "full_feature_names": flag, "include_feature_view_version_metadata": flag}),
-        "/push": _post("Rows of a push source, online and/or offline", ["push_source_name", "df"], {
-            "push_source_name": {"type": "string"}, "df": columns,
-            "to": {"type": "string", "enum": ["online", "offline", "online_and_offline"]},
-            "allow_registry_cache": flag, "transform_on_write": flag}),
-        "/write-to-online-store": _post("Rows of one feature view, online (needs --allow-writes)",
-                                        ["feature_view_name", "df"], {
-            "feature_view_name": {"type": "string"}, "df": columns, "allow_registry_cache": flag,
-            "transform_on_write": flag}),
-        "/materialize": _post("Materialize [start_ts, end_ts) (needs --allow-writes)", ["start_ts", "end_ts"], {
-            "start_ts": {"type": "string"}, "end_ts": {"type": "string"}, "feature_views": str_list,
-            "disable_event_timestamp": flag, "full_feature_names": flag, "version": {"type": "string"}}),
-        "/materialize-incremental": _post("Materialize each view up to end_ts (needs --allow-writes)",
-                                          ["end_ts"], {
-            "end_ts": {"type": "string"}, "feature_views": str_list, "full_feature_names": flag,
-            "version": {"type": "string"}}),
-        "/health": {"get": {"summary": "200 when the registry snapshot loads", "responses": {
-            "200": {"description": "OK"}, "503": {"description": "unavailable"}}}},
+        "/get-online-features": _post(
+            "Latest feature values of entities",
+            ["entities"],
+            {
+                "features": str_list,
+                "feature_service": {"type": "string"},
+                "entities": columns,
+                "full_feature_names": flag,
+                "include_feature_view_version_metadata": flag,
+            },
+        ),
+        "/push": _post(
+            "Rows of a push source, online and/or offline",
+            ["push_source_name", "df"],
+            {
+                "push_source_name": {"type": "string"},
+                "df": columns,
+                "to": {"type": "string", "enum": ["online", "offline", "online_and_offline"]},
+                "allow_registry_cache": flag,
+                "transform_on_write": flag,
+            },
+        ),
+        "/write-to-online-store": _post(
+            "Rows of one feature view, online (needs --allow-writes)",
+            ["feature_view_name", "df"],
+            {
+                "feature_view_name": {"type": "string"},
+                "df": columns,
+                "allow_registry_cache": flag,
+                "transform_on_write": flag,
+            },
+        ),
+        "/materialize": _post(
+            "Materialize [start_ts, end_ts) (needs --allow-writes)",
+            ["start_ts", "end_ts"],
+            {
+                "start_ts": {"type": "string"},
+                "end_ts": {"type": "string"},
+                "feature_views": str_list,
+                "disable_event_timestamp": flag,
+                "full_feature_names": flag,
+                "version": {"type": "string"},
+            },
+        ),
+        "/materialize-incremental": _post(
+            "Materialize each view up to end_ts (needs --allow-writes)",
+            ["end_ts"],
+            {
+                "end_ts": {"type": "string"},
+                "feature_views": str_list,
+                "full_feature_names": flag,
+                "version": {"type": "string"},
+            },
+        ),
+        "/health": {
+            "get": {
+                "summary": "200 when the registry snapshot loads",
+                "responses": {"200": {"description": "OK"}, "503": {"description": "unavailable"}},
+            }
+        },
     }
-    return {"openapi": "3.0.3", "info": {"title": "sqlfeast feature server", "version": version},
-            "paths": paths}
+    return {"openapi": "3.0.3", "info": {"title": "sqlfeast feature server", "version": version}, "paths": paths}
 
 
 def docs_page(document: dict[str, Any]) -> str:
@@ -185,10 +241,13 @@ def docs_page(document: dict[str, Any]) -> str:
         for method, op in ops.items():
             body = op.get("requestBody", {}).get("content", {}).get("application/json", {}).get("schema", {})
             fields = ", ".join(f"<code>{escape(k)}</code>" for k in body.get("properties", {}))
-            rows.append(f"<tr><td>{method.upper()}</td><td><code>{escape(path)}</code></td>"
-                        f"<td>{escape(op['summary'])}</td><td>{fields}</td></tr>")
-    return ("<!doctype html><html><head><meta charset='utf-8'><title>sqlfeast feature server</title></head>"
-            "<body><h1>sqlfeast feature server</h1><p>Machine-readable: <a href='/openapi.json'>/openapi.json"
-            "</a></p><table border='1' cellpadding='4'><tr><th>method</th><th>path</th><th>what</th>"
-            "<th>body fields</th></tr>" + "".join(rows) + "</table></body></html>")
-
+            rows.append(
+                f"<tr><td>{method.upper()}</td><td><code>{escape(path)}</code></td>"
+                f"<td>{escape(op['summary'])}</td><td>{fields}</td></tr>"
+            )
+    return (
+        "<!doctype html><html><head><meta charset='utf-8'><title>sqlfeast feature server</title></head>"
+        "<body><h1>sqlfeast feature server</h1><p>Machine-readable: <a href='/openapi.json'>/openapi.json"
+        "</a></p><table border='1' cellpadding='4'><tr><th>method</th><th>path</th><th>what</th>"
+        "<th>body fields</th></tr>" + "".join(rows) + "</table></body></html>"
+    )

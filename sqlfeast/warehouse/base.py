@@ -67,7 +67,8 @@ class Warehouse:
         """Whether the table `name` (unquoted, in the target's schema) exists."""
         rows = self.query_arrow(
             "SELECT 1 AS found FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
-            [self.target.schema, name])
+            [self.target.schema, name],
+        )
         return rows.num_rows > 0
 
     def result_names(self, table: pa.Table) -> pa.Table:

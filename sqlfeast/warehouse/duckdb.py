@@ -53,8 +53,10 @@ class DuckDBWarehouse(Warehouse):
                 self._con = duckdb.connect(self.database_path, config=config)
                 self._con.execute(f"SET file_search_path = '{self.project_root.as_posix()}'")
             except duckdb.Error as err:
-                raise WarehouseError(f"cannot open DuckDB database {self.database_path}: {err}",
-                                     hint="check 'path' in profiles.yml, and that no other process holds the file") from None
+                raise WarehouseError(
+                    f"cannot open DuckDB database {self.database_path}: {err}",
+                    hint="check 'path' in profiles.yml, and that no other process holds the file",
+                ) from None
         return self._con
 
     def localize(self, sql: str) -> str:
@@ -124,15 +126,15 @@ class DuckDBWarehouse(Warehouse):
         try:
             row = self.con.execute(
                 "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
-                [self.target.schema, name]).fetchall()
+                [self.target.schema, name],
+            ).fetchall()
         except duckdb.Error as err:
             raise _error(err) from None
         return bool(row[0][0])
 
     def line_up(self, tables: list[str], last_sql: str, columns: list[str]) -> str:
         joins = "".join(f"\npositional join {quote(table)} as {quote(f'__s{i}')}" for i, table in enumerate(tables))
-        return "select\n    " + ",\n    ".join(columns) + f"\nfrom (\n{last_sql}\n) as \"__last\"{joins}"
-
+        return "select\n    " + ",\n    ".join(columns) + f'\nfrom (\n{last_sql}\n) as "__last"{joins}'
 
 
 def _error(err: duckdb.Error) -> WarehouseError:
@@ -159,8 +161,11 @@ def anchor_file_paths(sql: str, root: Path) -> str:
         func = table.this
         if not isinstance(func, exp.Func):
             continue
-        first = func.this if isinstance(func.this, (exp.Literal, exp.Array)) else \
-            (func.expressions[0] if func.expressions else None)
+        first = (
+            func.this
+            if isinstance(func.this, (exp.Literal, exp.Array))
+            else (func.expressions[0] if func.expressions else None)
+        )
         literals = first.expressions if isinstance(first, exp.Array) else [first]
         for literal in literals:
             if isinstance(literal, exp.Literal) and literal.is_string:

@@ -24,8 +24,9 @@ def _load_private_key(path: str, passphrase: str | None) -> bytes:
 
     with open(path, "rb") as fh:
         key = serialization.load_pem_private_key(fh.read(), password=passphrase.encode() if passphrase else None)
-    return key.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
-                             serialization.NoEncryption())
+    return key.private_bytes(
+        serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
 
 
 class SnowflakeWarehouse(Warehouse):
@@ -38,8 +39,21 @@ class SnowflakeWarehouse(Warehouse):
     def connect_kwargs(self) -> dict[str, Any]:
         s = self.target.settings
         kwargs: dict[str, Any] = {}
-        for key in ("account", "user", "password", "role", "warehouse", "database", "schema",
-                    "authenticator", "host", "port", "protocol", "login_timeout", "network_timeout"):
+        for key in (
+            "account",
+            "user",
+            "password",
+            "role",
+            "warehouse",
+            "database",
+            "schema",
+            "authenticator",
+            "host",
+            "port",
+            "protocol",
+            "login_timeout",
+            "network_timeout",
+        ):
             if s.get(key) is not None:
                 kwargs[key] = s[key]
         if s.get("private_key_path"):
@@ -56,16 +70,18 @@ class SnowflakeWarehouse(Warehouse):
             try:
                 import snowflake.connector
             except ImportError:
-                raise ConfigError("the snowflake target needs snowflake-connector-python",
-                                  hint="pip install 'sqlfeast[snowflake]'") from None
+                raise ConfigError(
+                    "the snowflake target needs snowflake-connector-python", hint="pip install 'sqlfeast[snowflake]'"
+                ) from None
             try:
                 with warnings.catch_warnings():  # the connector's deprecation notices are not the user's concern
                     warnings.simplefilter("ignore")
                     self._con = snowflake.connector.connect(**self.connect_kwargs())
             except Exception as err:  # the connector raises many kinds; all mean "cannot connect"
-                raise WarehouseError(f"cannot connect to Snowflake account "
-                                     f"{self.target.settings.get('account')!r}: {err}",
-                                     hint="check account, user and credentials in profiles.yml") from None
+                raise WarehouseError(
+                    f"cannot connect to Snowflake account {self.target.settings.get('account')!r}: {err}",
+                    hint="check account, user and credentials in profiles.yml",
+                ) from None
         return self._con
 
     def _cursor(self, sql: str, params: list[Any] | None = None):
@@ -100,8 +116,7 @@ class SnowflakeWarehouse(Warehouse):
     def query_batches(self, sql: str, batch_size: int = 100_000) -> Iterator[pa.RecordBatch]:
         cur = self._cursor(sql)
         try:
-            tables = cur.fetch_arrow_batches() if hasattr(cur, "fetch_arrow_batches") \
-                else [self._pandas_fallback(cur)]
+            tables = cur.fetch_arrow_batches() if hasattr(cur, "fetch_arrow_batches") else [self._pandas_fallback(cur)]
             for table in tables:
                 yield from table.to_batches(max_chunksize=batch_size)
         finally:
@@ -137,9 +152,16 @@ class SnowflakeWarehouse(Warehouse):
         from snowflake.connector.pandas_tools import write_pandas
 
         try:
-            write_pandas(self.con, data.to_pandas(), name, auto_create_table=True,
-                         table_type="temporary", quote_identifiers=True, overwrite=True,
-                         use_logical_type=True)
+            write_pandas(
+                self.con,
+                data.to_pandas(),
+                name,
+                auto_create_table=True,
+                table_type="temporary",
+                quote_identifiers=True,
+                overwrite=True,
+                use_logical_type=True,
+            )
         except Exception as err:
             raise WarehouseError(f"Snowflake: cannot upload {name}: {err}") from None
         return quote(name)
@@ -149,4 +171,3 @@ class SnowflakeWarehouse(Warehouse):
             self.execute(f"DROP TABLE IF EXISTS {quote(name)}")
         except WarehouseError:
             pass
-

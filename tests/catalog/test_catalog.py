@@ -24,15 +24,20 @@ _LINK = re.compile(r'(?:href|src)="([^"#]+)"')
 
 def generate_big_project(root: Path, views: int = 200, services: int = 12) -> Path:
     """benchmarks/gen_project.py's project, plus feature services over random views."""
-    subprocess.run([sys.executable, str(REPO / "benchmarks" / "gen_project.py"), str(root), str(views)],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / "gen_project.py"), str(root), str(views)],
+        check=True,
+        capture_output=True,
+    )
     project = root / "sqlfeast"
     names = sorted(p.stem for p in (project / "models" / "features").glob("*.sql"))
     rng = random.Random(3)
     lines = ["", "feature_services:"]
     for i in range(services):
-        lines.append(f"  - name: service_{i:02d}\n    description: service number {i}\n"
-                     f"    features: [{', '.join(rng.sample(names, 6))}]")
+        lines.append(
+            f"  - name: service_{i:02d}\n    description: service number {i}\n"
+            f"    features: [{', '.join(rng.sample(names, 6))}]"
+        )
     schema = project / "models" / "schema.yml"
     schema.write_text(schema.read_text() + "\n".join(lines) + "\n")
     return project
@@ -58,28 +63,53 @@ def test_generate_writes_a_page_per_object_and_a_search_index(example_project):
     assert run.code == 0, run.output
     assert "Wrote the catalog of 3 feature view(s) to" in run.output
     site = _site(example_project)
-    expected = ["index.html", "feature_view/driver_hourly_stats.html", "feature_view/customer_profile.html",
-                "model/driver_stats_clean.html", "source/raw.driver_stats.html", "source/raw.customer_profile.html",
-                "feature_service/driver_activity_v1.html", "push_source/driver_stats_push.html",
-                "entity/driver.html", "entity/customer.html"]
+    expected = [
+        "index.html",
+        "feature_view/driver_hourly_stats.html",
+        "feature_view/customer_profile.html",
+        "model/driver_stats_clean.html",
+        "source/raw.driver_stats.html",
+        "source/raw.customer_profile.html",
+        "feature_service/driver_activity_v1.html",
+        "push_source/driver_stats_push.html",
+        "entity/driver.html",
+        "entity/customer.html",
+    ]
     for rel in expected:
         assert (site / rel).is_file(), rel
     page = (site / "feature_view" / "driver_hourly_stats.html").read_text()
-    for text in ("Hourly driver performance", "drivers@example.com", "<dt>ttl</dt><dd>2d</dd>",
-                 "models/drivers/driver_hourly_stats.sql", "Share of offers accepted", "team=drivers",
-                 "Compiled SQL (duckdb)", "Compiled SQL (snowflake)", "accepted_range(conv_rate)",
-                 "models/schema.yml:45", "not run"):
+    for text in (
+        "Hourly driver performance",
+        "drivers@example.com",
+        "<dt>ttl</dt><dd>2d</dd>",
+        "models/drivers/driver_hourly_stats.sql",
+        "Share of offers accepted",
+        "team=drivers",
+        "Compiled SQL (duckdb)",
+        "Compiled SQL (snowflake)",
+        "accepted_range(conv_rate)",
+        "models/schema.yml:45",
+        "not run",
+    ):
         assert text in page, text
     # its lineage: upstream source and model, downstream service and the push source feeding it
-    svg = page[page.index("<svg"):page.index("</svg>")]
-    for node in ("source:raw.driver_stats", "model:driver_stats_clean", "feature_service:driver_activity_v1",
-                 "push_source:driver_stats_push"):
+    svg = page[page.index("<svg") : page.index("</svg>")]
+    for node in (
+        "source:raw.driver_stats",
+        "model:driver_stats_clean",
+        "feature_service:driver_activity_v1",
+        "push_source:driver_stats_push",
+    ):
         assert f'data-id="{node}"' in svg
     assert 'data-id="feature_view:customer_profile"' not in svg  # neither upstream nor downstream
     text = (site / "assets" / "search-index.js").read_text()
-    entries = json.loads(text[text.index("["):text.rindex("]") + 1])
-    assert {(e["k"], e["n"]) for e in entries} >= {("feature view", "customer_profile"), ("entity", "driver"),
-                                                   ("source", "raw.driver_stats"), ("push source", "driver_stats_push")}
+    entries = json.loads(text[text.index("[") : text.rindex("]") + 1])
+    assert {(e["k"], e["n"]) for e in entries} >= {
+        ("feature view", "customer_profile"),
+        ("entity", "driver"),
+        ("source", "raw.driver_stats"),
+        ("push source", "driver_stats_push"),
+    }
     assert next(e for e in entries if e["n"] == "customer_profile")["t"] == "team=customers"
     assert _links_resolve(site) > 40
     for path in site.rglob("*"):  # nothing that would go to the network
@@ -90,9 +120,11 @@ def test_generate_writes_a_page_per_object_and_a_search_index(example_project):
 def test_stats_match_plain_sql_and_show_materialization_and_test_marks(example_project):
     assert run_pty(example_project, "apply").code == 0
     assert run_pty(example_project, "materialize", "2026-01-01", "2026-01-16", "-q").code == 0
-    (example_project / "models" / "schema.yml").write_text((example_project / "models" / "schema.yml").read_text()
-                                                           .replace("{min: 0, max: 1}}]\n      - name: acc_rate",
-                                                                    "{min: 0, max: 0.9}}]\n      - name: acc_rate"))
+    (example_project / "models" / "schema.yml").write_text(
+        (example_project / "models" / "schema.yml")
+        .read_text()
+        .replace("{min: 0, max: 1}}]\n      - name: acc_rate", "{min: 0, max: 0.9}}]\n      - name: acc_rate")
+    )
     assert run_pty(example_project, "test").code == 1
     run = run_pty(example_project, "docs", "generate", "--stats")
     assert run.code == 0, run.output
@@ -102,7 +134,8 @@ def test_stats_match_plain_sql_and_show_materialization_and_test_marks(example_p
     data = str(example_project / "data" / "customer_profile.parquet")
     rows, nulls, lo, hi, mean, exact, latest = con.execute(
         f"SELECT COUNT(*), COUNT(*) - COUNT(current_balance), MIN(current_balance), MAX(current_balance), "
-        f"AVG(current_balance), COUNT(DISTINCT current_balance), MAX(event_timestamp) FROM read_parquet('{data}')").fetchone()
+        f"AVG(current_balance), COUNT(DISTINCT current_balance), MAX(event_timestamp) FROM read_parquet('{data}')"
+    ).fetchone()
     got = stats["customer_profile"]
     f = got["features"]["current_balance"]
     assert (got["rows"], f["nulls"], f["min"], f["max"]) == (rows, nulls, lo, hi)
@@ -110,8 +143,10 @@ def test_stats_match_plain_sql_and_show_materialization_and_test_marks(example_p
     assert abs(f["distinct"] - exact) <= 0.05 * exact  # approximate
     assert got["latest_event"] == str(latest)
     assert sum(c for _, _, c in f["histogram"]) == rows - nulls and len(f["histogram"]) == 20
-    trips = con.execute(f"SELECT COUNT(*) FROM read_parquet('{data}') WHERE lifetime_trip_count >= "
-                        f"{got['features']['lifetime_trip_count']['histogram'][-1][0]}").fetchone()[0]
+    trips = con.execute(
+        f"SELECT COUNT(*) FROM read_parquet('{data}') WHERE lifetime_trip_count >= "
+        f"{got['features']['lifetime_trip_count']['histogram'][-1][0]}"
+    ).fetchone()[0]
     assert got["features"]["lifetime_trip_count"]["histogram"][-1][2] == trips  # the last bin includes the max
     page = (site / "feature_view" / "customer_profile.html").read_text()
     assert "materialized up to 2026-01-16T00:00:00" in page
@@ -154,8 +189,12 @@ def test_docs_serve_serves_the_site_and_refuses_bad_input(example_project):
     run = run_pty(example_project, "docs", "serve")
     assert run.code == 2 and "no catalog at" in run.output and "run 'sqlfeast docs generate' first" in run.output
     assert run_pty(example_project, "docs", "generate").code == 0
-    proc = subprocess.Popen([sys.executable, "-m", "sqlfeast", "--project-dir", str(example_project), "docs", "serve",
-                             "--port", "0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sqlfeast", "--project-dir", str(example_project), "docs", "serve", "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         line = proc.stdout.readline()
         port = int(re.search(r"http://127\.0\.0\.1:(\d+)/", line).group(1))

@@ -18,8 +18,16 @@ from selenium.webdriver.support.ui import WebDriverWait
 from tests.catalog.test_catalog import generate_big_project
 from tests.pty_cli import run_pty
 
-CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--no-first-run", "--window-size=1400,1100")
+CHROMIUM_FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--window-size=1400,1100",
+)
 
 
 @pytest.fixture

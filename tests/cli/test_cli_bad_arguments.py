@@ -34,26 +34,40 @@ CASES = [
     (["historical"], 2, "Missing option '-o'"),
     (["historical", "-o", "x.parquet"], 2, "pass exactly one of -e/--entities FILE and --entity-sql QUERY"),
     (["historical", "-e", ENTITIES, "-o", "x.parquet"], 2, "pass exactly one of -f/--features and --service"),
-    (["historical", "-e", ENTITIES, "-f", HOURLY, "--service", "driver_activity_v1", "-o", "x.parquet"], 2,
-     "pass exactly one of -f/--features and --service"),
-    (["historical", "-e", ENTITIES, "--entity-sql", "select 1", "-f", HOURLY, "-o", "x.parquet"], 2,
-     "pass exactly one of -e/--entities FILE and --entity-sql QUERY"),
+    (
+        ["historical", "-e", ENTITIES, "-f", HOURLY, "--service", "driver_activity_v1", "-o", "x.parquet"],
+        2,
+        "pass exactly one of -f/--features and --service",
+    ),
+    (
+        ["historical", "-e", ENTITIES, "--entity-sql", "select 1", "-f", HOURLY, "-o", "x.parquet"],
+        2,
+        "pass exactly one of -e/--entities FILE and --entity-sql QUERY",
+    ),
     (["historical", "-e", "missing.parquet", "-f", HOURLY, "-o", "x.parquet"], 1, "missing.parquet"),
     (["historical", "-e", "models/schema.yml", "-f", HOURLY, "-o", "x.parquet"], 1, "entity files must be parquet"),
     (["historical", "-e", ENTITIES, "-f", "nosuch:x", "-o", "x.parquet"], 1, "nosuch"),
     (["historical", "-e", ENTITIES, "-f", "driver_hourly_stats:nosuch", "-o", "x.parquet"], 1, "nosuch"),
-    (["historical", "-e", ENTITIES, "-f", "driver_hourly_stats[as=", "-o", "x.parquet"], 1,
-     "driver_hourly_stats[as="),
+    (["historical", "-e", ENTITIES, "-f", "driver_hourly_stats[as=", "-o", "x.parquet"], 1, "driver_hourly_stats[as="),
     (["historical", "-e", ENTITIES, "-f", "", "-o", "x.parquet"], 2, "-f/--features names no features"),
     (["historical", "-e", ENTITIES, "--service", "nosuch", "-o", "x.parquet"], 1, "nosuch"),
     (["historical", "--entity-sql", " ", "-f", HOURLY, "-o", "x.parquet"], 2, "--entity-sql is empty"),
     (["historical", "--entity-sql", "select nonsense from", "-f", HOURLY, "-o", "x.parquet"], 1, "DuckDB"),
-    (["historical", "-e", ENTITIES, "-f", HOURLY, "-o", "x.parquet", "--strategy", "bogus"], 2,
-     "Invalid value for '--strategy'"),
-    (["historical", "-e", ENTITIES, "-f", HOURLY, "-o", "x.parquet", "--registry", "bogus"], 2,
-     "Invalid value for '--registry'"),
-    (["historical", "-e", ENTITIES, "-f", HOURLY, "-o", "x.parquet", "--timestamp-column", "nosuch"], 1,
-     "no timestamp column 'nosuch'"),
+    (
+        ["historical", "-e", ENTITIES, "-f", HOURLY, "-o", "x.parquet", "--strategy", "bogus"],
+        2,
+        "Invalid value for '--strategy'",
+    ),
+    (
+        ["historical", "-e", ENTITIES, "-f", HOURLY, "-o", "x.parquet", "--registry", "bogus"],
+        2,
+        "Invalid value for '--registry'",
+    ),
+    (
+        ["historical", "-e", ENTITIES, "-f", HOURLY, "-o", "x.parquet", "--timestamp-column", "nosuch"],
+        1,
+        "no timestamp column 'nosuch'",
+    ),
     (["historical", "-e", ENTITIES, "-f", HOURLY, "-o", "/missing/x.parquet"], 2, "directory /missing does not exist"),
     (["materialize"], 2, "Missing argument 'START'"),
     (["materialize", "yesterday", "now"], 2, "start 'yesterday' is not a timestamp"),
@@ -90,9 +104,12 @@ def applied(tmp_path_factory) -> Path:
 
 def _stored(root: Path) -> dict[str, str]:
     """A digest of every file the project keeps under target/ and data/."""
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for folder in ("target", "data") for p in sorted((root / folder).rglob("*"))
-            if p.is_file() and not p.name.endswith((".wal", "-journal", "-wal", "-shm"))}
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for folder in ("target", "data")
+        for p in sorted((root / folder).rglob("*"))
+        if p.is_file() and not p.name.endswith((".wal", "-journal", "-wal", "-shm"))
+    }
 
 
 @pytest.mark.parametrize("args, code, text", CASES, ids=[" ".join(c[0]) or "none" for c in CASES])
@@ -117,16 +134,29 @@ def test_serve_on_a_port_in_use(applied):
     assert f"port {port}" in result.screen or "address already in use" in result.screen.lower(), str(result)
 
 
-@pytest.mark.parametrize("profiles, text", [
-    ("demo: [unclosed\n", "profiles.yml:"),
-    ("demo:\n  target: dev\n  outputs:\n    dev: {type: postgres}\n", "sqlfeast supports duckdb, snowflake"),
-    ("demo:\n  outputs:\n    dev: {type: duckdb, path: \"{{ env_var('NO_SUCH_VARIABLE_X') }}\"}\n",
-     "environment variable 'NO_SUCH_VARIABLE_X' is not set"),
-])
-@pytest.mark.parametrize("command", [["compile"], ["apply"], ["historical", "-e", ENTITIES, "-f", HOURLY,
-                                                              "-o", "x.parquet"],
-                                     ["materialize-incremental", "now"], ["get-online", "-f", HOURLY, "-e",
-                                                                          "driver_id=1001"], ["serve"], ["debug"]])
+@pytest.mark.parametrize(
+    "profiles, text",
+    [
+        ("demo: [unclosed\n", "profiles.yml:"),
+        ("demo:\n  target: dev\n  outputs:\n    dev: {type: postgres}\n", "sqlfeast supports duckdb, snowflake"),
+        (
+            "demo:\n  outputs:\n    dev: {type: duckdb, path: \"{{ env_var('NO_SUCH_VARIABLE_X') }}\"}\n",
+            "environment variable 'NO_SUCH_VARIABLE_X' is not set",
+        ),
+    ],
+)
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["compile"],
+        ["apply"],
+        ["historical", "-e", ENTITIES, "-f", HOURLY, "-o", "x.parquet"],
+        ["materialize-incremental", "now"],
+        ["get-online", "-f", HOURLY, "-e", "driver_id=1001"],
+        ["serve"],
+        ["debug"],
+    ],
+)
 def test_broken_profiles(tmp_path, profiles, text, command):
     from sqlfeast.project.scaffold import create_project
 

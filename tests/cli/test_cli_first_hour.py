@@ -54,9 +54,22 @@ def test_materialize_draws_a_progress_bar_with_the_total(project):
 
 # -- 2. repeated -f ------------------------------------------------------------------------------
 def test_repeated_features_accumulate(project):
-    succeeded(sqlfeast("historical", "-e", "data/entities.parquet", "-f", "driver_hourly_stats:conv_rate",
-                       "-f", "customer_profile:current_balance,customer_profile:lifetime_trip_count",
-                       "-f", "driver_hourly_stats:acc_rate", "-o", "out.parquet", cwd=project))
+    succeeded(
+        sqlfeast(
+            "historical",
+            "-e",
+            "data/entities.parquet",
+            "-f",
+            "driver_hourly_stats:conv_rate",
+            "-f",
+            "customer_profile:current_balance,customer_profile:lifetime_trip_count",
+            "-f",
+            "driver_hourly_stats:acc_rate",
+            "-o",
+            "out.parquet",
+            cwd=project,
+        )
+    )
     columns = pq.read_schema(project / "out.parquet").names
     for name in ("conv_rate", "current_balance", "lifetime_trip_count", "acc_rate"):
         assert name in columns, columns
@@ -77,17 +90,25 @@ def test_online_snapshot_carries_the_applied_version(project):
 
 
 # -- 5. debug checks the online store ------------------------------------------------------------
-NO_AWS = {"AWS_ACCESS_KEY_ID": None, "AWS_SECRET_ACCESS_KEY": None, "AWS_SESSION_TOKEN": None,
-          "AWS_PROFILE": None, "AWS_EC2_METADATA_DISABLED": "true",
-          "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent", "AWS_CONFIG_FILE": "/nonexistent"}
+NO_AWS = {
+    "AWS_ACCESS_KEY_ID": None,
+    "AWS_SECRET_ACCESS_KEY": None,
+    "AWS_SESSION_TOKEN": None,
+    "AWS_PROFILE": None,
+    "AWS_EC2_METADATA_DISABLED": "true",
+    "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent",
+    "AWS_CONFIG_FILE": "/nonexistent",
+}
 TEST_AWS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
 
 
 def _dynamodb_target(root: Path, endpoint: str) -> None:
     with (root / "profiles.yml").open("a") as profiles:
-        profiles.write("    ddb:\n      type: duckdb\n      path: target/dev.duckdb\n      schema: main\n"
-                       "      online_store:\n        type: dynamodb\n        region: us-east-1\n"
-                       f"        endpoint_url: {endpoint}\n        connect_attempts: 1\n        retry_seconds: 2\n")
+        profiles.write(
+            "    ddb:\n      type: duckdb\n      path: target/dev.duckdb\n      schema: main\n"
+            "      online_store:\n        type: dynamodb\n        region: us-east-1\n"
+            f"        endpoint_url: {endpoint}\n        connect_attempts: 1\n        retry_seconds: 2\n"
+        )
 
 
 def test_debug_fails_without_credentials_and_without_an_endpoint(tmp_path):
@@ -138,8 +159,12 @@ def test_debug_reports_an_online_store_behind_the_applied_registry(project):
 def test_historical_uses_the_project_files_as_they_are_now(project):
     succeeded(sqlfeast("materialize-incremental", "now", "-q", cwd=project))
     model = project / "models" / "drivers" / "driver_hourly_stats.sql"
-    model.write_text(model.read_text().replace("select driver_id, event_timestamp, created, conv_rate,",
-                                               "select driver_id, event_timestamp, created, conv_rate + 100 as conv_rate,"))
+    model.write_text(
+        model.read_text().replace(
+            "select driver_id, event_timestamp, created, conv_rate,",
+            "select driver_id, event_timestamp, created, conv_rate + 100 as conv_rate,",
+        )
+    )
     args = ("historical", "-e", "data/entities.parquet", "-f", "driver_hourly_stats:conv_rate")
 
     def rates(out: str) -> pa.ChunkedArray:
@@ -153,8 +178,9 @@ def test_historical_uses_the_project_files_as_they_are_now(project):
     succeeded(sqlfeast(*args, "-o", "compiled.parquet", cwd=project))
     assert pc.min(rates("compiled.parquet")).as_py() >= 100
     # Online reads keep using what is applied (and materialized).
-    online = json.loads(succeeded(sqlfeast("get-online", "-f", "driver_hourly_stats:conv_rate",
-                                           "-e", "driver_id=1001", cwd=project)))
+    online = json.loads(
+        succeeded(sqlfeast("get-online", "-f", "driver_hourly_stats:conv_rate", "-e", "driver_id=1001", cwd=project))
+    )
     assert online["conv_rate"][0] <= 1
 
     # A broken model stops historical with file:line; the applied registry still answers when asked.
@@ -169,8 +195,20 @@ def test_registry_applied_before_any_apply(tmp_path):
     from sqlfeast.project.scaffold import create_project
 
     root = create_project(str(tmp_path / "demo"))
-    shown = failed(sqlfeast("historical", "-e", "data/entities.parquet", "-f", "driver_hourly_stats:conv_rate",
-                            "-o", "out.parquet", "--registry", "applied", cwd=root))
+    shown = failed(
+        sqlfeast(
+            "historical",
+            "-e",
+            "data/entities.parquet",
+            "-f",
+            "driver_hourly_stats:conv_rate",
+            "-o",
+            "out.parquet",
+            "--registry",
+            "applied",
+            cwd=root,
+        )
+    )
     assert "Error: no applied registry for project 'demo' on target 'dev' (run 'sqlfeast apply' first" in shown
 
 
@@ -183,24 +221,45 @@ def test_server_dependencies_are_part_of_the_plain_install():
 
 def test_serve_without_its_dependencies_says_what_to_install(project):
     # An environment where uvicorn is missing: its import fails as it would if it were absent.
-    code = ("import sys; sys.modules['uvicorn'] = None; from sqlfeast.cli import main; "
-            "main(['serve', '--port', '0'], prog_name='sqlfeast')")
+    code = (
+        "import sys; sys.modules['uvicorn'] = None; from sqlfeast.cli import main; "
+        "main(['serve', '--port', '0'], prog_name='sqlfeast')"
+    )
     shown = failed(run_pty([sys.executable, "-c", code], project))
     assert shown == "Error: 'sqlfeast serve' needs uvicorn, which is not installed (pip install 'sqlfeast[server]')"
 
 
 # -- 9. the output path is checked before the work ------------------------------------------------
-@pytest.mark.parametrize("output, message", [
-    ("/missing/dir/out.parquet", "Error: -o /missing/dir/out.parquet: directory /missing/dir does not exist "
-                                 "(create it first (mkdir -p /missing/dir) or write somewhere else)"),
-    ("data", "Error: -o data is a directory (name a file, e.g. -o data/train.parquet)"),
-    ("data/entities.parquet/x.parquet", "Error: -o data/entities.parquet/x.parquet: directory "
-                                        "data/entities.parquet is not a directory"),
-])
+@pytest.mark.parametrize(
+    "output, message",
+    [
+        (
+            "/missing/dir/out.parquet",
+            "Error: -o /missing/dir/out.parquet: directory /missing/dir does not exist "
+            "(create it first (mkdir -p /missing/dir) or write somewhere else)",
+        ),
+        ("data", "Error: -o data is a directory (name a file, e.g. -o data/train.parquet)"),
+        (
+            "data/entities.parquet/x.parquet",
+            "Error: -o data/entities.parquet/x.parquet: directory data/entities.parquet is not a directory",
+        ),
+    ],
+)
 def test_bad_output_path_is_refused_before_the_work(project, output, message):
     # The entity query is broken too: the output check comes first, before any query runs.
-    shown = failed(sqlfeast("historical", "--entity-sql", "select * from no_such_table",
-                            "-f", "driver_hourly_stats:conv_rate", "-o", output, cwd=project), 2)
+    shown = failed(
+        sqlfeast(
+            "historical",
+            "--entity-sql",
+            "select * from no_such_table",
+            "-f",
+            "driver_hourly_stats:conv_rate",
+            "-o",
+            output,
+            cwd=project,
+        ),
+        2,
+    )
     assert shown.startswith(message), shown
     assert len(shown.splitlines()) == 1, shown
 
@@ -214,23 +273,47 @@ def _entities(root: Path, **columns) -> str:
 def test_hints_name_cli_flags(project):
     ts = [datetime.now() - timedelta(hours=1)]
     path = _entities(project, driver_id=[1001], event_timestamp=ts, conv_rate=[0.5])
-    shown = failed(sqlfeast("historical", "-e", path, "-f", "driver_hourly_stats:conv_rate", "-o", "o.parquet",
-                            cwd=project))
+    shown = failed(
+        sqlfeast("historical", "-e", path, "-f", "driver_hourly_stats:conv_rate", "-o", "o.parquet", cwd=project)
+    )
     assert "pass --full-feature-names to name columns view__feature" in shown, shown
-    succeeded(sqlfeast("historical", "-e", path, "-f", "driver_hourly_stats:conv_rate", "-o", "o.parquet",
-                       "--full-feature-names", cwd=project))
+    succeeded(
+        sqlfeast(
+            "historical",
+            "-e",
+            path,
+            "-f",
+            "driver_hourly_stats:conv_rate",
+            "-o",
+            "o.parquet",
+            "--full-feature-names",
+            cwd=project,
+        )
+    )
 
     path = _entities(project, driver_id=[1001], ts=ts)
-    shown = failed(sqlfeast("historical", "-e", path, "-f", "driver_hourly_stats:conv_rate", "-o", "o.parquet",
-                            cwd=project))
+    shown = failed(
+        sqlfeast("historical", "-e", path, "-f", "driver_hourly_stats:conv_rate", "-o", "o.parquet", cwd=project)
+    )
     assert "no timestamp column 'event_timestamp'" in shown and "--timestamp-column" in shown, shown
     path = _entities(project, driver_id=[1001], ts=["yesterday"])
-    shown = failed(sqlfeast("historical", "-e", path, "-f", "driver_hourly_stats:conv_rate", "-o", "o.parquet",
-                            "--timestamp-column", "ts", cwd=project))
+    shown = failed(
+        sqlfeast(
+            "historical",
+            "-e",
+            path,
+            "-f",
+            "driver_hourly_stats:conv_rate",
+            "-o",
+            "o.parquet",
+            "--timestamp-column",
+            "ts",
+            cwd=project,
+        )
+    )
     assert "name another column with --timestamp-column" in shown, shown
 
-    shown = failed(sqlfeast("get-online", "-f", "driver_hourly_stats:conv_rate", "-e", "customer_id=2001",
-                            cwd=project))
+    shown = failed(sqlfeast("get-online", "-f", "driver_hourly_stats:conv_rate", "-e", "customer_id=2001", cwd=project))
     assert "lacks join key 'driver_id'" in shown and "pass -e driver_id=... for every entity row" in shown, shown
     for python_word in ("full_feature_names", "timestamp_column", "{'driver_id'", "pandas"):
         assert python_word not in shown
@@ -247,15 +330,28 @@ def test_profiles_dir_variables(project, tmp_path):
     succeeded(sqlfeast("compile", cwd=project, env={**home, "DBT_PROFILES_DIR": str(elsewhere)}))
     succeeded(sqlfeast("compile", cwd=project, env={**home, "SQLFEAST_PROFILES_DIR": str(elsewhere)}))
     # sqlfeast's own variable comes first, and a directory named explicitly must hold the file.
-    shown = failed(sqlfeast("compile", cwd=project, env={**home, "SQLFEAST_PROFILES_DIR": str(tmp_path),
-                                                         "DBT_PROFILES_DIR": str(elsewhere)}))
+    shown = failed(
+        sqlfeast(
+            "compile",
+            cwd=project,
+            env={**home, "SQLFEAST_PROFILES_DIR": str(tmp_path), "DBT_PROFILES_DIR": str(elsewhere)},
+        )
+    )
     assert f"no profiles.yml in {tmp_path} (from $SQLFEAST_PROFILES_DIR)" in shown
-    succeeded(sqlfeast("--profiles-dir", str(elsewhere), "compile", cwd=project,
-                       env={**home, "SQLFEAST_PROFILES_DIR": str(tmp_path)}))
+    succeeded(
+        sqlfeast(
+            "--profiles-dir",
+            str(elsewhere),
+            "compile",
+            cwd=project,
+            env={**home, "SQLFEAST_PROFILES_DIR": str(tmp_path)},
+        )
+    )
 
 
-@pytest.mark.parametrize("command", ["compile", "historical", "materialize", "get-online", "serve", "debug",
-                                     "teardown", "list"])
+@pytest.mark.parametrize(
+    "command", ["compile", "historical", "materialize", "get-online", "serve", "debug", "teardown", "list"]
+)
 def test_subcommand_help_lists_the_global_options(tmp_path, command):
     shown = succeeded(sqlfeast(command, "--help", cwd=tmp_path))
     section = shown.split("Global options (before or after the command):", 1)

@@ -34,15 +34,15 @@ def ok(result, *expected: str) -> str:
 def latest(path, key: str, key_value: int, column: str):
     """The value of `column` in the newest row of one entity in a sample parquet file."""
     table = pq.read_table(path)
-    rows = table.filter(pc.equal(table[key], key_value)).sort_by([("event_timestamp", "ascending"),
-                                                                  ("created", "ascending")])
+    rows = table.filter(pc.equal(table[key], key_value)).sort_by(
+        [("event_timestamp", "ascending"), ("created", "ascending")]
+    )
     return rows[column][-1].as_py()
 
 
 def http(method: str, url: str, body: dict | None = None) -> tuple[int, dict]:
     data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(url, data=data, method=method,
-                                     headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
     try:
         with urllib.request.urlopen(request, timeout=30) as response:
             return response.status, json.loads(response.read())
@@ -54,8 +54,10 @@ def test_readme_journey_on_a_terminal(tmp_path):
     ok(sqlfeast("init", "demo", cwd=tmp_path), "Created project 'demo'", "Next: cd demo")
     root = tmp_path / "demo"
 
-    ok(sqlfeast("compile", cwd=root),
-       "Compiled 3 feature view(s), 1 model(s), 2 entities, 1 feature service(s) -> target/registry.json")
+    ok(
+        sqlfeast("compile", cwd=root),
+        "Compiled 3 feature view(s), 1 model(s), 2 entities, 1 feature service(s) -> target/registry.json",
+    )
     ok(sqlfeast("plan", cwd=root), "+ feature view driver_hourly_stats", "+ feature service driver_activity_v1")
     ok(sqlfeast("apply", cwd=root), "Applied registry version 1")
     ok(sqlfeast("plan", cwd=root), "No changes: the applied registry is up to date.")
@@ -63,15 +65,38 @@ def test_readme_journey_on_a_terminal(tmp_path):
     assert "    conv_rate: double  -- Share of offers accepted" in listing
 
     # The README's form: -f repeated, every feature asked for comes back.
-    ok(sqlfeast("historical", "-e", "data/entities.parquet", "-f", "driver_hourly_stats:conv_rate",
-                "-f", "customer_profile:current_balance", "-o", "target/train.parquet", cwd=root),
-       "Wrote 1000 rows to target/train.parquet")
+    ok(
+        sqlfeast(
+            "historical",
+            "-e",
+            "data/entities.parquet",
+            "-f",
+            "driver_hourly_stats:conv_rate",
+            "-f",
+            "customer_profile:current_balance",
+            "-o",
+            "target/train.parquet",
+            cwd=root,
+        ),
+        "Wrote 1000 rows to target/train.parquet",
+    )
     train = pq.read_table(root / "target" / "train.parquet")
     assert {"conv_rate", "current_balance"} <= set(train.column_names)
     assert train["conv_rate"].null_count < train.num_rows
     assert train["current_balance"].null_count < train.num_rows
-    ok(sqlfeast("historical", "-e", "data/entities.parquet", "--service", "driver_activity_v1",
-                "-o", "target/service.parquet", cwd=root), "Wrote 1000 rows to target/service.parquet")
+    ok(
+        sqlfeast(
+            "historical",
+            "-e",
+            "data/entities.parquet",
+            "--service",
+            "driver_activity_v1",
+            "-o",
+            "target/service.parquet",
+            cwd=root,
+        ),
+        "Wrote 1000 rows to target/service.parquet",
+    )
 
     # The progress bar draws on the terminal: rows written out of the counted total, and rows/s.
     shown = ok(sqlfeast("materialize-incremental", "now", cwd=root))
@@ -81,9 +106,19 @@ def test_readme_journey_on_a_terminal(tmp_path):
     # Again: nothing new since, so each view is up to date.
     ok(sqlfeast("materialize-incremental", "now", cwd=root), "customer_profile: 0 rows", "0 written")
 
-    online = ok(sqlfeast("get-online", "-f", "driver_hourly_stats:conv_rate", "-f",
-                         "customer_profile:current_balance", "-e", "driver_id=1001,customer_id=2001",
-                         "--status", cwd=root))
+    online = ok(
+        sqlfeast(
+            "get-online",
+            "-f",
+            "driver_hourly_stats:conv_rate",
+            "-f",
+            "customer_profile:current_balance",
+            "-e",
+            "driver_id=1001,customer_id=2001",
+            "--status",
+            cwd=root,
+        )
+    )
     values = json.loads(online)
     expected_rate = latest(root / "data" / "driver_stats.parquet", "driver_id", 1001, "conv_rate")
     expected_balance = latest(root / "data" / "customer_profile.parquet", "customer_id", 2001, "current_balance")
@@ -100,21 +135,31 @@ def test_readme_journey_on_a_terminal(tmp_path):
         assert health["status"] == "ok" and health["project"] == "demo"
         assert health["registry_version"] == 1
         assert re.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d", health["applied_at"] or ""), health
-        status, answer = http("POST", url + "/get-online-features",
-                              {"features": ["driver_hourly_stats:conv_rate"], "entities": {"driver_id": [1001]}})
+        status, answer = http(
+            "POST",
+            url + "/get-online-features",
+            {"features": ["driver_hourly_stats:conv_rate"], "entities": {"driver_id": [1001]}},
+        )
         assert status == 200, answer
         assert answer["metadata"]["feature_names"] == ["driver_id", "conv_rate"]
         assert answer["results"][1]["values"] == [pytest.approx(expected_rate)]
-        status, answer = http("POST", url + "/get-online-features",
-                              {"features": ["driver_hourly_stats:no_such"], "entities": {"driver_id": [1001]}})
+        status, answer = http(
+            "POST",
+            url + "/get-online-features",
+            {"features": ["driver_hourly_stats:no_such"], "entities": {"driver_id": [1001]}},
+        )
         assert 400 <= status < 500 and "no_such" in answer["error"], answer
         server.interrupt()  # Ctrl-C
         stopped = server.wait(60)
     assert stopped.exit_code == 0, str(stopped)
     assert "Traceback" not in stopped.raw, str(stopped)
 
-    ok(sqlfeast("debug", cwd=root), "online store: ok, sqlite target/online.db answers, holds registry version 1",
-       "applied registry: ok, version 1", "All checks passed.")
+    ok(
+        sqlfeast("debug", cwd=root),
+        "online store: ok, sqlite target/online.db answers, holds registry version 1",
+        "applied registry: ok, version 1",
+        "All checks passed.",
+    )
 
     # teardown asks first; a person declines, then confirms.
     with PtyProcess([*sqlfeast_command(), "teardown"], root) as asking:

@@ -42,8 +42,11 @@ def test_validation_error_exits_1_without_traceback(example_project):
     before = (example_project / "target" / "registry.json").read_text()
     path = example_project / "models" / "customers" / "customer_profile.sql"
     path.write_text(path.read_text().replace("entities: [customer]", "entities: [custmer]"))
-    proc = subprocess.run([sys.executable, "-m", "sqlfeast", "--project-dir", str(example_project), "compile"],
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "sqlfeast", "--project-dir", str(example_project), "compile"],
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 1
     assert "Traceback" not in proc.stderr
     assert proc.stderr.splitlines() == [
@@ -67,8 +70,9 @@ def test_plan_and_apply_show_added_changed_removed(example_project):
     assert FeatureStore(example_project).plan() == []
 
     view = example_project / "models" / "drivers" / "driver_hourly_stats.sql"
-    view.write_text(view.read_text().replace("ttl: 2d", "ttl: 3d").replace("owner: drivers@example.com",
-                                                                            "owner: ops@example.com"))
+    view.write_text(
+        view.read_text().replace("ttl: 2d", "ttl: 3d").replace("owner: drivers@example.com", "owner: ops@example.com")
+    )
     (example_project / "models" / "customers" / "customer_profile.sql").unlink()
     schema = example_project / "models" / "schema.yml"
     schema.write_text(schema.read_text().replace(", customer_profile]", "]"))
@@ -115,9 +119,11 @@ def test_projects_are_isolated_in_one_warehouse(tmp_path):
     shared_db = tmp_path / "shared.duckdb"
     for root, name in ((a, "alpha"), (b, "beta")):
         (root / "sqlfeast_project.yml").write_text(
-            (root / "sqlfeast_project.yml").read_text().replace("name: demo", f"name: {name}"))
+            (root / "sqlfeast_project.yml").read_text().replace("name: demo", f"name: {name}")
+        )
         (root / "profiles.yml").write_text(
-            (root / "profiles.yml").read_text().replace("path: target/dev.duckdb", f"path: {shared_db}"))
+            (root / "profiles.yml").read_text().replace("path: target/dev.duckdb", f"path: {shared_db}")
+        )
     run_a = run_cli(a, "apply")
     assert run_a.exit_code == 0, run_a.output
     view = b / "models" / "drivers" / "driver_hourly_stats.sql"
@@ -160,27 +166,34 @@ def test_run_with_select_graph_operators(example_project):
 
 def test_profiles_env_var_default_and_missing(example_project, monkeypatch):
     profiles = example_project / "profiles.yml"
-    profiles.write_text(profiles.read_text().replace(
-        "path: target/dev.duckdb", "path: \"{{ env_var('SQLFEAST_TEST_DB', 'target/default.duckdb') }}\"", 1))
+    profiles.write_text(
+        profiles.read_text().replace(
+            "path: target/dev.duckdb", "path: \"{{ env_var('SQLFEAST_TEST_DB', 'target/default.duckdb') }}\"", 1
+        )
+    )
     config = load_project(example_project)
     assert load_target(config).settings["path"] == "target/default.duckdb"
     monkeypatch.setenv("SQLFEAST_TEST_DB", "target/other.duckdb")
     assert load_target(config).settings["path"] == "target/other.duckdb"
     with pytest.raises(ConfigError, match="target 'prod' not found in profile 'demo'"):
         load_target(config, target="prod")
-    profiles.write_text(profiles.read_text().replace("'SQLFEAST_TEST_DB', 'target/default.duckdb'",
-                                                     "'SQLFEAST_TEST_NOT_SET'"))
+    profiles.write_text(
+        profiles.read_text().replace("'SQLFEAST_TEST_DB', 'target/default.duckdb'", "'SQLFEAST_TEST_NOT_SET'")
+    )
     with pytest.raises(ConfigError) as info:
         load_target(config)
-    assert info.value.render() == ("profiles.yml:7: environment variable 'SQLFEAST_TEST_NOT_SET' is not set "
-                                   "(export SQLFEAST_TEST_NOT_SET=... or give "
-                                   "env_var('SQLFEAST_TEST_NOT_SET', 'default'))")
+    assert info.value.render() == (
+        "profiles.yml:7: environment variable 'SQLFEAST_TEST_NOT_SET' is not set "
+        "(export SQLFEAST_TEST_NOT_SET=... or give "
+        "env_var('SQLFEAST_TEST_NOT_SET', 'default'))"
+    )
 
 
 def test_a_dbt_profile_is_accepted_as_is(example_project):
     (example_project / "profiles.yml").write_text(
         "demo:\n  target: dev\n  outputs:\n    dev:\n      type: duckdb\n      path: dbt.duckdb\n"
-        "      threads: 4\n      extensions: [parquet]\n")
+        "      threads: 4\n      extensions: [parquet]\n"
+    )
     target = load_target(load_project(example_project))
     assert target.type == "duckdb" and target.online_store == {"type": "sqlite", "path": "online.db"}
     assert run_cli(example_project, "compile").exit_code == 0
@@ -230,11 +243,19 @@ def test_debug_and_unreachable_warehouse(example_project):
     assert "warehouse: ok, duckdb connection answers" in ok.output
     assert "applied registry: ok, none yet" in ok.output
     profiles = example_project / "profiles.yml"
-    profiles.write_text(profiles.read_text() + (
-        "    offline_sf:\n      type: snowflake\n      account: acme\n      user: u\n      password: p\n"
-        "      host: 127.0.0.1\n      port: 9\n      protocol: http\n      login_timeout: 3\n"))
-    proc = subprocess.run([sys.executable, "-m", "sqlfeast", "--project-dir", str(example_project),
-                           "--target", "offline_sf", "debug"], capture_output=True, text=True, timeout=120)
+    profiles.write_text(
+        profiles.read_text()
+        + (
+            "    offline_sf:\n      type: snowflake\n      account: acme\n      user: u\n      password: p\n"
+            "      host: 127.0.0.1\n      port: 9\n      protocol: http\n      login_timeout: 3\n"
+        )
+    )
+    proc = subprocess.run(
+        [sys.executable, "-m", "sqlfeast", "--project-dir", str(example_project), "--target", "offline_sf", "debug"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 1
     assert "Traceback" not in proc.stderr + proc.stdout
     failed = [line for line in proc.stdout.splitlines() if "FAILED" in line]
@@ -266,11 +287,13 @@ def test_relative_data_paths_resolve_against_the_project_not_the_cwd(tmp_path, m
 def test_global_options_also_work_after_the_command(example_project, tmp_path):
     elsewhere = tmp_path / "cwd"
     elsewhere.mkdir()
-    result = CliRunner().invoke(main, ["compile", "--project-dir", str(example_project), "-t", "dynamodb",
-                                       "--vars", "{min_trips: 5}"])
+    result = CliRunner().invoke(
+        main, ["compile", "--project-dir", str(example_project), "-t", "dynamodb", "--vars", "{min_trips: 5}"]
+    )
     assert result.exit_code == 0, result.output
-    compiled = (example_project / "target" / "compiled" / "duckdb" / "models" / "drivers" /
-                "driver_stats_clean.sql").read_text()
+    compiled = (
+        example_project / "target" / "compiled" / "duckdb" / "models" / "drivers" / "driver_stats_clean.sql"
+    ).read_text()
     assert "avg_daily_trips >= 5" in compiled
     bad = CliRunner().invoke(main, ["compile", "--project-dir", str(example_project), "--target", "prod"])
     assert bad.exit_code == 1 and "target 'prod' not found in profile 'demo'" in bad.output

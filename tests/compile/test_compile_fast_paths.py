@@ -22,14 +22,25 @@ from sqlfeast.project import yamlfile
 from sqlfeast.project.config import load_project, load_target
 
 T = "__sqlfeast_source__raw__t"
-COLUMNS = {"id": parse_type("bigint"), "ts": parse_type("timestamp"), "x": parse_type("double"),
-           "n": parse_type("integer"), "s": parse_type("varchar")}
+COLUMNS = {
+    "id": parse_type("bigint"),
+    "ts": parse_type("timestamp"),
+    "x": parse_type("double"),
+    "n": parse_type("integer"),
+    "s": parse_type("varchar"),
+}
 
 
 def _full_path_types(sql: str) -> list:
     schema = {T: {c: t.sql("duckdb") for c, t in COLUMNS.items()}}
-    typed = qualify(sqlglot.parse_one(sql, read="duckdb"), schema=schema, dialect="duckdb", identify=False,
-                    validate_qualify_columns=True, quote_identifiers=False)
+    typed = qualify(
+        sqlglot.parse_one(sql, read="duckdb"),
+        schema=schema,
+        dialect="duckdb",
+        identify=False,
+        validate_qualify_columns=True,
+        quote_identifiers=False,
+    )
     typed = annotate_types(typed, schema=schema, dialect="duckdb")
     return [from_sqlglot(p.type) if p.type else None for p in typed.expressions]
 
@@ -39,33 +50,39 @@ def _fast_path(sql: str):
     return analysis._single_table_typed(sqlglot.parse_one(sql, read="duckdb"), {T: COLUMNS}, schema)
 
 
-@pytest.mark.parametrize("sql", [
-    f'select id, ts, x from "{T}"',
-    f'select id, cast(n as double) as n2, x * 2 as x2, s from "{T}" where x > 0',
-    f'select id, case when x is null then 0 else x end as x0, coalesce(n, 0) as n0 from "{T}"',
-    f'select id, date_trunc(\'hour\', ts) as ts, avg(x) as ax, sum(n) as sn, count(*) as c '
-    f'from "{T}" group by id, date_trunc(\'hour\', ts)',
-    f'select t.id, t.ts, (x / 100.0) as d, upper(s) as u from "{T}" as t',
-    f'select id, ts, least(greatest(x, 0), 1) as c, x / nullif(n, 0) as r from "{T}" '
-    f'where ts >= current_date - interval \'30 days\'',
-    f'select id, row_number() over (partition by id order by ts) as rn from "{T}"',
-])
+@pytest.mark.parametrize(
+    "sql",
+    [
+        f'select id, ts, x from "{T}"',
+        f'select id, cast(n as double) as n2, x * 2 as x2, s from "{T}" where x > 0',
+        f'select id, case when x is null then 0 else x end as x0, coalesce(n, 0) as n0 from "{T}"',
+        f"select id, date_trunc('hour', ts) as ts, avg(x) as ax, sum(n) as sn, count(*) as c "
+        f"from \"{T}\" group by id, date_trunc('hour', ts)",
+        f'select t.id, t.ts, (x / 100.0) as d, upper(s) as u from "{T}" as t',
+        f'select id, ts, least(greatest(x, 0), 1) as c, x / nullif(n, 0) as r from "{T}" '
+        f"where ts >= current_date - interval '30 days'",
+        f'select id, row_number() over (partition by id order by ts) as rn from "{T}"',
+    ],
+)
 def test_single_table_shortcut_types_match_qualify(sql):
     typed = _fast_path(sql)
     assert typed is not None, "expected the shortcut to apply"
     assert [from_sqlglot(p.type) if p.type else None for p in typed.expressions] == _full_path_types(sql)
 
 
-@pytest.mark.parametrize("sql", [
-    f'select id from "{T}" join "{T}" as u on u.id = "{T}".id',  # join
-    f'select id from (select id from "{T}")',  # subquery
-    f'with a as (select id from "{T}") select id from a',  # CTE
-    f'select id, x2 from "{T}"',  # unknown column: the full path reports it
-    f'select ID from "{T}"',  # case folding left to qualify
-    f'select u.id from "{T}"',  # unknown table qualifier
-    f'select * from "{T}"',  # star expansion
-    f'select id from "{T}" union all select id from "{T}"',
-])
+@pytest.mark.parametrize(
+    "sql",
+    [
+        f'select id from "{T}" join "{T}" as u on u.id = "{T}".id',  # join
+        f'select id from (select id from "{T}")',  # subquery
+        f'with a as (select id from "{T}") select id from a',  # CTE
+        f'select id, x2 from "{T}"',  # unknown column: the full path reports it
+        f'select ID from "{T}"',  # case folding left to qualify
+        f'select u.id from "{T}"',  # unknown table qualifier
+        f'select * from "{T}"',  # star expansion
+        f'select id from "{T}" union all select id from "{T}"',
+    ],
+)
 def test_single_table_shortcut_declines_other_queries(sql):
     assert _fast_path(sql) is None
 
@@ -82,14 +99,16 @@ features:
 def _project(root: Path, models: dict[str, str]) -> None:
     (root / "models").mkdir()
     (root / "sqlfeast_project.yml").write_text("name: fp\nprofile: fp\n")
-    (root / "profiles.yml").write_text("fp:\n  target: dev\n  outputs:\n    dev:\n      type: duckdb\n"
-                                       "      path: target/fp.duckdb\n")
+    (root / "profiles.yml").write_text(
+        "fp:\n  target: dev\n  outputs:\n    dev:\n      type: duckdb\n      path: target/fp.duckdb\n"
+    )
     (root / "models" / "schema.yml").write_text(
         "entities:\n  - name: driver\n    join_keys: [driver_id]\n"
         "sources:\n  - name: raw\n    tables:\n      - name: stats\n        columns:\n"
         "          - {name: driver_id, data_type: bigint}\n"
         "          - {name: event_timestamp, data_type: timestamp}\n"
-        "          - {name: conv_rate, data_type: double}\n")
+        "          - {name: conv_rate, data_type: double}\n"
+    )
     for name, text in models.items():
         (root / "models" / f"{name}.sql").write_text(text)
 
@@ -118,28 +137,34 @@ def _assembled(root: Path) -> tuple[dict, dict]:
 
 
 def test_spliced_dependency_sql_equals_full_generation(tmp_path):
-    _project(tmp_path, {
-        "clean": "-- cleaned rows\nselect driver_id, event_timestamp, conv_rate\n"
-                 "from {{ source('raw', 'stats') }}\nwhere driver_id is not null\n",
-        "cleaner": "select driver_id, event_timestamp, conv_rate from {{ ref('clean') }} where conv_rate > 0\n",
-        "fv": HEADER + "with own as (select * from {{ ref('cleaner') }})\n"
-                       "select driver_id, event_timestamp, conv_rate from own\n",
-        "fv2": HEADER + "select driver_id, event_timestamp, conv_rate from {{ ref('clean') }}\n"
-                        "union all\nselect driver_id, event_timestamp, conv_rate from {{ ref('cleaner') }}\n",
-    })
+    _project(
+        tmp_path,
+        {
+            "clean": "-- cleaned rows\nselect driver_id, event_timestamp, conv_rate\n"
+            "from {{ source('raw', 'stats') }}\nwhere driver_id is not null\n",
+            "cleaner": "select driver_id, event_timestamp, conv_rate from {{ ref('clean') }} where conv_rate > 0\n",
+            "fv": HEADER + "with own as (select * from {{ ref('cleaner') }})\n"
+            "select driver_id, event_timestamp, conv_rate from own\n",
+            "fv2": HEADER + "select driver_id, event_timestamp, conv_rate from {{ ref('clean') }}\n"
+            "union all\nselect driver_id, event_timestamp, conv_rate from {{ ref('cleaner') }}\n",
+        },
+    )
     compiled, plain = _assembled(tmp_path)
     assert compiled == plain
     assert compiled["fv"]["snowflake"].startswith('WITH "fp__clean" AS (\n  /* cleaned rows */\n  SELECT')
 
 
 def test_placeholder_spelled_by_the_model_falls_back_to_full_generation(tmp_path):
-    _project(tmp_path, {
-        "clean": "select driver_id, event_timestamp, conv_rate from {{ source('raw', 'stats') }}\n",
-        # The model's own CTE prints exactly like the splice placeholder.
-        "fv": HEADER + "with own as (select '__sqlfeast_cte_0__')\n"
-                       "select c.driver_id, c.event_timestamp, c.conv_rate\n"
-                       "from {{ ref('clean') }} as c cross join own\n",
-    })
+    _project(
+        tmp_path,
+        {
+            "clean": "select driver_id, event_timestamp, conv_rate from {{ source('raw', 'stats') }}\n",
+            # The model's own CTE prints exactly like the splice placeholder.
+            "fv": HEADER + "with own as (select '__sqlfeast_cte_0__')\n"
+            "select c.driver_id, c.event_timestamp, c.conv_rate\n"
+            "from {{ ref('clean') }} as c cross join own\n",
+        },
+    )
     compiled, plain = _assembled(tmp_path)
     assert compiled == plain
     assert compiled["fv"]["duckdb"].count("__sqlfeast_cte_0__") == 1
@@ -154,11 +179,14 @@ def test_yaml_fast_loader_keeps_values_and_lines():
     assert (slow.key_line("b"), slow["b"].key_line("d"), slow["list"][0].line) == (2, 4, 6)
 
 
-@pytest.mark.parametrize("text, message", [
-    ("a: [1, 2\n", "invalid YAML: expected ',' or ']', but got '<stream end>'"),
-    ("a: b: c\n", "invalid YAML: mapping values are not allowed here"),
-    ("a: 1\na: 2\n", "invalid YAML: found duplicate key 'a'"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("a: [1, 2\n", "invalid YAML: expected ',' or ']', but got '<stream end>'"),
+        ("a: b: c\n", "invalid YAML: mapping values are not allowed here"),
+        ("a: 1\na: 2\n", "invalid YAML: found duplicate key 'a'"),
+    ],
+)
 def test_yaml_errors_keep_the_pure_python_messages(text, message):
     with pytest.raises(ValidationError) as err:
         yamlfile.load_yaml(text, "f.yml", line_offset=10)
@@ -198,8 +226,9 @@ def _context():
 def test_simple_templates_skip_jinja_compilation_and_render_the_same(text, monkeypatch):
     renderer = _renderers()
     text_jinja = text.replace("none)", "None)")  # Python literal spelling, same value
-    via_jinja = renderer.env.from_string(text_jinja, globals={**renderer.base_globals, **renderer.macros,
-                                                              **_context()}).render()
+    via_jinja = renderer.env.from_string(
+        text_jinja, globals={**renderer.base_globals, **renderer.macros, **_context()}
+    ).render()
 
     def no_compile(*args, **kwargs):
         raise AssertionError("Jinja compiled a template the simple path should have rendered")
@@ -228,8 +257,10 @@ def test_failures_in_simple_calls_name_their_line():
     renderer = _renderers()
     with pytest.raises(ValidationError) as info:
         renderer.render("select 1 as a,\n  {{ var('nope') }} as b\n", "models/x.sql", _context())
-    assert info.value.render() == ("models/x.sql:2: var('nope') is not defined (set it under 'vars:' in "
-                                   "sqlfeast_project.yml, pass --vars, or give a default)")
+    assert info.value.render() == (
+        "models/x.sql:2: var('nope') is not defined (set it under 'vars:' in "
+        "sqlfeast_project.yml, pass --vars, or give a default)"
+    )
 
 
 def test_builtin_macro_names_read_without_jinja_match_a_full_parse():

@@ -10,8 +10,21 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parents[2] / "sqlfeast"
 
 # Lower layers first; a module may import its own layer and the layers before it.
-LAYERS = ["errors", "core", "project", "compile", "warehouse", "online", "offline", "catalog", "serving",
-          "feature_store", "cli", "__init__", "__main__"]
+LAYERS = [
+    "errors",
+    "core",
+    "project",
+    "compile",
+    "warehouse",
+    "online",
+    "offline",
+    "catalog",
+    "serving",
+    "feature_store",
+    "cli",
+    "__init__",
+    "__main__",
+]
 # The light path: what `from sqlfeast import OnlineClient` and the feature server may reach.
 LIGHT = {"errors", "core", "project", "online", "serving"}
 
@@ -66,7 +79,7 @@ def test_no_import_cycle() -> None:
         stack.append(node)
         for nxt in sorted(graph.get(node, ())):
             if state.get(nxt) == 1:
-                cycle = stack[stack.index(nxt):] + [nxt]
+                cycle = stack[stack.index(nxt) :] + [nxt]
                 raise AssertionError("import cycle: " + " -> ".join(cycle))
             if nxt not in state:
                 visit(nxt)
@@ -95,8 +108,13 @@ def test_serving_reaches_no_warehouse_at_import_time() -> None:
     """The feature server imports the offline push module (light) and the warehouse only lazily."""
     graph = imports()
     allowed = {"sqlfeast.offline.push", "sqlfeast.warehouse"}
-    heavy = [f"{m} imports {t}" for m, targets in graph.items() if layer(m) == "serving"
-             for t in targets if layer(t) not in LIGHT and t not in allowed]
+    heavy = [
+        f"{m} imports {t}"
+        for m, targets in graph.items()
+        if layer(m) == "serving"
+        for t in targets
+        if layer(t) not in LIGHT and t not in allowed
+    ]
     assert not heavy, heavy
 
 
@@ -104,8 +122,14 @@ _NAME_TEST = re.compile(r"""(dialect|type|kind)\s*[!=]=\s*["'](duckdb|snowflake|
 
 
 def test_warehouse_and_store_names_are_tested_only_in_their_adapters() -> None:
-    allowed = ("warehouse/", "online/dynamodb", "online/sqlite", "online/__init__.py", "core/dialects.py",
-               "core/types.py")
+    allowed = (
+        "warehouse/",
+        "online/dynamodb",
+        "online/sqlite",
+        "online/__init__.py",
+        "core/dialects.py",
+        "core/types.py",
+    )
     found = []
     for path in PACKAGE.rglob("*.py"):
         rel = path.relative_to(PACKAGE).as_posix()

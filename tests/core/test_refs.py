@@ -12,26 +12,36 @@ from sqlfeast.errors import RetrievalError
 
 def registry() -> Registry:
     reg = Registry(project="p")
-    reg.feature_views["trips"] = FeatureView("trips", ["loc"], ["location_id"], "ts",
-                                             [Feature("avg_fare", "double"), Feature("n", "bigint")])
+    reg.feature_views["trips"] = FeatureView(
+        "trips", ["loc"], ["location_id"], "ts", [Feature("avg_fare", "double"), Feature("n", "bigint")]
+    )
     return reg
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("trips", FeatureRef("trips", None)),
-    ("trips:avg_fare", FeatureRef("trips", "avg_fare")),
-    (" trips : avg_fare ", FeatureRef("trips", "avg_fare")),
-    ("trips[as=origin, location_id=origin_id]:n", FeatureRef("trips", "n", "origin", (("location_id", "origin_id"),))),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("trips", FeatureRef("trips", None)),
+        ("trips:avg_fare", FeatureRef("trips", "avg_fare")),
+        (" trips : avg_fare ", FeatureRef("trips", "avg_fare")),
+        (
+            "trips[as=origin, location_id=origin_id]:n",
+            FeatureRef("trips", "n", "origin", (("location_id", "origin_id"),)),
+        ),
+    ],
+)
 def test_grammar(text: str, expected: FeatureRef) -> None:
     assert parse_feature_ref(text) == expected
 
 
-@pytest.mark.parametrize("text, message", [
-    ("trips:", "names no feature after ':'"),
-    ("trips[as]:n", "cannot read 'as'"),
-    ("a b:c", "cannot read feature reference"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("trips:", "names no feature after ':'"),
+        ("trips[as]:n", "cannot read 'as'"),
+        ("a b:c", "cannot read feature reference"),
+    ],
+)
 def test_bad_references_are_named(text: str, message: str) -> None:
     with pytest.raises(RetrievalError, match=message):
         parse_feature_ref(text)

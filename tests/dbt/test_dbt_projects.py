@@ -31,17 +31,25 @@ def shop(tmp_path_factory):
     return root
 
 
-ENTITIES = [(1, dt.datetime(2018, 1, 2)), (1, dt.datetime(2018, 4, 1)), (3, dt.datetime(2018, 3, 1)),
-            (50, dt.datetime(2018, 3, 1)), (64, dt.datetime(2018, 4, 1)), (999, dt.datetime(2018, 4, 1))]
+ENTITIES = [
+    (1, dt.datetime(2018, 1, 2)),
+    (1, dt.datetime(2018, 4, 1)),
+    (3, dt.datetime(2018, 3, 1)),
+    (50, dt.datetime(2018, 3, 1)),
+    (64, dt.datetime(2018, 4, 1)),
+    (999, dt.datetime(2018, 4, 1)),
+]
 
 
 def expected_training_rows(database) -> list[tuple]:
     """The point-in-time answer written by hand over the tables dbt built."""
     con = duckdb.connect(str(database), read_only=True)
     try:
-        con.execute("create temp table ent as select * from (values "
-                    + ", ".join(f"({i}, {n}, timestamp '{t}')" for n, (i, t) in enumerate(ENTITIES))
-                    + ") t(customer_id, n, ts)")
+        con.execute(
+            "create temp table ent as select * from (values "
+            + ", ".join(f"({i}, {n}, timestamp '{t}')" for n, (i, t) in enumerate(ENTITIES))
+            + ") t(customer_id, n, ts)"
+        )
         return con.execute("""
             with daily as (
                 select customer_id, cast(order_date as timestamp) as t, sum(amount) as spend
@@ -71,11 +79,20 @@ def test_compile_refs_the_relations_dbt_built(jaffle):
 
 def test_historical_matches_a_hand_written_query(jaffle, tmp_path):
     entities = tmp_path / "entities.parquet"
-    pq.write_table(pa.table({"customer_id": [e[0] for e in ENTITIES], "event_timestamp": [e[1] for e in ENTITIES]}),
-                   entities)
+    pq.write_table(
+        pa.table({"customer_id": [e[0] for e in ENTITIES], "event_timestamp": [e[1] for e in ENTITIES]}), entities
+    )
     out = tmp_path / "train.parquet"
-    code, screen = sqlfeast(jaffle, "historical", "-e", str(entities), "-f",
-                            "customer_orders_daily:spend_that_day,customer_profile:number_of_orders", "-o", str(out))
+    code, screen = sqlfeast(
+        jaffle,
+        "historical",
+        "-e",
+        str(entities),
+        "-f",
+        "customer_orders_daily:spend_that_day,customer_profile:number_of_orders",
+        "-o",
+        str(out),
+    )
     assert code == 0, screen
     got = [tuple(r.values()) for r in pq.read_table(out).to_pylist()]
     want = expected_training_rows(jaffle / "jaffle.duckdb")
@@ -97,13 +114,17 @@ def test_apply_run_materialize_online_and_serve_in_a_schema_of_their_own(jaffle)
     assert {"jaffle_features__registry", "jaffle_features__customer_profile"} <= ours
     assert not any(t.startswith("jaffle_features__") for s, t in tables if s == "main")  # dbt's schema untouched
     code, out = sqlfeast(jaffle, "get-online", "-f", "customer_profile:number_of_orders", "-e", "customer_id=1")
-    assert code == 0 and json.loads(out[out.index("{"):])["number_of_orders"] == [want], out
+    assert code == 0 and json.loads(out[out.index("{") :])["number_of_orders"] == [want], out
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    server = subprocess.Popen([str(BIN / "sqlfeast"), "serve", "--port", str(port)], cwd=jaffle,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = subprocess.Popen(
+        [str(BIN / "sqlfeast"), "serve", "--port", str(port)],
+        cwd=jaffle,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         for _ in range(300):
             try:
@@ -111,8 +132,11 @@ def test_apply_run_materialize_online_and_serve_in_a_schema_of_their_own(jaffle)
                     break
             except httpx.HTTPError:
                 time.sleep(0.1)
-        reply = httpx.post(f"http://127.0.0.1:{port}/get-online-features", timeout=10, json={
-            "features": ["customer_profile:number_of_orders"], "entities": {"customer_id": [1]}}).json()
+        reply = httpx.post(
+            f"http://127.0.0.1:{port}/get-online-features",
+            timeout=10,
+            json={"features": ["customer_profile:number_of_orders"], "entities": {"customer_id": [1]}},
+        ).json()
         assert reply["results"][-1]["values"] == [want], reply
     finally:
         server.terminate()
@@ -122,7 +146,7 @@ def test_apply_run_materialize_online_and_serve_in_a_schema_of_their_own(jaffle)
     dbt(jaffle, "build")
     dbt(jaffle, "clean")
     code, out = sqlfeast(jaffle, "get-online", "-f", "customer_profile:number_of_orders", "-e", "customer_id=1")
-    assert code == 0 and json.loads(out[out.index("{"):])["number_of_orders"] == [want], out
+    assert code == 0 and json.loads(out[out.index("{") :])["number_of_orders"] == [want], out
     code, out = sqlfeast(jaffle, "plan")
     assert code == 0 and "no changes" in out.lower(), out
 

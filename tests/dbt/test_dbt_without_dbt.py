@@ -15,8 +15,17 @@ def renderer(*macro_files: tuple[str, str, str | None]):
     lib.add_dbt_builtins()
     for path, text, package in macro_files:
         lib.add(path, text, package)
-    return lib.renderer("duckdb", "dev", "main", "shop", {}, dbt=True, target_settings={"threads": 4, "path": "x.duckdb"},
-                        database="x", sqlfeast_schema="main_sqlfeast")
+    return lib.renderer(
+        "duckdb",
+        "dev",
+        "main",
+        "shop",
+        {},
+        dbt=True,
+        target_settings={"threads": 4, "path": "x.duckdb"},
+        database="x",
+        sqlfeast_schema="main_sqlfeast",
+    )
 
 
 def render(r, text: str) -> str:
@@ -24,31 +33,47 @@ def render(r, text: str) -> str:
 
 
 def test_return_do_dispatch_namespaces_and_dbt_blocks():
-    pkg = ("dbt_packages/tu/macros/k.sql", """
+    pkg = (
+        "dbt_packages/tu/macros/k.sql",
+        """
 {% macro key(fields) %}{{ return(adapter.dispatch('key', 'tu')(fields)) }}{% endmacro %}
 {% macro default__key(fields) %}{% set p = [] %}{% do p.append(fields | join('|')) %}{{ return(p[0]) }}{% endmacro %}
 {% test positive(model, column_name) %}select 1{% endtest %}
 {% materialization odd, adapter='duckdb' %}{% call statement('main') %}x{% endcall %}{% endmaterialization %}
-{% snapshot s %}select 1{% endsnapshot %}""", "tu")
-    own = ("macros/k.sql", "{% macro duckdb__key(fields) %}{{ return('own:' ~ (fields | join(','))) }}{% endmacro %}", "shop")
+{% snapshot s %}select 1{% endsnapshot %}""",
+        "tu",
+    )
+    own = (
+        "macros/k.sql",
+        "{% macro duckdb__key(fields) %}{{ return('own:' ~ (fields | join(','))) }}{% endmacro %}",
+        "shop",
+    )
     r = renderer(pkg)
     assert render(r, "{{ tu.key(['a', 'b']) }}") == "a|b"
     assert render(renderer(pkg, own), "{{ tu.key(['a', 'b']) }}") == "own:a,b"  # the project's override wins
     assert "test_positive" in r.macros
-    assert render(r, "{{ target.threads }} {{ target.database }} {{ target.schema }} {{ is_incremental() }}"
-                     "{{ log('x', info=true) }} {{ modules.datetime.date(2020, 1, 2) }} {{ sqlfeast_schema }}") \
+    assert (
+        render(
+            r,
+            "{{ target.threads }} {{ target.database }} {{ target.schema }} {{ is_incremental() }}"
+            "{{ log('x', info=true) }} {{ modules.datetime.date(2020, 1, 2) }} {{ sqlfeast_schema }}",
+        )
         == "4 x main False 2020-01-02 main_sqlfeast"
+    )
 
 
 def test_cross_database_macros_run_on_duckdb():
     r = renderer()
-    sql = render(r, """select {{ dbt.date_trunc('month', "date '2020-05-17'") }} as a,
+    sql = render(
+        r,
+        """select {{ dbt.date_trunc('month', "date '2020-05-17'") }} as a,
         {{ dbt.dateadd('day', 3, "date '2020-05-17'") }} as b,
         {{ dbt.datediff("date '2020-05-17'", "date '2020-06-01'", 'day') }} as c,
         {{ dbt.safe_cast("'x'", dbt.type_int()) }} as d,
         {{ dbt.concat(["'a'", "'b'"]) }} as e,
         {{ dbt.hash("'a'") }} as f,
-        cast(1 as {{ type_bigint() }}) as g""")
+        cast(1 as {{ type_bigint() }}) as g""",
+    )
     row = duckdb.sql(sql).fetchall()[0]
     assert str(row[0])[:10] == "2020-05-01" and str(row[1])[:10] == "2020-05-20" and row[2] == 15
     assert row[3] is None and row[4] == "ab" and row[5] == "0cc175b9c0f1b6a831c399e269772661" and row[6] == 1
@@ -74,7 +99,10 @@ def test_bad_input_in_a_dbt_project_is_located(unbuilt):
     fv.write_text(text.replace("ref('customer_orders', v=1)", "ref('customer_orders', v=3)"))
     code, out = sqlfeast(unbuilt, "compile")
     assert code == 1 and "Traceback" not in out
-    assert "features/customer_first_orders.sql:12: ref('customer_orders', v=3): model 'customer_orders' has no version 3" in out
+    assert (
+        "features/customer_first_orders.sql:12: ref('customer_orders', v=3): model 'customer_orders' has no version 3"
+        in out
+    )
     fv.write_text(text.replace("{% if is_incremental() %}", "{% if run_query('select 1') %}"))
     code, out = sqlfeast(unbuilt, "compile")
     assert code == 1 and "Traceback" not in out
@@ -92,12 +120,14 @@ def test_bad_input_in_a_dbt_project_is_located(unbuilt):
 def test_source_yaml_jinja_is_rendered_and_dbt_keys_are_accepted(tmp_path):
     root = copy_project("jaffle_features", tmp_path)
     fv = root / "features" / "payments.sql"
-    fv.write_text("/* @feature_view\nentities: [customer]\ntimestamp: ts\nfeatures: {amount: double}\n*/\n"
-                  "select order_id as customer_id, current_timestamp as ts, cast(amount as double) as amount\n"
-                  "from {{ source('raw', 'raw_payments') }}\n")
+    fv.write_text(
+        "/* @feature_view\nentities: [customer]\ntimestamp: ts\nfeatures: {amount: double}\n*/\n"
+        "select order_id as customer_id, current_timestamp as ts, cast(amount as double) as amount\n"
+        "from {{ source('raw', 'raw_payments') }}\n"
+    )
     code, out = sqlfeast(root, "--vars", "{raw_schema: landing}", "compile")
     assert code == 0, out
-    assert 'FROM landing.raw_payments' in (root / "target/sqlfeast/compiled/duckdb/features/payments.sql").read_text()
+    assert "FROM landing.raw_payments" in (root / "target/sqlfeast/compiled/duckdb/features/payments.sql").read_text()
 
 
 def test_a_version_on_a_standalone_ref_is_an_error(example_project):

@@ -122,13 +122,13 @@ def test_online_response_to_df_and_timestamps(fs):
 
 
 def test_retrieval_job_to_df_and_to_sql(fs):
-    entity_df = pd.DataFrame({"driver_id": [1001, 1002],
-                              "event_timestamp": [today_utc() - timedelta(hours=3)] * 2})
+    entity_df = pd.DataFrame({"driver_id": [1001, 1002], "event_timestamp": [today_utc() - timedelta(hours=3)] * 2})
     job = fs.get_historical_features(entity_df=entity_df, features=FEATS)
     assert job.to_df().equals(job.to_pandas())
     assert job.to_sql() == job.sql and "select" in job.to_sql().lower()
-    service_job = fs.get_historical_features(entity_df=entity_df.assign(customer_id=[2001, 2002]),
-                                             features=fs.get_feature_service("driver_activity_v1"))
+    service_job = fs.get_historical_features(
+        entity_df=entity_df.assign(customer_id=[2001, 2002]), features=fs.get_feature_service("driver_activity_v1")
+    )
     assert "current_balance" in service_job.to_df().columns
     with pytest.raises(UsageError, match="validation_reference"):
         job.to_df(validation_reference=object())
@@ -163,12 +163,25 @@ def test_push_with_feast_names(fs):
     now = datetime.utcnow().replace(microsecond=0) - timedelta(minutes=5)
 
     def frame(driver: int, conv: float) -> pd.DataFrame:
-        return pd.DataFrame({"driver_id": [driver], "event_timestamp": [now], "created": [now],
-                             "conv_rate": [conv], "acc_rate": [conv], "avg_daily_trips": [1]})
+        return pd.DataFrame(
+            {
+                "driver_id": [driver],
+                "event_timestamp": [now],
+                "created": [now],
+                "conv_rate": [conv],
+                "acc_rate": [conv],
+                "avg_daily_trips": [1],
+            }
+        )
 
     fs.push("driver_stats_push", df=frame(9101, 0.1), to=PushMode.ONLINE)
-    fs.push("driver_stats_push", df=frame(9102, 0.2), to=FeastLikePushMode("ONLINE_AND_OFFLINE"),
-            allow_registry_cache=True, transform_on_write=True)
+    fs.push(
+        "driver_stats_push",
+        df=frame(9102, 0.2),
+        to=FeastLikePushMode("ONLINE_AND_OFFLINE"),
+        allow_registry_cache=True,
+        transform_on_write=True,
+    )
     fs.push("driver_stats_push", frame(9103, 0.3), to="offline")
     got = fs.get_online_features(FEATS, {"driver_id": [9101, 9102, 9103]}).to_dict()
     assert got["conv_rate"] == [0.1, 0.2, None]
@@ -183,12 +196,22 @@ def test_push_with_feast_names(fs):
 
 def test_write_to_online_store(fs):
     now = datetime.utcnow().replace(microsecond=0) - timedelta(minutes=5)
-    df = pd.DataFrame({"driver_id": [9201, 9202], "event_timestamp": [now, now], "created": [now, now],
-                       "conv_rate": [0.5, 0.6], "acc_rate": [0.1, 0.2], "avg_daily_trips": [1, 2]})
+    df = pd.DataFrame(
+        {
+            "driver_id": [9201, 9202],
+            "event_timestamp": [now, now],
+            "created": [now, now],
+            "conv_rate": [0.5, 0.6],
+            "acc_rate": [0.1, 0.2],
+            "avg_daily_trips": [1, 2],
+        }
+    )
     assert fs.write_to_online_store("driver_hourly_stats", df) == {"written": 2, "skipped": 0}
     older = df.assign(event_timestamp=[now - timedelta(hours=1)] * 2, conv_rate=[0.0, 0.0])
     assert fs.write_to_online_store("driver_hourly_stats", df=pa.Table.from_pandas(older)) == {
-        "written": 0, "skipped": 2}  # newer wins
+        "written": 0,
+        "skipped": 2,
+    }  # newer wins
     assert fs.get_online_features(FEATS, {"driver_id": [9201, 9202]}).to_dict()["conv_rate"] == [0.5, 0.6]
     with pytest.raises(UsageError, match="lack column"):
         fs.write_to_online_store("driver_hourly_stats", df.drop(columns=["acc_rate"]))

@@ -60,8 +60,11 @@ def test_registry_dump_is_the_registry(project):
     code, out = run_pty(project, "registry-dump")
     assert code == 0, out
     data = json.loads(out)
-    assert data["project"] == "demo" and set(data["feature_views"]) == {"driver_hourly_stats", "customer_profile",
-                                                                "driver_trip_windows"}
+    assert data["project"] == "demo" and set(data["feature_views"]) == {
+        "driver_hourly_stats",
+        "customer_profile",
+        "driver_trip_windows",
+    }
 
 
 def test_materialize_dash_v(project):

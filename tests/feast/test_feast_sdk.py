@@ -36,7 +36,8 @@ FEAST_PYTHON = feast_python()
 pytestmark = pytest.mark.skipif(
     FEAST_PYTHON is None,
     reason="no Feast virtualenv: set SQLFEAST_FEAST_PYTHON to the python of a venv with feast==0.67.* "
-           "(.ci/run creates one)")
+    "(.ci/run creates one)",
+)
 
 
 @pytest.fixture(scope="module")
@@ -46,9 +47,24 @@ def compat(tmp_path_factory):
     work = root.parent / "feast_work"
     try:
         proc = subprocess.run(
-            [FEAST_PYTHON, str(SCRIPT), "--work", str(work), "--drivers", str(root / "data/driver_stats.parquet"),
-             "--customers", str(root / "data/customer_profile.parquet"), "--sqlfeast", server.url, "--feast-serve"],
-            capture_output=True, text=True, timeout=900, env={**os.environ, "FEAST_USAGE": "False"})
+            [
+                FEAST_PYTHON,
+                str(SCRIPT),
+                "--work",
+                str(work),
+                "--drivers",
+                str(root / "data/driver_stats.parquet"),
+                "--customers",
+                str(root / "data/customer_profile.parquet"),
+                "--sqlfeast",
+                server.url,
+                "--feast-serve",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=900,
+            env={**os.environ, "FEAST_USAGE": "False"},
+        )
     finally:
         server.stop()
     assert proc.returncode == 0, proc.stderr[-4000:]
@@ -117,20 +133,33 @@ def test_feast_sdk_gets_permission_error_without_allow_writes(tmp_path):
     server = serve_fresh_project(tmp_path / "demo")
     try:
         # Feast's SDK against it gets Feast's permission error, not a crash.
-        script = ("import sys, pandas as pd; from feast import FeatureStore\n"
-                  "from feast.errors import FeastPermissionError\n"
-                  "sys.path.insert(0, sys.argv[2]); import feast_sdk_script as s\n"
-                  "from pathlib import Path\n"
-                  "fs = s.client(Path(sys.argv[3]), sys.argv[1], s.definitions(sys.argv[4], sys.argv[5]))\n"
-                  "df = pd.DataFrame({'driver_id': [1], 'event_timestamp': [pd.Timestamp('2026-01-01')],"
-                  " 'created': [pd.Timestamp('2026-01-01')], 'conv_rate': [0.1], 'acc_rate': [0.1],"
-                  " 'avg_daily_trips': [1]})\n"
-                  "try:\n    fs.write_to_online_store('driver_hourly_stats', df)\n"
-                  "except FeastPermissionError as err:\n    print('typed:', err)\n")
-        proc = subprocess.run([FEAST_PYTHON, "-c", script, server.url, str(SCRIPT.parent), str(tmp_path / "c"),
-                               str(tmp_path / "demo/data/driver_stats.parquet"),
-                               str(tmp_path / "demo/data/customer_profile.parquet")],
-                              capture_output=True, text=True, timeout=600)
+        script = (
+            "import sys, pandas as pd; from feast import FeatureStore\n"
+            "from feast.errors import FeastPermissionError\n"
+            "sys.path.insert(0, sys.argv[2]); import feast_sdk_script as s\n"
+            "from pathlib import Path\n"
+            "fs = s.client(Path(sys.argv[3]), sys.argv[1], s.definitions(sys.argv[4], sys.argv[5]))\n"
+            "df = pd.DataFrame({'driver_id': [1], 'event_timestamp': [pd.Timestamp('2026-01-01')],"
+            " 'created': [pd.Timestamp('2026-01-01')], 'conv_rate': [0.1], 'acc_rate': [0.1],"
+            " 'avg_daily_trips': [1]})\n"
+            "try:\n    fs.write_to_online_store('driver_hourly_stats', df)\n"
+            "except FeastPermissionError as err:\n    print('typed:', err)\n"
+        )
+        proc = subprocess.run(
+            [
+                FEAST_PYTHON,
+                "-c",
+                script,
+                server.url,
+                str(SCRIPT.parent),
+                str(tmp_path / "c"),
+                str(tmp_path / "demo/data/driver_stats.parquet"),
+                str(tmp_path / "demo/data/customer_profile.parquet"),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
         assert proc.returncode == 0, proc.stderr[-3000:]
         assert "typed:" in proc.stdout and "--allow-writes" in proc.stdout
     finally:

@@ -42,19 +42,32 @@ class Store:
         from sqlfeast.offline.historical import get_historical_features
 
         ctx = OfflineContext(self.warehouse, self.renderer, self.registry, settings=dict(self.target.settings))
-        return get_historical_features(ctx, entity_df, features, full_feature_names=full_feature_names,
-                                       **options)
+        return get_historical_features(ctx, entity_df, features, full_feature_names=full_feature_names, **options)
 
 
 def duckdb_target(**settings) -> Target:
-    return Target(profile="t", name="dev", type="duckdb", schema="main",
-                  settings={"path": ":memory:", **settings}, online_store={}, path="profiles.yml")
+    return Target(
+        profile="t",
+        name="dev",
+        type="duckdb",
+        schema="main",
+        settings={"path": ":memory:", **settings},
+        online_store={},
+        path="profiles.yml",
+    )
 
 
 def snowflake_target(**settings) -> Target:
     base = {"account": "fake", "user": "u", "password": "p", "database": "DB", "schema": "PUBLIC"}
-    return Target(profile="t", name="sf", type="snowflake", schema="PUBLIC",
-                  settings={**base, **settings}, online_store={}, path="profiles.yml")
+    return Target(
+        profile="t",
+        name="sf",
+        type="snowflake",
+        schema="PUBLIC",
+        settings={**base, **settings},
+        online_store={},
+        path="profiles.yml",
+    )
 
 
 @dataclass
@@ -71,20 +84,40 @@ class ViewData:
 
     def arrow(self) -> pa.Table:
         cols = self.keys + ["event_timestamp"] + (["created"] if self.created else []) + self.features
-        schema = pa.schema([(c, self.types.get(c, pa.int64() if c in self.keys else
-                                               pa.timestamp("us") if c in ("event_timestamp", "created")
-                                               else pa.float64())) for c in cols])
+        schema = pa.schema(
+            [
+                (
+                    c,
+                    self.types.get(
+                        c,
+                        pa.int64()
+                        if c in self.keys
+                        else pa.timestamp("us")
+                        if c in ("event_timestamp", "created")
+                        else pa.float64(),
+                    ),
+                )
+                for c in cols
+            ]
+        )
         return pa.Table.from_pylist([{c: r.get(c) for c in cols} for r in self.rows], schema=schema)
 
     def spec(self, sql: dict[str, str]) -> FeatureView:
-        return FeatureView(name=self.name, entities=[f"e_{k}" for k in self.keys], join_keys=list(self.keys),
-                           timestamp="event_timestamp", created_timestamp="created" if self.created else None,
-                           features=[Feature(f, "double") for f in self.features], ttl_seconds=self.ttl_seconds,
-                           sql=sql)
+        return FeatureView(
+            name=self.name,
+            entities=[f"e_{k}" for k in self.keys],
+            join_keys=list(self.keys),
+            timestamp="event_timestamp",
+            created_timestamp="created" if self.created else None,
+            features=[Feature(f, "double") for f in self.features],
+            ttl_seconds=self.ttl_seconds,
+            sql=sql,
+        )
 
 
-def registry_for(views: list[ViewData], sql: dict[str, dict[str, str]],
-                 services: dict[str, list[str]] | None = None) -> Registry:
+def registry_for(
+    views: list[ViewData], sql: dict[str, dict[str, str]], services: dict[str, list[str]] | None = None
+) -> Registry:
     reg = Registry(project="t")
     for v in views:
         reg.feature_views[v.name] = v.spec(sql[v.name])
@@ -102,7 +135,7 @@ def duckdb_store(views: list[ViewData], services=None, tmp: Path | None = None, 
         wh.con.register("__src", table)
         wh.con.execute(f'create or replace table {quote("src_" + v.name)} as select * from "__src"')
         wh.con.unregister("__src")
-        sql[v.name] = {"duckdb": f'select * from {quote("src_" + v.name)}'}
+        sql[v.name] = {"duckdb": f"select * from {quote('src_' + v.name)}"}
     return Store(registry_for(views, sql, services), wh, wh.target)
 
 
@@ -117,8 +150,15 @@ def snowflake_store(views: list[ViewData], services=None, **settings) -> Store:
     for v in views:
         from snowflake.connector.pandas_tools import write_pandas
 
-        write_pandas(wh.con, v.arrow().to_pandas(), f"SRC_{v.name.upper()}", auto_create_table=True,
-                     quote_identifiers=False, overwrite=True, use_logical_type=True)
+        write_pandas(
+            wh.con,
+            v.arrow().to_pandas(),
+            f"SRC_{v.name.upper()}",
+            auto_create_table=True,
+            quote_identifiers=False,
+            overwrite=True,
+            use_logical_type=True,
+        )
         sql[v.name] = {"snowflake": f"select * from SRC_{v.name.upper()}"}
     return Store(registry_for(views, sql, services), wh, wh.target)
 
@@ -132,9 +172,13 @@ def _naive_utc(value):
     return value
 
 
-def oracle(entity_rows: list[dict], views: list[tuple[ViewData, dict[str, str], str | None]],
-           ts_column: str = "event_timestamp", full_feature_names: bool = False,
-           filter_by_created: bool = False) -> list[dict]:
+def oracle(
+    entity_rows: list[dict],
+    views: list[tuple[ViewData, dict[str, str], str | None]],
+    ts_column: str = "event_timestamp",
+    full_feature_names: bool = False,
+    filter_by_created: bool = False,
+) -> list[dict]:
     """views: (data, key mapping view key -> entity column, alias). Returns full output rows."""
     out = []
     for erow in entity_rows:
@@ -143,8 +187,10 @@ def oracle(entity_rows: list[dict], views: list[tuple[ViewData, dict[str, str], 
         for data, mapping, alias in views:
             best = None
             for frow in data.rows:
-                if t is None or any(erow[mapping.get(k, k)] is None or frow[k] is None
-                                    or frow[k] != erow[mapping.get(k, k)] for k in data.keys):
+                if t is None or any(
+                    erow[mapping.get(k, k)] is None or frow[k] is None or frow[k] != erow[mapping.get(k, k)]
+                    for k in data.keys
+                ):
                     continue
                 fts = _naive_utc(frow["event_timestamp"])
                 if fts is None or fts > t:
@@ -156,8 +202,12 @@ def oracle(entity_rows: list[dict], views: list[tuple[ViewData, dict[str, str], 
                     continue
                 # The one total order: ts, then created (a missing one last), then every feature
                 # in declared order, greater first, NULL above every value.
-                rank = (fts, created is not None, created or dt.datetime.min,
-                        *[(1, 0) if frow.get(f) is None else (0, frow[f]) for f in data.features])
+                rank = (
+                    fts,
+                    created is not None,
+                    created or dt.datetime.min,
+                    *[(1, 0) if frow.get(f) is None else (0, frow[f]) for f in data.features],
+                )
                 if best is None or rank > best[0]:
                     best = (rank, frow)
             label = alias or data.name

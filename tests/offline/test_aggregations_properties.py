@@ -42,12 +42,24 @@ def aggregations_for(windows) -> list[Aggregation]:
 
 
 def agg_view(data: ViewData, sql: dict[str, str], aggs: list[Aggregation], ts_type: str) -> FeatureView:
-    columns = {"k1": "bigint", "event_timestamp": ts_type, "created": "timestamp",
-               **{c: t for c, (t, _) in COLUMNS.items()}}
-    return FeatureView(name=data.name, entities=["e_k1"], join_keys=["k1"], timestamp="event_timestamp",
-                       created_timestamp="created" if data.created else None,
-                       features=[Feature(a.name, a.type) for a in aggs], sql=sql, columns=columns,
-                       aggregations=aggs, granularity_seconds=3600)
+    columns = {
+        "k1": "bigint",
+        "event_timestamp": ts_type,
+        "created": "timestamp",
+        **{c: t for c, (t, _) in COLUMNS.items()},
+    }
+    return FeatureView(
+        name=data.name,
+        entities=["e_k1"],
+        join_keys=["k1"],
+        timestamp="event_timestamp",
+        created_timestamp="created" if data.created else None,
+        features=[Feature(a.name, a.type) for a in aggs],
+        sql=sql,
+        columns=columns,
+        aggregations=aggs,
+        granularity_seconds=3600,
+    )
 
 
 # -- the oracle ----------------------------------------------------------------------------------
@@ -57,17 +69,24 @@ def _utc(value):
     return value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo is not None else value
 
 
-def aggregate_oracle(entity_rows: list[dict], events: list[dict], aggs: list[Aggregation],
-                     created: bool) -> list[dict]:
+def aggregate_oracle(entity_rows: list[dict], events: list[dict], aggs: list[Aggregation], created: bool) -> list[dict]:
     """For each entity row: every event row with its key and t - window <= ts <= t, plainly."""
     out = []
     for erow in entity_rows:
         t, key = _utc(erow["event_timestamp"]), erow["k1"]
         result = {}
         for agg in aggs:
-            rows = [] if t is None or key is None else [
-                r for r in events if r["k1"] == key and r["event_timestamp"] is not None
-                and t - dt.timedelta(seconds=agg.window_seconds) <= _utc(r["event_timestamp"]) <= t]
+            rows = (
+                []
+                if t is None or key is None
+                else [
+                    r
+                    for r in events
+                    if r["k1"] == key
+                    and r["event_timestamp"] is not None
+                    and t - dt.timedelta(seconds=agg.window_seconds) <= _utc(r["event_timestamp"]) <= t
+                ]
+            )
             values = [r[agg.column] for r in rows if r[agg.column] is not None] if agg.column else []
             fn = agg.function
             if fn == "count":
@@ -78,9 +97,11 @@ def aggregate_oracle(entity_rows: list[dict], events: list[dict], aggs: list[Agg
                 if not rows:
                     value = None
                 else:
+
                     def rank(r):
                         c = r["created"] if created else None
                         return (_utc(r["event_timestamp"]), c is not None, c or dt.datetime.min)
+
                     best = max(rank(r) for r in rows)
                     value = {r[agg.column] for r in rows if rank(r) == best}  # any of the tied rows
             elif not values:
@@ -131,19 +152,26 @@ def scenarios(draw):
     aware_events = draw(st.booleans())
     events = []
     for _ in range(draw(st.integers(0, 25))):
-        row = {"k1": draw(st.one_of(st.integers(1, 2), st.integers(1, 2), st.none())),
-               "event_timestamp": _ts(draw(st.one_of(steps, steps, steps, st.none())), False),
-               "created": _ts(draw(st.one_of(st.none(), steps)), False) if created else None,
-               "amount": draw(st.one_of(st.none(), st.floats(-5, 5, allow_nan=False).map(lambda x: round(x, 2)))),
-               "qty": draw(st.one_of(st.none(), st.integers(-3, 3))),
-               "store": draw(st.one_of(st.none(), st.sampled_from(["a", "b", "c"])))}
+        row = {
+            "k1": draw(st.one_of(st.integers(1, 2), st.integers(1, 2), st.none())),
+            "event_timestamp": _ts(draw(st.one_of(steps, steps, steps, st.none())), False),
+            "created": _ts(draw(st.one_of(st.none(), steps)), False) if created else None,
+            "amount": draw(st.one_of(st.none(), st.floats(-5, 5, allow_nan=False).map(lambda x: round(x, 2)))),
+            "qty": draw(st.one_of(st.none(), st.integers(-3, 3))),
+            "store": draw(st.one_of(st.none(), st.sampled_from(["a", "b", "c"]))),
+        }
         events.append(row)
         if draw(st.integers(0, 5)) == 0:
             events.append(dict(row))  # an exact duplicate event: counted twice
     aware_entities = draw(st.booleans())
-    entities = [{"k1": draw(st.one_of(st.integers(1, 3), st.integers(1, 2), st.none())),
-                 "event_timestamp": _ts(draw(st.one_of(steps, st.integers(-60, 900), st.none())), aware_entities),
-                 "label": draw(st.integers(0, 1))} for _ in range(draw(st.integers(0, 10)))]
+    entities = [
+        {
+            "k1": draw(st.one_of(st.integers(1, 3), st.integers(1, 2), st.none())),
+            "event_timestamp": _ts(draw(st.one_of(steps, st.integers(-60, 900), st.none())), aware_entities),
+            "label": draw(st.integers(0, 1)),
+        }
+        for _ in range(draw(st.integers(0, 10)))
+    ]
     if entities and draw(st.booleans()):
         entities.append(dict(entities[0]))  # a duplicate entity row comes back twice
     windows = draw(st.lists(st.sampled_from(WINDOWS), min_size=1, max_size=3, unique=True))
@@ -152,10 +180,23 @@ def scenarios(draw):
 
 def _events_view(created, aware, events) -> ViewData:
     ts_type = pa.timestamp("us", tz="UTC") if aware else pa.timestamp("us")
-    rows = [dict(r, event_timestamp=r["event_timestamp"].replace(tzinfo=UTC)
-                 if aware and r["event_timestamp"] is not None else r["event_timestamp"]) for r in events]
-    return ViewData("orders", ["k1"], list(COLUMNS), rows, created=created,
-                    types={"event_timestamp": ts_type, **{c: t for c, (_, t) in COLUMNS.items()}})
+    rows = [
+        dict(
+            r,
+            event_timestamp=r["event_timestamp"].replace(tzinfo=UTC)
+            if aware and r["event_timestamp"] is not None
+            else r["event_timestamp"],
+        )
+        for r in events
+    ]
+    return ViewData(
+        "orders",
+        ["k1"],
+        list(COLUMNS),
+        rows,
+        created=created,
+        types={"event_timestamp": ts_type, **{c: t for c, (_, t) in COLUMNS.items()}},
+    )
 
 
 def _entity_table(entities, aware):
@@ -176,8 +217,14 @@ def test_duckdb_aggregates_match_oracle(scenario):
     created, aware_events, events, entities, aware_entities, windows = scenario
     aggs = aggregations_for(windows)
     data = _events_view(created, aware_events, events)
-    plain = ViewData("latest", ["k1"], ["amount"], [dict(r) for r in events if r["k1"] is not None],
-                     created=created, types={"amount": pa.float64()})
+    plain = ViewData(
+        "latest",
+        ["k1"],
+        ["amount"],
+        [dict(r) for r in events if r["k1"] is not None],
+        created=created,
+        types={"amount": pa.float64()},
+    )
     plain.rows = [r for r in plain.rows if r["event_timestamp"] is not None]
     seen, unique = set(), []
     for r in plain.rows:  # rows equal on keys, ts and created have no defined latest row
@@ -198,12 +245,14 @@ def test_duckdb_aggregates_match_oracle(scenario):
         assert got.column("label").to_pylist() == [e["label"] for e in entities]
         assert_matches(got.to_pylist(), expected, (strategy, job.sql))
         for staged in (True, False):  # an aggregation view beside a plain view
-            job = store.get_historical_features(table, ["latest:amount"] + refs, full_feature_names=True,
-                                                strategy=strategy, stage_views=staged)
+            job = store.get_historical_features(
+                table, ["latest:amount"] + refs, full_feature_names=True, strategy=strategy, stage_views=staged
+            )
             rows = job.to_arrow().to_pylist()
             assert [r["latest__amount"] for r in rows] == [r["latest__amount"] for r in plain_expected]
-            assert_matches([{k.split("__", 1)[-1]: v for k, v in r.items()} for r in rows], expected,
-                           (strategy, staged))
+            assert_matches(
+                [{k.split("__", 1)[-1]: v for k, v in r.items()} for r in rows], expected, (strategy, staged)
+            )
 
 
 @settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -228,18 +277,38 @@ def test_snowflake_path_through_fakesnow_matches_oracle(scenario):
 def test_window_edges_exactly():
     """ts = t - window and ts = t are in; a microsecond older than t - window is out."""
     t = dt.datetime(2024, 1, 2)
-    events = [{"k1": 1, "event_timestamp": t - dt.timedelta(hours=1), "created": None, "amount": 1.0, "qty": 1, "store": "a"},
-              {"k1": 1, "event_timestamp": t - dt.timedelta(hours=1, microseconds=1), "created": None, "amount": 2.0,
-               "qty": 2, "store": "b"},
-              {"k1": 1, "event_timestamp": t, "created": None, "amount": 4.0, "qty": 4, "store": "c"},
-              {"k1": 1, "event_timestamp": t + dt.timedelta(microseconds=1), "created": None, "amount": 8.0,
-               "qty": 8, "store": "d"}]
-    aggs = [Aggregation("n", "count", 3600, None, "bigint"), Aggregation("s", "sum", 3600, "qty", "bigint"),
-            Aggregation("l", "last", 3600, "store", "varchar")]
+    events = [
+        {"k1": 1, "event_timestamp": t - dt.timedelta(hours=1), "created": None, "amount": 1.0, "qty": 1, "store": "a"},
+        {
+            "k1": 1,
+            "event_timestamp": t - dt.timedelta(hours=1, microseconds=1),
+            "created": None,
+            "amount": 2.0,
+            "qty": 2,
+            "store": "b",
+        },
+        {"k1": 1, "event_timestamp": t, "created": None, "amount": 4.0, "qty": 4, "store": "c"},
+        {
+            "k1": 1,
+            "event_timestamp": t + dt.timedelta(microseconds=1),
+            "created": None,
+            "amount": 8.0,
+            "qty": 8,
+            "store": "d",
+        },
+    ]
+    aggs = [
+        Aggregation("n", "count", 3600, None, "bigint"),
+        Aggregation("s", "sum", 3600, "qty", "bigint"),
+        Aggregation("l", "last", 3600, "store", "varchar"),
+    ]
     data = _events_view(False, False, events)
     store = _with_aggregation_view(duckdb_store([data]), data, aggs, False, "duckdb")
     table = _entity_table([{"k1": 1, "event_timestamp": t, "label": 0}], False)
     for strategy in ("window", "join"):
-        row = store.get_historical_features(table, ["orders:n", "orders:s", "orders:l"],
-                                            strategy=strategy).to_arrow().to_pylist()[0]
+        row = (
+            store.get_historical_features(table, ["orders:n", "orders:s", "orders:l"], strategy=strategy)
+            .to_arrow()
+            .to_pylist()[0]
+        )
         assert (row["n"], row["s"], row["l"]) == (2, 5, "c"), strategy

@@ -18,20 +18,31 @@ T = lambda h: dt.datetime(2024, 1, 1) + dt.timedelta(hours=h)  # noqa: E731
 
 
 def driver_view(ttl=0):
-    return ViewData("driver_stats", ["driver_id"], ["conv_rate", "acc_rate"], [
-        dict(driver_id=1, event_timestamp=T(1), created=T(1), conv_rate=0.1, acc_rate=0.5),
-        dict(driver_id=1, event_timestamp=T(3), created=T(3), conv_rate=0.3, acc_rate=0.6),
-        dict(driver_id=1, event_timestamp=T(3), created=T(4), conv_rate=0.35, acc_rate=0.65),
-        dict(driver_id=2, event_timestamp=T(2), created=T(2), conv_rate=0.2, acc_rate=None),
-    ], ttl_seconds=ttl)
+    return ViewData(
+        "driver_stats",
+        ["driver_id"],
+        ["conv_rate", "acc_rate"],
+        [
+            dict(driver_id=1, event_timestamp=T(1), created=T(1), conv_rate=0.1, acc_rate=0.5),
+            dict(driver_id=1, event_timestamp=T(3), created=T(3), conv_rate=0.3, acc_rate=0.6),
+            dict(driver_id=1, event_timestamp=T(3), created=T(4), conv_rate=0.35, acc_rate=0.65),
+            dict(driver_id=2, event_timestamp=T(2), created=T(2), conv_rate=0.2, acc_rate=None),
+        ],
+        ttl_seconds=ttl,
+    )
 
 
 def location_view():
-    return ViewData("location_stats", ["location_id"], ["avg_wait"], [
-        dict(location_id=10, event_timestamp=T(0), created=T(0), avg_wait=1.0),
-        dict(location_id=20, event_timestamp=T(1), created=T(1), avg_wait=2.0),
-        dict(location_id=10, event_timestamp=T(4), created=T(4), avg_wait=4.0),
-    ])
+    return ViewData(
+        "location_stats",
+        ["location_id"],
+        ["avg_wait"],
+        [
+            dict(location_id=10, event_timestamp=T(0), created=T(0), avg_wait=1.0),
+            dict(location_id=20, event_timestamp=T(1), created=T(1), avg_wait=2.0),
+            dict(location_id=10, event_timestamp=T(4), created=T(4), avg_wait=4.0),
+        ],
+    )
 
 
 ENTITIES = [
@@ -45,8 +56,7 @@ ENTITIES = [
 
 @pytest.fixture
 def store(tmp_path):
-    return duckdb_store([driver_view(), location_view()], services={"svc": ["driver_stats:conv_rate"]},
-                        tmp=tmp_path)
+    return duckdb_store([driver_view(), location_view()], services={"svc": ["driver_stats:conv_rate"]}, tmp=tmp_path)
 
 
 def rows(job):
@@ -63,19 +73,32 @@ def test_known_answer_order_duplicates_and_labels(store):
 
 def test_ttl_bounds_are_inclusive(tmp_path):
     s = duckdb_store([driver_view(ttl=7200)], tmp=tmp_path)
-    ent = [dict(driver_id=1, event_timestamp=T(5)), dict(driver_id=1, event_timestamp=T(5, ) + dt.timedelta(seconds=1)),
-           dict(driver_id=2, event_timestamp=T(2))]
+    ent = [
+        dict(driver_id=1, event_timestamp=T(5)),
+        dict(
+            driver_id=1,
+            event_timestamp=T(
+                5,
+            )
+            + dt.timedelta(seconds=1),
+        ),
+        dict(driver_id=2, event_timestamp=T(2)),
+    ]
     got = rows(s.get_historical_features(pa.Table.from_pylist(ent), ["driver_stats:conv_rate"]))
     # ts 3h is exactly 2h before 5h: still inside; one second later it is outside.
     assert [r["conv_rate"] for r in got] == [0.35, None, 0.2]
 
 
 def test_key_mapping_joins_the_same_view_twice(store):
-    feats = ["location_stats[as=origin, location_id=origin_id]:avg_wait",
-             "location_stats[as=destination, location_id=destination_id]:avg_wait"]
+    feats = [
+        "location_stats[as=origin, location_id=origin_id]:avg_wait",
+        "location_stats[as=destination, location_id=destination_id]:avg_wait",
+    ]
     got = rows(store.get_historical_features(pa.Table.from_pylist(ENTITIES), feats, full_feature_names=True))
-    views = [(location_view(), {"location_id": "origin_id"}, "origin"),
-             (location_view(), {"location_id": "destination_id"}, "destination")]
+    views = [
+        (location_view(), {"location_id": "origin_id"}, "origin"),
+        (location_view(), {"location_id": "destination_id"}, "destination"),
+    ]
     assert got == oracle(ENTITIES, views, full_feature_names=True)
     assert [r["origin__avg_wait"] for r in got] == [1.0, 2.0, 1.0, None, 1.0]
 
@@ -89,16 +112,22 @@ def test_parse_feature_ref():
 def test_feature_service_and_whole_view(store):
     ent = pa.Table.from_pylist(ENTITIES)
     assert rows(store.get_historical_features(ent, "svc")) == rows(
-        store.get_historical_features(ent, ["driver_stats:conv_rate"]))
+        store.get_historical_features(ent, ["driver_stats:conv_rate"])
+    )
     got = rows(store.get_historical_features(ent, ["driver_stats"]))
     assert list(got[0])[-2:] == ["conv_rate", "acc_rate"]
 
 
 def test_filter_by_created_timestamp(tmp_path):
-    view = ViewData("v", ["driver_id"], ["x"], [
-        dict(driver_id=1, event_timestamp=T(1), created=T(1), x=1.0),
-        dict(driver_id=1, event_timestamp=T(2), created=T(9), x=2.0),  # known only later
-    ])
+    view = ViewData(
+        "v",
+        ["driver_id"],
+        ["x"],
+        [
+            dict(driver_id=1, event_timestamp=T(1), created=T(1), x=1.0),
+            dict(driver_id=1, event_timestamp=T(2), created=T(9), x=2.0),  # known only later
+        ],
+    )
     s = duckdb_store([view], tmp=tmp_path)
     ent = pa.Table.from_pylist([dict(driver_id=1, event_timestamp=T(3))])
     assert rows(s.get_historical_features(ent, ["v:x"]))[0]["x"] == 2.0
@@ -118,8 +147,10 @@ def test_entity_inputs_all_give_the_same_answer(store, tmp_path):
     assert rows(store.get_historical_features(pd.DataFrame(ENTITIES), feats)) == expected
     assert rows(store.get_historical_features(str(path), feats)) == expected
     assert rows(store.get_historical_features(path, feats)) == expected
-    assert rows(store.get_historical_features(pa.RecordBatchReader.from_batches(table.schema, table.to_batches()),
-                                              feats)) == expected
+    assert (
+        rows(store.get_historical_features(pa.RecordBatchReader.from_batches(table.schema, table.to_batches()), feats))
+        == expected
+    )
     sql = f"select * from read_parquet('{path}')"
     assert rows(store.get_historical_features(sql, feats)) == expected
     assert rows(store.get_historical_features(table, feats, strategy="window")) == expected
@@ -129,9 +160,15 @@ def test_timezones_are_converted_not_shifted(tmp_path):
     """An entity timestamp at 05:00+02:00 is 03:00 UTC; naive timestamps are UTC."""
     s = duckdb_store([driver_view()], tmp=tmp_path)
     plus2 = dt.timezone(dt.timedelta(hours=2))
-    ent = pa.table({"driver_id": [1, 1], "event_timestamp": pa.array(
-        [dt.datetime(2024, 1, 1, 4, 30, tzinfo=plus2), dt.datetime(2024, 1, 1, 5, 0, tzinfo=plus2)],
-        pa.timestamp("us", tz="+02:00"))})
+    ent = pa.table(
+        {
+            "driver_id": [1, 1],
+            "event_timestamp": pa.array(
+                [dt.datetime(2024, 1, 1, 4, 30, tzinfo=plus2), dt.datetime(2024, 1, 1, 5, 0, tzinfo=plus2)],
+                pa.timestamp("us", tz="+02:00"),
+            ),
+        }
+    )
     got = s.get_historical_features(ent, ["driver_stats:conv_rate"]).to_arrow()
     assert got.column("conv_rate").to_pylist() == [0.1, 0.35]
     assert got.schema.field("event_timestamp").type == pa.timestamp("us", tz="+02:00")  # returned untouched
@@ -154,7 +191,9 @@ def test_timestamptz_feature_view(tmp_path):
 
 def test_pandas_nanoseconds_and_dates(store):
     pd = pytest.importorskip("pandas")
-    df = pd.DataFrame({"driver_id": [1, 2], "event_timestamp": pd.to_datetime(["2024-01-01 03:00:00", "2024-01-02 00:00:00"])})
+    df = pd.DataFrame(
+        {"driver_id": [1, 2], "event_timestamp": pd.to_datetime(["2024-01-01 03:00:00", "2024-01-02 00:00:00"])}
+    )
     assert [r["conv_rate"] for r in rows(store.get_historical_features(df, ["driver_stats:conv_rate"]))] == [0.35, 0.2]
     ent = pa.table({"driver_id": [2], "event_timestamp": pa.array([dt.date(2024, 1, 2)])})
     assert rows(store.get_historical_features(ent, ["driver_stats:conv_rate"]))[0]["conv_rate"] == 0.2
@@ -174,8 +213,11 @@ def test_to_parquet_to_table_to_pandas_and_sql(store, tmp_path):
     assert "asof left join" in job.sql.lower()
 
 
-TWO_VIEWS = ["driver_stats:conv_rate", "location_stats[as=origin, location_id=origin_id]:avg_wait",
-             "driver_stats:acc_rate"]
+TWO_VIEWS = [
+    "driver_stats:conv_rate",
+    "location_stats[as=origin, location_id=origin_id]:avg_wait",
+    "driver_stats:acc_rate",
+]
 
 
 def test_views_joined_one_query_each_by_default_on_duckdb(store, tmp_path):
@@ -185,8 +227,16 @@ def test_views_joined_one_query_each_by_default_on_duckdb(store, tmp_path):
     assert staged.sql.startswith("CREATE TEMPORARY TABLE") and "positional join" in staged.sql
     assert "positional join" not in single.sql
     expected = single.to_arrow()
-    assert expected.column_names == ["driver_id", "event_timestamp", "label", "origin_id", "destination_id",
-                                     "conv_rate", "acc_rate", "avg_wait"]
+    assert expected.column_names == [
+        "driver_id",
+        "event_timestamp",
+        "label",
+        "origin_id",
+        "destination_id",
+        "conv_rate",
+        "acc_rate",
+        "avg_wait",
+    ]
     out = tmp_path / "staged.parquet"
     assert staged.to_parquet(out, batch_size=2) == len(ENTITIES)  # several batches, streamed
     assert pq.read_table(out).equals(expected)
@@ -230,20 +280,30 @@ def test_strategy_from_profile_and_project_macro_override(tmp_path):
     job = s.get_historical_features(pa.Table.from_pylist(ENTITIES), ["driver_stats:conv_rate"])
     assert "asof" not in job.sql.lower() and "__fid" in job.sql
     lib = MacroLibrary.builtin()
-    lib.add("macros/pit.sql", "{% macro duckdb__point_in_time_join(entity, views, options) -%}"
-                              "select {{ entity.row | quote }}, 42.0 as {{ views[0].features[0].output | quote }} "
-                              "from {{ entity.relation }} order by 1{%- endmacro %}")
+    lib.add(
+        "macros/pit.sql",
+        "{% macro duckdb__point_in_time_join(entity, views, options) -%}"
+        "select {{ entity.row | quote }}, 42.0 as {{ views[0].features[0].output | quote }} "
+        "from {{ entity.relation }} order by 1{%- endmacro %}",
+    )
     s.renderer = lib.renderer("duckdb")
     got = rows(s.get_historical_features(pa.Table.from_pylist(ENTITIES), ["driver_stats:conv_rate"]))
     assert [r["conv_rate"] for r in got] == [42.0] * len(ENTITIES)
 
 
 def test_identifiers_cannot_inject(tmp_path):
-    view = ViewData('we"ird', ["driver_id"], ['x"; drop table t; --'], [
-        dict(driver_id=1, event_timestamp=T(1), created=T(1), **{'x"; drop table t; --': 1.5})])
+    view = ViewData(
+        'we"ird',
+        ["driver_id"],
+        ['x"; drop table t; --'],
+        [dict(driver_id=1, event_timestamp=T(1), created=T(1), **{'x"; drop table t; --': 1.5})],
+    )
     s = duckdb_store([view], tmp=tmp_path)
-    got = rows(s.get_historical_features(pa.table({"driver_id": [1], "event_timestamp": [T(2)]}),
-                                         ['we"ird:x"; drop table t; --']))
+    got = rows(
+        s.get_historical_features(
+            pa.table({"driver_id": [1], "event_timestamp": [T(2)]}), ['we"ird:x"; drop table t; --']
+        )
+    )
     assert got[0]['x"; drop table t; --'] == 1.5
 
 
@@ -251,39 +311,118 @@ def test_identifiers_cannot_inject(tmp_path):
 ENT = pa.Table.from_pylist(ENTITIES)
 
 
-@pytest.mark.parametrize("entity_df, features, options, error, message", [
-    (ENT, ["driver_stat:conv_rate"], {}, RetrievalError, "unknown feature view 'driver_stat' (did you mean 'driver_stats'?)"),
-    (ENT, ["driver_stats:conv_rat"], {}, RetrievalError, "feature view 'driver_stats' has no feature 'conv_rat' (did you mean 'conv_rate'?)"),
-    (ENT, [], {}, RetrievalError, "no features requested"),
-    (ENT, "svx", {}, RetrievalError, "unknown feature service 'svx' (did you mean 'svc'?)"),
-    (ENT, ["driver_stats:"], {}, RetrievalError, "feature reference 'driver_stats:' names no feature after ':'"),
-    (ENT, ["driver_stats[as]:conv_rate"], {}, RetrievalError, "cannot read 'as' in feature reference 'driver_stats[as]:conv_rate'"),
-    (ENT, ["location_stats[loc_id=origin_id]:avg_wait"], {}, RetrievalError,
-     "'loc_id' in location_stats[...] is not a join key of feature view 'location_stats'"),
-    (ENT.drop_columns(["driver_id"]), ["driver_stats:conv_rate"], {}, RetrievalError,
-     "entity rows have no column 'driver_id' (join key 'driver_id' of feature view 'driver_stats')"),
-    (ENT.drop_columns(["event_timestamp"]), ["driver_stats:conv_rate"], {}, RetrievalError,
-     "entity rows have no timestamp column 'event_timestamp'"),
-    (ENT, ["driver_stats:conv_rate"], {"timestamp_column": "ts"}, RetrievalError,
-     "entity rows have no timestamp column 'ts'"),
-    (ENT.set_column(1, "event_timestamp", pa.array(["2024-01-01"] * 5)), ["driver_stats:conv_rate"], {},
-     RetrievalError, "entity timestamp column 'event_timestamp' has type string, not a timestamp"),
-    (ENT, ["driver_stats:conv_rate", "driver_stats:conv_rate"], {"strategy": "magic"}, UsageError,
-     "unknown point-in-time strategy 'magic'"),
-    (ENT, ["driver_stats:conv_rate"], {"filter_by_created": True}, UsageError,
-     "unknown option 'filter_by_created' for get_historical_features (did you mean 'filter_by_created_timestamp'?)"),
-    (ENT, ["driver_stats:conv_rate", "location_stats[as=driver_stats, location_id=origin_id]:avg_wait"], {},
-     RetrievalError, "feature view 'driver_stats' is joined twice with different join keys"),
-    (ENT, ["location_stats[location_id=origin_id]:avg_wait", "location_stats[location_id=destination_id]:avg_wait"],
-     {}, RetrievalError, "feature view 'location_stats' is joined twice with different join keys"),
-    (ENT, ["location_stats[as=o, location_id=origin_id]:avg_wait", "location_stats[as=d, location_id=destination_id]:avg_wait"],
-     {}, RetrievalError, "output column 'avg_wait' of feature 'd:avg_wait' collides with feature 'o:avg_wait'"),
-    (ENT.append_column("conv_rate", pa.array([1] * 5)), ["driver_stats:conv_rate"], {}, RetrievalError,
-     "output column 'conv_rate' of feature 'driver_stats:conv_rate' collides with an entity column"),
-    ("missing.parquet", ["driver_stats:conv_rate"], {}, RetrievalError, "entity file not found: missing.parquet"),
-    (42, ["driver_stats:conv_rate"], {}, RetrievalError, "entity rows of type int are not supported"),
-    ("select nope from nowhere", ["driver_stats:conv_rate"], {}, SqlfeastError, "DuckDB: Catalog Error"),
-])
+@pytest.mark.parametrize(
+    "entity_df, features, options, error, message",
+    [
+        (
+            ENT,
+            ["driver_stat:conv_rate"],
+            {},
+            RetrievalError,
+            "unknown feature view 'driver_stat' (did you mean 'driver_stats'?)",
+        ),
+        (
+            ENT,
+            ["driver_stats:conv_rat"],
+            {},
+            RetrievalError,
+            "feature view 'driver_stats' has no feature 'conv_rat' (did you mean 'conv_rate'?)",
+        ),
+        (ENT, [], {}, RetrievalError, "no features requested"),
+        (ENT, "svx", {}, RetrievalError, "unknown feature service 'svx' (did you mean 'svc'?)"),
+        (ENT, ["driver_stats:"], {}, RetrievalError, "feature reference 'driver_stats:' names no feature after ':'"),
+        (
+            ENT,
+            ["driver_stats[as]:conv_rate"],
+            {},
+            RetrievalError,
+            "cannot read 'as' in feature reference 'driver_stats[as]:conv_rate'",
+        ),
+        (
+            ENT,
+            ["location_stats[loc_id=origin_id]:avg_wait"],
+            {},
+            RetrievalError,
+            "'loc_id' in location_stats[...] is not a join key of feature view 'location_stats'",
+        ),
+        (
+            ENT.drop_columns(["driver_id"]),
+            ["driver_stats:conv_rate"],
+            {},
+            RetrievalError,
+            "entity rows have no column 'driver_id' (join key 'driver_id' of feature view 'driver_stats')",
+        ),
+        (
+            ENT.drop_columns(["event_timestamp"]),
+            ["driver_stats:conv_rate"],
+            {},
+            RetrievalError,
+            "entity rows have no timestamp column 'event_timestamp'",
+        ),
+        (
+            ENT,
+            ["driver_stats:conv_rate"],
+            {"timestamp_column": "ts"},
+            RetrievalError,
+            "entity rows have no timestamp column 'ts'",
+        ),
+        (
+            ENT.set_column(1, "event_timestamp", pa.array(["2024-01-01"] * 5)),
+            ["driver_stats:conv_rate"],
+            {},
+            RetrievalError,
+            "entity timestamp column 'event_timestamp' has type string, not a timestamp",
+        ),
+        (
+            ENT,
+            ["driver_stats:conv_rate", "driver_stats:conv_rate"],
+            {"strategy": "magic"},
+            UsageError,
+            "unknown point-in-time strategy 'magic'",
+        ),
+        (
+            ENT,
+            ["driver_stats:conv_rate"],
+            {"filter_by_created": True},
+            UsageError,
+            "unknown option 'filter_by_created' for get_historical_features (did you mean 'filter_by_created_timestamp'?)",
+        ),
+        (
+            ENT,
+            ["driver_stats:conv_rate", "location_stats[as=driver_stats, location_id=origin_id]:avg_wait"],
+            {},
+            RetrievalError,
+            "feature view 'driver_stats' is joined twice with different join keys",
+        ),
+        (
+            ENT,
+            ["location_stats[location_id=origin_id]:avg_wait", "location_stats[location_id=destination_id]:avg_wait"],
+            {},
+            RetrievalError,
+            "feature view 'location_stats' is joined twice with different join keys",
+        ),
+        (
+            ENT,
+            [
+                "location_stats[as=o, location_id=origin_id]:avg_wait",
+                "location_stats[as=d, location_id=destination_id]:avg_wait",
+            ],
+            {},
+            RetrievalError,
+            "output column 'avg_wait' of feature 'd:avg_wait' collides with feature 'o:avg_wait'",
+        ),
+        (
+            ENT.append_column("conv_rate", pa.array([1] * 5)),
+            ["driver_stats:conv_rate"],
+            {},
+            RetrievalError,
+            "output column 'conv_rate' of feature 'driver_stats:conv_rate' collides with an entity column",
+        ),
+        ("missing.parquet", ["driver_stats:conv_rate"], {}, RetrievalError, "entity file not found: missing.parquet"),
+        (42, ["driver_stats:conv_rate"], {}, RetrievalError, "entity rows of type int are not supported"),
+        ("select nope from nowhere", ["driver_stats:conv_rate"], {}, SqlfeastError, "DuckDB: Catalog Error"),
+    ],
+)
 def test_clear_errors(store, entity_df, features, options, error, message):
     with pytest.raises(error) as info:
         store.get_historical_features(entity_df, features, **options).to_arrow()
@@ -301,20 +440,44 @@ def test_cli_historical(example_project, monkeypatch):
     monkeypatch.chdir(example_project)
     import duckdb
 
-    duckdb.sql("copy (select driver_id, event_timestamp + interval 1 hour as event_timestamp, 1 as label "
-               "from 'data/driver_stats.parquet' order by all limit 50) to 'ent.parquet'")
+    duckdb.sql(
+        "copy (select driver_id, event_timestamp + interval 1 hour as event_timestamp, 1 as label "
+        "from 'data/driver_stats.parquet' order by all limit 50) to 'ent.parquet'"
+    )
     runner = CliRunner()
-    res = runner.invoke(main, ["historical", "-e", "ent.parquet", "-f",
-                               "driver_hourly_stats:conv_rate, driver_hourly_stats:acc_rate",
-                               "-o", "out.parquet", "--full-feature-names"])
+    res = runner.invoke(
+        main,
+        [
+            "historical",
+            "-e",
+            "ent.parquet",
+            "-f",
+            "driver_hourly_stats:conv_rate, driver_hourly_stats:acc_rate",
+            "-o",
+            "out.parquet",
+            "--full-feature-names",
+        ],
+    )
     assert res.exit_code == 0, res.output
     assert "Wrote 50 rows to out.parquet" in res.output
     by_file = pq.read_table("out.parquet")
     assert by_file.column_names[-2:] == ["driver_hourly_stats__conv_rate", "driver_hourly_stats__acc_rate"]
     assert by_file.column("driver_hourly_stats__conv_rate").null_count < 50
-    res = runner.invoke(main, ["historical", "--entity-sql", "select * from read_parquet('ent.parquet')",
-                               "-f", "driver_hourly_stats:conv_rate,driver_hourly_stats:acc_rate",
-                               "-o", "sql.parquet", "--full-feature-names", "--strategy", "window"])
+    res = runner.invoke(
+        main,
+        [
+            "historical",
+            "--entity-sql",
+            "select * from read_parquet('ent.parquet')",
+            "-f",
+            "driver_hourly_stats:conv_rate,driver_hourly_stats:acc_rate",
+            "-o",
+            "sql.parquet",
+            "--full-feature-names",
+            "--strategy",
+            "window",
+        ],
+    )
     assert res.exit_code == 0, res.output
     assert pq.read_table("sql.parquet").equals(by_file)
     res = runner.invoke(main, ["historical", "-e", "ent.parquet", "-f", "driver_hourly_stats:nope", "-o", "x.parquet"])

@@ -28,8 +28,10 @@ def _ts(h):
 def view_rows(draw, name: str, keys: list[str], created: bool):
     rows, seen = [], set()
     for _ in range(draw(st.integers(0, 20))):
-        row = {k: draw(st.one_of(st.none(), st.integers(1, 2)) if draw(st.integers(0, 9)) == 0
-                       else st.integers(1, 2)) for k in keys}
+        row = {
+            k: draw(st.one_of(st.none(), st.integers(1, 2)) if draw(st.integers(0, 9)) == 0 else st.integers(1, 2))
+            for k in keys
+        }
         row["event_timestamp"] = _ts(draw(hours))
         row["created"] = _ts(draw(maybe_hours)) if created else None
         # Rows equal on keys, ts and created have no defined winner; keep one of them.
@@ -41,8 +43,14 @@ def view_rows(draw, name: str, keys: list[str], created: bool):
         row["f2"] = draw(values)
         rows.append(row)
     ttl = draw(st.sampled_from([0, 3600, 2 * 3600]))
-    return ViewData(name, keys, ["f1", "f2"] if name == "a" else ["g1"],
-                    [dict(r, g1=r["f1"]) for r in rows], ttl_seconds=ttl, created=created)
+    return ViewData(
+        name,
+        keys,
+        ["f1", "f2"] if name == "a" else ["g1"],
+        [dict(r, g1=r["f1"]) for r in rows],
+        ttl_seconds=ttl,
+        created=created,
+    )
 
 
 @st.composite
@@ -58,22 +66,28 @@ def scenarios(draw):
                 rows.append(r)
         b.rows = rows
     n = draw(st.integers(0, 12))
-    entities = [{"k1": draw(st.one_of(st.none(), st.integers(1, 3))), "k2": draw(st.integers(1, 2)),
-                 "event_timestamp": _ts(draw(st.one_of(hours, st.integers(-1, 8), st.none()))),
-                 "label": draw(st.integers(0, 1))} for _ in range(n)]
+    entities = [
+        {
+            "k1": draw(st.one_of(st.none(), st.integers(1, 3))),
+            "k2": draw(st.integers(1, 2)),
+            "event_timestamp": _ts(draw(st.one_of(hours, st.integers(-1, 8), st.none()))),
+            "label": draw(st.integers(0, 1)),
+        }
+        for _ in range(n)
+    ]
     if entities and draw(st.booleans()):
         entities.append(dict(entities[0]))  # an exact duplicate entity row
     return a, b, entities
 
 
-ENTITY_SCHEMA = pa.schema([("k1", pa.int64()), ("k2", pa.int64()), ("event_timestamp", pa.timestamp("us")),
-                           ("label", pa.int64())])
+ENTITY_SCHEMA = pa.schema(
+    [("k1", pa.int64()), ("k2", pa.int64()), ("event_timestamp", pa.timestamp("us")), ("label", pa.int64())]
+)
 FEATURES = ["a:f1", "a:f2", "b:g1"]
 
 
 def _expected(a, b, entities, full=False, filter_created=False):
-    return oracle(entities, [(a, {}, None), (b, {}, None)], full_feature_names=full,
-                  filter_by_created=filter_created)
+    return oracle(entities, [(a, {}, None), (b, {}, None)], full_feature_names=full, filter_by_created=filter_created)
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -85,15 +99,22 @@ def test_duckdb_every_strategy_matches_oracle(scenario, filter_created):
     expected = _expected(a, b, entities, full=True, filter_created=filter_created)
     for strategy in ("asof", "window", "join"):
         for staged in (True, False):  # one query per view (the DuckDB default), or one query
-            job = store.get_historical_features(table, FEATURES, full_feature_names=True, strategy=strategy,
-                                                filter_by_created_timestamp=filter_created, stage_views=staged)
+            job = store.get_historical_features(
+                table,
+                FEATURES,
+                full_feature_names=True,
+                strategy=strategy,
+                filter_by_created_timestamp=filter_created,
+                stage_views=staged,
+            )
             assert bool(job.stages) == staged
             assert job.to_arrow().to_pylist() == expected, (strategy, staged, job.sql)
 
 
 def _snowflake_rows(store, table, strategy, filter_created):
-    job = store.get_historical_features(table, FEATURES, full_feature_names=True, strategy=strategy,
-                                        filter_by_created_timestamp=filter_created)
+    job = store.get_historical_features(
+        table, FEATURES, full_feature_names=True, strategy=strategy, filter_by_created_timestamp=filter_created
+    )
     return job.to_arrow().to_pylist()
 
 

@@ -54,23 +54,40 @@ def to_duckdb(snowflake_text: str) -> str:
 
 
 def _views():
-    a = ViewData("driver_stats", ["driver_id"], ["conv_rate"], [
-        dict(driver_id=1, event_timestamp=T(1), created=T(1), conv_rate=0.1),
-        dict(driver_id=1, event_timestamp=T(3), created=T(4), conv_rate=0.35)], ttl_seconds=7200)
-    b = ViewData("trip_stats", ["driver_id", "customer_id"], ["trips"], [
-        dict(driver_id=1, customer_id=7, event_timestamp=T(0), created=T(0), trips=3.0)])
+    a = ViewData(
+        "driver_stats",
+        ["driver_id"],
+        ["conv_rate"],
+        [
+            dict(driver_id=1, event_timestamp=T(1), created=T(1), conv_rate=0.1),
+            dict(driver_id=1, event_timestamp=T(3), created=T(4), conv_rate=0.35),
+        ],
+        ttl_seconds=7200,
+    )
+    b = ViewData(
+        "trip_stats",
+        ["driver_id", "customer_id"],
+        ["trips"],
+        [dict(driver_id=1, customer_id=7, event_timestamp=T(0), created=T(0), trips=3.0)],
+    )
     return a, b
 
 
-ENT = pa.table({"driver_id": [1, 2], "customer_id": [7, 7], "origin": [1, 1],
-                "event_timestamp": pa.array([T(3), T(5)], pa.timestamp("us"))})
+ENT = pa.table(
+    {
+        "driver_id": [1, 2],
+        "customer_id": [7, 7],
+        "origin": [1, 1],
+        "event_timestamp": pa.array([T(3), T(5)], pa.timestamp("us")),
+    }
+)
 CASES = {
     "asof_two_views": dict(features=["driver_stats:conv_rate", "trip_stats:trips"], strategy="asof"),
-    "asof_key_mapping": dict(features=["trip_stats[as=o, customer_id=origin]:trips"], strategy="asof",
-                             full_feature_names=True),
+    "asof_key_mapping": dict(
+        features=["trip_stats[as=o, customer_id=origin]:trips"], strategy="asof", full_feature_names=True
+    ),
     "window_two_views": dict(features=["driver_stats:conv_rate", "trip_stats:trips"], strategy="window"),
-    "join_filter_created": dict(features=["driver_stats:conv_rate"], strategy="asof",
-                                filter_by_created_timestamp=True),
+    "join_filter_created": dict(features=["driver_stats:conv_rate"], strategy="asof", filter_by_created_timestamp=True),
 }
 
 
@@ -92,7 +109,7 @@ def test_golden_snowflake_sql(case):
 
 
 def test_translation_keeps_unmatched_rows():
-    out = to_duckdb('select * from e asof join f match_condition (e.ts >= f.ts) on e.k = f.k')
+    out = to_duckdb("select * from e asof join f match_condition (e.ts >= f.ts) on e.k = f.k")
     assert "ASOF LEFT JOIN" in out and "e.ts >= f.ts" in out
 
 

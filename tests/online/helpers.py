@@ -11,36 +11,69 @@ import pyarrow as pa
 from sqlfeast.core.registry import Registry
 from sqlfeast.core.spec import Entity, Feature, FeatureView
 
-ALL_TYPES = [("f_bigint", "bigint"), ("f_int", "integer"), ("f_double", "double"), ("f_float", "float"),
-             ("f_bool", "boolean"), ("f_text", "varchar"), ("f_ts", "timestamp"), ("f_date", "date"),
-             ("f_dec", "decimal(10,2)"), ("f_bytes", "bytes"), ("f_arr", "array<bigint>"),
-             ("f_sarr", "array<varchar>"), ("f_darr", "array<double>")]
+ALL_TYPES = [
+    ("f_bigint", "bigint"),
+    ("f_int", "integer"),
+    ("f_double", "double"),
+    ("f_float", "float"),
+    ("f_bool", "boolean"),
+    ("f_text", "varchar"),
+    ("f_ts", "timestamp"),
+    ("f_date", "date"),
+    ("f_dec", "decimal(10,2)"),
+    ("f_bytes", "bytes"),
+    ("f_arr", "array<bigint>"),
+    ("f_sarr", "array<varchar>"),
+    ("f_darr", "array<double>"),
+]
 
 
 def typed_view(name: str = "typed", ttl: int = 0) -> FeatureView:
-    return FeatureView(name=name, entities=["driver"], join_keys=["driver_id"], timestamp="event_timestamp",
-                       created_timestamp="created", features=[Feature(n, t) for n, t in ALL_TYPES],
-                       ttl_seconds=ttl, join_key_types={"driver_id": "bigint"})
+    return FeatureView(
+        name=name,
+        entities=["driver"],
+        join_keys=["driver_id"],
+        timestamp="event_timestamp",
+        created_timestamp="created",
+        features=[Feature(n, t) for n, t in ALL_TYPES],
+        ttl_seconds=ttl,
+        join_key_types={"driver_id": "bigint"},
+    )
 
 
 def stats_view(name: str = "driver_stats", ttl: int = 0, keys=("driver_id",)) -> FeatureView:
-    return FeatureView(name=name, entities=["driver"], join_keys=list(keys), timestamp="event_timestamp",
-                       created_timestamp="created", features=[Feature("conv_rate", "double"),
-                                                              Feature("trips", "bigint")],
-                       ttl_seconds=ttl, join_key_types={k: "bigint" for k in keys})
+    return FeatureView(
+        name=name,
+        entities=["driver"],
+        join_keys=list(keys),
+        timestamp="event_timestamp",
+        created_timestamp="created",
+        features=[Feature("conv_rate", "double"), Feature("trips", "bigint")],
+        ttl_seconds=ttl,
+        join_key_types={k: "bigint" for k in keys},
+    )
 
 
 def registry_of(project: str, *views: FeatureView) -> Registry:
-    return Registry(project=project, entities={"driver": Entity("driver", ["driver_id"])},
-                    feature_views={v.name: v for v in views})
+    return Registry(
+        project=project, entities={"driver": Entity("driver", ["driver_id"])}, feature_views={v.name: v for v in views}
+    )
 
 
 TYPED_VALUES = {
-    "f_bigint": [2**62, None], "f_int": [-7, None], "f_double": [0.1 + 0.2, None],
-    "f_float": [1.5, None], "f_bool": [False, None], "f_text": ["héllo, =world", None],
-    "f_ts": [datetime(2024, 5, 1, 12, 30, 45, 123456), None], "f_date": [date(2024, 2, 29), None],
-    "f_dec": [Decimal("12345678.91"), None], "f_bytes": [b"\x00\xffbin", None],
-    "f_arr": [[1, None, 3], None], "f_sarr": [["a", ""], None], "f_darr": [[float("inf"), -0.5], None],
+    "f_bigint": [2**62, None],
+    "f_int": [-7, None],
+    "f_double": [0.1 + 0.2, None],
+    "f_float": [1.5, None],
+    "f_bool": [False, None],
+    "f_text": ["héllo, =world", None],
+    "f_ts": [datetime(2024, 5, 1, 12, 30, 45, 123456), None],
+    "f_date": [date(2024, 2, 29), None],
+    "f_dec": [Decimal("12345678.91"), None],
+    "f_bytes": [b"\x00\xffbin", None],
+    "f_arr": [[1, None, 3], None],
+    "f_sarr": [["a", ""], None],
+    "f_darr": [[float("inf"), -0.5], None],
 }
 
 
@@ -48,16 +81,19 @@ def typed_rows(ts: datetime) -> pa.Table:
     view = typed_view()
     from sqlfeast.core.types import parse_type
 
-    cols = {"driver_id": pa.array([1, 2], pa.int64()),
-            "event_timestamp": pa.array([ts, ts], pa.timestamp("us")),
-            "created": pa.array([ts, ts], pa.timestamp("us"))}
+    cols = {
+        "driver_id": pa.array([1, 2], pa.int64()),
+        "event_timestamp": pa.array([ts, ts], pa.timestamp("us")),
+        "created": pa.array([ts, ts], pa.timestamp("us")),
+    }
     for f in view.features:
         cols[f.name] = pa.array(TYPED_VALUES[f.name], parse_type(f.type).arrow())
     return pa.table(cols)
 
 
-def stats_rows(ids, ts: datetime, conv: float, trips: int = 0, created: datetime | None = None,
-               keys=("driver_id",)) -> pa.Table:
+def stats_rows(
+    ids, ts: datetime, conv: float, trips: int = 0, created: datetime | None = None, keys=("driver_id",)
+) -> pa.Table:
     n = len(ids)
     cols = {}
     for k in keys:
@@ -77,8 +113,7 @@ HOUR = timedelta(hours=1)
 REPO = Path(__file__).resolve().parents[2]
 
 
-def make_project(root, name: str, endpoint: str | None = None, drivers: int | None = None,
-                 **dynamo_settings) -> Path:
+def make_project(root, name: str, endpoint: str | None = None, drivers: int | None = None, **dynamo_settings) -> Path:
     """A copy of the example project named `name`, with targets `dev` (SQLite online store) and
     `ddb` (DynamoDB at `endpoint`); with `drivers`, driver_stats holds that many drivers, each
     with an older row, and two rows at the latest time whose later created one must win."""
@@ -94,12 +129,25 @@ def make_project(root, name: str, endpoint: str | None = None, drivers: int | No
     write_sample_data(root)  # data/ is generated, never committed
     text = (REPO / "sqlfeast_project.yml").read_text().replace("name: demo", f"name: {name}")
     (root / "sqlfeast_project.yml").write_text(text)
-    ddb = {"type": "dynamodb", "region": "us-east-1", "endpoint_url": endpoint or "http://127.0.0.1:9",
-           "lease_seconds": 3, "retry_seconds": 30, "connect_attempts": 2, **dynamo_settings}
+    ddb = {
+        "type": "dynamodb",
+        "region": "us-east-1",
+        "endpoint_url": endpoint or "http://127.0.0.1:9",
+        "lease_seconds": 3,
+        "retry_seconds": 30,
+        "connect_attempts": 2,
+        **dynamo_settings,
+    }
     base = {"type": "duckdb", "path": "target/dev.duckdb", "schema": "main"}
-    profiles = {"demo": {"target": "dev", "outputs": {
-        "dev": {**base, "online_store": {"type": "sqlite", "path": "target/online.db"}},
-        "ddb": {**base, "online_store": ddb}}}}
+    profiles = {
+        "demo": {
+            "target": "dev",
+            "outputs": {
+                "dev": {**base, "online_store": {"type": "sqlite", "path": "target/online.db"}},
+                "ddb": {**base, "online_store": ddb},
+            },
+        }
+    }
     (root / "profiles.yml").write_text(yaml.safe_dump(profiles))
     if drivers:
         write_driver_stats(root / "data" / "driver_stats.parquet", drivers)
@@ -111,8 +159,14 @@ def write_driver_stats(path, drivers: int) -> None:
 
     ids = list(range(1, drivers + 1))
     t_old, t_new = datetime(2024, 1, 1), datetime(2024, 1, 2)
-    rows = {"driver_id": [], "event_timestamp": [], "created": [], "conv_rate": [], "acc_rate": [],
-            "avg_daily_trips": []}
+    rows = {
+        "driver_id": [],
+        "event_timestamp": [],
+        "created": [],
+        "conv_rate": [],
+        "acc_rate": [],
+        "avg_daily_trips": [],
+    }
 
     def add(i, ts, created, conv, trips):
         rows["driver_id"].append(i)
@@ -126,9 +180,16 @@ def write_driver_stats(path, drivers: int) -> None:
         add(i, t_old, t_old, 0.1, 1)
         add(i, t_new, t_new, 0.2, 2)  # a tie on the timestamp ...
         add(i, t_new, t_new + timedelta(minutes=5), i / (drivers + 1), i)  # ... the later created wins
-    schema = pa.schema([("driver_id", pa.int64()), ("event_timestamp", pa.timestamp("us")),
-                        ("created", pa.timestamp("us")), ("conv_rate", pa.float64()),
-                        ("acc_rate", pa.float64()), ("avg_daily_trips", pa.int64())])
+    schema = pa.schema(
+        [
+            ("driver_id", pa.int64()),
+            ("event_timestamp", pa.timestamp("us")),
+            ("created", pa.timestamp("us")),
+            ("conv_rate", pa.float64()),
+            ("acc_rate", pa.float64()),
+            ("avg_daily_trips", pa.int64()),
+        ]
+    )
     pq.write_table(pa.table(rows, schema=schema), path)
 
 

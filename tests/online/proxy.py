@@ -45,8 +45,14 @@ class FaultProxy:
                 status, headers, payload = proxy.handle(self.headers, body)
                 self.send_response(status)
                 for k, v in headers:
-                    if k.lower() not in ("content-length", "connection", "transfer-encoding", "server", "date",
-                                         "x-amz-crc32"):
+                    if k.lower() not in (
+                        "content-length",
+                        "connection",
+                        "transfer-encoding",
+                        "server",
+                        "date",
+                        "x-amz-crc32",
+                    ):
                         self.send_header(k, v)
                 self.send_header("Content-Length", str(len(payload)))
                 self.end_headers()
@@ -80,13 +86,18 @@ class FaultProxy:
             self.counts["requests"] += 1
             n = self.counts["requests"]
             throttle = bool(self.throttle_every) and n % self.throttle_every == 0
-            split = (bool(self.unprocessed_every) and n % self.unprocessed_every == 1
-                     and target.endswith(("BatchWriteItem", "BatchGetItem")))
+            split = (
+                bool(self.unprocessed_every)
+                and n % self.unprocessed_every == 1
+                and target.endswith(("BatchWriteItem", "BatchGetItem"))
+            )
             if throttle:
                 self.counts["throttled"] += 1
         if throttle:
-            err = {"__type": "com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException",
-                   "message": "injected throttling"}
+            err = {
+                "__type": "com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException",
+                "message": "injected throttling",
+            }
             return 400, [("Content-Type", "application/x-amz-json-1.0")], json.dumps(err).encode()
         held_back = None
         if split:
@@ -108,7 +119,7 @@ class FaultProxy:
         for table, spec in request["RequestItems"].items():
             if target.endswith("BatchWriteItem"):
                 half = len(spec) // 2
-                kept[table], rest = spec[:max(half, 1)], spec[max(half, 1):]
+                kept[table], rest = spec[: max(half, 1)], spec[max(half, 1) :]
                 if rest:
                     held[table] = rest
             else:

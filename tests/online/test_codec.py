@@ -13,12 +13,23 @@ from sqlfeast.online.base import entity_key
 from sqlfeast.online.codec import decode_value, encode_column, encode_value, from_json_attr, to_json_attr
 
 
-@pytest.mark.parametrize("type_text,value", [
-    ("double", 1e-300), ("double", 1e300), ("double", -0.0), ("double", float("inf")),
-    ("double", float("-inf")), ("bigint", -(2**63)), ("decimal(38,10)", Decimal("-1234567890.0123456789")),
-    ("timestamptz", datetime(2024, 1, 1, 12, tzinfo=UTC)), ("varchar", ""),
-    ("array<array<bigint>>", [[1], [], None]), ("bytes", b""), ("array<bytes>", [b"\x00", None]),
-])
+@pytest.mark.parametrize(
+    "type_text,value",
+    [
+        ("double", 1e-300),
+        ("double", 1e300),
+        ("double", -0.0),
+        ("double", float("inf")),
+        ("double", float("-inf")),
+        ("bigint", -(2**63)),
+        ("decimal(38,10)", Decimal("-1234567890.0123456789")),
+        ("timestamptz", datetime(2024, 1, 1, 12, tzinfo=UTC)),
+        ("varchar", ""),
+        ("array<array<bigint>>", [[1], [], None]),
+        ("bytes", b""),
+        ("array<bytes>", [b"\x00", None]),
+    ],
+)
 def test_edge_values_round_trip(type_text, value):
     ftype = parse_type(type_text)
     attr = encode_value(value, ftype)

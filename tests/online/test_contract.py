@@ -51,8 +51,11 @@ def run_concurrently(*targets) -> None:
 
 def conv_rates(store, registry, ids) -> set:
     """The distinct conv_rate values online for these drivers."""
-    return set(OnlineClient(store, registry).get_online_features(
-        "driver_stats:conv_rate", [{"driver_id": i} for i in ids]).to_dict()["conv_rate"])
+    return set(
+        OnlineClient(store, registry)
+        .get_online_features("driver_stats:conv_rate", [{"driver_id": i} for i in ids])
+        .to_dict()["conv_rate"]
+    )
 
 
 def test_round_trip_of_every_type_including_null(make_store):
@@ -85,8 +88,11 @@ def test_backfill_never_replaces_a_newer_row(make_store):
     store.write_rows(view, stats_rows([2], T0 + 2 * HOUR, 0.95, 10, created=T0 + 3 * HOUR))
     again = store.write_rows(view, stats_rows([2], T0 + 2 * HOUR, 0.95, 10, created=T0 + 3 * HOUR))
     assert again.written == 0
-    data = OnlineClient(store, registry).get_online_features(
-        ["driver_stats:conv_rate", "driver_stats:trips"], [{"driver_id": i} for i in (1, 2, 3)]).to_dict()
+    data = (
+        OnlineClient(store, registry)
+        .get_online_features(["driver_stats:conv_rate", "driver_stats:trips"], [{"driver_id": i} for i in (1, 2, 3)])
+        .to_dict()
+    )
     assert data == {"driver_id": [1, 2, 3], "conv_rate": [0.9, 0.95, 0.1], "trips": [9, 10, 1]}
 
 
@@ -117,7 +123,7 @@ def test_two_concurrent_writers_newer_wins(make_store):
         try:
             barrier.wait()
             for i in range(0, len(order), 50):
-                store.write_rows(view, stats_rows(order[i:i + 50], ts, conv))
+                store.write_rows(view, stats_rows(order[i : i + 50], ts, conv))
         except Exception as err:  # pragma: no cover - reported below
             errors.append(err)
 
@@ -166,7 +172,8 @@ def test_outside_max_age_and_not_found(make_store):
     store.write_rows(view, stats_rows([1], now - timedelta(hours=2), 0.5))
     store.write_rows(view, stats_rows([2], now - timedelta(minutes=5), 0.6))
     resp = OnlineClient(store, registry).get_online_features(
-        ["driver_stats:conv_rate"], [{"driver_id": 1}, {"driver_id": 2}, {"driver_id": 3}])
+        ["driver_stats:conv_rate"], [{"driver_id": 1}, {"driver_id": 2}, {"driver_id": 3}]
+    )
     assert resp.to_dict()["conv_rate"] == [None, 0.6, None]
     assert resp.statuses["conv_rate"] == [OUTSIDE_MAX_AGE, PRESENT, NOT_FOUND]
     assert resp.event_timestamps["conv_rate"][2] is None
@@ -181,8 +188,14 @@ def test_composite_keys_in_any_order(make_store):
     registry = applied(store, view)
     store.write_rows(view, stats_rows([(1, 10), (1, 11)], T0, 0.3, keys=("driver_id", "customer_id")))
     client = OnlineClient(store, registry)
-    resp = client.get_online_features(["pair_stats:conv_rate"], [
-        {"customer_id": 11, "driver_id": 1}, {"driver_id": "1", "customer_id": "10"}, {"driver_id": 2, "customer_id": 10}])
+    resp = client.get_online_features(
+        ["pair_stats:conv_rate"],
+        [
+            {"customer_id": 11, "driver_id": 1},
+            {"driver_id": "1", "customer_id": "10"},
+            {"driver_id": 2, "customer_id": 10},
+        ],
+    )
     assert resp.to_dict()["conv_rate"] == [0.3, 0.3, None]
     with pytest.raises(RetrievalError, match="entity row 0 lacks join key 'customer_id'"):
         client.get_online_features(["pair_stats:conv_rate"], [{"driver_id": 1}])
@@ -195,8 +208,9 @@ def test_two_views_and_full_feature_names(make_store):
     store.write_rows(a, stats_rows([1], T0, 0.1, 1))
     store.write_rows(b, stats_rows([1], T0, 0.2, 2))
     client = OnlineClient(store, registry)
-    data = client.get_online_features(["a:conv_rate", "b:conv_rate", "a:trips"], [{"driver_id": 1}],
-                                      full_feature_names=True).to_dict()
+    data = client.get_online_features(
+        ["a:conv_rate", "b:conv_rate", "a:trips"], [{"driver_id": 1}], full_feature_names=True
+    ).to_dict()
     assert data == {"driver_id": [1], "a__conv_rate": [0.1], "b__conv_rate": [0.2], "a__trips": [1]}
     with pytest.raises(RetrievalError, match="full_feature_names"):
         client.get_online_features(["a:conv_rate", "b:conv_rate"], [{"driver_id": 1}])
@@ -210,10 +224,16 @@ def test_projects_are_isolated(make_store):
     one.write_rows(view, stats_rows([1], T0, 0.1))
     two.write_rows(view, stats_rows([1], T0, 0.2))
     assert one.table_name("driver_stats") != two.table_name("driver_stats")
-    assert OnlineClient(one).get_online_features("driver_stats:conv_rate", [{"driver_id": 1}]).to_dict()["conv_rate"] == [0.1]
-    assert OnlineClient(two).get_online_features("driver_stats:conv_rate", [{"driver_id": 1}]).to_dict()["conv_rate"] == [0.2]
+    assert OnlineClient(one).get_online_features("driver_stats:conv_rate", [{"driver_id": 1}]).to_dict()[
+        "conv_rate"
+    ] == [0.1]
+    assert OnlineClient(two).get_online_features("driver_stats:conv_rate", [{"driver_id": 1}]).to_dict()[
+        "conv_rate"
+    ] == [0.2]
     one.teardown(r1)
-    assert OnlineClient(two).get_online_features("driver_stats:conv_rate", [{"driver_id": 1}]).to_dict()["conv_rate"] == [0.2]
+    assert OnlineClient(two).get_online_features("driver_stats:conv_rate", [{"driver_id": 1}]).to_dict()[
+        "conv_rate"
+    ] == [0.2]
 
 
 def test_apply_reuses_tables_and_teardown_removes_them(make_store):

@@ -41,17 +41,26 @@ def test_operations_round_trip_as_dynamodb_json(dynamodb_endpoint, unique_projec
     store, view, _ = applied_store(dynamodb_endpoint, unique_project, tmp_path)
     table = store.table_name(view.name)
     http = raw_client(dynamodb_endpoint)
-    item = {"entity_key": {"S": "driver_id=1"}, "_event_ts": {"N": "5"}, "_created_ts": {"N": "5"},
-            "blob": {"B": b"\x00\xff"}, "flag": {"BOOL": True}, "nothing": {"NULL": True},
-            "list": {"L": [{"N": "1"}, {"S": "é"}]}}
-    assert http.call("BatchWriteItem", {"RequestItems": {table: [{"PutRequest": {"Item": item}}]}}) \
-        .get("UnprocessedItems") in ({}, None)
+    item = {
+        "entity_key": {"S": "driver_id=1"},
+        "_event_ts": {"N": "5"},
+        "_created_ts": {"N": "5"},
+        "blob": {"B": b"\x00\xff"},
+        "flag": {"BOOL": True},
+        "nothing": {"NULL": True},
+        "list": {"L": [{"N": "1"}, {"S": "é"}]},
+    }
+    assert http.call("BatchWriteItem", {"RequestItems": {table: [{"PutRequest": {"Item": item}}]}}).get(
+        "UnprocessedItems"
+    ) in ({}, None)
     got = http.call("BatchGetItem", {"RequestItems": {table: {"Keys": [{"entity_key": {"S": "driver_id=1"}}]}}})
     [back] = got["Responses"][table]
     assert back == {**item, "blob": {"B": "AP8="}}  # binary travels as base64 text
     # ... and boto3 reads the same item with the bytes it sent
     boto = boto3.client("dynamodb", endpoint_url=dynamodb_endpoint, region_name="us-east-1")
-    assert boto.get_item(TableName=table, Key={"entity_key": {"S": "driver_id=1"}})["Item"]["blob"] == {"B": b"\x00\xff"}
+    assert boto.get_item(TableName=table, Key={"entity_key": {"S": "driver_id=1"}})["Item"]["blob"] == {
+        "B": b"\x00\xff"
+    }
     http.close()
     store.close()
 
@@ -66,8 +75,15 @@ def test_error_answers_carry_dynamodbs_code(dynamodb_endpoint, unique_project, t
     item = {"entity_key": {"S": "k"}, "_event_ts": {"N": "1"}, "_created_ts": {"N": "1"}}
     http.call("PutItem", {"TableName": table, "Item": item})
     with pytest.raises(DynamoDBError) as failed:
-        http.call("PutItem", {"TableName": table, "Item": item, "ConditionExpression": "attribute_not_exists(#k)",
-                              "ExpressionAttributeNames": {"#k": "entity_key"}})
+        http.call(
+            "PutItem",
+            {
+                "TableName": table,
+                "Item": item,
+                "ConditionExpression": "attribute_not_exists(#k)",
+                "ExpressionAttributeNames": {"#k": "entity_key"},
+            },
+        )
     assert failed.value.code == "ConditionalCheckFailedException"
     with pytest.raises(DynamoDBError) as invalid:
         http.call("PutItem", {"TableName": table, "Item": {"other": {"S": "no key"}}})
@@ -93,7 +109,9 @@ def test_condition_failure_reaches_the_caller_as_not_written(dynamodb_endpoint, 
     assert store.write_rows(view, stats_rows([1, 2], T0 + HOUR, 0.9, 9)).written == 2
     result = store.write_rows(view, stats_rows([1, 2, 3], T0, 0.1, 1))  # older for 1 and 2
     assert (result.written, result.skipped) == (1, 2)
-    data = OnlineClient(store, registry).get_online_features("driver_stats:trips", [{"driver_id": i} for i in (1, 2, 3)])
+    data = OnlineClient(store, registry).get_online_features(
+        "driver_stats:trips", [{"driver_id": i} for i in (1, 2, 3)]
+    )
     assert data.to_dict()["trips"] == [9, 9, 1]
     store.close()
 
@@ -103,7 +121,9 @@ def test_throttled_conditional_puts_are_retried(proxy, unique_project, tmp_path)
     proxy.throttle_every = 2
     result = store.write_rows(view, stats_rows(list(range(1, 21)), T0, 0.5, 4))  # a small write: PutItems
     assert result.written == 20 and proxy.counts["throttled"] >= 10
-    data = OnlineClient(store, registry).get_online_features("driver_stats:trips", [{"driver_id": i} for i in range(1, 21)])
+    data = OnlineClient(store, registry).get_online_features(
+        "driver_stats:trips", [{"driver_id": i} for i in range(1, 21)]
+    )
     assert data.to_dict()["trips"] == [4] * 20
     store.close()
 
@@ -124,8 +144,9 @@ def test_lost_server_is_a_clear_error_and_reads_resume_when_it_returns(proxy, un
 
 
 def test_read_timeout_setting_bounds_a_silent_server(proxy, unique_project, tmp_path):
-    store, view, registry = applied_store(proxy.endpoint, unique_project, tmp_path, read_timeout=0.3,
-                                          connect_attempts=1)
+    store, view, registry = applied_store(
+        proxy.endpoint, unique_project, tmp_path, read_timeout=0.3, connect_attempts=1
+    )
     proxy.delay = 1.5
     with pytest.raises(OnlineStoreError, match=f"cannot reach DynamoDB at {proxy.endpoint}: .*timed out"):
         store.read([ReadRequest(view, ["driver_id=1"], ["trips"])])
@@ -157,8 +178,9 @@ def test_endpoint_comes_from_boto3_configuration(dynamodb_endpoint, unique_proje
     store.close()
 
 
-@pytest.mark.parametrize("endpoint", ["http://127.0.0.1:8000", "https://dynamodb.eu-west-1.amazonaws.com",
-                                      "https://example.com:8443/base"])
+@pytest.mark.parametrize(
+    "endpoint", ["http://127.0.0.1:8000", "https://dynamodb.eu-west-1.amazonaws.com", "https://example.com:8443/base"]
+)
 @pytest.mark.parametrize("token", [None, "session/token+=="])
 def test_signature_equals_botocores_sigv4(endpoint, token, monkeypatch):
     """The data plane formats the canonical request itself: it must sign exactly as botocore's
@@ -177,9 +199,12 @@ def test_signature_equals_botocores_sigv4(endpoint, token, monkeypatch):
     http = DynamoDBHttp(endpoint, "eu-west-1", credentials)
     body = b'{"RequestItems":{"t":{"Keys":[{"entity_key":{"S":"driver_id=1"}}]}}}'
     ours = http._signed_headers("BatchGetItem", body)
-    request = AWSRequest(method="POST", url=endpoint.rstrip("/") + ("" if endpoint.count("/") > 2 else "/"),
-                         data=body, headers={"Content-Type": "application/x-amz-json-1.0",
-                                             "X-Amz-Target": "DynamoDB_20120810.BatchGetItem"})
+    request = AWSRequest(
+        method="POST",
+        url=endpoint.rstrip("/") + ("" if endpoint.count("/") > 2 else "/"),
+        data=body,
+        headers={"Content-Type": "application/x-amz-json-1.0", "X-Amz-Target": "DynamoDB_20120810.BatchGetItem"},
+    )
     botocore.auth.SigV4Auth(credentials, "dynamodb", "eu-west-1").add_auth(request)
     theirs = dict(request.headers.items())
     for name in ("Authorization", "X-Amz-Date", "X-Amz-Security-Token"):

@@ -79,7 +79,9 @@ RUN = textwrap.dedent("""
 """)
 
 
-def test_killed_materialization_converges_when_run_again(proxy, dynamodb_endpoint, unique_project, tmp_path, monkeypatch):
+def test_killed_materialization_converges_when_run_again(
+    proxy, dynamodb_endpoint, unique_project, tmp_path, monkeypatch
+):
     root = make_project(tmp_path / "p", unique_project, proxy.endpoint, drivers=DRIVERS, concurrency=2)
     monkeypatch.chdir(root)
     with FeatureStore(root, target="ddb") as fs:
@@ -109,8 +111,14 @@ def test_server_going_away_fails_clearly_and_a_rerun_completes(proxy, dynamodb_e
     assert subprocess.run(cli + ["apply"], cwd=root, env=env, capture_output=True).returncode == 0
     table = f"{unique_project}.driver_hourly_stats"
     proxy.delay = 0.01
-    proc = subprocess.Popen(cli + ["materialize", "2024-01-01", "2024-01-03", "-q"], cwd=root, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        cli + ["materialize", "2024-01-01", "2024-01-03", "-q"],
+        cwd=root,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.monotonic() + 60
     while item_count(dynamodb_endpoint, table) < 500 and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -122,8 +130,14 @@ def test_server_going_away_fails_clearly_and_a_rerun_completes(proxy, dynamodb_e
     assert item_count(dynamodb_endpoint, table) < DRIVERS
     proxy.delay = 0
     proxy.start()  # back on the same port
-    rerun = subprocess.run(cli + ["materialize", "2024-01-01", "2024-01-03", "-q"], cwd=root, env=env,
-                           capture_output=True, text=True, timeout=120)
+    rerun = subprocess.run(
+        cli + ["materialize", "2024-01-01", "2024-01-03", "-q"],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert rerun.returncode == 0, rerun.stderr
     assert f"driver_hourly_stats: {DRIVERS} rows" in rerun.stdout
     assert item_count(dynamodb_endpoint, table) == DRIVERS

@@ -32,6 +32,7 @@ def project(tmp_path, unique_project, request, monkeypatch):
         # DuckDB resolves relative file paths against the working directory first.
         monkeypatch.chdir(root)
         return root
+
     return make
 
 
@@ -53,8 +54,10 @@ def test_example_project_online_equals_latest_warehouse_rows(project, target):
         fs.apply()
         results = fs.materialize("2000-01-01", "2100-01-01", quiet=True)
         assert {r.view for r in results} == {"driver_hourly_stats", "customer_profile"}
-        for view_name, file, key in [("driver_hourly_stats", "driver_stats", "driver_id"),
-                                     ("customer_profile", "customer_profile", "customer_id")]:
+        for view_name, file, key in [
+            ("driver_hourly_stats", "driver_stats", "driver_id"),
+            ("customer_profile", "customer_profile", "customer_id"),
+        ]:
             view = fs.get_feature_view(view_name)
             expected = latest_from_parquet(root / "data" / f"{file}.parquet", key)
             if view_name == "driver_hourly_stats":  # the model drops rows below min_trips
@@ -106,7 +109,9 @@ def test_bad_arguments_give_one_clear_message(project):
             fs.materialize("2024-01-01", "yesterday-ish")
         with pytest.raises(UsageError, match="start 2024-01-02 00:00:00.000000 is not before end"):
             fs.materialize("2024-01-02", "2024-01-01")
-        with pytest.raises(UsageError, match="unknown feature view 'driver_hourly_stat' \\(did you mean 'driver_hourly_stats'\\?\\)"):
+        with pytest.raises(
+            UsageError, match="unknown feature view 'driver_hourly_stat' \\(did you mean 'driver_hourly_stats'\\?\\)"
+        ):
             fs.materialize("2024-01-01", "2024-01-02", views=["driver_hourly_stat"])
 
 
@@ -115,11 +120,25 @@ def test_cli_materialize_get_online_teardown(project, target):
     runner = CliRunner()
     base = ["--project-dir", str(root), "--target", target]
     assert runner.invoke(main, base + ["apply"]).exit_code == 0
-    out = runner.invoke(main, base + ["materialize", "2024-01-01", "2024-01-03", "--select", "driver_hourly_stats", "-q"])
+    out = runner.invoke(
+        main, base + ["materialize", "2024-01-01", "2024-01-03", "--select", "driver_hourly_stats", "-q"]
+    )
     assert out.exit_code == 0, out.output
     assert "driver_hourly_stats: 5 rows" in out.output and "5 written" in out.output
-    got = runner.invoke(main, base + ["get-online", "-f", "driver_hourly_stats:avg_daily_trips",
-                                      "-e", "driver_id=3", "-e", "driver_id=77", "--status"])
+    got = runner.invoke(
+        main,
+        base
+        + [
+            "get-online",
+            "-f",
+            "driver_hourly_stats:avg_daily_trips",
+            "-e",
+            "driver_id=3",
+            "-e",
+            "driver_id=77",
+            "--status",
+        ],
+    )
     assert got.exit_code == 0, got.output
     data = json.loads(got.output)
     assert data["driver_id"] == [3, 77]

@@ -26,10 +26,13 @@ from .helpers import HOUR, T0, registry_of, stats_rows, stats_view
 # 40,000 pushes racing a bulk write, four times (moto and DynamoDB Local, empty and filled table),
 # take well over ten minutes on two cores, and the replay of journaled pushes has not yet held in
 # every case: the race runs on request (SQLFEAST_RACE_TEST=1), not in the default suite.
-pytestmark = pytest.mark.skipif(os.environ.get("SQLFEAST_RACE_TEST") != "1",
-                                reason="the 40,000-push race runs with SQLFEAST_RACE_TEST=1")
+pytestmark = pytest.mark.skipif(
+    os.environ.get("SQLFEAST_RACE_TEST") != "1", reason="the 40,000-push race runs with SQLFEAST_RACE_TEST=1"
+)
 
-PUSHES = int(os.environ.get("SQLFEAST_RACE_PUSHES", "40000"))  # entities, each pushed once while the materialization writes it
+PUSHES = int(
+    os.environ.get("SQLFEAST_RACE_PUSHES", "40000")
+)  # entities, each pushed once while the materialization writes it
 BATCH = 1_000  # rows per bulk batch
 PUSH_ROWS = 25  # rows per push call (a small write: journal, then conditional puts)
 
@@ -46,16 +49,22 @@ def _race(endpoint: str, project: str, filled: bool) -> tuple[int, int, int]:
         if filled:
             with materializer.bulk_writer(view, unique_keys=True) as writer:
                 for i in range(0, len(ids), 5_000):
-                    writer.write(stats_rows(ids[i:i + 5_000], T0, 0.5))
+                    writer.write(stats_rows(ids[i : i + 5_000], T0, 0.5))
         acknowledged_during = 0
         pending: list[list] = []
         with ThreadPoolExecutor(8) as pool:
             with materializer.bulk_writer(view, unique_keys=True) as writer:
                 for i in range(0, len(ids), BATCH):
-                    part = ids[i:i + BATCH]
+                    part = ids[i : i + BATCH]
                     writer.write(stats_rows(part, T0 + HOUR, 1.0))  # the warehouse's older row
-                    pending.append([pool.submit(pusher.write_rows, view, stats_rows(part[j:j + PUSH_ROWS], T0 + 2 * HOUR, 2.0))
-                                    for j in range(0, len(part), PUSH_ROWS)])
+                    pending.append(
+                        [
+                            pool.submit(
+                                pusher.write_rows, view, stats_rows(part[j : j + PUSH_ROWS], T0 + 2 * HOUR, 2.0)
+                            )
+                            for j in range(0, len(part), PUSH_ROWS)
+                        ]
+                    )
                     if len(pending) > 2:
                         for future in pending.pop(0):
                             future.result()
@@ -65,8 +74,12 @@ def _race(endpoint: str, project: str, filled: bool) -> tuple[int, int, int]:
                 for future in batch:
                     future.result()
         found = materializer.read([ReadRequest(view, [f"driver_id={i}" for i in ids], ["conv_rate"])])[0]
-        stale = sum(1 for i in ids if found[f"driver_id={i}"].event_ts != int((T0 + 2 * HOUR).timestamp()) * 1_000_000
-                    or found[f"driver_id={i}"].values["conv_rate"] != 2.0)
+        stale = sum(
+            1
+            for i in ids
+            if found[f"driver_id={i}"].event_ts != int((T0 + 2 * HOUR).timestamp()) * 1_000_000
+            or found[f"driver_id={i}"].values["conv_rate"] != 2.0
+        )
         return stale, acknowledged_during, replayed
     finally:
         materializer.teardown(registry_of(project, view))

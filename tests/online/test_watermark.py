@@ -30,6 +30,7 @@ def fresh_project(root: Path, name: str, endpoint: str | None) -> Path:
     write_sample_data(root, end=today_utc())
     return root
 
+
 DRIVER = "1001"
 
 
@@ -37,8 +38,15 @@ def run(root: Path, *args: str, target: str) -> tuple[int, str]:
     """`sqlfeast ARGS -t TARGET` under a pseudo-terminal; (exit code, what the terminal showed)."""
     master, slave = pty.openpty()
     env = {**os.environ, "COLUMNS": "120", "TERM": "xterm"}
-    proc = subprocess.Popen([sys.executable, "-m", "sqlfeast", *args, "-t", target], cwd=root,
-                            stdin=slave, stdout=slave, stderr=slave, env=env, close_fds=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sqlfeast", *args, "-t", target],
+        cwd=root,
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        env=env,
+        close_fds=True,
+    )
     os.close(slave)
     out = b""
     while True:
@@ -58,10 +66,11 @@ def run(root: Path, *args: str, target: str) -> tuple[int, str]:
 
 
 def conv_rate(root: Path, target: str) -> object:
-    code, out = run(root, "get-online", "-f", "driver_hourly_stats:conv_rate", "-e", f"driver_id={DRIVER}",
-                    target=target)
+    code, out = run(
+        root, "get-online", "-f", "driver_hourly_stats:conv_rate", "-e", f"driver_id={DRIVER}", target=target
+    )
     assert code == 0, out
-    return json.loads(out[out.index("{"):])["conv_rate"][0]
+    return json.loads(out[out.index("{") :])["conv_rate"][0]
 
 
 @pytest.fixture(params=["dev", "ddb"])
@@ -119,14 +128,17 @@ def test_tables_dropped_behind_its_back_are_refilled(project):
     assert conv_rate(root, target) == before
 
 
-def test_a_watermark_of_another_store_does_not_vouch_for_this_one(tmp_path, unique_project, dynamodb_endpoint,
-                                                                  dynamodb_local_endpoint):
+def test_a_watermark_of_another_store_does_not_vouch_for_this_one(
+    tmp_path, unique_project, dynamodb_endpoint, dynamodb_local_endpoint
+):
     """Two targets share a warehouse (and so the watermark table) but not an online store."""
     root = fresh_project(tmp_path / "proj", unique_project, dynamodb_endpoint)
     profiles = yaml.safe_load((root / "profiles.yml").read_text())
     outputs = profiles["demo"]["outputs"]
-    outputs["other"] = {**outputs["ddb"], "online_store": {**outputs["ddb"]["online_store"],
-                                                            "endpoint_url": dynamodb_local_endpoint}}
+    outputs["other"] = {
+        **outputs["ddb"],
+        "online_store": {**outputs["ddb"]["online_store"], "endpoint_url": dynamodb_local_endpoint},
+    }
     (root / "profiles.yml").write_text(yaml.safe_dump(profiles))
     assert run(root, "apply", target="ddb")[0] == 0
     assert run(root, "materialize-incremental", "now", target="ddb")[0] == 0

@@ -38,11 +38,14 @@ def stored_keys(store, view, ids) -> set[str]:
     return set(found)
 
 
-@pytest.mark.parametrize("column,values,shown", [
-    ("trips", pa.array(["1", "abc"]), "'1'"),  # text in a bigint column
-    ("conv_rate", pa.array(["0.5", "x"]), "'0.5'"),  # text in a double column
-    ("trips", pa.array([1.0, 2.5]), "2.5"),  # a fraction does not fit a bigint
-])
+@pytest.mark.parametrize(
+    "column,values,shown",
+    [
+        ("trips", pa.array(["1", "abc"]), "'1'"),  # text in a bigint column
+        ("conv_rate", pa.array(["0.5", "x"]), "'0.5'"),  # text in a double column
+        ("trips", pa.array([1.0, 2.5]), "2.5"),  # a fraction does not fit a bigint
+    ],
+)
 def test_a_value_that_does_not_fit_its_type_is_rejected_naming_view_column_and_key(store, column, values, shown):
     store, registry = store
     view = registry.get_feature_view("driver_stats")
@@ -71,16 +74,23 @@ def test_a_key_over_the_limit_is_rejected_on_write_and_not_found_on_read(store):
     view = stats_view(keys=("driver_id",))
     long_view = type(view)(**{**view.__dict__, "join_key_types": {"driver_id": "varchar"}})
     big = "x" * 3000
-    rows = pa.table({"driver_id": pa.array(["short", big]), "event_timestamp": pa.array([T0, T0], pa.timestamp("us")),
-                     "created": pa.array([T0, T0], pa.timestamp("us")), "conv_rate": pa.array([0.1, 0.2]),
-                     "trips": pa.array([1, 2], pa.int64())})
+    rows = pa.table(
+        {
+            "driver_id": pa.array(["short", big]),
+            "event_timestamp": pa.array([T0, T0], pa.timestamp("us")),
+            "created": pa.array([T0, T0], pa.timestamp("us")),
+            "conv_rate": pa.array([0.1, 0.2]),
+            "trips": pa.array([1, 2], pa.int64()),
+        }
+    )
     with pytest.raises(OnlineStoreError) as err:
         store.write_rows(long_view, rows)
     assert "2048-byte key limit" in str(err.value) and "driver_id=xxxx" in str(err.value)
     found = store.read([ReadRequest(long_view, ["driver_id=short"], ["conv_rate"])])[0]
     assert found == {}  # nothing of the batch was written
     response = OnlineClient(store, registry_of(registry.project, long_view)).get_online_features(
-        ["driver_stats:conv_rate"], [{"driver_id": big}])
+        ["driver_stats:conv_rate"], [{"driver_id": big}]
+    )
     assert response.statuses["conv_rate"] == ["NOT_FOUND"]  # on DynamoDB too, not a failed request
 
 
@@ -89,8 +99,9 @@ def test_null_and_oversized_keys_read_as_not_found(store):
     view = registry.get_feature_view("driver_stats")
     store.write_rows(view, stats_rows([1], T0, 0.5))
     client = OnlineClient(store, registry)
-    response = client.get_online_features(["driver_stats:conv_rate"],
-                                          [{"driver_id": 1}, {"driver_id": None}, {"driver_id": "9" * 3000}])
+    response = client.get_online_features(
+        ["driver_stats:conv_rate"], [{"driver_id": 1}, {"driver_id": None}, {"driver_id": "9" * 3000}]
+    )
     assert response.statuses["conv_rate"] == ["PRESENT", "NOT_FOUND", "NOT_FOUND"]
 
 

@@ -30,8 +30,11 @@ PUSH_UNION = "\nunion all\nselect * from {{ push_source('driver_stats_push') }}\
 @pytest.fixture(scope="session", autouse=True)
 def aws_env():
     # Dummy credentials for the local server; never real ones.
-    for key, value in (("AWS_ACCESS_KEY_ID", "testing"), ("AWS_SECRET_ACCESS_KEY", "testing"),
-                       ("AWS_DEFAULT_REGION", "us-east-1")):
+    for key, value in (
+        ("AWS_ACCESS_KEY_ID", "testing"),
+        ("AWS_SECRET_ACCESS_KEY", "testing"),
+        ("AWS_DEFAULT_REGION", "us-east-1"),
+    ):
         os.environ.setdefault(key, value)
 
 
@@ -51,8 +54,14 @@ def make_project(root: Path, endpoint: str, name: str | None = None) -> Path:
     model = root / "models" / "drivers" / "driver_hourly_stats.sql"
     model.write_text(model.read_text().rstrip() + "\n" + PUSH_UNION)
     base = {"type": "duckdb", "path": "target/dev.duckdb", "schema": "main"}
-    ddb = {"type": "dynamodb", "region": "us-east-1", "endpoint_url": endpoint, "lease_seconds": 3,
-           "retry_seconds": 10, "connect_attempts": 2}
+    ddb = {
+        "type": "dynamodb",
+        "region": "us-east-1",
+        "endpoint_url": endpoint,
+        "lease_seconds": 3,
+        "retry_seconds": 10,
+        "connect_attempts": 2,
+    }
     profiles = {"demo": {"target": "ddb", "outputs": {"ddb": {**base, "online_store": ddb}}}}
     (root / "profiles.yml").write_text(yaml.safe_dump(profiles))
     return root
@@ -87,8 +96,9 @@ class Served:
 
     def start(self, expect_healthy: bool = True) -> "Served":
         self.log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen([SQLFEAST, "serve", "--port", str(self.port), *self.extra],
-                                     cwd=self.root, stdout=self.log, stderr=self.log)
+        self.proc = subprocess.Popen(
+            [SQLFEAST, "serve", "--port", str(self.port), *self.extra], cwd=self.root, stdout=self.log, stderr=self.log
+        )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -130,8 +140,9 @@ def served(moto, tmp_path_factory):
     setup_project(root)
     # --timeout 20: moto answers a 100-key read in ~0.1-0.3 s of CPU; with the load test's queue
     # on a busy machine the 5 s default could turn into 504s that say nothing about the server.
-    server = Served(root, "--registry-refresh", "1", "--max-body-bytes", "65536",
-                    "--max-entities", "1000", "--timeout", "20").start()
+    server = Served(
+        root, "--registry-refresh", "1", "--max-body-bytes", "65536", "--max-entities", "1000", "--timeout", "20"
+    ).start()
     yield server
     server.stop()
 

@@ -32,16 +32,23 @@ class LoadResult:
         return data[min(len(data) - 1, int(round(p / 100 * (len(data) - 1))))]
 
     def summary(self) -> dict:
-        return {"requests": self.requests, "errors": self.errors, "seconds": round(self.seconds, 2),
-                "rps": round(self.rps, 1), "p50_ms": round(self.percentile(50), 2),
-                "p99_ms": round(self.percentile(99), 2)}
+        return {
+            "requests": self.requests,
+            "errors": self.errors,
+            "seconds": round(self.seconds, 2),
+            "rps": round(self.rps, 1),
+            "p50_ms": round(self.percentile(50), 2),
+            "p99_ms": round(self.percentile(99), 2),
+        }
 
 
 def encode_post(url: str, path: str, body: dict) -> bytes:
     host = urlsplit(url).netloc
     data = json.dumps(body).encode()
-    head = (f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
-            f"Content-Length: {len(data)}\r\nConnection: keep-alive\r\n\r\n").encode()
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(data)}\r\nConnection: keep-alive\r\n\r\n"
+    ).encode()
     return head + data
 
 
@@ -69,8 +76,7 @@ async def _read_response(reader: asyncio.StreamReader) -> tuple[int, bytes]:
     return status, await reader.readexactly(length or 0)
 
 
-async def _worker(url: str, requests: list[bytes], deadline: float, result: LoadResult,
-                  check) -> None:
+async def _worker(url: str, requests: list[bytes], deadline: float, result: LoadResult, check) -> None:
     parts = urlsplit(url)
     reader = writer = None
     i = 0
@@ -101,8 +107,7 @@ async def _worker(url: str, requests: list[bytes], deadline: float, result: Load
         writer.close()
 
 
-async def run_load(url: str, requests: list[bytes], seconds: float, connections: int,
-                   check=None) -> LoadResult:
+async def run_load(url: str, requests: list[bytes], seconds: float, connections: int, check=None) -> LoadResult:
     """Send `requests` round-robin on `connections` connections for `seconds` (closed loop)."""
     result = LoadResult()
     start = time.perf_counter()

@@ -12,10 +12,11 @@ def test_bad_options(tmp_path):
 
     root = copy_example(tmp_path / "demo", with_data=False)
     runner = CliRunner()
-    for args, message in ((["--workers", "0"], "Error: --workers must be at least 1"),
-                          (["--timeout", "0"], "Error: --timeout and --push-timeout must be positive"),
-                          (["--registry-refresh", "-1"],
-                           "Error: --registry-refresh must be 0 (never) or a number of seconds")):
+    for args, message in (
+        (["--workers", "0"], "Error: --workers must be at least 1"),
+        (["--timeout", "0"], "Error: --timeout and --push-timeout must be positive"),
+        (["--registry-refresh", "-1"], "Error: --registry-refresh must be 0 (never) or a number of seconds"),
+    ):
         result = runner.invoke(main, ["--project-dir", str(root), "serve", *args])
         assert result.exit_code == 2, result.output
         assert result.output.strip().splitlines()[-1] == message

@@ -88,7 +88,7 @@ def test_not_applied_project_serves_503_then_recovers(tmp_path, moto):
             r = http.get("/health")
             assert r.status_code == 503
             name = (root / "sqlfeast_project.yml").read_text().split("name: ")[1].split()[0]
-            message = (f"no registry snapshot in the online store of project '{name}' (run 'sqlfeast apply')")
+            message = f"no registry snapshot in the online store of project '{name}' (run 'sqlfeast apply')"
             assert r.json()["error"] == message
             r = http.post(GET, json=BODY)
             assert (r.status_code, r.json()["error"]) == (503, message)

@@ -16,11 +16,17 @@ GET = "/get-online-features"
 
 
 def requests_for(url: str) -> list[bytes]:
-    one = {"features": ["driver_hourly_stats:conv_rate", "customer_profile:current_balance"],
-           "entities": {"driver_id": [1001], "customer_id": [2001]}}
-    hundred = {"feature_service": "driver_activity_v1",
-               "entities": {"driver_id": [1001 + i % 12 for i in range(100)],
-                            "customer_id": [2001 + i % 12 for i in range(100)]}}
+    one = {
+        "features": ["driver_hourly_stats:conv_rate", "customer_profile:current_balance"],
+        "entities": {"driver_id": [1001], "customer_id": [2001]},
+    }
+    hundred = {
+        "feature_service": "driver_activity_v1",
+        "entities": {
+            "driver_id": [1001 + i % 12 for i in range(100)],
+            "customer_id": [2001 + i % 12 for i in range(100)],
+        },
+    }
     return [encode_post(url, GET, one), encode_post(url, GET, hundred)]
 
 

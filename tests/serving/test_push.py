@@ -20,8 +20,14 @@ NOW = datetime.utcnow().replace(microsecond=0) - timedelta(hours=1)  # inside th
 
 
 def row(driver: int, ts: datetime, conv: float, trips: int = 1) -> dict:
-    return {"driver_id": driver, "event_timestamp": ts, "created": ts, "conv_rate": conv,
-            "acc_rate": conv / 2, "avg_daily_trips": trips}
+    return {
+        "driver_id": driver,
+        "event_timestamp": ts,
+        "created": ts,
+        "conv_rate": conv,
+        "acc_rate": conv / 2,
+        "avg_daily_trips": trips,
+    }
 
 
 @contextlib.contextmanager
@@ -52,8 +58,12 @@ def online(fs, drivers, feature="conv_rate"):
 
 
 def historical(fs, pairs):
-    entity = pa.table({"driver_id": pa.array([d for d, _ in pairs], pa.int64()),
-                       "event_timestamp": pa.array([t for _, t in pairs], pa.timestamp("us"))})
+    entity = pa.table(
+        {
+            "driver_id": pa.array([d for d, _ in pairs], pa.int64()),
+            "event_timestamp": pa.array([t for _, t in pairs], pa.timestamp("us")),
+        }
+    )
     out = fs.get_historical_features(entity, ["driver_hourly_stats:conv_rate"]).to_arrow()
     return out.column("conv_rate").to_pylist()
 
@@ -87,14 +97,17 @@ def test_offline_rows_reach_historical_retrieval(project):
         r = fs.push(SOURCE, [row(7001, t1, 0.25)], to="offline")
         assert r.offline_inserted == 1 and r.online == {}
         assert online(fs, [7001]) == ([None], ["NOT_FOUND"])  # offline only
-        assert historical(fs, [(7001, t1 + timedelta(hours=1)), (7001, t1 - timedelta(hours=1)),
-                               (1001, datetime(2026, 1, 14, 12))]) == [0.25, None, pytest.approx(historical(
-                                   fs, [(1001, datetime(2026, 1, 14, 12))])[0])]
+        assert historical(
+            fs, [(7001, t1 + timedelta(hours=1)), (7001, t1 - timedelta(hours=1)), (1001, datetime(2026, 1, 14, 12))]
+        ) == [0.25, None, pytest.approx(historical(fs, [(1001, datetime(2026, 1, 14, 12))])[0])]
 
 
 def test_pushing_twice_changes_nothing(project):
-    rows = [row(7001, NOW - timedelta(minutes=5), 0.5), row(7002, NOW - timedelta(minutes=6), 0.6),
-            row(7002, NOW - timedelta(minutes=6), 0.6)]  # an exact duplicate inside the batch, too
+    rows = [
+        row(7001, NOW - timedelta(minutes=5), 0.5),
+        row(7002, NOW - timedelta(minutes=6), 0.6),
+        row(7002, NOW - timedelta(minutes=6), 0.6),
+    ]  # an exact duplicate inside the batch, too
     with store(project) as fs:
         first = fs.push(SOURCE, rows, to="online_and_offline")
         assert first.offline_inserted == 2
@@ -130,25 +143,58 @@ def test_rows_in_every_shape(project):
 
 
 def good(**change):
-    r = {"driver_id": 7200, "event_timestamp": (NOW - timedelta(minutes=1)).isoformat(), "created": None,
-         "conv_rate": 0.5, "acc_rate": 0.2, "avg_daily_trips": 3}
+    r = {
+        "driver_id": 7200,
+        "event_timestamp": (NOW - timedelta(minutes=1)).isoformat(),
+        "created": None,
+        "conv_rate": 0.5,
+        "acc_rate": 0.2,
+        "avg_daily_trips": 3,
+    }
     r.update(change)
     return [{k: v for k, v in r.items() if v != "DROP"}]
 
 
-@pytest.mark.parametrize("rows, to, message", [
-    (good(driver_id="abc"), "online", "column 'driver_id' must be bigint: row 0 has 'abc'"),
-    (good(driver_id=7.5), "online", "column 'driver_id' must be bigint: row 0 has 7.5"),
-    (good(conv_rate="high"), "online", "column 'conv_rate' must be double: row 0 has 'high'"),
-    (good(event_timestamp="yesterday"), "online", "column 'event_timestamp' must be timestamp: row 0 has 'yesterday'"),
-    (good(driver_id=None), "online", "push source 'driver_stats_push': column 'driver_id' is null in 1 row(s)"),
-    (good(event_timestamp=None), "online", "push source 'driver_stats_push': column 'event_timestamp' is null in 1 row(s)"),
-    (good(conv_rat=0.1), "online", "push source 'driver_stats_push' has no column 'conv_rat' (did you mean 'conv_rate'?)"),
-    (good(acc_rate="DROP"), "online", "push source 'driver_stats_push': rows lack column(s) acc_rate"),
-    (good(), "onlin", "'to' must be one of online, offline, online_and_offline, not 'onlin' (did you mean 'online'?)"),
-    ("not rows", "online", "cannot push rows of type str (pass a pyarrow Table, a pandas DataFrame, a list of dicts or a dict of lists)"),
-    ({"driver_id": [1, 2], "event_timestamp": [NOW]}, "online", "push source 'driver_stats_push': rows lack column(s) created, conv_rate, acc_rate, avg_daily_trips"),
-])
+@pytest.mark.parametrize(
+    "rows, to, message",
+    [
+        (good(driver_id="abc"), "online", "column 'driver_id' must be bigint: row 0 has 'abc'"),
+        (good(driver_id=7.5), "online", "column 'driver_id' must be bigint: row 0 has 7.5"),
+        (good(conv_rate="high"), "online", "column 'conv_rate' must be double: row 0 has 'high'"),
+        (
+            good(event_timestamp="yesterday"),
+            "online",
+            "column 'event_timestamp' must be timestamp: row 0 has 'yesterday'",
+        ),
+        (good(driver_id=None), "online", "push source 'driver_stats_push': column 'driver_id' is null in 1 row(s)"),
+        (
+            good(event_timestamp=None),
+            "online",
+            "push source 'driver_stats_push': column 'event_timestamp' is null in 1 row(s)",
+        ),
+        (
+            good(conv_rat=0.1),
+            "online",
+            "push source 'driver_stats_push' has no column 'conv_rat' (did you mean 'conv_rate'?)",
+        ),
+        (good(acc_rate="DROP"), "online", "push source 'driver_stats_push': rows lack column(s) acc_rate"),
+        (
+            good(),
+            "onlin",
+            "'to' must be one of online, offline, online_and_offline, not 'onlin' (did you mean 'online'?)",
+        ),
+        (
+            "not rows",
+            "online",
+            "cannot push rows of type str (pass a pyarrow Table, a pandas DataFrame, a list of dicts or a dict of lists)",
+        ),
+        (
+            {"driver_id": [1, 2], "event_timestamp": [NOW]},
+            "online",
+            "push source 'driver_stats_push': rows lack column(s) created, conv_rate, acc_rate, avg_daily_trips",
+        ),
+    ],
+)
 def test_bad_rows_are_refused_and_change_nothing(project, rows, to, message):
     with store(project) as fs:
         with pytest.raises(PushError) as err:
@@ -176,39 +222,84 @@ def test_push_endpoint(served, http):
     body = http_body([row(8001, t2, 0.42), row(8002, t1, 0.24)], "online_and_offline")
     r = http.post("/push", json=body)
     assert r.status_code == 200, r.text
-    assert r.json() == {"push_source": SOURCE, "rows": 2, "offline_inserted": 2,
-                        "online": {"driver_hourly_stats": {"written": 2, "skipped": 0}}}
+    assert r.json() == {
+        "push_source": SOURCE,
+        "rows": 2,
+        "offline_inserted": 2,
+        "online": {"driver_hourly_stats": {"written": 2, "skipped": 0}},
+    }
     again = http.post("/push", json=body).json()  # idempotent
     assert again["offline_inserted"] == 0 and again["online"]["driver_hourly_stats"] == {"written": 0, "skipped": 2}
     older = http.post("/push", json=http_body([row(8001, t1, 0.01)], "online")).json()  # newer-wins
     assert older["online"]["driver_hourly_stats"] == {"written": 0, "skipped": 1}
 
-    got = http.post("/get-online-features", json={"features": ["driver_hourly_stats:conv_rate"],
-                                                 "entities": {"driver_id": [8001, 8002]}}).json()
+    got = http.post(
+        "/get-online-features",
+        json={"features": ["driver_hourly_stats:conv_rate"], "entities": {"driver_id": [8001, 8002]}},
+    ).json()
     assert got["results"][1]["values"] == [0.42, 0.24]
     assert got["results"][1]["event_timestamps"] == [t2.isoformat() + "Z", t1.isoformat() + "Z"]
     with store(served.root) as fs:  # the server holds the DuckDB file only while it pushes
         assert historical(fs, [(8001, NOW), (8002, NOW)]) == [0.42, 0.24]
 
 
-@pytest.mark.parametrize("body, status, message", [
-    ({"push_source_name": "nope", "df": {"driver_id": [1]}}, 404,
-     "unknown push source 'nope' (push sources: driver_stats_push)"),
-    ({"push_source_name": SOURCE, "df": {"driver_id": [1]}, "to": "both"}, 400,
-     "'to' must be one of online, offline, online_and_offline, not 'both'"),
-    ({"push_source_name": SOURCE, "df": "x"}, 400,
-     "'df' must be an object of column -> list of values (or a list of row objects)"),
-    ({"df": {"driver_id": [1]}}, 400, "'push_source_name' must be a push source's name"),
-    ({"push_source_name": SOURCE, "dff": {}}, 400, "unknown field 'dff' (did you mean 'df'?)"),
-    ({"push_source_name": SOURCE, "df": {"driver_id": [1]}}, 422,
-     "push source 'driver_stats_push': rows lack column(s) event_timestamp, created, conv_rate, acc_rate, avg_daily_trips"),
-    ({"push_source_name": SOURCE, "df": {"driver_id": [1, 2], "event_timestamp": ["2026-01-01"], "created": [None],
-                                         "conv_rate": [1.0], "acc_rate": [1.0], "avg_daily_trips": [1]}}, 422,
-     "columns have different lengths: driver_id=2, event_timestamp=1, created=1, conv_rate=1, acc_rate=1, avg_daily_trips=1"),
-    ({"push_source_name": SOURCE, "df": {"driver_id": ["x"], "event_timestamp": ["2026-01-01"], "created": [None],
-                                         "conv_rate": [1.0], "acc_rate": [1.0], "avg_daily_trips": [1]}}, 422,
-     "column 'driver_id' must be bigint: row 0 has 'x'"),
-])
+@pytest.mark.parametrize(
+    "body, status, message",
+    [
+        (
+            {"push_source_name": "nope", "df": {"driver_id": [1]}},
+            404,
+            "unknown push source 'nope' (push sources: driver_stats_push)",
+        ),
+        (
+            {"push_source_name": SOURCE, "df": {"driver_id": [1]}, "to": "both"},
+            400,
+            "'to' must be one of online, offline, online_and_offline, not 'both'",
+        ),
+        (
+            {"push_source_name": SOURCE, "df": "x"},
+            400,
+            "'df' must be an object of column -> list of values (or a list of row objects)",
+        ),
+        ({"df": {"driver_id": [1]}}, 400, "'push_source_name' must be a push source's name"),
+        ({"push_source_name": SOURCE, "dff": {}}, 400, "unknown field 'dff' (did you mean 'df'?)"),
+        (
+            {"push_source_name": SOURCE, "df": {"driver_id": [1]}},
+            422,
+            "push source 'driver_stats_push': rows lack column(s) event_timestamp, created, conv_rate, acc_rate, avg_daily_trips",
+        ),
+        (
+            {
+                "push_source_name": SOURCE,
+                "df": {
+                    "driver_id": [1, 2],
+                    "event_timestamp": ["2026-01-01"],
+                    "created": [None],
+                    "conv_rate": [1.0],
+                    "acc_rate": [1.0],
+                    "avg_daily_trips": [1],
+                },
+            },
+            422,
+            "columns have different lengths: driver_id=2, event_timestamp=1, created=1, conv_rate=1, acc_rate=1, avg_daily_trips=1",
+        ),
+        (
+            {
+                "push_source_name": SOURCE,
+                "df": {
+                    "driver_id": ["x"],
+                    "event_timestamp": ["2026-01-01"],
+                    "created": [None],
+                    "conv_rate": [1.0],
+                    "acc_rate": [1.0],
+                    "avg_daily_trips": [1],
+                },
+            },
+            422,
+            "column 'driver_id' must be bigint: row 0 has 'x'",
+        ),
+    ],
+)
 def test_push_endpoint_bad_input(http, body, status, message):
     r = http.post("/push", json=body)
     assert (r.status_code, r.json()["error"]) == (status, message)

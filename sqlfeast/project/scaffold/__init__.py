@@ -25,8 +25,7 @@ def create_project(directory: str, with_data: bool = True) -> Path:
         raise UsageError(f"'{name}' is not a valid project name", hint="use letters, digits and underscores")
     if path.exists() and any(path.iterdir()):
         raise UsageError(f"{path} already exists and is not empty", hint="choose a new directory name")
-    shutil.copytree(TEMPLATE, path, dirs_exist_ok=True,
-                    ignore=shutil.ignore_patterns("__pycache__", "target", "data"))
+    shutil.copytree(TEMPLATE, path, dirs_exist_ok=True, ignore=shutil.ignore_patterns("__pycache__", "target", "data"))
     for file in ("sqlfeast_project.yml", "profiles.yml"):
         target = path / file
         text = target.read_text()
