@@ -105,6 +105,23 @@ class OnlineStoreError(SqlfeastError):
     what = "online store unavailable"
 
 
+class RegistrySnapshotError(OnlineStoreError):
+    """The registry snapshot in the online store cannot be read (damaged, or not sqlfeast's)."""
+
+    code = "registry_unreadable"
+    what = ""
+
+
+class OnlineRowsError(OnlineStoreError):
+    """Rows refused before anything was written: a value that does not fit its declared type, a
+    NULL key, a key or item over the online stores' size limits. The caller's rows are at fault,
+    so the server answers 422."""
+
+    http_status = 422
+    code = "bad_rows"
+    what = ""
+
+
 class RetrievalError(SqlfeastError):
     """Bad arguments to historical or online retrieval."""
 

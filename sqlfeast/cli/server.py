@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 
 import click
 
@@ -73,6 +74,35 @@ def _log_config(access_log: bool) -> dict:
 @click.option(
     "--allow-writes", is_flag=True, help="Enable /write-to-online-store, /materialize and /materialize-incremental."
 )
+@click.option(
+    "--tokens-file",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="File of bearer tokens, one 'read TOKEN' or 'write TOKEN' a line (mode 600); "
+    "also $SQLFEAST_TOKENS_FILE. Tokens may instead come from $SQLFEAST_READ_TOKENS / $SQLFEAST_WRITE_TOKENS.",
+)
+@click.option(
+    "--no-auth", is_flag=True, help="Serve without authentication (only on a loopback --host such as 127.0.0.1)."
+)
+@click.option(
+    "--max-clock-skew",
+    default=300.0,
+    show_default=True,
+    type=float,
+    help="Seconds a pushed timestamp may lie ahead of the server's clock (422 beyond).",
+)
+@click.option(
+    "--ssl-certfile", type=click.Path(dir_okay=False), default=None, help="TLS certificate (PEM) to serve HTTPS."
+)
+@click.option(
+    "--ssl-keyfile", type=click.Path(dir_okay=False), default=None, help="TLS private key (PEM) of the certificate."
+)
+@click.option(
+    "--ssl-ca-certs",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="CA bundle (PEM): clients must present a certificate it signed (mutual TLS).",
+)
 @click.pass_obj
 def serve(
     state: CliState,
@@ -86,6 +116,12 @@ def serve(
     max_entities: int,
     no_access_log: bool,
     allow_writes: bool,
+    tokens_file: str | None,
+    no_auth: bool,
+    max_clock_skew: float,
+    ssl_certfile: str | None,
+    ssl_keyfile: str | None,
+    ssl_ca_certs: str | None,
 ):
     """Serve online features and pushes over HTTP (Feast-compatible endpoints)."""
     try:
@@ -105,6 +141,19 @@ def serve(
         raise UsageError("--timeout and --push-timeout must be positive")
     if registry_refresh < 0:
         raise UsageError("--registry-refresh must be 0 (never) or a number of seconds")
+    if max_clock_skew < 0:
+        raise UsageError("--max-clock-skew must be 0 or a number of seconds")
+    from sqlfeast.serving.security import TokenPolicy, is_loopback
+
+    if no_auth and (tokens_file or os.environ.get("SQLFEAST_TOKENS_FILE")):
+        raise UsageError("--no-auth and a tokens file contradict each other; drop one")
+    if no_auth and not is_loopback(host):
+        raise UsageError(
+            f"--no-auth is allowed only on a loopback address, not --host {host}",
+            hint="serve on 127.0.0.1, or give tokens ($SQLFEAST_READ_TOKENS, $SQLFEAST_WRITE_TOKENS or --tokens-file)",
+        )
+    policy = None if no_auth else TokenPolicy.from_sources(os.environ, tokens_file)  # checked before any worker
+    ssl = _ssl_options(ssl_certfile, ssl_keyfile, ssl_ca_certs)
     # Configuration errors surface here as one message, before any worker starts.
     project = load_project(state.project_dir)
     load_target(project, state.profiles_dir, state.target)
@@ -115,6 +164,9 @@ def serve(
         "max_body_bytes": max_body_bytes,
         "max_entity_rows": max_entities,
         "allow_writes": allow_writes,
+        "auth": not no_auth,
+        "tokens_file": str(Path(tokens_file).resolve()) if tokens_file else None,
+        "max_future_seconds": max_clock_skew,
     }
     os.environ[CONFIG_ENV] = json.dumps(
         {
@@ -124,10 +176,30 @@ def serve(
             "options": options,
         }
     )
-    click.echo(
-        json.dumps({"event": "serving", "project": project.name, "host": host, "port": port, "workers": workers}),
-        err=True,
-    )
+    auth = "off" if policy is None else "bearer tokens: " + ", ".join(policy.permissions)
+    event = {
+        "event": "serving",
+        "project": project.name,
+        "host": host,
+        "port": port,
+        "workers": workers,
+        "tls": bool(ssl),
+        "auth": auth,
+    }
+    click.echo(json.dumps(event), err=True)
+    scheme = "https" if ssl else "http"
+    if policy is None:
+        click.echo(
+            f"warning: authentication is OFF (--no-auth): anyone on this machine can read and push at "
+            f"{scheme}://{host}:{port}",
+            err=True,
+        )
+    elif not ssl and not is_loopback(host):
+        click.echo(
+            f"warning: tokens travel in clear text over http://{host}:{port}; serve HTTPS with "
+            "--ssl-certfile and --ssl-keyfile (or behind a TLS proxy)",
+            err=True,
+        )
     uvicorn.run(
         "sqlfeast.cli.serve_app:app_from_env",
         factory=True,
@@ -138,7 +210,38 @@ def serve(
         access_log=False,
         lifespan="on",
         timeout_graceful_shutdown=5,
+        **ssl,
     )
+
+
+def _ssl_options(certfile: str | None, keyfile: str | None, ca_certs: str | None) -> dict:
+    """uvicorn's TLS options, checked here so a bad certificate or key is one message."""
+    if not certfile and not keyfile:
+        if ca_certs:
+            raise UsageError("--ssl-ca-certs needs --ssl-certfile and --ssl-keyfile")
+        return {}
+    if not certfile or not keyfile:
+        raise UsageError("--ssl-certfile and --ssl-keyfile go together")
+    import ssl
+
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    try:
+        context.load_cert_chain(certfile, keyfile)
+    except FileNotFoundError as err:
+        raise UsageError(f"cannot read {err.filename or certfile}: no such file") from None
+    except (ssl.SSLError, OSError) as err:
+        raise UsageError(
+            f"cannot load the TLS certificate {certfile} with key {keyfile}: {err}",
+            hint="both must be PEM files, the key the certificate's own (and not encrypted)",
+        ) from None
+    options = {"ssl_certfile": certfile, "ssl_keyfile": keyfile}
+    if ca_certs:
+        try:
+            context.load_verify_locations(ca_certs)
+        except (ssl.SSLError, OSError) as err:
+            raise UsageError(f"cannot load the CA bundle {ca_certs}: {err}") from None
+        options.update(ssl_ca_certs=ca_certs, ssl_cert_reqs=ssl.CERT_REQUIRED)
+    return options
 
 
 COMMANDS = [serve]

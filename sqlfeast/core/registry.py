@@ -89,7 +89,20 @@ class Registry:
 
     @classmethod
     def from_json(cls, text: str) -> "Registry":
-        return cls.from_dict(json.loads(text))
+        """A registry from its JSON document; ValueError when the text is not one.
+
+        >>> Registry.from_json("[]")
+        Traceback (most recent call last):
+        ...
+        ValueError: not a registry document: a JSON list, not an object
+        """
+        data = json.loads(text)
+        if not isinstance(data, dict):
+            raise ValueError(f"not a registry document: a JSON {_json_kind(data)}, not an object")
+        try:
+            return cls.from_dict(data)
+        except (TypeError, KeyError, AttributeError, IndexError) as err:
+            raise ValueError(f"not a registry document: {type(err).__name__}: {err}") from None
 
     # -- lookups -------------------------------------------------------------------------------
     def get_feature_view(self, name: str) -> FeatureView:
@@ -176,3 +189,7 @@ def diff(old: Registry | None, new: Registry) -> list[Change]:
         for name in sorted(before.keys() - after.keys()):
             changes.append(Change(singular, name, "removed"))
     return changes
+
+
+def _json_kind(value: object) -> str:
+    return {list: "list", str: "string", int: "number", float: "number", bool: "boolean"}.get(type(value), "null")

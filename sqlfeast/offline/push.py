@@ -64,9 +64,19 @@ class PushResult:
 
 # -- public entry points -------------------------------------------------------------------------
 def push_rows(
-    registry: "Registry", push_source_name: str, rows: Any, to: str = "online", online_store=None, warehouse=None
+    registry: "Registry",
+    push_source_name: str,
+    rows: Any,
+    to: str = "online",
+    online_store=None,
+    warehouse=None,
+    not_after: datetime | None = None,
 ) -> PushResult:
-    """`push` with the parts given explicitly (the feature server holds them itself)."""
+    """`push` with the parts given explicitly (the feature server holds them itself).
+
+    `not_after` (aware): rows whose event or created timestamp is later are refused, nothing of
+    the push written (the server passes its clock plus the allowed skew).
+    """
     check_destination(to)
     source = get_push_source(registry, push_source_name)
     keys = [
@@ -77,6 +87,8 @@ def push_rows(
         if k in source.schema
     ]
     table = rows_to_arrow(source, rows, required=[*keys, source.timestamp])  # created may be NULL
+    if not_after is not None:
+        check_not_future(table, time_columns(registry, source), not_after)
     result = PushResult(source.name, table.num_rows)
     if to in ("online", "online_and_offline"):
         result.online = write_online(online_store, registry, source, table)
@@ -104,6 +116,59 @@ def get_push_source(registry: "Registry", name: str) -> "PushSource":
             hint=suggest(str(name), known)
             or (f"push sources: {', '.join(known)}" if known else "declare one under 'push_sources:' in models/"),
         ) from None
+
+
+def time_columns(registry: "Registry", source: "PushSource") -> list[str]:
+    """The columns that order pushed rows online: the event timestamp and the created ones."""
+    cols = [source.timestamp]
+    for name in source.feature_views:
+        view = registry.feature_views.get(name)
+        if view is not None and view.created_timestamp and view.created_timestamp in source.schema:
+            cols.append(view.created_timestamp)
+    return list(dict.fromkeys(cols))
+
+
+def check_not_future(table: "pa.Table", columns: list[str], not_after: datetime) -> None:
+    """Refuse rows stamped after `not_after`: newer-wins would keep such a row against every real
+    one until the clock caught up (a push of 9999-12-31 would pin its value forever).
+
+    >>> import pyarrow as pa
+    >>> t = pa.table({"ts": pa.array([datetime(9999, 12, 31)], pa.timestamp("us"))})
+    >>> check_not_future(t, ["ts"], datetime(2026, 1, 1, tzinfo=UTC))
+    Traceback (most recent call last):
+    ...
+    sqlfeast.errors.PushError: column 'ts' row 0 is 9999-12-31T00:00:00, later than the server's clock allows (2026-01-01T00:00:00Z); nothing was pushed (push rows stamped at or before the time they happened; the allowed clock skew is 'sqlfeast serve --max-clock-skew')
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    limit = not_after.astimezone(UTC).replace(tzinfo=None)
+    for col in columns:
+        if col not in table.schema.names or table.num_rows == 0:
+            continue
+        column = table.column(col)
+        if pa.types.is_date(column.type):
+            column = column.cast(pa.timestamp("us"))
+        if not pa.types.is_timestamp(column.type):
+            continue
+        if column.type.tz is not None:
+            column = column.cast(pa.timestamp(column.type.unit, tz="UTC")).cast(pa.timestamp(column.type.unit))
+        micros = pc.cast(column, pa.timestamp("us"), safe=False).cast(pa.int64())
+        bound = int((limit - datetime(1970, 1, 1)).total_seconds() * 1_000_000)
+        latest = pc.max(micros).as_py()
+        if latest is None or latest <= bound:
+            continue
+        row = next(i for i, v in enumerate(micros.to_pylist()) if v is not None and v > bound)
+        try:
+            shown = column[row].as_py().isoformat()
+        except (ValueError, OverflowError):  # past the year 9999
+            shown = f"{micros[row].as_py()} microseconds after the epoch"
+        raise PushError(
+            f"column '{col}' row {row} is {shown}, later than the server's clock allows "
+            f"({limit.isoformat(timespec='seconds')}Z); nothing was pushed",
+            hint="push rows stamped at or before the time they happened; the allowed clock skew is "
+            "'sqlfeast serve --max-clock-skew'",
+        )
 
 
 # -- rows -> a typed Arrow table -----------------------------------------------------------------

@@ -17,6 +17,7 @@ UTC). Values are encoded by :mod:`sqlfeast.online.codec`.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -24,8 +25,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlfeast.core.types import parse_type
-from sqlfeast.errors import OnlineStoreError
-from sqlfeast.online.codec import encode_column
+from sqlfeast.errors import OnlineRowsError, OnlineStoreError, RegistrySnapshotError, RetrievalError
+from sqlfeast.online.codec import attr_size, encode_column
 
 if TYPE_CHECKING:  # pragma: no cover
     import pyarrow as pa
@@ -41,6 +42,7 @@ TTL_ATTR = "_ttl"
 RESERVED = (KEY_ATTR, EVENT_ATTR, CREATED_ATTR, TTL_ATTR)
 # DynamoDB's limit on a partition key (UTF-8 bytes); every store keeps it, so keys behave alike.
 MAX_KEY_BYTES = 2048
+MAX_ITEM_BYTES = 400 * 1024  # DynamoDB's item size limit; every store keeps it too
 # The pseudo view name of the table holding the registry snapshot and writer leases. A hyphen is
 # not allowed in view names, so it never collides with a real view.
 META_VIEW = "sqlfeast-meta"
@@ -114,20 +116,49 @@ def entity_key(join_keys: list[str], values: list[Any]) -> str:
     return ",".join(f"{k}={_key_text(v)}" for k, v in pairs)
 
 
+INTEGER_TEXT = re.compile(r"\A-?[0-9]+\Z")  # plain decimal: no spaces, underscores, signs twice or other digits
+FLOAT_TEXT = re.compile(r"\A-?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?\Z")
+
+
+def parse_integer_text(text: str) -> int | None:
+    """The integer a plain decimal text spells (ASCII digits, an optional leading minus), else None.
+
+    >>> parse_integer_text("-42"), parse_integer_text(" 5"), parse_integer_text("1_0"), parse_integer_text("\u0660")
+    (-42, None, None, None)
+    """
+    if len(text) > 40 or not INTEGER_TEXT.match(text):  # 40 digits: past every integer type already
+        return None
+    return int(text)
+
+
 def coerce_key_value(value: Any, type_text: str | None) -> Any:
-    """Entity values from a command line or JSON arrive as text; give them the key's type."""
+    """Entity values from a command line or JSON arrive as text; give them the key's type.
+
+    Integer keys take plain decimal text only (``"-5"``, not ``" -5 "``, ``"-0_5"`` or ``"\u0660"``).
+
+    >>> coerce_key_value("1001", "bigint"), coerce_key_value("x", "varchar")
+    (1001, 'x')
+    """
     if not isinstance(value, str) or not type_text:
         return value
-    family = parse_type(type_text).family
     try:
-        if family == "integer":
-            return int(value)
-        if family == "float":
-            return float(value)
-        if family == "boolean" and value.lower() in ("true", "false"):
-            return value.lower() == "true"
+        family = parse_type(type_text).family
     except ValueError:
-        raise OnlineStoreError(f"entity value {value!r} is not a valid {type_text}") from None
+        raise RetrievalError(
+            f"entity value {value!r}: the join key's type {type_text!r} is not known",
+            hint="run 'sqlfeast apply' again: compile now learns the type from the warehouse",
+        ) from None
+    if family == "integer":
+        number = parse_integer_text(value)
+        if number is None:
+            raise RetrievalError(f"entity value {value!r} is not a valid {type_text} (plain decimal digits)")
+        return number
+    if family == "float":
+        if not FLOAT_TEXT.match(value):
+            raise RetrievalError(f"entity value {value!r} is not a valid {type_text} (a decimal number)")
+        return float(value)
+    if family == "boolean" and value.lower() in ("true", "false"):
+        return value.lower() == "true"
     return value
 
 
@@ -156,7 +187,7 @@ def _keys(view: "FeatureView", batch: "pa.RecordBatch") -> list[str]:
     for name in names:
         col = batch.column(name)
         if col.null_count:
-            raise OnlineStoreError(
+            raise OnlineRowsError(
                 f"feature view '{view.name}': join key '{name}' is NULL in {col.null_count} row(s)",
                 hint="filter NULL keys out in the model",
             )
@@ -182,7 +213,7 @@ def prepare_rows(view: "FeatureView", batch: "pa.RecordBatch | pa.Table") -> Pre
     """Turn an Arrow batch (join keys, timestamp, created, features) into store-ready rows."""
     missing = [c for c in [*view.join_keys, view.timestamp, *view.feature_names] if c not in batch.schema.names]
     if missing:
-        raise OnlineStoreError(f"feature view '{view.name}': rows lack column(s) {', '.join(missing)}")
+        raise OnlineRowsError(f"feature view '{view.name}': rows lack column(s) {', '.join(missing)}")
     import pyarrow as pa
 
     if isinstance(batch, pa.Table):  # one contiguous batch: columns index the same rows
@@ -196,7 +227,7 @@ def prepare_rows(view: "FeatureView", batch: "pa.RecordBatch | pa.Table") -> Pre
     )
     for key in keys:
         if len(key) * 4 > MAX_KEY_BYTES and len(key.encode()) > MAX_KEY_BYTES:
-            raise OnlineStoreError(
+            raise OnlineRowsError(
                 f"feature view '{view.name}': entity key {key[:80]!r}... is {len(key.encode())} "
                 f"bytes, above the online stores' {MAX_KEY_BYTES}-byte key limit; nothing of "
                 "this batch was written",
@@ -206,7 +237,32 @@ def prepare_rows(view: "FeatureView", batch: "pa.RecordBatch | pa.Table") -> Pre
     for feature in view.features:
         column = _typed_column(view, feature.name, parse_type(feature.type), batch.column(feature.name), keys)
         features[feature.name] = encode_column(_python_values(column), parse_type(feature.type))
+    check_item_sizes(view, keys, features)
     return PreparedRows(keys, event, created, features)
+
+
+# The families whose values have a small bounded size: only the others can approach the limit.
+_BOUNDED = ("integer", "float", "boolean", "timestamp", "date", "decimal")
+
+
+def check_item_sizes(view: "FeatureView", keys: list[str], features: dict[str, list[dict[str, Any]]]) -> None:
+    """DynamoDB's 400 KB item limit, on every store alike (moto and SQLite do not enforce it):
+    a row above it is refused naming view and entity key before anything is written. Only
+    strings, bytes and arrays are measured; the rest is bounded by a fixed allowance."""
+    variable = [f.name for f in view.features if parse_type(f.type).family not in _BOUNDED]
+    if not variable:
+        return
+    names = [KEY_ATTR, EVENT_ATTR, CREATED_ATTR, TTL_ATTR, *(f.name for f in view.features)]
+    base = sum(len(n) for n in names) + 30 * len(names)  # names, plus numbers of at most 30 bytes
+    columns = [features[n] for n in variable]
+    for i, key in enumerate(keys):
+        size = base + len(key.encode()) + sum(attr_size(col[i]) for col in columns)
+        if size > MAX_ITEM_BYTES:
+            raise OnlineRowsError(
+                f"feature view '{view.name}': the row of {key[:80]} is {size // 1024} KB, above the "
+                f"online stores' {MAX_ITEM_BYTES // 1024} KB item limit; nothing of this batch was written",
+                hint="shrink the large feature values or keep them elsewhere",
+            )
 
 
 def _arrow_group(t: "pa.DataType") -> str:
@@ -249,7 +305,7 @@ def _typed_column(view: "FeatureView", name: str, ftype, column: "pa.Array", key
 
     def fail(i: int, why: str) -> OnlineStoreError:
         where = f"feature view '{view.name}'" if view is not None else "rows"
-        return OnlineStoreError(
+        return OnlineRowsError(
             f"{where}: column '{name}' is declared {ftype} but the row of {keys[i]} holds "
             f"{column[i].as_py()!r} ({why}); nothing of this batch was written",
             hint=f"cast '{name}' to {ftype} in the model, or fix its declared type",
@@ -270,7 +326,7 @@ def _typed_column(view: "FeatureView", name: str, ftype, column: "pa.Array", key
                 column.slice(i, 1).cast(target, safe=True)
             except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
                 raise fail(i, "it does not fit without loss") from None
-        raise OnlineStoreError(f"column '{name}' cannot be stored as {ftype}: {err}") from None
+        raise OnlineRowsError(f"column '{name}' cannot be stored as {ftype}: {err}") from None
 
 
 def check_view(view: "FeatureView") -> None:
@@ -280,6 +336,34 @@ def check_view(view: "FeatureView") -> None:
             f"feature view '{view.name}': feature name '{clash[0]}' is reserved by the online store",
             hint="rename the feature (alias it in the model)",
         )
+
+
+def decode_registry_snapshot(blob: bytes, project: str) -> "Registry":
+    """The registry of a stored snapshot (zlib-compressed JSON); RegistrySnapshotError naming the
+    way out when it is damaged or not a registry.
+
+    >>> decode_registry_snapshot(b"garbage", "demo")
+    Traceback (most recent call last):
+    ...
+    sqlfeast.errors.RegistrySnapshotError: the registry snapshot of project 'demo' in the online store cannot be read (zlib: Error -3 while decompressing data: incorrect header check) (run 'sqlfeast apply' to store it again)
+    """
+    import zlib
+
+    from sqlfeast.core.registry import Registry
+
+    try:
+        text = zlib.decompress(blob).decode()
+        return Registry.from_json(text)
+    except zlib.error as err:
+        why = f"zlib: {err}"
+    except UnicodeDecodeError as err:
+        why = f"not UTF-8 text: {err}"
+    except ValueError as err:  # JSON errors are ValueErrors too
+        why = str(err)
+    raise RegistrySnapshotError(
+        f"the registry snapshot of project '{project}' in the online store cannot be read ({why})",
+        hint="run 'sqlfeast apply' to store it again",
+    )
 
 
 def micros_to_datetime(value: int | None) -> datetime | None:

@@ -183,6 +183,14 @@ def feature_names_of(features: Any) -> str | list[str]:
     return list(features)
 
 
+def _unstorable(key: str) -> bool:
+    """A key no store can hold: over the key limit, or not UTF-8 (a lone surrogate)."""
+    try:
+        return len(key.encode()) > MAX_KEY_BYTES
+    except UnicodeEncodeError:
+        return True
+
+
 class OnlineClient:
     """Reads online features through an OnlineStore, resolving names with a registry.
 
@@ -287,7 +295,7 @@ class OnlineClient:
                 # A NULL key never matches, and a key past the stores' limit cannot be stored:
                 # both read as NOT_FOUND without asking the store.
                 key = None if any(v is None for v in key_values) else entity_key(view.join_keys, key_values)
-                if key is not None and len(key.encode()) > MAX_KEY_BYTES:
+                if key is not None and _unstorable(key):
                     key = None
                 keys.append(key)
                 for k, v in zip(view.join_keys, key_values):

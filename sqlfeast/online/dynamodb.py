@@ -56,7 +56,7 @@ from functools import cached_property, partial
 from typing import TYPE_CHECKING, Any
 
 from sqlfeast.core.types import parse_type
-from sqlfeast.errors import OnlineStoreError
+from sqlfeast.errors import OnlineRowsError, OnlineStoreError
 from sqlfeast.online.base import (
     CREATED_ATTR,
     EVENT_ATTR,
@@ -68,6 +68,7 @@ from sqlfeast.online.base import (
     ReadRequest,
     StoredRow,
     WriteResult,
+    decode_registry_snapshot,
     prepare_rows,
 )
 from sqlfeast.online.codec import attr_size, decoder, from_json_attr
@@ -517,7 +518,6 @@ class DynamoDBOnlineStore(OnlineStore):
         return resp.get("Item")
 
     def load_registry(self) -> "Registry | None":
-        from sqlfeast.core.registry import Registry
 
         header = self._registry_header()
         if not header:
@@ -535,7 +535,7 @@ class DynamoDBOnlineStore(OnlineStore):
                     "the registry snapshot in the online store is incomplete", hint="run 'sqlfeast apply' again"
                 )
             parts.append(bytes(item["data"]["B"]))
-        return Registry.from_json(zlib.decompress(b"".join(parts)).decode())
+        return decode_registry_snapshot(b"".join(parts), self.project)
 
     # -- writes ----------------------------------------------------------------------------------
     def batch_write(self, table: str, items: list[dict[str, Any]]) -> None:
@@ -867,7 +867,7 @@ class _DynamoWriter(BulkWriter):
         for item in items:
             size = base + len(item[KEY_ATTR]["S"]) + sum(attr_size(item[n]) for n in variable)
             if size > MAX_ITEM_BYTES:
-                raise OnlineStoreError(
+                raise OnlineRowsError(
                     f"feature view '{self.view.name}': the row of {item[KEY_ATTR]['S']} is "
                     f"{size // 1024} KB, above DynamoDB's 400 KB item limit",
                     hint="shrink the large feature values or keep them elsewhere",

@@ -18,7 +18,15 @@ from typing import TYPE_CHECKING, Any
 
 from sqlfeast.core.types import parse_type
 from sqlfeast.errors import OnlineStoreError
-from sqlfeast.online.base import META_VIEW, BulkWriter, OnlineStore, ReadRequest, StoredRow, prepare_rows
+from sqlfeast.online.base import (
+    META_VIEW,
+    BulkWriter,
+    OnlineStore,
+    ReadRequest,
+    StoredRow,
+    decode_registry_snapshot,
+    prepare_rows,
+)
 from sqlfeast.online.codec import decoder, from_json_attr, to_json_attr
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -105,13 +113,12 @@ class SQLiteOnlineStore(OnlineStore):
         self.con.execute(f"INSERT OR REPLACE INTO {_q(self._meta())} VALUES ('registry', ?)", [blob])
 
     def load_registry(self) -> "Registry | None":
-        from sqlfeast.core.registry import Registry
 
         table = self.table_name(META_VIEW)
         if not self._exists(table):
             return None
         row = self.con.execute(f"SELECT value FROM {_q(table)} WHERE key = 'registry'").fetchone()
-        return Registry.from_json(zlib.decompress(row[0]).decode()) if row else None
+        return decode_registry_snapshot(bytes(row[0]), self.project) if row else None
 
     # data ------------------------------------------------------------------------------------
     def bulk_writer(

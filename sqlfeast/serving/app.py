@@ -30,11 +30,12 @@ import json
 import logging
 import math
 import os
+import re
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from functools import partial
 from typing import Any
@@ -45,8 +46,17 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from sqlfeast.errors import ApiError, PushError, RetrievalError, SqlfeastError, WarehouseError, suggest
+from sqlfeast.errors import (
+    ApiError,
+    PushError,
+    RegistrySnapshotError,
+    RetrievalError,
+    SqlfeastError,
+    WarehouseError,
+    suggest,
+)
 from sqlfeast.serving import feast as feast_http
+from sqlfeast.serving.security import TokenPolicy, check_request
 
 access_log = logging.getLogger("sqlfeast.serving.app.access")
 log = logging.getLogger("sqlfeast.serving.app")
@@ -68,6 +78,9 @@ class ServerOptions:
     threads: int = 32  # blocking store calls run in this pool
     allow_writes: bool = False  # /write-to-online-store, /materialize, /materialize-incremental
     job_timeout_seconds: float = 3600.0  # a materialization run from the server
+    auth: bool = True  # False only with --no-auth on a loopback address
+    tokens_file: str | None = None  # besides $SQLFEAST_READ_TOKENS / $SQLFEAST_WRITE_TOKENS
+    max_future_seconds: float = 300.0  # pushed timestamps may be at most this far ahead of the clock
 
 
 # -- JSON ------------------------------------------------------------------------------------------
@@ -128,8 +141,10 @@ class ServerState:
     client: Any = None
     registry_error: str | None = None
     registry_loaded_at: float = 0.0
+    stale: bool = False  # the newest snapshot could not be read; the last good one is served
     jobs: Any = None  # runs materialize / materialize_incremental (the project's FeatureStore side)
     pool: ThreadPoolExecutor = field(default=None)  # type: ignore[assignment]
+    policy: TokenPolicy = field(default_factory=TokenPolicy.disabled)
 
     def __post_init__(self) -> None:
         if self.pool is None:
@@ -144,6 +159,7 @@ class ServerState:
             self.client = OnlineClient(self.online_store, registry)
         self.registry = registry
         self.registry_error = None
+        self.stale = False
         self.registry_loaded_at = time.monotonic()
 
     async def run(self, fn: Callable[[], Any], timeout: float, what: str) -> Any:
@@ -155,7 +171,10 @@ class ServerState:
             raise ApiError(504, f"{what} did not answer within {timeout:g} s", "timeout") from None
 
     async def load_registry(self) -> None:
-        """Read the registry snapshot from the online store (raises ApiError when it cannot)."""
+        """Read the registry snapshot from the online store (raises ApiError when it cannot).
+
+        An unreadable snapshot leaves the last good one in place: requests go on with it and
+        `stale` says so (``/health`` reports it)."""
         try:
             registry = await self.run(
                 self.online_store.load_registry, self.options.request_timeout_seconds, "the online store"
@@ -163,6 +182,10 @@ class ServerState:
         except ApiError as err:
             self.registry_error = err.message
             raise
+        except RegistrySnapshotError as err:
+            self.registry_error = err.render()
+            self.stale = self.registry is not None
+            raise ApiError(503, err.render(), err.code) from None
         except SqlfeastError as err:
             self.registry_error = err.render()
             raise ApiError(503, f"online store unavailable: {err.render()}", "online_store_unavailable") from None
@@ -180,6 +203,8 @@ class ServerState:
         return self.registry
 
     async def refresh_forever(self) -> None:
+        """Re-read the snapshot every interval; no error ends the loop (each is logged and the
+        last good snapshot stays in service)."""
         interval = self.options.registry_refresh_seconds
         while True:
             await asyncio.sleep(interval)
@@ -187,6 +212,12 @@ class ServerState:
                 await self.load_registry()
             except ApiError as err:  # keep serving the snapshot we have
                 log.warning(json.dumps({"event": "registry_refresh_failed", "error": err.message}))
+            except asyncio.CancelledError:
+                raise
+            except Exception as err:  # a bug below: log it with its traceback, keep refreshing
+                self.registry_error = f"{type(err).__name__}: {err}"
+                self.stale = self.registry is not None
+                log.exception(json.dumps({"event": "registry_refresh_failed", "error": self.registry_error}))
 
 
 # -- request parsing -------------------------------------------------------------------------------
@@ -221,9 +252,56 @@ async def read_json(request: Request, options: ServerOptions) -> dict[str, Any]:
         data = json.loads(body)
     except (ValueError, UnicodeDecodeError) as err:
         raise ApiError(400, f"request body is not valid JSON: {err}", "malformed_body") from None
+    except RecursionError:  # the parser's own limit, far above ours
+        raise ApiError(400, f"request body nests deeper than {MAX_JSON_DEPTH} levels", "malformed_body") from None
     if not isinstance(data, dict):
         raise ApiError(400, f"request body must be a JSON object, not {type(data).__name__}", "malformed_body")
+    if body.count(b"[") + body.count(b"{") > MAX_JSON_DEPTH:  # else it cannot nest too deeply
+        check_json_depth(data)
+    if _SURROGATE.search(body):
+        check_text(data)
     return data
+
+
+MAX_JSON_DEPTH = 32  # no request needs more than a few levels
+# A \u escape of a UTF-16 surrogate, or one encoded as (invalid) UTF-8 bytes: json.loads accepts both.
+_SURROGATE = re.compile(rb"\\[uU][dD][89a-fA-F][0-9a-fA-F]{2}|\xed[\xa0-\xbf]")
+
+
+def check_json_depth(data: Any) -> None:
+    """Refuse a document whose arrays and objects nest deeper than MAX_JSON_DEPTH (400): no
+    request needs it, and deep values would exhaust recursion further on. Iterative.
+
+    >>> check_json_depth({"a": "[[[[", "b": [[1]]})
+    """
+    stack = [(data, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > MAX_JSON_DEPTH:
+            raise ApiError(400, f"request body nests deeper than {MAX_JSON_DEPTH} levels", "malformed_body")
+        items = value.values() if isinstance(value, dict) else value
+        stack.extend((item, depth + 1) for item in items if isinstance(item, (dict, list)))
+
+
+def check_text(value: Any, where: str = "") -> None:
+    """Refuse text that is not Unicode: a lone UTF-16 surrogate (400, naming where it is)."""
+    if isinstance(value, str):
+        try:
+            value.encode()
+        except UnicodeEncodeError as err:
+            raise ApiError(
+                400,
+                f"request body holds a lone UTF-16 surrogate {value[err.start]!r} in {where or 'a string'}; "
+                "JSON text must be valid Unicode",
+                "malformed_body",
+            ) from None
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            check_text(key, f"the key {where + '.' if where else ''}{key!r}")
+            check_text(item, f"{where}.{key}" if where else str(key))
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            check_text(item, f"{where}[{i}]")
 
 
 def _check_keys(data: dict[str, Any], known: tuple[str, ...]) -> None:
@@ -238,8 +316,9 @@ def _check_keys(data: dict[str, Any], known: tuple[str, ...]) -> None:
 
 
 def _check_key_values(name: str, type_text: str, values: list[Any]) -> list[Any]:
-    """Entity values must have their key's type (strings of digits are accepted for integers)."""
+    """Entity values must have their key's type (plain decimal strings are accepted for integers)."""
     from sqlfeast.core.types import parse_type
+    from sqlfeast.online.base import parse_integer_text
 
     try:
         family = parse_type(type_text).family if type_text and type_text != "unknown" else None
@@ -253,9 +332,14 @@ def _check_key_values(name: str, type_text: str, values: list[Any]) -> list[Any]
             if (
                 isinstance(value, bool)
                 or not isinstance(value, (int, str))
-                or (isinstance(value, str) and not value.lstrip("-").isdigit())
+                or (isinstance(value, str) and parse_integer_text(value) is None)
             ):
-                raise ApiError(422, f"entity '{name}' must be {type_text}: value {i} is {value!r}", "wrong_key_type")
+                raise ApiError(
+                    422,
+                    f"entity '{name}' must be {type_text}: value {i} is {value!r}"
+                    + (" (plain decimal digits only)" if isinstance(value, str) else ""),
+                    "wrong_key_type",
+                )
             convert = convert or isinstance(value, str)
         elif family == "string":
             if not isinstance(value, str):
@@ -394,6 +478,11 @@ async def get_online_features(request: Request) -> Response:
     return json_response(body)
 
 
+def _not_after(state: "ServerState") -> datetime:
+    """The latest timestamp a push may carry: the server's clock plus the allowed skew."""
+    return datetime.now(UTC) + timedelta(seconds=state.options.max_future_seconds)
+
+
 def _writes_allowed(state: "ServerState", path: str) -> None:
     if not state.options.allow_writes:
         raise ApiError(
@@ -419,7 +508,7 @@ async def write_to_online_store(request: Request) -> Response:
         raise ApiError(404, f"unknown feature view '{name}'" + (f" ({hint})" if hint else ""), "unknown_feature_view")
     try:
         result = await state.run(
-            partial(feast_http.write_rows, registry, state.online_store, name, df),
+            partial(feast_http.write_rows, registry, state.online_store, name, df, _not_after(state)),
             state.options.push_timeout_seconds,
             "the online store",
         )
@@ -544,11 +633,14 @@ async def push_endpoint(request: Request) -> Response:
         raise ApiError(404, err.render(), "unknown_push_source") from None
     if to != "online" and state.warehouse_factory is None:
         raise ApiError(400, "this server has no warehouse to push offline to", "no_warehouse")
+    not_after = _not_after(state)
 
     def attempt():
         warehouse = state.warehouse_factory() if to != "online" and state.warehouse_factory is not None else None
         try:
-            return push_rows(registry, name, rows, to, online_store=state.online_store, warehouse=warehouse)
+            return push_rows(
+                registry, name, rows, to, online_store=state.online_store, warehouse=warehouse, not_after=not_after
+            )
         finally:
             if warehouse is not None:
                 warehouse.close()  # DuckDB files are locked while open: hold them only for a push
@@ -575,27 +667,38 @@ async def push_endpoint(request: Request) -> Response:
 
 
 async def health(request: Request) -> Response:
+    """200 ``ok``; 200 ``stale`` when the newest snapshot is unreadable and the last good one is
+    served (with the error and its age); 503 when the store or any snapshot is unavailable."""
     state: ServerState = request.app.state.sqlfeast
     try:
         await state.load_registry()
     except ApiError as err:
-        return json_response({"status": "unavailable", "error": err.message}, 503)
+        if not (state.stale and state.registry is not None):
+            return json_response({"status": "unavailable", "error": err.message}, 503)
     registry = state.registry
-    return json_response(
-        {
-            "status": "ok",
-            "project": registry.project,
-            "registry_version": registry.version,
-            "applied_at": registry.applied_at,
-            "feature_views": len(registry.feature_views),
-        }
-    )
+    body = {
+        "status": "stale" if state.stale else "ok",
+        "project": registry.project,
+        "registry_version": registry.version,
+        "applied_at": registry.applied_at,
+        "feature_views": len(registry.feature_views),
+    }
+    if state.stale:
+        body["error"] = state.registry_error
+        body["snapshot_age_seconds"] = round(time.monotonic() - state.registry_loaded_at, 1)
+    return json_response(body)
 
 
 # -- the app ---------------------------------------------------------------------------------------
-def _handle(endpoint):
+def _handle(endpoint, feast: bool = False):
+    """The endpoint behind the request checks (token, media type, origin), errors as JSON."""
+
     async def handler(request: Request) -> Response:
         try:
+            if feast:  # endpoints only Feast's client calls answer in Feast's error shape
+                request.scope[feast_http.FEAST_SCOPE] = True
+            state: ServerState = request.app.state.sqlfeast
+            check_request(state.policy, request.url.path, request.method, request.headers, request.url.scheme)
             return await endpoint(request)
         except ApiError as err:
             request.scope["sqlfeast.error"] = err.message
@@ -666,20 +769,26 @@ def create_app(
     warehouse_factory: Callable[[], Any] | None = None,
     jobs: Any = None,
     options: ServerOptions | None = None,
+    policy: TokenPolicy | None = None,
     **option_values: Any,
 ):
     """The ASGI app. Either from a project directory (its target's online store and warehouse),
     or from an `online_store` given directly (then offline pushes need `warehouse_factory`).
 
     Options: registry_refresh_seconds, request_timeout_seconds, push_timeout_seconds,
-    max_body_bytes, max_entity_rows, threads, allow_writes, job_timeout_seconds. `jobs` runs
+    max_body_bytes, max_entity_rows, threads, allow_writes, job_timeout_seconds, auth,
+    tokens_file, max_future_seconds. Unless `policy` is given, the accepted bearer tokens are read
+    from $SQLFEAST_READ_TOKENS / $SQLFEAST_WRITE_TOKENS and `tokens_file` (a ConfigError when there
+    are none and `auth` is not False; sqlfeast.serving.security). `jobs` runs
     /materialize and /materialize-incremental: an object with ``materialize(start, end, views)``
     and ``materialize_incremental(end, views)`` (sqlfeast.cli.serve_app passes the project's).
     """
     options = options or ServerOptions(**option_values)
+    if policy is None:  # tokens from the environment or the tokens file; ConfigError when none
+        policy = TokenPolicy.from_sources(os.environ, options.tokens_file) if options.auth else TokenPolicy.disabled()
     if online_store is None:
         online_store, warehouse_factory = _open_project(project_dir or ".", target, profiles_dir, options)
-    state = ServerState(online_store, options, warehouse_factory, registry)
+    state = ServerState(online_store, options, warehouse_factory, registry, policy=policy)
     state.jobs = jobs
 
     @contextlib.asynccontextmanager
@@ -702,9 +811,9 @@ def create_app(
         Route("/get-online-features", _handle(get_online_features), methods=["POST"]),
         Route("/push", _handle(push_endpoint), methods=["POST"]),
         Route("/health", _handle(health), methods=["GET"]),
-        Route("/write-to-online-store", _handle(write_to_online_store), methods=["POST"]),
-        Route("/materialize", _handle(materialize_endpoint), methods=["POST"]),
-        Route("/materialize-incremental", _handle(materialize_incremental_endpoint), methods=["POST"]),
+        Route("/write-to-online-store", _handle(write_to_online_store, feast=True), methods=["POST"]),
+        Route("/materialize", _handle(materialize_endpoint, feast=True), methods=["POST"]),
+        Route("/materialize-incremental", _handle(materialize_incremental_endpoint, feast=True), methods=["POST"]),
         Route("/openapi.json", _handle(openapi_json), methods=["GET"]),
         Route("/docs", _handle(docs), methods=["GET"]),
     ]

@@ -39,6 +39,7 @@ _FEAST_CLASSES = {
     "unknown_entity": "EntityNotFoundException",
     "unknown_push_source": "PushSourceNotFoundException",
     "forbidden": "FeastPermissionError",
+    "unauthorized": "FeastPermissionError",
 }
 
 
@@ -90,13 +91,24 @@ def view_push_source(view) -> Any:
     """A push source with exactly the columns a write of `view` carries (keys, times, features)."""
     from sqlfeast.core.spec import PushSource
 
-    schema = {k: view.join_key_types.get(k) or "unknown" for k in view.join_keys}
+    schema = {k: _known(view.join_key_types.get(k), view, k) for k in view.join_keys}
     schema[view.timestamp] = "timestamp"
     if view.created_timestamp:
         schema[view.created_timestamp] = "timestamp"
     for feature in view.features:
         schema[feature.name] = feature.type
     return PushSource(name=view.name, schema=schema, feature_views=[view.name], timestamp=view.timestamp)
+
+
+def _known(type_text: str | None, view, key: str) -> str:
+    from sqlfeast.errors import PushError
+
+    if not type_text or type_text == "unknown":
+        raise PushError(
+            f"feature view '{view.name}': the type of join key '{key}' is not known",
+            hint="run 'sqlfeast apply' again: compile now learns it from the warehouse",
+        )
+    return type_text
 
 
 def write_frame(view, df: dict[str, list[Any]]) -> dict[str, list[Any]]:
@@ -123,19 +135,23 @@ def write_frame(view, df: dict[str, list[Any]]) -> dict[str, list[Any]]:
     return out
 
 
-def write_rows(registry, online_store, view_name: str, df: dict[str, list[Any]]) -> dict[str, int]:
+def write_rows(registry, online_store, view_name: str, df: dict[str, list[Any]], not_after=None) -> dict[str, int]:
     """Validate Feast's columnar rows for one view and write them online (newer wins).
 
     Raises RetrievalError for an unknown view, PushError for rows that do not fit.
     """
     from sqlfeast.errors import PushError
-    from sqlfeast.offline.push import rows_to_arrow, write_online
+    from sqlfeast.offline.push import check_not_future, rows_to_arrow, write_online
 
     view = registry.get_feature_view(view_name)
     if not view.online:
         raise PushError(f"feature view '{view_name}' is not online (online: false)")
     source = view_push_source(view)
     table = rows_to_arrow(source, write_frame(view, df), required=[*view.join_keys, view.timestamp])
+    if not_after is not None:  # aware: rows stamped later are refused, nothing written
+        check_not_future(
+            table, [view.timestamp, *([view.created_timestamp] if view.created_timestamp else [])], not_after
+        )
     return write_online(online_store, registry, source, table)[view.name]
 
 

@@ -128,7 +128,7 @@ def test_serve_on_a_port_in_use(applied):
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        result = sqlfeast("serve", "--port", str(port), cwd=applied, timeout=120)
+        result = sqlfeast("serve", "--no-auth", "--port", str(port), cwd=applied, timeout=120)
     assert "Traceback" not in result.raw, str(result)
     assert result.exit_code != 0, str(result)
     assert f"port {port}" in result.screen or "address already in use" in result.screen.lower(), str(result)

@@ -40,9 +40,13 @@ def latest(path, key: str, key_value: int, column: str):
     return rows[column][-1].as_py()
 
 
-def http(method: str, url: str, body: dict | None = None) -> tuple[int, dict]:
+TOKEN = "journey-read-token-0123456789"
+
+
+def http(method: str, url: str, body: dict | None = None, token: str | None = TOKEN) -> tuple[int, dict]:
     data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
+    headers = {"Content-Type": "application/json", **({"Authorization": f"Bearer {token}"} if token else {})}
+    request = urllib.request.Request(url, data=data, method=method, headers=headers)
     try:
         with urllib.request.urlopen(request, timeout=30) as response:
             return response.status, json.loads(response.read())
@@ -127,8 +131,9 @@ def test_readme_journey_on_a_terminal(tmp_path):
     assert values["conv_rate__status"] == ["PRESENT"]
 
     port = free_port()
-    with PtyProcess([*sqlfeast_command(), "serve", "--port", str(port), "--registry-refresh", "0"], root) as server:
-        server.expect(r'"event": "serving"')
+    serve = [*sqlfeast_command(), "serve", "--port", str(port), "--registry-refresh", "0"]
+    with PtyProcess(serve, root, env={"SQLFEAST_READ_TOKENS": TOKEN}) as server:
+        server.expect(r'"auth": "bearer tokens: read"')
         url = f"http://127.0.0.1:{port}"
         status, health = _wait_for_health(url, server)
         assert status == 200, health
@@ -141,6 +146,8 @@ def test_readme_journey_on_a_terminal(tmp_path):
             {"features": ["driver_hourly_stats:conv_rate"], "entities": {"driver_id": [1001]}},
         )
         assert status == 200, answer
+        unauthenticated = http("POST", url + "/get-online-features", {"features": []}, token=None)
+        assert unauthenticated[0] == 401, unauthenticated
         assert answer["metadata"]["feature_names"] == ["driver_id", "conv_rate"]
         assert answer["results"][1]["values"] == [pytest.approx(expected_rate)]
         status, answer = http(

@@ -120,7 +120,7 @@ def test_apply_run_materialize_online_and_serve_in_a_schema_of_their_own(jaffle)
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     server = subprocess.Popen(
-        [str(BIN / "sqlfeast"), "serve", "--port", str(port)],
+        [str(BIN / "sqlfeast"), "serve", "--no-auth", "--port", str(port)],
         cwd=jaffle,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

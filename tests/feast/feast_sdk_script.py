@@ -90,18 +90,21 @@ def definitions(drivers: str, customers: str):
     return [driver, customer, driver_file, push, drivers_view, customers_view, ghost, service]
 
 
-def write_repo(root: Path, project: str, online_store: str) -> None:
+def write_repo(root: Path, project: str, online_store: str, token_env: str | None = None) -> None:
     root.mkdir(parents=True, exist_ok=True)
+    # Feast's remote store sends "Authorization: Bearer <token>" with an oidc auth block that
+    # names the token's environment variable (no identity provider is asked).
+    auth = f"auth:\n  type: oidc\n  token_env_var: {token_env}\n" if token_env else ""
     (root / "feature_store.yaml").write_text(
         f"project: {project}\nregistry: {root / 'registry.db'}\nprovider: local\n"
-        f"online_store: {online_store}\noffline_store:\n  type: file\nentity_key_serialization_version: 3\n"
+        f"online_store: {online_store}\noffline_store:\n  type: file\nentity_key_serialization_version: 3\n{auth}"
     )
 
 
-def client(root: Path, url: str, objects):
+def client(root: Path, url: str, objects, token_env: str | None = None):
     from feast import FeatureStore
 
-    write_repo(root, "sfcompat", f"{{type: remote, path: '{url}'}}")
+    write_repo(root, "sfcompat", f"{{type: remote, path: '{url}'}}", token_env)
     fs = FeatureStore(repo_path=str(root))
     fs.apply(objects)
     return fs
@@ -211,14 +214,13 @@ BAD_REQUESTS = [  # (name, path, raw body): client mistakes, for the status-code
 ]
 
 
-def bad_requests(url: str) -> dict:
+def bad_requests(url: str, token: str | None = None) -> dict:
     import urllib.error
 
     out = {}
+    headers = {"Content-Type": "application/json", **({"Authorization": f"Bearer {token}"} if token else {})}
     for name, path, body in BAD_REQUESTS:
-        req = urllib.request.Request(
-            url + path, data=body.encode(), method="POST", headers={"Content-Type": "application/json"}
-        )
+        req = urllib.request.Request(url + path, data=body.encode(), method="POST", headers=headers)
         try:
             with urllib.request.urlopen(req, timeout=60) as r:
                 out[name] = r.status
@@ -264,6 +266,7 @@ def main() -> None:
     parser.add_argument("--customers", required=True)
     parser.add_argument("--sqlfeast", required=True, help="URL of `sqlfeast serve`")
     parser.add_argument("--feast-serve", action="store_true", help="also run the calls against `feast serve`")
+    parser.add_argument("--sqlfeast-token-env", default=None, help="variable holding sqlfeast's bearer token")
     args = parser.parse_args()
     os.environ.setdefault("FEAST_USAGE", "False")
     work = Path(args.work)
@@ -273,10 +276,21 @@ def main() -> None:
     try:
         # Feast's SDK pushes offline by appending to the batch source's file: each side gets its
         # own copies, so one side's offline pushes never reach the other's materialization.
-        result["sqlfeast"] = calls(
-            client(work / "to_sqlfeast", args.sqlfeast, definitions(*copies(work / "sqlfeast_data", args)))
-        )
-        result["sqlfeast_bad_requests"] = bad_requests(args.sqlfeast)
+        token_env = args.sqlfeast_token_env
+        objects = definitions(*copies(work / "sqlfeast_data", args))
+        result["sqlfeast"] = calls(client(work / "to_sqlfeast", args.sqlfeast, objects, token_env))
+        token = os.environ[token_env] if token_env else None
+        result["sqlfeast_bad_requests"] = bad_requests(args.sqlfeast, token)
+        if token_env:  # the same SDK without the token is turned away
+            from feast import FeatureStore
+
+            write_repo(work / "to_sqlfeast", "sfcompat", f"{{type: remote, path: '{args.sqlfeast}'}}")
+            anonymous = FeatureStore(repo_path=str(work / "to_sqlfeast"))
+            result["sqlfeast_without_token"] = outcome(
+                lambda: anonymous.get_online_features(
+                    features=["driver_hourly_stats:conv_rate"], entity_rows=[{"driver_id": 1001}]
+                ).to_dict()
+            )
         if args.feast_serve:
             from feast import FeatureStore
 

@@ -22,6 +22,7 @@ from tests.conftest import REPO
 from tests.serving.test_feast_endpoints import serve_fresh_project
 
 SCRIPT = Path(__file__).with_name("feast_sdk_script.py")
+TOKEN = "feast-sdk-write-token-0123456789"
 
 
 def feast_python() -> str | None:
@@ -43,7 +44,8 @@ pytestmark = pytest.mark.skipif(
 @pytest.fixture(scope="module")
 def compat(tmp_path_factory):
     root = tmp_path_factory.mktemp("feast") / "demo"
-    server = serve_fresh_project(root, "--allow-writes")
+    # Authentication on, as a server reachable by others runs: Feast's SDK sends the token.
+    server = serve_fresh_project(root, "--allow-writes", no_auth=False, env={"SQLFEAST_WRITE_TOKENS": TOKEN})
     work = root.parent / "feast_work"
     try:
         proc = subprocess.run(
@@ -59,11 +61,13 @@ def compat(tmp_path_factory):
                 "--sqlfeast",
                 server.url,
                 "--feast-serve",
+                "--sqlfeast-token-env",
+                "SQLFEAST_TEST_TOKEN",
             ],
             capture_output=True,
             text=True,
             timeout=900,
-            env={**os.environ, "FEAST_USAGE": "False"},
+            env={**os.environ, "FEAST_USAGE": "False", "SQLFEAST_TEST_TOKEN": TOKEN},
         )
     finally:
         server.stop()
@@ -168,3 +172,8 @@ def test_feast_sdk_gets_permission_error_without_allow_writes(tmp_path):
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(pytest.main([__file__, "-q"]))
+
+
+def test_the_sdk_without_the_token_is_refused(compat):
+    refused = compat["sqlfeast_without_token"]
+    assert "ok" not in refused, refused

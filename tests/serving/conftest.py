@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import signal
+import ssl
 import subprocess
 import sys
 import time
@@ -83,28 +84,43 @@ def setup_project(root: Path) -> None:
         os.chdir(cwd)
 
 
-class Served:
-    """A `sqlfeast serve` subprocess for a project."""
+def _environ(changes: dict) -> dict:
+    """This process's environment with `changes` applied (None removes a variable)."""
+    out = {**os.environ, **{k: v for k, v in changes.items() if v is not None}}
+    return {k: v for k, v in out.items() if changes.get(k, "") is not None}
 
-    def __init__(self, root: Path, *extra: str):
+
+class Served:
+    """A `sqlfeast serve` subprocess for a project (``--no-auth`` unless `no_auth` is False)."""
+
+    def __init__(self, root: Path, *extra: str, no_auth: bool = True, env: dict | None = None):
         self.root = root
+        self.env = env
         self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        tls = "--ssl-certfile" in extra
+        self.url = f"{'https' if tls else 'http'}://127.0.0.1:{self.port}"
+        self.verify: bool | ssl.SSLContext = (
+            ssl.create_default_context(cafile=extra[extra.index("--ssl-certfile") + 1]) if tls else True
+        )
         self.log_path = root / "serve.log"
-        self.extra = extra
+        self.extra = ("--no-auth", *extra) if no_auth else extra
         self.proc: subprocess.Popen | None = None
 
     def start(self, expect_healthy: bool = True) -> "Served":
         self.log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
-            [SQLFEAST, "serve", "--port", str(self.port), *self.extra], cwd=self.root, stdout=self.log, stderr=self.log
+            [SQLFEAST, "serve", "--port", str(self.port), *self.extra],
+            cwd=self.root,
+            stdout=self.log,
+            stderr=self.log,
+            env=None if self.env is None else _environ(self.env),
         )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"sqlfeast serve exited: {self.log_path.read_text()}")
             try:
-                r = httpx.get(self.url + "/health", timeout=10)
+                r = httpx.get(self.url + "/health", timeout=10, verify=self.verify)
                 if r.status_code == 200 or not expect_healthy:
                     return self
             except httpx.TransportError:

@@ -18,7 +18,7 @@ from tests.conftest import copy_example
 from .conftest import Served
 
 
-def serve_fresh_project(root: Path, *extra: str) -> Served:
+def serve_fresh_project(root: Path, *extra: str, no_auth: bool = True, env: dict | None = None) -> Served:
     copy_example(root, with_data=False)
     write_sample_data(root, end=today_utc())
     from sqlfeast.feature_store import FeatureStore
@@ -31,7 +31,7 @@ def serve_fresh_project(root: Path, *extra: str) -> Served:
             fs.materialize("2020-01-01", "now", quiet=True)
     finally:
         os.chdir(cwd)
-    return Served(root, *extra).start()
+    return Served(root, *extra, no_auth=no_auth, env=env).start()
 
 
 def test_write_endpoints_are_off_without_allow_writes(tmp_path):

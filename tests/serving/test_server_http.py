@@ -252,7 +252,7 @@ def test_malformed_body(http, content, status, message):
 
 def test_oversized_body(http):
     body = json.dumps(BIG).encode()
-    r = http.post(GET, content=body)
+    r = http.post(GET, content=body, headers={"content-type": "application/json"})
     assert r.status_code == 413
     assert r.json()["error"] == f"request body of {len(body)} bytes exceeds the limit of 65536 bytes"
 
@@ -265,7 +265,7 @@ def test_oversized_chunked_body(http):
         for i in range(0, len(data), 8192):
             yield data[i : i + 8192]
 
-    r = http.post(GET, content=chunks())
+    r = http.post(GET, content=chunks(), headers={"content-type": "application/json"})
     assert r.status_code == 413
     assert r.json()["error"] == "request body exceeds the limit of 65536 bytes"
 
