@@ -122,6 +122,15 @@ class OnlineRowsError(OnlineStoreError):
     what = ""
 
 
+class RegistryUnreadableError(SqlfeastError):
+    """No version of the applied registry in the warehouse can be read; `apply` writes a new one."""
+
+
+class RegistryWarning(UserWarning):
+    """Something the user should know that does not stop the command (e.g. a damaged registry
+    version passed over); the command line prints it as ``warning: ...``."""
+
+
 class RetrievalError(SqlfeastError):
     """Bad arguments to historical or online retrieval."""
 

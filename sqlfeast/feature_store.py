@@ -288,8 +288,13 @@ class FeatureStore:
         []
         """
         from sqlfeast.core.registry import diff
+        from sqlfeast.errors import RegistryUnreadableError
 
-        return diff(self.registry_store.load(), registry)
+        try:
+            applied = self.registry_store.load()
+        except RegistryUnreadableError:  # nothing readable: applying records every object anew
+            applied = None
+        return diff(applied, registry)
 
     def apply(self, registry: Registry | None = None) -> Registry:
         """Set up online tables, then record the registry (the commit point) in the warehouse.

@@ -186,12 +186,31 @@ class SqlfeastGroup(click.Group):
 @click.pass_context
 def main(ctx: click.Context, project_dir: str, profiles_dir: str | None, target: str | None, vars_text: str | None):
     """sqlfeast: a SQL-first feature store."""
+    _print_warnings()
     try:
         ctx.obj = CliState(project_dir, profiles_dir, target, vars_text)
         ctx.call_on_close(ctx.obj.close)
     except SqlfeastError as err:
         click.echo(err.render(), err=True)
         ctx.exit(err.exit_code)
+
+
+def _print_warnings() -> None:
+    """sqlfeast's own warnings (RegistryWarning) print as one ``warning: ...`` line on stderr."""
+    import warnings
+
+    from sqlfeast.errors import RegistryWarning
+
+    shown = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        if issubclass(category, RegistryWarning):
+            click.echo(f"warning: {message}", err=True)
+        else:
+            shown(message, category, filename, lineno, file, line)
+
+    warnings.showwarning = show
+    warnings.simplefilter("always", RegistryWarning)
 
 
 def echo_json(data: Any) -> None:

@@ -143,6 +143,9 @@ def serve(
         raise UsageError("--registry-refresh must be 0 (never) or a number of seconds")
     if max_clock_skew < 0:
         raise UsageError("--max-clock-skew must be 0 or a number of seconds")
+    # Configuration errors surface here as one message, before any worker starts.
+    project = load_project(state.project_dir)
+    load_target(project, state.profiles_dir, state.target)
     from sqlfeast.serving.security import TokenPolicy, is_loopback
 
     if no_auth and (tokens_file or os.environ.get("SQLFEAST_TOKENS_FILE")):
@@ -154,9 +157,6 @@ def serve(
         )
     policy = None if no_auth else TokenPolicy.from_sources(os.environ, tokens_file)  # checked before any worker
     ssl = _ssl_options(ssl_certfile, ssl_keyfile, ssl_ca_certs)
-    # Configuration errors surface here as one message, before any worker starts.
-    project = load_project(state.project_dir)
-    load_target(project, state.profiles_dir, state.target)
     options = {
         "registry_refresh_seconds": registry_refresh,
         "request_timeout_seconds": request_timeout,

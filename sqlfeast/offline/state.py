@@ -13,6 +13,7 @@ Tables, prefixed by project: ``<project>__registry`` and ``<project>__materializ
 
 from __future__ import annotations
 
+import warnings
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -20,7 +21,7 @@ from typing import TYPE_CHECKING
 from sqlfeast.core.files import write_atomic
 from sqlfeast.core.naming import registry_table_name, state_table_name
 from sqlfeast.core.registry import Registry
-from sqlfeast.errors import SqlfeastError, WarehouseError
+from sqlfeast.errors import RegistryUnreadableError, RegistryWarning, WarehouseError
 
 if TYPE_CHECKING:  # pragma: no cover
     from sqlfeast.warehouse.base import Warehouse
@@ -66,19 +67,42 @@ class RegistryStore:
         return self.warehouse.table_exists(registry_table_name(self.project))
 
     def load(self) -> Registry | None:
-        """The newest applied registry, with materialization state; None before the first apply."""
+        """The newest readable applied registry, with materialization state; None before the
+        first apply. A version that cannot be read (a damaged row) is passed over with a
+        RegistryWarning naming the way out (`sqlfeast apply` records a new version over it);
+        RegistryUnreadableError when no version can be read."""
         if not self._table_exists():
             return None
-        rows = self.warehouse.query_arrow(
-            f"SELECT body FROM {self.registry_table} ORDER BY version DESC, applied_at DESC LIMIT 1"
-        ).to_pylist()
-        if not rows:
-            return None
-        body = next(iter(rows[0].values()))
-        try:
-            registry = Registry.from_json(body)
-        except ValueError as err:
-            raise SqlfeastError(f"the applied registry cannot be read: {err}") from None
+        skipped: list[str] = []
+        offset = 0
+        while True:
+            rows = self.warehouse.query_arrow(
+                f"SELECT version, body FROM {self.registry_table} "
+                f"ORDER BY version DESC, applied_at DESC LIMIT 1 OFFSET {offset}"
+            ).to_pylist()
+            if not rows:
+                if not skipped:
+                    return None
+                raise RegistryUnreadableError(
+                    f"no applied registry of project '{self.project}' can be read: {'; '.join(skipped)}",
+                    hint="run 'sqlfeast apply' to record a new version",
+                )
+            version, body = list(rows[0].values())
+            try:
+                registry = Registry.from_json(body)
+            except (ValueError, TypeError) as err:
+                skipped.append(f"version {version}: {err}")
+                offset += 1
+                continue
+            break
+        if skipped:
+            warnings.warn(
+                RegistryWarning(
+                    f"the newest applied registry cannot be read ({'; '.join(skipped)}); using version "
+                    f"{version}. Run 'sqlfeast apply' to record a new version over it"
+                ),
+                stacklevel=2,
+            )
         registry.materialized = self.load_materialized()
         return registry
 
