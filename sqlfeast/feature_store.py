@@ -210,6 +210,7 @@ class FeatureStore:
             strict=strict,
             warehouse=self.warehouse if strict or self.project.is_dbt else None,
             write=write,
+            learn_from=lambda: self.warehouse,  # opened only for join keys of unknown type
         )
         return registry
 

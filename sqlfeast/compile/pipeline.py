@@ -11,6 +11,7 @@ both the checks (with known schemas) and the SQL of every dialect.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -252,8 +253,14 @@ def compile_project(
     strict: bool = False,
     warehouse=None,
     write: bool = True,
+    learn_from: Callable[[], Any] | None = None,
 ) -> Registry:
-    """Compile the project for `target`; raise ValidationErrors listing every problem."""
+    """Compile the project for `target`; raise ValidationErrors listing every problem.
+
+    The type of an online view's join key that the SQL does not reveal (a source without
+    declared columns) is asked of the warehouse: `warehouse`, else the one `learn_from()` opens
+    (only then); without either, or when the warehouse cannot tell, it is an error at the view's
+    ``entities:`` line."""
     loaded = load(config, vars)
     errors: list[SqlfeastError] = list(loaded.errors)
     try:
@@ -371,6 +378,8 @@ def compile_project(
                     if isinstance(model.config.get("tags"), dict)
                     else {},
                 )
+    if not errors:
+        errors.extend(_learn_key_types(registry, warehouse, learn_from, header_lines))
     errors.extend(_check_services(loaded, views))
     errors.extend(_check_push_sources(loaded, views))
     if strict and not errors and warehouse is not None:
@@ -380,6 +389,44 @@ def compile_project(
     if write:
         write_target(config, registry, rendered)
     return registry
+
+
+def _learn_key_types(
+    registry: Registry, warehouse: Any, learn_from: Callable[[], Any] | None, header_lines: dict[str, dict]
+) -> list[SqlfeastError]:
+    """Fill in unknown join key types of online views from the warehouse's DESCRIBE of the view."""
+    from sqlfeast.core.types import from_warehouse
+
+    errors: list[SqlfeastError] = []
+    for view in registry.feature_views.values():
+        unknown = [k for k in view.join_keys if view.join_key_types.get(k, "unknown") == "unknown"]
+        if not unknown or not view.online:
+            continue
+        described: dict[str, str] = {}
+        why = "no warehouse was asked"
+        try:
+            if warehouse is None and learn_from is not None:
+                warehouse = learn_from()
+            if warehouse is not None:
+                described = dict(warehouse.describe(warehouse.localize(view.sql[warehouse.dialect])))
+                why = "the warehouse does not report it"
+        except SqlfeastError as err:
+            why = f"the warehouse cannot describe the view: {err.message}"
+        for key in unknown:
+            found = from_warehouse(described[key]) if key in described else None
+            if found is not None:
+                view.join_key_types[key] = str(found)
+                view.columns[key] = str(found)
+                continue
+            errors.append(
+                ValidationError(
+                    f"the type of join key '{key}' of online feature view '{view.name}' is not known ({why})",
+                    Location(view.path, header_lines.get(view.name, {}).get("entities")),
+                    hint=f"declare the source's columns (columns: [{{name: {key}, data_type: bigint}}]) "
+                    f"or cast the key in the SELECT, e.g. CAST({key} AS BIGINT) AS {key}",
+                )
+            )
+    return errors
 
 
 def _feature_view_from_header(

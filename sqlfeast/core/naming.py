@@ -73,6 +73,20 @@ def push_table_name(project: str, push_source_name: str) -> str:
     return f"{project}__push__{push_source_name}"
 
 
+# Model names whose relation `<project>__<name>` is one of sqlfeast's own tables.
+RESERVED_MODEL_NAMES = ("registry", "materialization")
+RESERVED_MODEL_PREFIX = "push__"  # `<project>__push__<source>`: the push sources' tables
+
+
+def reserved_model_name(name: str) -> bool:
+    """Whether a model named `name` would shadow one of sqlfeast's own tables.
+
+    >>> reserved_model_name("registry"), reserved_model_name("push__x"), reserved_model_name("registry_v2")
+    (True, True, False)
+    """
+    return name.lower() in RESERVED_MODEL_NAMES or name.lower().startswith(RESERVED_MODEL_PREFIX)
+
+
 def registry_table_name(project: str) -> str:
     """The table holding every applied registry version.
 

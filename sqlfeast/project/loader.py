@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlfeast.core.naming import NAME
+from sqlfeast.core.naming import NAME, RESERVED_MODEL_NAMES, RESERVED_MODEL_PREFIX, reserved_model_name
 from sqlfeast.core.spec import Entity, FeatureService, PushSource, SourceTable
 from sqlfeast.core.types import parse_type
 from sqlfeast.errors import Location, SqlfeastError, ValidationError, suggest
@@ -198,6 +198,18 @@ def _load_model(project: LoadedProject, path: Path) -> None:
                 f"model name '{name}' is not an identifier",
                 Location(rel, 1),
                 hint="use letters, digits and underscores",
+            )
+        )
+        return
+    if reserved_model_name(name):
+        named = header.data is not None and header.data.get("name")
+        project.errors.append(
+            ValidationError(
+                f"model name '{name}' is reserved: its relation would be sqlfeast's own table "
+                f"'{project.config.name}__{name}'",
+                Location(rel, header.data.key_line("name") if named and header.data is not None else 1),
+                hint=f"rename the {'model' if named else 'file'} (reserved: "
+                f"{', '.join(RESERVED_MODEL_NAMES)} and names starting with '{RESERVED_MODEL_PREFIX}')",
             )
         )
         return

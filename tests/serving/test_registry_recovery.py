@@ -47,7 +47,9 @@ def damage_snapshot(root) -> None:
     con.close()
 
 
-@pytest.mark.parametrize("body", ["[1, 2]", "{not json", '{"project": 5}'], ids=["json-list", "not-json", "not-a-registry"])
+@pytest.mark.parametrize(
+    "body", ["[1, 2]", "{not json", '{"project": 5}'], ids=["json-list", "not-json", "not-a-registry"]
+)
 def test_a_damaged_newest_registry_row_is_passed_over_and_apply_writes_over_it(applied, body):
     ok = sqlfeast("apply", cwd=applied)  # version 2
     assert ok.exit_code == 0, str(ok)

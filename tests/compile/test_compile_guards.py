@@ -1,0 +1,88 @@
+"""Compile catches what would break later: a join key whose type the SQL does not reveal is
+learnt from the warehouse (or is an error at the view's file:line), and models named like
+sqlfeast's own tables are refused at their file:line. `sqlfeast` runs on a terminal."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from tests.clirun import sqlfeast
+from tests.conftest import copy_example
+
+CUSTOMER_COLUMNS = re.compile(
+    r"(      - name: customer_profile\n        external_location: [^\n]+\n)        columns:\n(?:          - [^\n]+\n)+"
+)
+
+
+def without_customer_columns(root, location: str | None = None) -> None:
+    schema = root / "models" / "schema.yml"
+    text, count = CUSTOMER_COLUMNS.subn(r"\1", schema.read_text())
+    assert count == 1
+    if location:
+        text = text.replace("read_parquet('data/customer_profile.parquet')", location)
+    schema.write_text(text)
+
+
+def test_an_undeclared_join_key_type_is_learnt_from_the_warehouse(tmp_path):
+    root = copy_example(tmp_path / "demo")
+    without_customer_columns(root, "read_parquet('data/customer_*.parquet')")  # a glob, no columns
+    compiled = sqlfeast("compile", cwd=root)
+    assert compiled.exit_code == 0, str(compiled)
+    registry = json.loads((root / "target" / "registry.json").read_text())
+    assert registry["feature_views"]["customer_profile"]["join_key_types"] == {"customer_id": "bigint"}
+    assert sqlfeast("apply", cwd=root).exit_code == 0
+    assert sqlfeast("materialize", "2020-01-01", "2027-01-01", cwd=root).exit_code == 0
+    got = sqlfeast("get-online", "-f", "customer_profile:current_balance", "-e", "customer_id=2001", cwd=root)
+    assert got.exit_code == 0 and "Traceback" not in got.raw, str(got)
+    assert json.loads(got.screen[got.screen.index("{") :])["current_balance"][0] is not None
+
+
+def test_a_join_key_type_nobody_can_tell_is_a_compile_error_at_the_view(tmp_path):
+    root = copy_example(tmp_path / "demo")
+    without_customer_columns(root, "read_parquet('data/nothing_here_*.parquet')")
+    compiled = sqlfeast("compile", cwd=root)
+    assert compiled.exit_code == 1, str(compiled)
+    assert "Traceback" not in compiled.raw
+    line = next(
+        i
+        for i, t in enumerate((root / "models/customers/customer_profile.sql").read_text().splitlines(), 1)
+        if t.startswith("entities:")
+    )
+    assert re.search(
+        rf"models/customers/customer_profile\.sql:{line}(:\d+)?: the type of join key 'customer_id' of online "
+        r"feature view 'customer_profile' is not known \(the warehouse cannot describe the view",
+        compiled.screen,
+    ), str(compiled)
+    assert "declare the source's columns" in compiled.screen
+    assert not (root / "target" / "registry.json").exists()
+
+
+@pytest.mark.parametrize(
+    "file, text, line, name",
+    [
+        ("models/registry.sql", "select 1 as x\n", 1, "registry"),
+        ("models/materialization.sql", "select 1 as x\n", 1, "materialization"),
+        (
+            "models/pushed.sql",
+            "/* @feature_view\nentities: [driver]\nname: push__driver_stats_push\n*/\nselect 1\n",
+            3,
+            "push__driver_stats_push",
+        ),
+    ],
+    ids=["registry", "materialization", "push-table"],
+)
+def test_models_named_like_sqlfeasts_own_tables_are_refused(tmp_path, file, text, line, name):
+    root = copy_example(tmp_path / "demo", with_data=False)
+    (root / file).write_text(text)
+    compiled = sqlfeast("compile", cwd=root)
+    assert compiled.exit_code == 1, str(compiled)
+    assert (
+        f"{file}:{line}: model name '{name}' is reserved: its relation would be sqlfeast's own table 'demo__{name}'"
+        in compiled.screen
+    )
+    assert "Traceback" not in compiled.raw
+    ran = sqlfeast("run", cwd=root)
+    assert ran.exit_code == 1 and f"model name '{name}' is reserved" in ran.screen, str(ran)
