@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -234,7 +235,7 @@ def _ssl_options(certfile: str | None, keyfile: str | None, ca_certs: str | None
             f"cannot load the TLS certificate {certfile} with key {keyfile}: {err}",
             hint="both must be PEM files, the key the certificate's own (and not encrypted)",
         ) from None
-    options = {"ssl_certfile": certfile, "ssl_keyfile": keyfile}
+    options: dict[str, Any] = {"ssl_certfile": certfile, "ssl_keyfile": keyfile}
     if ca_certs:
         try:
             context.load_verify_locations(ca_certs)
