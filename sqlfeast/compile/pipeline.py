@@ -260,8 +260,8 @@ def compile_project(
 
     The type of an online view's join key that the SQL does not reveal (a source without
     declared columns) is asked of the warehouse: `warehouse`, else the one `learn_from()` opens
-    (only then); without either, or when the warehouse cannot tell, it is an error at the view's
-    ``entities:`` line."""
+    (only then). When neither can tell (a dbt relation not built yet), it stays unknown and an
+    online read of such a key as text names the view and the fix."""
     loaded = load(config, vars)
     errors: list[SqlfeastError] = list(loaded.errors)
     try:
@@ -378,7 +378,7 @@ def compile_project(
                     else {},
                 )
     if not errors:
-        errors.extend(_learn_key_types(registry, warehouse, learn_from, header_lines))
+        _learn_key_types(registry, warehouse, learn_from)
     errors.extend(_check_services(loaded, views))
     errors.extend(_check_push_sources(loaded, views))
     if strict and not errors and warehouse is not None:
@@ -390,42 +390,29 @@ def compile_project(
     return registry
 
 
-def _learn_key_types(
-    registry: Registry, warehouse: Any, learn_from: Callable[[], Any] | None, header_lines: dict[str, dict]
-) -> list[SqlfeastError]:
+def _learn_key_types(registry: Registry, warehouse: Any, learn_from: Callable[[], Any] | None) -> None:
     """Fill in unknown join key types of online views from the warehouse's DESCRIBE of the view."""
     from sqlfeast.core.types import from_warehouse
 
-    errors: list[SqlfeastError] = []
     for view in registry.feature_views.values():
         unknown = [k for k in view.join_keys if view.join_key_types.get(k, "unknown") == "unknown"]
         if not unknown or not view.online:
             continue
         described: dict[str, str] = {}
-        why = "no warehouse was asked"
         try:
             if warehouse is None and learn_from is not None:
                 warehouse = learn_from()
             if warehouse is not None:
                 described = dict(warehouse.describe(warehouse.localize(view.sql[warehouse.dialect])))
-                why = "the warehouse does not report it"
-        except SqlfeastError as err:
-            why = f"the warehouse cannot describe the view: {err.message}"
+        except SqlfeastError:
+            pass  # not describable now (e.g. a dbt model not built yet): the key stays unknown
         for key in unknown:
             found = from_warehouse(described[key]) if key in described else None
             if found is not None:
                 view.join_key_types[key] = str(found)
                 view.columns[key] = str(found)
-                continue
-            errors.append(
-                ValidationError(
-                    f"the type of join key '{key}' of online feature view '{view.name}' is not known ({why})",
-                    Location(view.path, header_lines.get(view.name, {}).get("entities")),
-                    hint=f"declare the source's columns (columns: [{{name: {key}, data_type: bigint}}]) "
-                    f"or cast the key in the SELECT, e.g. CAST({key} AS BIGINT) AS {key}",
-                )
-            )
-    return errors
+            # Else it stays unknown: compile goes on, and an online read of a text value for this
+            # key says how to fix it.
 
 
 def _known_schema(model: RenderedModel | None) -> dict[str, FeatureType] | None:

@@ -145,8 +145,9 @@ def coerce_key_value(value: Any, type_text: str | None) -> Any:
         family = parse_type(type_text).family
     except ValueError:
         raise RetrievalError(
-            f"entity value {value!r}: the join key's type {type_text!r} is not known",
-            hint="run 'sqlfeast apply' again: compile now learns the type from the warehouse",
+            f"entity value {value!r}: the join key's type is not known (the compiler could not learn it)",
+            hint="declare the source's columns (columns: [{name: ..., data_type: bigint}]) or cast the key "
+            "in the model, then 'sqlfeast apply' again",
         ) from None
     if family == "integer":
         number = parse_integer_text(value)

@@ -1,5 +1,5 @@
 """Compile catches what would break later: a join key whose type the SQL does not reveal is
-learnt from the warehouse (or is an error at the view's file:line), and models named like
+learnt from the warehouse (else a read names the fix instead of crashing), and models named like
 sqlfeast's own tables are refused at their file:line. `sqlfeast` runs on a terminal."""
 
 from __future__ import annotations
@@ -40,24 +40,16 @@ def test_an_undeclared_join_key_type_is_learnt_from_the_warehouse(tmp_path):
     assert json.loads(got.screen[got.screen.index("{") :])["current_balance"][0] is not None
 
 
-def test_a_join_key_type_nobody_can_tell_is_a_compile_error_at_the_view(tmp_path):
+def test_a_join_key_type_nobody_can_tell_gives_a_clear_message_on_read(tmp_path):
     root = copy_example(tmp_path / "demo")
-    without_customer_columns(root, "read_parquet('data/nothing_here_*.parquet')")
-    compiled = sqlfeast("compile", cwd=root)
-    assert compiled.exit_code == 1, str(compiled)
-    assert "Traceback" not in compiled.raw
-    line = next(
-        i
-        for i, t in enumerate((root / "models/customers/customer_profile.sql").read_text().splitlines(), 1)
-        if t.startswith("entities:")
-    )
-    assert re.search(
-        rf"models/customers/customer_profile\.sql:{line}(:\d+)?: the type of join key 'customer_id' of online "
-        r"feature view 'customer_profile' is not known \(the warehouse cannot describe the view",
-        compiled.screen,
-    ), str(compiled)
-    assert "declare the source's columns" in compiled.screen
-    assert not (root / "target" / "registry.json").exists()
+    without_customer_columns(root, "read_parquet('data/nothing_here_*.parquet')")  # not describable
+    assert sqlfeast("compile", cwd=root).exit_code == 0
+    assert sqlfeast("apply", cwd=root).exit_code == 0
+    got = sqlfeast("get-online", "-f", "customer_profile:current_balance", "-e", "customer_id=2001", cwd=root)
+    assert got.exit_code == 1, str(got)
+    assert "Traceback" not in got.raw and "ValueError" not in got.raw
+    assert "entity value '2001': the join key's type is not known" in got.screen
+    assert "declare the source's columns" in got.screen
 
 
 @pytest.mark.parametrize(

@@ -66,7 +66,9 @@ def test_item_and_batch_limits_are_enforced_by_sqlfeast(dynamodb_endpoint, uniqu
     import pyarrow as pa
 
     rows = stats_rows([1], T0, 0.0).set_column(3, "conv_rate", pa.array(["x" * 410_000]))
-    with pytest.raises(OnlineStoreError, match="the row of driver_id=1 is 400 KB, above DynamoDB's 400 KB item limit"):
+    with pytest.raises(
+        OnlineStoreError, match="the row of driver_id=1 is 400 KB, above the online stores' 400 KB item limit"
+    ):
         store.write_rows(view, rows)
     store.close()
 

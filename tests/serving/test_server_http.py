@@ -113,13 +113,13 @@ BAD = [
         "key-type-text",
         {"features": ["driver_hourly_stats:conv_rate"], "entities": {"driver_id": [1001, "abc"]}},
         422,
-        "entity 'driver_id' must be bigint: value 1 is 'abc'",
+        "entity 'driver_id' must be bigint: value 1 is 'abc' (plain decimal digits only)",
     ),
     (
         "key-type-text-after-digits",
         {"features": ["driver_hourly_stats:conv_rate"], "entities": {"driver_id": ["1001", "x1"]}},
         422,
-        "entity 'driver_id' must be bigint: value 1 is 'x1'",
+        "entity 'driver_id' must be bigint: value 1 is 'x1' (plain decimal digits only)",
     ),
     (
         "key-type-float",
