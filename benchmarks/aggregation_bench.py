@@ -204,9 +204,7 @@ def hand_cheap_sql(data: Path) -> str:
             f"count(*) filter (where {inw} and o.prev < e.event_timestamp - interval {s} second) as count_distinct_{w}",
         ]
         outs += [
-            f"case when g.lt >= g.et - interval {s} second then g.lv end as last_{w}"
-            if fn == "last"
-            else f"g.{fn}_{w}"
+            f"case when g.lt >= g.et - interval {s} second then g.lv end as last_{w}" if fn == "last" else f"g.{fn}_{w}"
             for fn in FUNCTIONS
         ]
     return f"""
