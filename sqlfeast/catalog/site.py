@@ -114,9 +114,8 @@ class Site:
             self._page(f"entity:{name}", self._entity(entity), graph=False)
         self._write_search()
         index = self.out / "index.html"
-        index.write_text(self._html("", f"{r.project} catalog", self._index()))
+        self._write(index, self._html("", f"{r.project} catalog", self._index()))
         self.pages += 1
-        self.written.add(index)
         # Files are overwritten in place (cheaper than removing the folder); stale ones go.
         for path in sorted(before - self.written, reverse=True):
             if path.is_file():
@@ -124,6 +123,17 @@ class Site:
             elif path.is_dir() and not any(path.iterdir()):
                 path.rmdir()
         return index
+
+    def _write(self, path: Path, text: str) -> None:
+        """Write one file of the site, leaving it alone when it already holds `text` (regenerating
+        an unchanged catalog then reads its pages instead of replacing them)."""
+        try:
+            same = path.stat().st_size == len(text.encode()) and path.read_text() == text
+        except OSError:
+            same = False
+        if not same:
+            path.write_text(text)
+        self.written.add(path)
 
     def _page(self, node: str, body: str, graph: bool = True) -> None:
         kind, _, name = node.partition(":")
@@ -137,9 +147,7 @@ class Site:
             at = body.find("</dl>")  # right below the header metadata
             body = body[: at + 5] + lineage_html + body[at + 5 :] if at >= 0 else body + lineage_html
         title = f"{LABEL_OF[kind]} {name}"
-        path = self.out / page_path(node)
-        path.write_text(self._html("../", title, body, kind=LABEL_OF[kind], name=name))
-        self.written.add(path)
+        self._write(self.out / page_path(node), self._html("../", title, body, kind=LABEL_OF[kind], name=name))
         self.pages += 1
 
     def _html(self, up: str, title: str, body: str, kind: str = "", name: str = "") -> str:
@@ -268,8 +276,7 @@ class Site:
                     rel = f"img/{_UNSAFE.sub('_', v.name)}/{_UNSAFE.sub('_', f.name)}.svg"
                     path = self.out / rel
                     path.parent.mkdir(parents=True, exist_ok=True)
-                    path.write_text(histogram_svg(fs.histogram, fs.histogram_kind, f.name))
-                    self.written.add(path)
+                    self._write(path, histogram_svg(fs.histogram, fs.histogram_kind, f.name))
                     img = f'<img src="../{rel}" alt="histogram of {_h(f.name)}" width="260" height="96">'
                 row += (
                     f"<td>{fs.null_share:.1%}</td><td>{_h(_fmt(fs.min))}</td><td>{_h(_fmt(fs.max))}</td>"
@@ -283,9 +290,17 @@ class Site:
             + "</tbody></table>",
         ]
         if stats:
+            sampled = max((fs.sampled or 0 for fs in stats.features.values()), default=0)
             body.append(
                 '<p class="muted">Statistics computed in the warehouse at generation time; distinct '
-                "counts are approximate (HyperLogLog).</p>"
+                "counts are approximate (HyperLogLog)."
+                + (
+                    f" Histograms are counted from a uniform sample of {sampled:,} of the {stats.rows:,} rows"
+                    " and scaled to them."
+                    if sampled
+                    else ""
+                )
+                + "</p>"
             )
         body.append(self._tests(v))
         body.append(self._sql(v.sql))
@@ -413,8 +428,7 @@ class Site:
         for name, e in r.entities.items():
             add(f"entity:{name}", e.description)
         text = json.dumps(entries, separators=(",", ":")).replace("</", "<\\/")
-        (self.out / "assets" / "search-index.js").write_text(f"window.SQLFEAST_SEARCH = {text};\n")
-        self.written.add(self.out / "assets" / "search-index.js")
+        self._write(self.out / "assets" / "search-index.js", f"window.SQLFEAST_SEARCH = {text};\n")
 
 
 LABEL_OF = {**lineage.LABELS, "entity": "entity"}

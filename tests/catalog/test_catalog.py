@@ -223,3 +223,45 @@ def test_regenerating_overwrites_in_place_and_drops_stale_pages(tmp_path):
     assert not (tmp_path / "site" / "entity" / "driver.html").exists()
     assert not (tmp_path / "site" / "stats.json").exists()
     assert (tmp_path / "site" / "index.html").is_file() and (tmp_path / "site" / "assets" / "catalog.js").is_file()
+
+
+class _Portable:
+    """Calls the portable (second-scan, GROUPING SETS) statistics macros instead of DuckDB's own."""
+
+    def __init__(self, renderer) -> None:
+        self.renderer = renderer
+
+    def call(self, name: str, *args):
+        return self.renderer.call(f"default__{name}" if name.startswith("feature_") else name, *args)
+
+
+def test_one_pass_histograms_equal_the_exact_scan_and_sample_large_views(example_project):
+    from sqlfeast.catalog.stats import view_stats
+    from sqlfeast.offline.historical import view_sql
+
+    fs = FeatureStore(example_project)
+    registry = fs.compile()
+    for view in registry.feature_views.values():
+        sql = view_sql(view, fs.warehouse)
+        one_pass = view_stats(fs.warehouse, fs.renderer, view, sql)  # the example's views fit in the sample
+        exact = view_stats(fs.warehouse, _Portable(fs.renderer), view, sql)
+        assert one_pass.to_dict() == exact.to_dict(), view.name
+        assert any(f.histogram for f in one_pass.features.values()), view.name
+    view = registry.feature_views["customer_profile"]
+    sql = view_sql(view, fs.warehouse)
+    exact = view_stats(fs.warehouse, _Portable(fs.renderer), view, sql)
+    sampled = view_stats(fs.warehouse, fs.renderer, view, sql, sample_rows=exact.rows // 4)
+    assert sampled.rows == exact.rows > 100
+    for name, f in sampled.features.items():
+        e = exact.features[name]
+        assert (f.min, f.max, f.nulls, f.mean) == (e.min, e.max, e.nulls, e.mean)  # from the whole view
+        if e.histogram_kind == "numeric":
+            assert f.sampled is not None and 0 < f.sampled < exact.rows
+            assert [(lo, hi) for lo, hi, _ in f.histogram] == [(lo, hi) for lo, hi, _ in e.histogram]
+            assert sum(c for _, _, c in f.histogram) <= exact.rows + len(f.histogram)  # scaled, rounded
+    from sqlfeast.catalog.site import Site
+
+    Site(registry, example_project / "site_sampled", None, {"customer_profile": sampled}).write()
+    page = (example_project / "site_sampled" / "feature_view" / "customer_profile.html").read_text()
+    taken = max(f.sampled or 0 for f in sampled.features.values())
+    assert f"Histograms are counted from a uniform sample of {taken:,} of the {exact.rows:,} rows" in page

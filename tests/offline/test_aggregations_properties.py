@@ -301,14 +301,19 @@ def test_window_edges_exactly():
         Aggregation("n", "count", 3600, None, "bigint"),
         Aggregation("s", "sum", 3600, "qty", "bigint"),
         Aggregation("l", "last", 3600, "store", "varchar"),
+        Aggregation("d", "count_distinct", 3600, "store", "bigint"),
     ]
+    # 'c' again a microsecond before the window and 'a' at t - window: a value seen before the
+    # window counts once if it is also in it, and a row exactly at t - window is in
+    events.append(dict(events[1], store="c", amount=16.0, qty=16))
+    events.append(dict(events[0], store="a", amount=32.0, qty=32))
     data = _events_view(False, False, events)
     store = _with_aggregation_view(duckdb_store([data]), data, aggs, False, "duckdb")
     table = _entity_table([{"k1": 1, "event_timestamp": t, "label": 0}], False)
-    for strategy in ("window", "join"):
+    for strategy in ("asof", "window", "join"):
         row = (
-            store.get_historical_features(table, ["orders:n", "orders:s", "orders:l"], strategy=strategy)
+            store.get_historical_features(table, ["orders:n", "orders:s", "orders:l", "orders:d"], strategy=strategy)
             .to_arrow()
             .to_pylist()[0]
         )
-        assert (row["n"], row["s"], row["l"]) == (2, 5, "c"), strategy
+        assert (row["n"], row["s"], row["l"], row["d"]) == (3, 37, "c", 2), strategy

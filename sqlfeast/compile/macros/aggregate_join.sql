@@ -18,17 +18,23 @@
     window - DuckDB: one pass of window functions over the union of entity and event rows, one
              RANGE frame per distinct window (RANGE frames include peers: ts = t is in, and
              ts = t - window is in). `last` is arg_max_null over the (ts, created) order key.
-    join   - portable (and DuckDB's default): range join of entity rows to the event rows of the
-             longest window, then one GROUP BY per entity row with each aggregate filtered to its
-             own window. `last` is the row ranked first by ts desc, created desc (nulls last), if
-             it lies in the window (DuckDB: arg_max_null over the order key, no ranking pass).
+    join   - portable: range join of entity rows to the event rows of the longest window, then
+             one GROUP BY per entity row with each aggregate filtered to its own window. `last`
+             is the row ranked first by ts desc, created desc (nulls last), if it lies in the
+             window.
+    DuckDB's default (agg_duckdb_join) is the same range join with cheaper aggregates:
+             FILTER clauses; count_distinct as a plain count of the rows whose previous row
+             with the same keys and value lies before the window (so no DISTINCT hash table);
+             `last` once per column over the longest window (arg_max_null over a HUGEINT order
+             key), kept for a shorter window when its ts lies in it.
 #}
 
-{#- DuckDB: the range join unless the window strategy is asked for; the range join measured
-    2-3x faster on the benchmark's data (docs/benchmarks.md), the window pass is kept to compare. #}
+{#- DuckDB: the range join with cheap aggregates unless the window strategy (or join, the portable
+    query) is asked for; docs/benchmarks.md has the measurements behind the choice. #}
 {% macro duckdb__aggregate_join(entity, view, options) -%}
 {%- if options.strategy == 'window' -%}{{ agg_window_query(entity, view) }}
-{%- else -%}{{ agg_range_join(entity, view, 'duckdb') }}{%- endif -%}
+{%- elif options.strategy == 'join' -%}{{ agg_range_join(entity, view, 'duckdb') }}
+{%- else -%}{{ agg_duckdb_join(entity, view) }}{%- endif -%}
 {%- endmacro %}
 
 {% macro snowflake__aggregate_join(entity, view, options) -%}
@@ -174,5 +180,74 @@ select "__row" as {{ ROW }}
 {%- endfor %}
 from "__aj"
 group by "__row"
+order by "__row"
+{%- endmacro %}
+
+
+{# ---- DuckDB's default: the range join with cheap aggregates ---------------------------------- #}
+
+{#- The `last` order as one HUGEINT: ts in the high 64 bits, then a row with a created timestamp
+    over one without (0), then the latest created (microseconds shifted to be positive). #}
+{% macro agg_duckdb_order(view) -%}
+{%- if view.created -%}
+(CAST(epoch_us("__ts") AS HUGEINT) * 18446744073709551616 + COALESCE(epoch_us("__cr") + 4611686018427387905, 0))
+{%- else -%}"__ts"{%- endif -%}
+{%- endmacro %}
+
+{% macro agg_duckdb_expr(view, a, ets) -%}
+{%- set c = ('__c' ~ a.column) | quote if a.column is not none else none -%}
+{%- set lower = agg_minus_seconds(ets, a.window) -%}
+{%- set inw = '"__ts" >= ' ~ lower -%}
+{%- if a.function == 'count' and c is none -%}count(*) filter (where {{ inw }})
+{%- elif a.function == 'count_distinct' -%}count(*) filter (where {{ inw }} and {{ ('__p' ~ a.column) | quote }} < {{ lower }})
+{%- elif a.function == 'stddev' -%}stddev_samp({{ c }}) filter (where {{ inw }})
+{%- elif a.function == 'last' -%}NULL
+{%- else -%}{{ a.function }}({{ c }}) filter (where {{ inw }})
+{%- endif -%}
+{%- endmacro %}
+
+{% macro agg_duckdb_join(entity, view) -%}
+{%- set ROW = entity.row | quote -%}
+{%- set ETS = entity.ts | quote -%}
+{%- set ns = namespace(distinct=[], last=[]) -%}
+{%- for a in view.aggregates -%}
+{%- if a.function == 'count_distinct' and a.column not in ns.distinct %}{% set ns.distinct = ns.distinct + [a.column] %}{% endif -%}
+{%- if a.function == 'last' and a.column not in ns.last %}{% set ns.last = ns.last + [a.column] %}{% endif -%}
+{%- endfor -%}
+with "__ae" as (
+{{ agg_event_rows(view) }}
+)
+, "__ap" as (
+    select {{ agg_key_list(view) }}, "__ts"
+{%- if ns.last %}, {{ agg_duckdb_order(view) }} as "__o"{% endif %}
+{%- for c in view.columns %}, {{ ('__c' ~ loop.index0) | quote }}{% endfor %}
+{%- for j in ns.distinct %}{% set c = ('__c' ~ j) | quote %},
+           case when {{ c }} is not null then coalesce(lag("__ts") over (partition by {{ agg_key_list(view) }}, {{ c }} order by "__ts"),
+                                                         CAST('-infinity' AS TIMESTAMP)) end as {{ ('__p' ~ j) | quote }}
+{%- endfor %}
+    from "__ae"
+)
+, "__ag" as (
+    select e.{{ ROW }} as "__row", any_value(e.{{ ETS }}) as "__ets"
+{%- for j in ns.last %}, arg_max_null(f.{{ ('__c' ~ j) | quote }}, f."__o") filter (where f."__ts" is not null) as {{ ('__l' ~ j) | quote }}{% endfor %}
+{%- if ns.last %}, max(f."__ts") as "__lt"{% endif %}
+{%- for a in view.aggregates %}{% if a.function != 'last' %}
+         , {{ agg_duckdb_expr(view, a, 'e.' ~ ETS) }} as {{ ('__a' ~ loop.index0) | quote }}{% endif %}
+{%- endfor %}
+    from {{ entity.relation }} as e
+    left join "__ap" as f
+      on {% for k in view['keys'] %}f.{{ ('__k' ~ loop.index0) | quote }} = e.{{ k.entity | quote }} and {% endfor %}f."__ts" <= e.{{ ETS }}
+     and f."__ts" >= {{ agg_minus_seconds('e.' ~ ETS, view.max_window) }}
+    group by e.{{ ROW }}
+)
+select "__row" as {{ ROW }}
+{%- for a in view.aggregates %}
+{%- if a.function == 'last' %}
+    , {{ agg_cast('case when "__lt" >= ' ~ agg_minus_seconds('"__ets"', a.window) ~ ' then ' ~ (('__l' ~ a.column) | quote) ~ ' end', a.cast) }} as {{ a.output | quote }}
+{%- else %}
+    , {{ agg_cast(('__a' ~ loop.index0) | quote, a.cast) }} as {{ a.output | quote }}
+{%- endif %}
+{%- endfor %}
+from "__ag"
 order by "__row"
 {%- endmacro %}
