@@ -5,11 +5,11 @@ equivalent dbt project, measured in the same run.
     /work/venv/bin/python benchmarks/compile_bench.py --models 200 --runs 5 --dbt ''   # no dbt
     .venv/bin/python benchmarks/compile_bench.py --baseline 918c8cd --dbt ''   # against an older commit
 
-With ``--baseline COMMIT`` the same project is also compiled by the sqlfeast of that commit (a
-git worktree of it under --out, imported through PYTHONPATH by this interpreter, so both sides
-share every dependency) in the same rounds: current and baseline alternate, both in a process
-of their own, and the report gives their ratio. 918c8cd is main just before dbt projects were
-supported.
+With ``--baseline COMMIT[,COMMIT...]`` the same project is also compiled by the sqlfeast of
+those commits (a git worktree of each under --out, imported by this interpreter, so every side
+shares every dependency) in the same rounds: each side once a round, each in a process of its
+own, the order rotated every round; the report gives the ratios of the medians. 918c8cd is main
+just before dbt projects were supported, 9201854 the merge that added them.
 
 dbt is never imported: it runs as a subprocess from its own virtualenv (``--dbt``, default
 /work/dbt-venv/bin/dbt; create it with ``python3 -m venv /work/dbt-venv &&
@@ -149,7 +149,7 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--out", default="/tmp/sqlfeast-compile-bench", help="where the projects are generated")
     ap.add_argument("--dbt", default="/work/dbt-venv/bin/dbt", help="dbt executable ('' to skip dbt)")
-    ap.add_argument("--baseline", default="", help="a commit to compare with, in the same rounds")
+    ap.add_argument("--baseline", default="", help="commits to compare with (comma-separated), in the same rounds")
     args = ap.parse_args()
 
     out = Path(args.out)
@@ -171,12 +171,12 @@ def main() -> None:
     if dbt:  # prime dbt's partial-parse file once; partial runs below reuse it unchanged
         _run(dbt_base, dbt_dir, env)
     current = Path(__file__).resolve().parents[1]
-    baseline = _baseline_tree(args.baseline, out) if args.baseline else None
+    commits = [c for c in args.baseline.split(",") if c]
+    sides = [("current", current)] + [(f"baseline {c}", _baseline_tree(c, out)) for c in commits]
     for i in range(args.runs):
         print(f"round {i + 1}/{args.runs}", file=sys.stderr)
-        if baseline is not None:  # alternating, the side going first swapped every round
-            sides = [("current", current), (f"baseline {args.baseline}", baseline)]
-            for label, tree in sides if i % 2 == 0 else sides[::-1]:
+        if commits:  # every side once a round, the order rotated each round
+            for label, tree in sides[i % len(sides) :] + sides[: i % len(sides)]:
                 record(f"compile_project, {label} (own process)", _compile_of(tree, sf_dir, env))
             continue
         record("sqlfeast compile (in-process)", _in_process(sf_dir))
@@ -197,20 +197,16 @@ def main() -> None:
     for key, (wall, cpu) in med.items():
         print(f"| {key} | {wall:.2f} | {cpu:.2f} |")
     print(f"load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
-    if baseline is not None:
-        now, then = (
-            med["compile_project, current (own process)"],
-            med[f"compile_project, baseline {args.baseline} (own process)"],
-        )
-        pairs = zip(
-            results["compile_project, current (own process)"],
-            results[f"compile_project, baseline {args.baseline} (own process)"],
-        )
-        rounds = ", ".join(f"{c[1] / b[1]:.2f}" for c, b in pairs)
-        print(
-            f"\ncurrent / baseline {args.baseline}: {now[0] / then[0]:.2f}x wall, {now[1] / then[1]:.2f}x CPU (medians); CPU per round: {rounds}"
-        )
-        subprocess.run(["git", "-C", str(current), "worktree", "remove", "--force", str(baseline)], capture_output=True)
+    if commits:
+        now = results["compile_project, current (own process)"]
+        for commit in commits:
+            then = results[f"compile_project, baseline {commit} (own process)"]
+            wall = statistics.median(w for w, _ in now) / statistics.median(w for w, _ in then)
+            cpu = statistics.median(c for _, c in now) / statistics.median(c for _, c in then)
+            rounds = ", ".join(f"{c[1] / b[1]:.2f}" for c, b in zip(now, then))
+            print(f"\ncurrent / {commit}: {wall:.2f}x wall, {cpu:.2f}x CPU (medians); CPU per round: {rounds}")
+        for _, tree in sides[1:]:
+            subprocess.run(["git", "-C", str(current), "worktree", "remove", "--force", str(tree)], capture_output=True)
         return
     cli = med["sqlfeast compile (CLI, new process)"]
     if dbt:

@@ -292,12 +292,16 @@ def _is_table(relation: str) -> bool:
     return True
 
 
-def _render_with_dbt(loaded: LoadedProject, target: Target, vars: dict[str, Any] | None) -> DbtRendering | None:
+def _render_with_dbt(
+    loaded: LoadedProject, target: Target, vars: dict[str, Any] | None, warehouse: Any = None
+) -> DbtRendering | None:
     """Every feature view of a dbt project rendered by dbt, when dbt renders them (dbt_render.py)."""
     config = loaded.config
     install = find_dbt(config, target)
     if install is None:
         return None
+    if warehouse is not None and dialect(target.type).database_is_file:
+        warehouse.close()  # dbt's run_query() and introspection open the file; ours reopens on next use
     local = {name: '"' + ref_relation(config.name, name) + '"' for name in loaded.models}
     this = {
         name: {"database": target.database, "schema": target.schema, "identifier": ref_relation(config.name, name)}
@@ -330,7 +334,7 @@ def compile_project(
     try:
         library = load_macros(config, loaded)
         renderer = make_renderer(config, target, {**config.vars, **(vars or {})}, library)
-        by_dbt = _render_with_dbt(loaded, target, vars) if config.is_dbt and loaded.models else None
+        by_dbt = _render_with_dbt(loaded, target, vars, warehouse) if config.is_dbt and loaded.models else None
         relations = (
             DbtRelations(loaded, renderer, target, warehouse, by_dbt.relations if by_dbt else None)
             if config.is_dbt
