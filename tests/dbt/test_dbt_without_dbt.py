@@ -174,6 +174,19 @@ def test_introspection_without_dbt_is_located(unbuilt):
     code, out = sqlfeast(unbuilt, "compile")
     assert code == 1 and "features/customer_columns.sql:9: adapter.get_columns_in_relation is not available" in out
     assert "install sqlfeast[dbt] to render with dbt" in out
+    # A macro's own compiler error (as dbt_utils.star raises for what is not a dbt Relation).
+    (unbuilt / "macros" / "checks.sql").write_text(
+        "{% macro need_relation(x) %}{{ exceptions.raise_compiler_error('expected a Relation') }}{% endmacro %}"
+    )
+    (unbuilt / "features" / "customer_columns.sql").write_text(
+        text.replace("{{ latest }}", "2100-01-01").replace("{{ tiny_utils.columns_except(", "{{ need_relation(")
+    )
+    code, out = sqlfeast(unbuilt, "compile")
+    assert code == 1 and "Traceback" not in out
+    assert (
+        "features/customer_columns.sql:9: expected a Relation (if dbt renders this, install sqlfeast[dbt] to render with dbt)"
+        in out
+    ), out
 
 
 # A feature view only dbt can render: a package macro that asks the warehouse for a relation's
