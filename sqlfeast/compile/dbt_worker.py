@@ -140,6 +140,10 @@ def _render(ctx: Any, request: dict[str, Any], result: dict[str, Any]) -> None:
     for view in request["views"]:
         try:
             node = parser.parse_remote(view["sql"], view["name"])
+            if node.config.enabled is False:  # `+enabled: false` for every model: as dbt compile --inline does
+                node.config.enabled = True
+                manifest.disabled.pop(node.unique_id, None)
+                manifest.nodes[node.unique_id] = node
             # Refs to other feature views are sqlfeast's to resolve, not dbt's.
             node.refs = [r for r in node.refs if not (r.package is None and r.version is None and r.name in local)]
             process_node(config, manifest, node)
