@@ -181,6 +181,18 @@ def test_introspection_without_dbt_is_located(unbuilt):
     (unbuilt / "features" / "customer_columns.sql").write_text(
         text.replace("{{ latest }}", "2100-01-01").replace("{{ tiny_utils.columns_except(", "{{ need_relation(")
     )
+    code, out = sqlfeast(unbuilt, "compile")  # two arguments for one
+    assert code == 1 and "Traceback" not in out
+    assert (
+        "features/customer_columns.sql:9: template error: macro 'need_relation' takes not more than 1 argument(s)"
+        in out
+    )
+    (unbuilt / "macros" / "checks.sql").write_text(
+        "{% macro need_relation(x, y) %}{{ exceptions.raise_compiler_error('expected a Relation') }}{% endmacro %}"
+    )
+    (unbuilt / "features" / "customer_columns.sql").write_text(
+        text.replace("{{ latest }}", "2100-01-01").replace("{{ tiny_utils.columns_except(", "{{ need_relation(")
+    )
     code, out = sqlfeast(unbuilt, "compile")
     assert code == 1 and "Traceback" not in out
     assert (
