@@ -3,6 +3,13 @@ equivalent dbt project, measured in the same run.
 
     /work/venv/bin/python benchmarks/compile_bench.py                  # 1,000 models, 3 runs each
     /work/venv/bin/python benchmarks/compile_bench.py --models 200 --runs 5 --dbt ''   # no dbt
+    .venv/bin/python benchmarks/compile_bench.py --baseline 918c8cd --dbt ''   # against an older commit
+
+With ``--baseline COMMIT[,COMMIT...]`` the same project is also compiled by the sqlfeast of
+those commits (a git worktree of each under --out, imported by this interpreter, so every side
+shares every dependency) in the same rounds: each side once a round, each in a process of its
+own, the order rotated every round; the report gives the ratios of the medians. 918c8cd is main
+just before dbt projects were supported, 9201854 the merge that added them.
 
 dbt is never imported: it runs as a subprocess from its own virtualenv (``--dbt``, default
 /work/dbt-venv/bin/dbt; create it with ``python3 -m venv /work/dbt-venv &&
@@ -58,6 +65,47 @@ def _in_process(project: Path) -> tuple[float, float]:
     return wall, cpu
 
 
+_TIMED_COMPILE = """
+import json, sys, time
+sys.path.insert(0, sys.argv[1])
+import sqlfeast
+assert sqlfeast.__file__.startswith(sys.argv[1]), sqlfeast.__file__
+from sqlfeast.compile.pipeline import compile_project
+from sqlfeast.project.config import load_project, load_target
+cpu0, t0 = time.process_time(), time.perf_counter()
+config = load_project(sys.argv[2])
+registry = compile_project(config, load_target(config))
+assert len(registry.feature_views) > 0
+print(json.dumps([time.perf_counter() - t0, time.process_time() - cpu0]))
+"""
+
+
+def _compile_of(tree: Path, project: Path, env: dict[str, str]) -> tuple[float, float]:
+    """compile_project as `sqlfeast compile` calls it, by the sqlfeast package under `tree`, timed
+    inside a process of its own (so an older commit's code runs beside the current one)."""
+    import json
+
+    proc = subprocess.run(
+        [sys.executable, "-c", _TIMED_COMPILE, str(tree), str(project)], env=env, capture_output=True, text=True
+    )
+    if proc.returncode != 0:
+        sys.exit(f"compile by {tree} failed:\n{proc.stderr[-3000:]}")
+    wall, cpu = json.loads(proc.stdout.strip().splitlines()[-1])
+    return wall, cpu
+
+
+def _baseline_tree(commit: str, out: Path) -> Path:
+    """A git worktree of `commit` (detached) under `out`."""
+    repo = Path(__file__).resolve().parents[1]
+    tree = out / f"baseline-{commit}"
+    subprocess.run(["git", "-C", str(repo), "worktree", "remove", "--force", str(tree)], capture_output=True)
+    subprocess.run(["git", "-C", str(repo), "worktree", "prune"], capture_output=True)
+    subprocess.run(
+        ["git", "-C", str(repo), "worktree", "add", "--detach", str(tree), commit], check=True, capture_output=True
+    )
+    return tree
+
+
 def _sqlfeast_cmd() -> list[str]:
     script = Path(sys.executable).parent / "sqlfeast"
     return [str(script)] if script.exists() else [sys.executable, "-m", "sqlfeast.cli"]
@@ -101,6 +149,7 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--out", default="/tmp/sqlfeast-compile-bench", help="where the projects are generated")
     ap.add_argument("--dbt", default="/work/dbt-venv/bin/dbt", help="dbt executable ('' to skip dbt)")
+    ap.add_argument("--baseline", default="", help="commits to compare with (comma-separated), in the same rounds")
     args = ap.parse_args()
 
     out = Path(args.out)
@@ -121,8 +170,15 @@ def main() -> None:
 
     if dbt:  # prime dbt's partial-parse file once; partial runs below reuse it unchanged
         _run(dbt_base, dbt_dir, env)
+    current = Path(__file__).resolve().parents[1]
+    commits = [c for c in args.baseline.split(",") if c]
+    sides = [("current", current)] + [(f"baseline {c}", _baseline_tree(c, out)) for c in commits]
     for i in range(args.runs):
         print(f"round {i + 1}/{args.runs}", file=sys.stderr)
+        if commits:  # every side once a round, the order rotated each round
+            for label, tree in sides[i % len(sides) :] + sides[: i % len(sides)]:
+                record(f"compile_project, {label} (own process)", _compile_of(tree, sf_dir, env))
+            continue
         record("sqlfeast compile (in-process)", _in_process(sf_dir))
         record(
             "sqlfeast compile (CLI, new process)",
@@ -140,6 +196,18 @@ def main() -> None:
     print("|---|---:|---:|")
     for key, (wall, cpu) in med.items():
         print(f"| {key} | {wall:.2f} | {cpu:.2f} |")
+    print(f"load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    if commits:
+        now = results["compile_project, current (own process)"]
+        for commit in commits:
+            then = results[f"compile_project, baseline {commit} (own process)"]
+            wall = statistics.median(w for w, _ in now) / statistics.median(w for w, _ in then)
+            cpu = statistics.median(c for _, c in now) / statistics.median(c for _, c in then)
+            rounds = ", ".join(f"{c[1] / b[1]:.2f}" for c, b in zip(now, then))
+            print(f"\ncurrent / {commit}: {wall:.2f}x wall, {cpu:.2f}x CPU (medians); CPU per round: {rounds}")
+        for _, tree in sides[1:]:
+            subprocess.run(["git", "-C", str(current), "worktree", "remove", "--force", str(tree)], capture_output=True)
+        return
     cli = med["sqlfeast compile (CLI, new process)"]
     if dbt:
         full = med["dbt parse --no-partial-parse"]

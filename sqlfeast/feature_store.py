@@ -243,14 +243,14 @@ class FeatureStore:
 
     def _project_fingerprint(self) -> tuple:
         files: list[tuple[str, int, int]] = []
-        for folder in [*self.project.model_paths, *self.project.macro_paths]:
+        for folder in [*self.project.model_paths, *self.project.macro_paths, *self.project.feature_paths]:
             base = self.root / folder
             if base.is_dir():
                 for path in sorted(base.rglob("*")):
                     if path.is_file():
                         st = path.stat()
                         files.append((str(path), st.st_mtime_ns, st.st_size))
-        project_file = self.root / "sqlfeast_project.yml"
+        project_file = self.root / ("dbt_project.yml" if self.project.is_dbt else "sqlfeast_project.yml")
         project_stat = project_file.stat() if project_file.exists() else None
         return (
             tuple(files),

@@ -10,12 +10,12 @@ from sqlfeast.cli import CliState, SqlfeastCommand, echo_json
 from sqlfeast.errors import UsageError
 
 
-def _selected(store, select: tuple[str, ...]) -> set[str] | None:
+def _selected(store, select: tuple[str, ...], registry=None) -> set[str] | None:
     if not select:
         return None
     from sqlfeast.compile import graph
 
-    registry = store.compile(write=False)
+    registry = registry or store.compile(write=False)
     deps = {
         n: [d.split(":", 1)[1] for d in o.depends_on if d.startswith("model:")]
         for n, o in {**registry.models, **registry.feature_views}.items()
@@ -122,7 +122,7 @@ def run(state: CliState, select: tuple[str, ...]):
 
     store = state.store()
     registry = store.compile()
-    chosen = _selected(store, select)
+    chosen = _selected(store, select, registry)
     objects: dict[str, Any] = {**registry.models, **registry.feature_views}
     store.warehouse.ensure_schema()
     count = 0

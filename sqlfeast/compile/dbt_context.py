@@ -139,7 +139,8 @@ class Exceptions:
 
     @staticmethod
     def raise_compiler_error(message: str, node: Any = None) -> None:
-        raise TemplateFailure(str(message))
+        # A package's macro often checks what only dbt gives (a Relation, a live adapter).
+        raise TemplateFailure(str(message), hint=f"if dbt renders this, {NEEDS_DBT}")
 
     @staticmethod
     def warn(message: str, node: Any = None) -> str:

@@ -19,6 +19,15 @@ import sqlglot
 from sqlglot import exp
 
 from sqlfeast.compile.dbt_context import ModelConfig, Relation
+from sqlfeast.compile.dbt_render import (
+    DBT_FOLDER,
+    DbtRendering,
+    cli_vars,
+    find_dbt,
+    line_of_call,
+    render_with_dbt,
+    swap_relations,
+)
 from sqlfeast.compile.templating import MacroLibrary, TemplateFailure, current_template_line, line_map
 from sqlfeast.core.dialects import DIALECTS, dialect
 from sqlfeast.core.files import write_atomic
@@ -99,6 +108,8 @@ class RenderedModel:
     sources: dict[str, int | None] = field(default_factory=dict)
     config: dict[str, Any] = field(default_factory=dict)
     lines: list[int] = field(default_factory=list)  # rendered line -> original line
+    dbt_sql: str | None = None  # the SQL as dbt rendered it (relation names as dbt wrote them)
+    dbt_sources: dict[str, str] = field(default_factory=dict)  # placeholder -> `source.table` it stands for
     ast: exp.Query | None = None
     columns: list[analysis.OutputColumn] | None = None  # None when not analysable
 
@@ -171,10 +182,17 @@ class _ModelContext:
 class DbtRelations:
     """ref() to what dbt builds in a dbt project: models, seeds, package models, versions."""
 
-    def __init__(self, loaded: LoadedProject, renderer: Any, target: Target, warehouse: Any = None):
+    def __init__(
+        self,
+        loaded: LoadedProject,
+        renderer: Any,
+        target: Target,
+        warehouse: Any = None,
+        manifest: dict[str, str] | None = None,
+    ):
         self.loaded = loaded
         self.renderer = renderer
-        self.manifest = read_manifest(loaded.config)
+        self.manifest = read_manifest(loaded.config) if manifest is None else manifest
         self.database = target.database
         self.schema = target.schema  # sqlfeast's own objects (`this`)
         self.target_type = target.type
@@ -237,6 +255,63 @@ class DbtRelations:
         table = sqlglot.parse_one(relation, into=exp.Table, dialect="duckdb")
         return Relation(table.catalog or None, table.db or None, table.name, '"' + placeholder + '"')
 
+    def adopt(self, model: RenderedModel, by_dbt: DbtRendering) -> None:
+        """Take a view dbt rendered: its relation names become placeholders, as ref() and
+        source() give them when sqlfeast renders, so the same checks and SQL follow."""
+        view = by_dbt.views[model.file.name]
+        text = model.file.header.body
+        model.dbt_sql = view.sql
+        swaps: dict[str, str] = {}
+        for ref in view.refs:
+            relation = str(ref["relation"])
+            if not _is_table(relation):
+                continue
+            key = ref["name"] if ref["package"] == self.loaded.config.name else f"{ref['package']}.{ref['name']}"
+            node = self.loaded.dbt_nodes.get(key)
+            placeholder = DBT_PREFIX + key + (f"__v{ref['version']}" if ref.get("version") else "")
+            model.dbt_refs[placeholder] = self._seed_from_csv(node, relation) if node is not None else relation
+            swaps[relation] = '"' + placeholder + '"'
+        for key in view.sources:
+            named = by_dbt.sources.get(key)
+            model.sources.setdefault(key, line_of_call(text, "source", *key.split(".", 1)))
+            if named is None or not _is_table(named):
+                continue
+            placeholder = DBT_PREFIX + "source:" + key
+            model.dbt_refs[placeholder] = named
+            model.dbt_sources[placeholder] = key
+            swaps[named] = '"' + placeholder + '"'
+        for name in view.local_refs:
+            model.refs.setdefault(name, line_of_call(text, "ref", name))
+        model.sql = swap_relations(view.sql, swaps)
+
+
+def _is_table(relation: str) -> bool:
+    """Whether dbt's relation name is a table name (not, say, an external file expression)."""
+    try:
+        sqlglot.parse_one(relation, into=exp.Table, dialect="duckdb")
+    except sqlglot.errors.SqlglotError:
+        return False
+    return True
+
+
+def _render_with_dbt(
+    loaded: LoadedProject, target: Target, vars: dict[str, Any] | None, warehouse: Any = None
+) -> DbtRendering | None:
+    """Every feature view of a dbt project rendered by dbt, when dbt renders them (dbt_render.py)."""
+    config = loaded.config
+    install = find_dbt(config, target)
+    if install is None:
+        return None
+    if warehouse is not None and dialect(target.type).database_is_file:
+        warehouse.close()  # dbt's run_query() and introspection open the file; ours reopens on next use
+    local = {name: '"' + ref_relation(config.name, name) + '"' for name in loaded.models}
+    this = {
+        name: {"database": target.database, "schema": target.schema, "identifier": ref_relation(config.name, name)}
+        for name in loaded.models
+    }
+    views = {name: (file.path, file.header.body) for name, file in loaded.models.items()}
+    return render_with_dbt(install, config, target, views, local, this, cli_vars(config, vars))
+
 
 CSV_PREFIX = "csv:"
 
@@ -267,20 +342,31 @@ def compile_project(
     try:
         library = load_macros(config, loaded)
         renderer = make_renderer(config, target, {**config.vars, **(vars or {})}, library)
-        relations = DbtRelations(loaded, renderer, target, warehouse) if config.is_dbt else None
+        by_dbt = _render_with_dbt(loaded, target, vars, warehouse) if config.is_dbt and loaded.models else None
+        relations = (
+            DbtRelations(loaded, renderer, target, warehouse, by_dbt.relations if by_dbt else None)
+            if config.is_dbt
+            else None
+        )
     except SqlfeastError as err:
         raise ValidationErrors(errors + [err]) from None
 
     rendered: dict[str, RenderedModel] = {}
     for name, file in loaded.models.items():
         model = RenderedModel(file, "")
-        try:
-            model.sql = renderer.render(
-                file.header.body, file.path, _ModelContext(loaded, model, relations).as_globals()
-            )
-        except SqlfeastError as err:
-            errors.append(err)
-            continue
+        if by_dbt is not None and relations is not None:
+            if name in by_dbt.errors:
+                errors.append(by_dbt.errors[name])
+                continue
+            relations.adopt(model, by_dbt)
+        else:
+            try:
+                model.sql = renderer.render(
+                    file.header.body, file.path, _ModelContext(loaded, model, relations).as_globals()
+                )
+            except SqlfeastError as err:
+                errors.append(err)
+                continue
         model.lines = line_map(file.header.body, model.sql)
         rendered[name] = model
 
@@ -319,7 +405,12 @@ def compile_project(
         for key in model.sources:
             upstream[source_placeholder(*key.split(".", 1))] = schemas.get(key)
         for placeholder, relation in model.dbt_refs.items():
-            upstream[placeholder] = relations.columns(relation) if relations is not None else None
+            declared = model.dbt_sources.get(placeholder)
+            upstream[placeholder] = (
+                schemas.get(declared)
+                if declared and schemas.get(declared) is not None
+                else (relations.columns(relation) if relations is not None else None)
+            )
         for ref in model.refs:
             dep = rendered.get(ref)
             upstream[ref_relation(config.name, ref)] = _known_schema(dep)
@@ -735,6 +826,10 @@ def write_target(config: ProjectConfig, registry: Registry, rendered: dict[str, 
     """target/compiled/<dialect>/<model path> and target/registry.json, each written atomically."""
     target = config.target_dir
     for name, model in rendered.items():
+        if model.dbt_sql is not None:  # what dbt rendered, to compare with `dbt compile --inline`
+            path = target / DBT_FOLDER / "rendered" / model.file.path
+            if not path.is_file() or path.read_text() != model.dbt_sql:
+                write_atomic(path, model.dbt_sql)
         obj = registry.feature_views.get(name) or registry.models.get(name)
         assert obj is not None, f"{name} is in the registry"
         for dialect_name, sql in obj.sql.items():

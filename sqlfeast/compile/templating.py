@@ -354,6 +354,12 @@ class Renderer:
             ) from None
         except jinja2.TemplateError as err:
             raise ValidationError(f"template error: {err}", Location(path, _template_line(path))) from None
+        except TypeError as err:  # a macro called with too many arguments, an operation on the wrong types
+            raise ValidationError(
+                f"template error: {str(err).replace(RAW_PREFIX, '')}",
+                Location(path, _template_line(path)),
+                hint="check the arguments of the macro called there",
+            ) from None
 
 
 _EXPRESSION = re.compile(r"\{\{(.*?)\}\}", re.DOTALL)

@@ -43,6 +43,8 @@ class ProjectConfig:
     packages_install_path: str = "dbt_packages"
     schema: str | None = None  # the schema sqlfeast writes into (dbt projects: default <schema>_sqlfeast)
     dbt: dict[str, Any] = field(default_factory=dict)  # dbt_project.yml as read (models:, seeds:, dispatch:)
+    renderer: str = "auto"  # dbt projects: who renders feature views (auto, dbt, sqlfeast)
+    dbt_executable: str | None = None  # dbt projects: a dbt executable to render with
 
     @property
     def is_dbt(self) -> bool:

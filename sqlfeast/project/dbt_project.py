@@ -9,6 +9,8 @@ sqlfeast's own settings live under ``vars: {sqlfeast: {...}}``, which dbt allows
         schema: analytics_features        # where sqlfeast writes (default: <profile schema>_sqlfeast)
         feature-paths: [features]          # feature views and their YAML (default: features)
         online-table-template: "{project}.{view}"
+        renderer: auto                     # auto (dbt where installed), dbt, or sqlfeast
+        dbt-executable: ../dbt-venv/bin/dbt   # optional: a dbt in a virtualenv of its own
 
 Models of the project that are not feature views are dbt's: a ``ref()`` to them (and to seeds)
 means the relation dbt builds, ``database.schema.alias``. Names come from ``target/manifest.json``
@@ -35,7 +37,8 @@ from sqlfeast.project.envvars import MissingEnvVar, env_var_value
 from sqlfeast.project.yamlfile import LineDict, line_of, load_yaml
 
 SQLFEAST_VARS = "sqlfeast"
-SQLFEAST_KEYS = ("schema", "feature-paths", "online-table-template")
+SQLFEAST_KEYS = ("schema", "feature-paths", "online-table-template", "renderer", "dbt-executable")
+RENDERERS = ("auto", "dbt", "sqlfeast")
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _JINJA = re.compile(r"{{|{%")
 DBT_PROJECT_FILE = "dbt_project.yml"
@@ -105,10 +108,25 @@ def load_dbt_project(root: Path) -> dict[str, Any]:
     schema = ours.get("schema")
     if schema is not None and (not isinstance(schema, str) or not schema):
         raise ConfigError(f"vars.{SQLFEAST_VARS}.schema must be a schema name", Location(rel, line_of(ours, "schema")))
+    renderer = ours.get("renderer", "auto")
+    if renderer not in RENDERERS:
+        raise ConfigError(
+            f"vars.{SQLFEAST_VARS}.renderer must be one of {', '.join(RENDERERS)}",
+            Location(rel, line_of(ours, "renderer")),
+            hint="auto renders with dbt where it is installed, else with sqlfeast's own Jinja",
+        )
+    executable = ours.get("dbt-executable")
+    if executable is not None and (not isinstance(executable, str) or not executable):
+        raise ConfigError(
+            f"vars.{SQLFEAST_VARS}.dbt-executable must be the path of a dbt executable",
+            Location(rel, line_of(ours, "dbt-executable")),
+        )
     return dict(
         root=root,
         name=name,
         kind="dbt",
+        renderer=renderer,
+        dbt_executable=executable,
         profile=str(_render_value(data.get("profile"), rel, line_of(data, "profile")) or name),
         model_paths=_paths(data, "model-paths", ["models"], rel, "source-paths"),
         macro_paths=_paths(data, "macro-paths", ["macros"], rel),

@@ -72,3 +72,13 @@ def sqlfeast(root: Path, *args: str, timeout: float = 300) -> tuple[int, str]:
     _, status = os.waitpid(pid, 0)
     os.close(fd)
     return os.waitstatus_to_exitcode(status), b"".join(chunks).decode(errors="replace").replace("\r\n", "\n")
+
+
+def hide_dbt(monkeypatch: pytest.MonkeyPatch, folder: Path) -> None:
+    """Make dbt unimportable for the sqlfeast commands run next, as on a machine without it:
+    an empty `dbt` package first on PYTHONPATH shadows the installed one."""
+    (folder / "dbt").mkdir(parents=True, exist_ok=True)
+    (folder / "dbt" / "__init__.py").write_text("")
+    monkeypatch.setenv("PYTHONPATH", str(folder))
+    monkeypatch.delenv("SQLFEAST_RENDERER", raising=False)
+    monkeypatch.delenv("SQLFEAST_DBT", raising=False)

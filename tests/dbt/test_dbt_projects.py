@@ -14,7 +14,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from .helpers import BIN, copy_project, dbt, sqlfeast
+from .helpers import BIN, DBT, copy_project, dbt, sqlfeast
+from .test_dbt_without_dbt import DBT_ONLY_VIEW
+
+RENDERERS = ["dbt", "sqlfeast"]  # dbt itself (installed here), and sqlfeast's own Jinja
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +69,9 @@ def expected_training_rows(database) -> list[tuple]:
         con.close()
 
 
-def test_compile_refs_the_relations_dbt_built(jaffle):
+@pytest.mark.parametrize("renderer", RENDERERS)
+def test_compile_refs_the_relations_dbt_built(jaffle, renderer, monkeypatch):
+    monkeypatch.setenv("SQLFEAST_RENDERER", renderer)
     code, out = sqlfeast(jaffle, "compile")
     assert code == 0, out
     assert "Compiled 2 feature view(s)" in out and "target/sqlfeast/registry.json" in out
@@ -151,7 +156,9 @@ def test_apply_run_materialize_online_and_serve_in_a_schema_of_their_own(jaffle)
     assert code == 0 and "no changes" in out.lower(), out
 
 
-def test_packages_versions_and_schema_overrides(shop):
+@pytest.mark.parametrize("renderer", RENDERERS)
+def test_packages_versions_and_schema_overrides(shop, renderer, monkeypatch):
+    monkeypatch.setenv("SQLFEAST_RENDERER", renderer)
     code, out = sqlfeast(shop, "compile")
     assert code == 0, out
     daily = (shop / "target/sqlfeast/compiled/duckdb/features/customer_daily_orders.sql").read_text()
@@ -170,8 +177,9 @@ def test_packages_versions_and_schema_overrides(shop):
     assert "shop_features" in schemas  # vars: {sqlfeast: {schema: shop_features}}
 
 
-def test_relations_without_a_manifest_are_named_as_dbt_names_them(shop, tmp_path):
+def test_relations_without_a_manifest_are_named_as_dbt_names_them(shop, tmp_path, monkeypatch):
     # The same names dbt wrote to its manifest, worked out by sqlfeast with target/ removed.
+    monkeypatch.setenv("SQLFEAST_RENDERER", "sqlfeast")
     (shop / "target" / "manifest.json").rename(tmp_path / "manifest.json")
     try:
         code, out = sqlfeast(shop, "compile")
@@ -180,3 +188,103 @@ def test_relations_without_a_manifest_are_named_as_dbt_names_them(shop, tmp_path
         assert '"shop"."raw"."raw_customers"' in first and '"shop"."main"."customer_orders_v1"' in first
     finally:
         (tmp_path / "manifest.json").rename(shop / "target" / "manifest.json")
+
+
+def blank_header(text: str) -> str:
+    """The file as sqlfeast hands it to a renderer: the header blanked out line for line."""
+    end = text.index("*/") + 2
+    return "\n" * text[:end].count("\n") + text[end:]
+
+
+def dbt_inline(root, sql: str) -> str:
+    """What `dbt compile --inline` gives for `sql` in the project."""
+    out = dbt(root, "compile", "--quiet", "--output", "json", "--inline", sql)
+    return json.loads(out[out.index("{") :])["compiled"]
+
+
+def test_dbt_renders_what_only_dbt_can_exactly_as_dbt_compiles_it(shop, monkeypatch):
+    """A package macro asking the warehouse for columns and a run_query() in the view: dbt
+    renders it, the text equals `dbt compile --inline`, and the view compiles and runs."""
+    monkeypatch.setenv("SQLFEAST_RENDERER", "dbt")
+    view = shop / "features" / "customer_columns.sql"
+    view.write_text(DBT_ONLY_VIEW)
+    try:
+        code, out = sqlfeast(shop, "compile")
+        assert code == 0, out
+        rendered = (shop / "target/sqlfeast/dbt/rendered/features/customer_columns.sql").read_text()
+        assert rendered == dbt_inline(shop, blank_header(DBT_ONLY_VIEW))
+        assert '"customer_id", "orders", "completed_orders"' in rendered and "2018-04-09" in rendered
+        sql = (shop / "target/sqlfeast/compiled/duckdb/features/customer_columns.sql").read_text()
+        assert 'FROM "shop"."main"."customer_orders_v2"' in sql and "CAST('2018-04-09' AS DATE)" in sql
+        registry = json.loads((shop / "target/sqlfeast/registry.json").read_text())
+        assert registry["feature_views"]["customer_columns"]["columns"]["orders"] == "bigint"  # typed via DESCRIBE
+        code, out = sqlfeast(shop, "run", "-s", "customer_columns")
+        assert code == 0, out
+
+        # The view reads the data while rendering, so it is rendered again when the data changes.
+        con = duckdb.connect(str(shop / "shop.duckdb"))
+        con.execute("insert into main.customer_orders_v2 values (1, date '2019-01-01', 1, 1)")
+        con.close()
+        code, out = sqlfeast(shop, "compile")
+        assert (
+            code == 0
+            and "2019-01-01" in (shop / "target/sqlfeast/dbt/rendered/features/customer_columns.sql").read_text()
+        )
+    finally:
+        view.unlink()
+        con = duckdb.connect(str(shop / "shop.duckdb"))
+        con.execute("delete from main.customer_orders_v2 where order_date = date '2019-01-01'")
+        con.close()
+
+
+def test_dbt_renderings_follow_every_change_and_errors_are_located(shop, monkeypatch):
+    monkeypatch.setenv("SQLFEAST_RENDERER", "dbt")
+    macro = shop / "dbt_packages" / "tiny_utils" / "macros" / "keys.sql"
+    text = macro.read_text()
+    view = shop / "features" / "broken.sql"
+    try:
+        code, out = sqlfeast(shop, "compile")
+        assert code == 0, out
+        daily = shop / "target/sqlfeast/dbt/rendered/features/customer_daily_orders.sql"
+        assert "md5(customer_id || '-' || order_date)" in daily.read_text()
+        # A package macro edited: the next compile renders with it (nothing stale is reused).
+        macro.write_text(text.replace("join(\" || '-' || \")", "join(\" || '~' || \")"))
+        code, out = sqlfeast(shop, "compile")
+        assert code == 0 and "md5(customer_id || '~' || order_date)" in daily.read_text(), out
+        # dbt's own errors, at the view's line.
+        view.write_text(
+            "/* @feature_view\nentities: [customer]\ntimestamp: ts\nfeatures: {x: bigint}\n*/\n"
+            "select customer_id, current_timestamp as ts,\n  {{ no_such_macro('x') }} as x\n"
+            "from {{ ref('customer_orders', v=2) }}\n"
+        )
+        code, out = sqlfeast(shop, "compile")
+        assert code == 1 and "Traceback" not in out
+        assert "features/broken.sql:7: dbt: 'no_such_macro' is undefined" in out, out
+        view.write_text(view.read_text().replace("{{ no_such_macro('x') }}", "1").replace("v=2", "v=7"))
+        code, out = sqlfeast(shop, "compile")
+        assert (
+            code == 1
+            and "features/broken.sql:8: dbt: depends on a node named 'customer_orders' with version '7'" in out
+        )
+        view.write_text(view.read_text().replace("v=7", "v=2").replace("as x", "as x {% if %}"))
+        code, out = sqlfeast(shop, "compile")
+        assert code == 1 and "features/broken.sql:7: dbt: " in out and "Traceback" not in out, out
+    finally:
+        macro.write_text(text)
+        view.unlink(missing_ok=True)
+
+
+def test_dbt_of_another_virtualenv_renders(shop, tmp_path, monkeypatch):
+    """SQLFEAST_DBT names a dbt executable; its virtualenv's Python renders (here a wrapper that
+    leaves a mark, then runs the Python this dbt is installed in)."""
+    bin_dir = tmp_path / "venv" / "bin"
+    bin_dir.mkdir(parents=True)
+    mark = tmp_path / "ran"
+    (bin_dir / "python").write_text(f'#!/bin/sh\ntouch {mark}\nexec {BIN / "python"} "$@"\n')
+    (bin_dir / "python").chmod(0o755)
+    (bin_dir / "dbt").symlink_to(DBT)
+    monkeypatch.setenv("SQLFEAST_DBT", str(bin_dir / "dbt"))
+    monkeypatch.setenv("SQLFEAST_RENDERER", "dbt")
+    (shop / "features" / "customer_daily_orders.sql").touch()  # not the last rendering again
+    code, out = sqlfeast(shop, "compile")
+    assert code == 0 and mark.exists(), out

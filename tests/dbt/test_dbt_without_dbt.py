@@ -1,4 +1,4 @@
-"""dbt projects rendered by sqlfeast's own dbt-compatible Jinja (no dbt run needed)."""
+"""dbt projects rendered by sqlfeast's own dbt-compatible Jinja, where dbt cannot be imported."""
 
 from __future__ import annotations
 
@@ -7,7 +7,13 @@ import pytest
 
 from sqlfeast.compile.templating import MacroLibrary
 
-from .helpers import copy_project, sqlfeast
+from .helpers import copy_project, hide_dbt, sqlfeast
+
+
+@pytest.fixture(autouse=True)
+def without_dbt(monkeypatch, tmp_path_factory):
+    """Every sqlfeast command here runs as on a machine where dbt is not installed."""
+    hide_dbt(monkeypatch, tmp_path_factory.mktemp("no-dbt"))
 
 
 def renderer(*macro_files: tuple[str, str, str | None]):
@@ -135,3 +141,78 @@ def test_a_version_on_a_standalone_ref_is_an_error(example_project):
     model.write_text(model.read_text().replace("ref('driver_stats_clean')", "ref('driver_stats_clean', v=2)"))
     code, out = sqlfeast(example_project, "compile")
     assert code == 1 and "model versions exist only for dbt models" in out and "Traceback" not in out
+
+
+def test_asking_for_dbt_without_dbt_says_what_to_install(unbuilt, monkeypatch):
+    project = unbuilt / "dbt_project.yml"
+    project.write_text(project.read_text().replace("schema: shop_features", "schema: shop_features\n    renderer: dbt"))
+    code, out = sqlfeast(unbuilt, "compile")
+    assert code == 1 and "Traceback" not in out
+    assert "the project asks for dbt to render its feature views, but dbt-core is not installed" in out
+    assert "install sqlfeast[dbt] to render with dbt" in out
+    project.write_text(project.read_text().replace("renderer: dbt", "renderer: dbtt"))
+    code, out = sqlfeast(unbuilt, "compile")
+    assert code == 1 and "dbt_project.yml:11: vars.sqlfeast.renderer must be one of auto, dbt, sqlfeast" in out
+    project.write_text(project.read_text().replace("renderer: dbtt", "renderer: auto"))
+    monkeypatch.setenv("SQLFEAST_RENDERER", "nope")
+    code, out = sqlfeast(unbuilt, "compile")
+    assert code == 1 and "SQLFEAST_RENDERER='nope' is not one of auto, dbt, sqlfeast" in out and "Traceback" not in out
+    monkeypatch.setenv("SQLFEAST_RENDERER", "auto")
+    monkeypatch.setenv("SQLFEAST_DBT", str(unbuilt / "no" / "dbt"))
+    code, out = sqlfeast(unbuilt, "compile")
+    assert code == 1 and "SQLFEAST_DBT names " in out and "which is not a dbt executable" in out, out
+
+
+def test_introspection_without_dbt_is_located(unbuilt):
+    (unbuilt / "features" / "customer_columns.sql").write_text(DBT_ONLY_VIEW)
+    code, out = sqlfeast(unbuilt, "compile")
+    assert code == 1 and "Traceback" not in out
+    assert "features/customer_columns.sql:8: run_query() needs a database connection while rendering" in out, out
+    assert "install sqlfeast[dbt] to render with dbt" in out
+    text = DBT_ONLY_VIEW.replace(DBT_ONLY_VIEW.splitlines()[7], "")
+    (unbuilt / "features" / "customer_columns.sql").write_text(text.replace("{{ latest }}", "2100-01-01"))
+    code, out = sqlfeast(unbuilt, "compile")
+    assert code == 1 and "features/customer_columns.sql:9: adapter.get_columns_in_relation is not available" in out
+    assert "install sqlfeast[dbt] to render with dbt" in out
+    # A macro's own compiler error (as dbt_utils.star raises for what is not a dbt Relation).
+    (unbuilt / "macros" / "checks.sql").write_text(
+        "{% macro need_relation(x) %}{{ exceptions.raise_compiler_error('expected a Relation') }}{% endmacro %}"
+    )
+    (unbuilt / "features" / "customer_columns.sql").write_text(
+        text.replace("{{ latest }}", "2100-01-01").replace("{{ tiny_utils.columns_except(", "{{ need_relation(")
+    )
+    code, out = sqlfeast(unbuilt, "compile")  # two arguments for one
+    assert code == 1 and "Traceback" not in out
+    assert (
+        "features/customer_columns.sql:9: template error: macro 'need_relation' takes not more than 1 argument(s)"
+        in out
+    )
+    (unbuilt / "macros" / "checks.sql").write_text(
+        "{% macro need_relation(x, y) %}{{ exceptions.raise_compiler_error('expected a Relation') }}{% endmacro %}"
+    )
+    (unbuilt / "features" / "customer_columns.sql").write_text(
+        text.replace("{{ latest }}", "2100-01-01").replace("{{ tiny_utils.columns_except(", "{{ need_relation(")
+    )
+    code, out = sqlfeast(unbuilt, "compile")
+    assert code == 1 and "Traceback" not in out
+    assert (
+        "features/customer_columns.sql:9: expected a Relation (if dbt renders this, install sqlfeast[dbt] to render with dbt)"
+        in out
+    ), out
+
+
+# A feature view only dbt can render: a package macro that asks the warehouse for a relation's
+# columns (adapter.get_columns_in_relation) and a run_query() result in the SQL.
+DBT_ONLY_VIEW = """/* @feature_view
+entities: [customer]
+timestamp: event_timestamp
+features:
+  orders: bigint
+  completed_orders: bigint
+*/
+{%- set latest = run_query("select max(order_date) from " ~ ref('customer_orders', v=2)).columns[0].values()[0] if execute else '2100-01-01' %}
+select {{ tiny_utils.columns_except(ref('customer_orders', v=2), ['order_date']) }},
+       cast(order_date as timestamp) as event_timestamp
+from {{ ref('customer_orders', v=2) }}
+where order_date <= date '{{ latest }}'
+"""
