@@ -25,24 +25,28 @@ BatchWriteItems of 25. When the table was empty at the start of a run and the ro
 keys (a materialization), the read pass is skipped. ``newer_wins: conditional`` instead writes
 every row with a conditional PutItem: no lease, safe against any concurrent writer, one request per row.
 
-Pushes racing a bulk writer. A small write (a push) is a conditional PutItem per row, but a bulk
-writer's unconditional BatchWriteItem may land after it with an older row (its read pass, or the
-skipped one of an empty table, happened before the push). So in lease mode every push first
-records its rows in the push journal (``{project}.sqlfeast-journal``: hash key the view, range key
-``<entity key>#<unique id>``, one BatchWriteItem per 25 rows, never overwritten), then writes
-them conditionally. A bulk writer, once all its writes are acknowledged and still under its lease,
-reads the view's journal (a consistent Query), reads the stored versions of those keys (one
-BatchGetItem per 100) and puts back, each with a conditional PutItem, every entry newer than what
-is stored, then deletes the entries it read. A push whose journal entry was written before that
-Query is re-applied after the bulk writer's last write; one written after it writes its row after
-that last write too; either way newer-wins holds. Entries expire after a week (``_ttl``) if no
-bulk writer ever reads them. A bulk writer that dies before its replay leaves the journal for the
-next one.
+Pushes racing a bulk writer. A push (``write_rows``, any number of rows) is a conditional
+PutItem per row and never waits for the lease, but a bulk writer's unconditional BatchWriteItem
+may land after it with an older row (its read pass, or the skipped one of an empty table,
+happened before the push). So in lease mode every push first records its rows in the push
+journal (``{project}.sqlfeast-journal``: hash key the view, range key ``<time>#<unique id>``),
+then writes them conditionally. A journal entry holds the rows of one push (up to ~300 KB of
+compressed JSON, split further when larger), so a push of 1,000 rows is one journal write and a
+replay reads a handful of entries rather than one per row. A bulk writer, once all its writes
+are acknowledged and still under its lease, reads the view's journal (a consistent Query),
+reads the stored versions of the journaled keys (one BatchGetItem per 100) and puts back, each
+with a conditional PutItem, every journaled row newer than what is stored, then deletes the
+entries it read. A push whose journal entry was written before that Query is re-applied after
+the bulk writer's last write; one written after it writes its rows after that last write too;
+either way newer-wins holds. Entries expire after a week (``_ttl``) if no bulk writer ever reads
+them. A bulk writer that dies before its replay leaves the journal for the next one.
 """
 
 from __future__ import annotations
 
+import base64
 import gc
+import json
 import os
 import random
 import socket
@@ -71,7 +75,7 @@ from sqlfeast.online.base import (
     prepare_rows,
 )
 from sqlfeast.online.codec import attr_size, decoder, from_json_attr
-from sqlfeast.online.dynamodb_http import DynamoDBConnectionError, DynamoDBError, DynamoDBHttp
+from sqlfeast.online.dynamodb_http import DynamoDBConnectionError, DynamoDBError, DynamoDBHttp, encode_json
 
 if TYPE_CHECKING:  # pragma: no cover
     from sqlfeast.core.registry import Registry
@@ -101,6 +105,7 @@ _AUTH_ERRORS = {
 _REGISTRY_CHUNK = 300 * 1024
 JOURNAL_VIEW = "sqlfeast-journal"  # the push journal's pseudo view name (see the module docstring)
 JOURNAL_TTL_SECONDS = 7 * 24 * 3600
+JOURNAL_ENTRY_BYTES = 300 * 1024  # compressed rows of one journal entry (items may hold 400 KB)
 _FIXED_SIZE_TYPES = {
     "bigint",
     "integer",
@@ -139,6 +144,24 @@ def _wire_decoder(ftype) -> Callable[[dict[str, Any]], Any]:
     return decode
 
 
+def _journal_blobs(items: list[dict[str, Any]]) -> list[bytes]:
+    """The items as compressed JSON blobs of at most JOURNAL_ENTRY_BYTES each (split in halves
+    until they fit; one item always fits: items are at most 400 KB and compress)."""
+    blob = zlib.compress(encode_json(items), 1)
+    if len(blob) <= JOURNAL_ENTRY_BYTES or len(items) == 1:
+        return [blob]
+    half = len(items) // 2
+    return _journal_blobs(items[:half]) + _journal_blobs(items[half:])
+
+
+def _journal_rows(entry: dict[str, Any]) -> list[dict[str, Any]]:
+    """The pushed items one journal entry holds, as DynamoDB JSON (binary values as base64 text,
+    as the data plane sends and receives them)."""
+    if "item" in entry:  # an entry of one row, as journals were written before entries held rows
+        return [entry["item"]["M"]]
+    return json.loads(zlib.decompress(base64.b64decode(entry["rows"]["B"])))
+
+
 class DynamoDBOnlineStore(OnlineStore):
     kind = "dynamodb"
 
@@ -174,7 +197,6 @@ class DynamoDBOnlineStore(OnlineStore):
         self.lease_wait_seconds = float(settings.get("lease_wait_seconds", 600))
         self.retry_seconds = float(settings.get("retry_seconds", 300))
         self.connect_attempts = max(1, int(settings.get("connect_attempts", 4)))
-        self.small_write_rows = int(settings.get("small_write_rows", 100))
         self._lock = threading.Lock()
 
     # -- connection --------------------------------------------------------------------------------
@@ -402,17 +424,17 @@ class DynamoDBOnlineStore(OnlineStore):
 
     def journal(self, view: str, items: list[dict[str, Any]]) -> None:
         """Record pushed items in the push journal before they are written (see the module
-        docstring); one BatchWriteItem per 25 items, in parallel."""
+        docstring): one entry per ~300 KB of compressed rows, 25 entries per BatchWriteItem."""
         self.ensure_journal()
         expires = {"N": str(int(time.time()) + JOURNAL_TTL_SECONDS)}
         entries = [
             {
                 "view": {"S": view},
-                "entry": {"S": f"{item[KEY_ATTR]['S']}#{uuid.uuid4().hex}"},
-                "item": {"M": item},
+                "entry": {"S": f"{time.time_ns():020d}#{uuid.uuid4().hex}"},
+                "rows": {"B": blob},
                 TTL_ATTR: expires,
             }
-            for item in items
+            for blob in _journal_blobs(items)
         ]
         chunks = [entries[i : i + WRITE_BATCH] for i in range(0, len(entries), WRITE_BATCH)]
         if len(chunks) == 1:
@@ -423,7 +445,7 @@ class DynamoDBOnlineStore(OnlineStore):
 
     def replay_journal(self, view: str, table: str) -> int:
         """Re-apply the view's journaled pushes with newer-wins and delete the entries read;
-        returns how many entries were read. Called by a bulk writer under its lease, after its
+        returns how many journaled rows were read. Called by a bulk writer under its lease, after its
         last write was acknowledged."""
         self.ensure_journal()
         entries: list[dict[str, Any]] = []
@@ -442,13 +464,15 @@ class DynamoDBOnlineStore(OnlineStore):
             params["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
         if not entries:
             return 0
+        rows = 0
         newest: dict[str, dict[str, Any]] = {}
         for entry in entries:
-            item = entry["item"]["M"]
-            key = item[KEY_ATTR]["S"]
-            have = newest.get(key)
-            if have is None or _version(item) > _version(have):
-                newest[key] = item
+            for item in _journal_rows(entry):
+                rows += 1
+                key = item[KEY_ATTR]["S"]
+                have = newest.get(key)
+                if have is None or _version(item) > _version(have):
+                    newest[key] = item
         items = list(newest.values())
 
         def restore(chunk: list[dict[str, Any]]) -> None:
@@ -470,7 +494,7 @@ class DynamoDBOnlineStore(OnlineStore):
             for i in range(0, len(deletes), WRITE_BATCH)
         ]:
             future.result()
-        return len(entries)
+        return rows
 
     # -- registry snapshot ----------------------------------------------------------------------
     @property
@@ -592,11 +616,10 @@ class DynamoDBOnlineStore(OnlineStore):
         return _DynamoWriter(self, view, on_written, unique_keys)
 
     def write_rows(self, view: "FeatureView", rows: Any) -> WriteResult:
-        """Write one batch with newer-wins. Small batches (a push: at most `small_write_rows`,
-        default 100) use one conditional PutItem per row, in parallel and without the lease, so
-        a push never waits for a running materialization; larger ones go through the lease."""
-        conditional = rows.num_rows <= self.small_write_rows or self.newer_wins == "conditional"
-        with _DynamoWriter(self, view, None, False, conditional=conditional) as writer:
+        """Write one batch (a push) with newer-wins: one conditional PutItem per row, in
+        parallel, never under the lease, so a push never waits for a running materialization;
+        in lease mode the rows are journaled first (see the module docstring)."""
+        with _DynamoWriter(self, view, None, False, conditional=True) as writer:
             writer.write(rows)
         return writer.result
 
