@@ -21,6 +21,7 @@ conditional writes there), so the pushed count sets this file's run time: SQLFEA
 
 from __future__ import annotations
 
+import base64
 import os
 from concurrent.futures import ThreadPoolExecutor
 
@@ -29,7 +30,7 @@ import pytest
 from sqlfeast.core.spec import PushSource
 from sqlfeast.offline.push import write_online
 from sqlfeast.online.base import ReadRequest
-from sqlfeast.online.dynamodb import DynamoDBOnlineStore
+from sqlfeast.online.dynamodb import JOURNAL_ENTRY_BYTES, DynamoDBOnlineStore, _journal_blobs, _journal_rows
 
 from .conftest import MotoServer, dynamodb_settings
 from .helpers import HOUR, T0, registry_of, stats_rows, stats_view
@@ -37,6 +38,7 @@ from .helpers import HOUR, T0, registry_of, stats_rows, stats_view
 PUSHES = int(os.environ.get("SQLFEAST_RACE_PUSHES", "1000"))  # entities, each pushed once while written
 BATCH = max(100, PUSHES // 20)  # warehouse rows per bulk batch
 PUSH_ROWS = max(25, BATCH // 4)  # rows per push request
+
 
 @pytest.fixture(scope="module")
 def moto_one_at_a_time_endpoint():
@@ -81,10 +83,12 @@ def _race(endpoint: str, project: str, newer_wins: str, filled: bool) -> tuple[i
         return result[view.name]["written"] + result[view.name]["skipped"]
 
     try:
-        if filled:
-            with materializer.bulk_writer(view, unique_keys=True) as writer:
+        if filled:  # an earlier materialization's rows (written in lease mode: batches, fast)
+            filler = DynamoDBOnlineStore(project, {**settings, "newer_wins": "lease"})
+            with filler.bulk_writer(view, unique_keys=True) as writer:
                 for i in range(0, len(ids), 5_000):
                     writer.write(stats_rows(ids[i : i + 5_000], T0, 0.5))
+            filler.close()
         acknowledged_during = 0
         pending: list[list] = []
         with ThreadPoolExecutor(8) as pool:
@@ -122,3 +126,48 @@ def test_no_push_is_lost_to_a_racing_materialization(race_server, unique_project
     if newer_wins == "lease":
         assert replayed > 0  # the bulk writer read journaled pushes back after its last write
     assert stale == 0, f"{stale} of {PUSHES} pushed entities ended older than the truth"
+
+
+def test_a_push_is_one_journal_entry_and_never_waits_for_the_lease(dynamodb_server, unique_project):
+    """A push of 200 rows while a bulk writer holds the view's lease returns at once (a push that
+    waited for the lease would give up after lease_wait_seconds with "another writer"), is
+    journaled as one entry, and the bulk writer's replay reads all 200 rows back."""
+    view = stats_view()
+    settings = dynamodb_settings(dynamodb_server, lease_wait_seconds=1)
+    materializer = DynamoDBOnlineStore(unique_project, settings)
+    pusher = DynamoDBOnlineStore(unique_project, settings)
+    materializer.apply(registry_of(unique_project, view))
+    try:
+        with materializer.bulk_writer(view, unique_keys=True) as writer:
+            writer.write(stats_rows(list(range(1, 201)), T0 + HOUR, 1.0))
+            result = pusher.write_rows(view, stats_rows(list(range(1, 201)), T0 + 2 * HOUR, 2.0))
+            entries = pusher.request(
+                "Query",
+                {
+                    "TableName": pusher.journal_table,
+                    "ConsistentRead": True,
+                    "KeyConditionExpression": "#v = :v",
+                    "ExpressionAttributeNames": {"#v": "view"},
+                    "ExpressionAttributeValues": {":v": {"S": view.name}},
+                },
+            )["Items"]
+        assert result.written + result.skipped == 200
+        assert len(entries) == 1
+        assert writer.replayed == 200
+        found = materializer.read([ReadRequest(view, [f"driver_id={i}" for i in range(1, 201)], ["conv_rate"])])[0]
+        assert {row.values["conv_rate"] for row in found.values()} == {2.0}
+    finally:
+        materializer.teardown(registry_of(unique_project, view))
+        materializer.close()
+        pusher.close()
+
+
+def test_journal_entries_split_to_fit_an_item():
+    """Rows too large for one journal entry are split in halves until every entry fits."""
+    items = [{"entity_key": {"S": f"driver_id={i}"}, "blob": {"B": os.urandom(2_000)}} for i in range(400)]
+    blobs = _journal_blobs(items)
+    assert len(blobs) > 1
+    assert all(len(b) <= JOURNAL_ENTRY_BYTES for b in blobs)
+    rows = [r for b in blobs for r in _journal_rows({"rows": {"B": base64.b64encode(b).decode()}})]
+    assert [r["entity_key"]["S"] for r in rows] == [f"driver_id={i}" for i in range(400)]
+    assert base64.b64decode(rows[7]["blob"]["B"]) == items[7]["blob"]["B"]
