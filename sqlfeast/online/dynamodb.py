@@ -34,12 +34,13 @@ then writes them conditionally. A journal entry holds the rows of one push (up t
 compressed JSON, split further when larger), so a push of 1,000 rows is one journal write and a
 replay reads a handful of entries rather than one per row. A bulk writer, once all its writes
 are acknowledged and still under its lease, reads the view's journal (a consistent Query),
-reads the stored versions of the journaled keys (one BatchGetItem per 100) and puts back, each
-with a conditional PutItem, every journaled row newer than what is stored, then deletes the
-entries it read. A push whose journal entry was written before that Query is re-applied after
-the bulk writer's last write; one written after it writes its rows after that last write too;
-either way newer-wins holds. Entries expire after a week (``_ttl``) if no bulk writer ever reads
-them. A bulk writer that dies before its replay leaves the journal for the next one.
+reads the stored versions of the journaled keys (one BatchGetItem per 100) and puts back, in
+BatchWriteItems, every journaled row newer than what is stored; a second Query then finds the
+pushes journaled meanwhile and puts those back with a conditional PutItem each (see
+``replay_journal``); then it deletes the entries it read. A push whose journal entry was
+written before the last Query is re-applied after the bulk writer's last unconditional write;
+one written after it writes its rows after that write too; either way newer-wins holds.
+Entries expire after a week (``_ttl``) if no bulk writer ever reads them. A bulk writer that dies before its replay leaves the journal for the next one.
 """
 
 from __future__ import annotations
@@ -445,9 +446,36 @@ class DynamoDBOnlineStore(OnlineStore):
 
     def replay_journal(self, view: str, table: str) -> int:
         """Re-apply the view's journaled pushes with newer-wins and delete the entries read;
-        returns how many journaled rows were read. Called by a bulk writer under its lease, after its
-        last write was acknowledged."""
+        returns how many journaled rows were read. Called by a bulk writer under its lease, after
+        its last write was acknowledged.
+
+        Two rounds. The first puts back, in BatchWriteItems, every row of the entries one Query
+        found that is newer than what is stored (a push a bulk write replaced); a push landing
+        between that round's read and its write is either in those entries (then what is put
+        back is at least as new) or journaled after the Query, and a second Query, after the
+        first round's writes, finds it: the entries new there are put back with a conditional
+        PutItem each. A push journaled after the second Query writes after every unconditional
+        write of this writer."""
         self.ensure_journal()
+        first = self._journal_entries(view)
+        if not first:
+            return 0
+        self._restore(table, first, conditional=False)
+        seen = {e["entry"]["S"] for e in first}
+        second = [e for e in self._journal_entries(view) if e["entry"]["S"] not in seen]
+        if second:
+            self._restore(table, second, conditional=True)
+        entries = first + second
+        deletes = [{"view": e["view"], "entry": e["entry"]} for e in entries]
+        for future in [
+            self.executor.submit(self.batch_delete, self.journal_table, deletes[i : i + WRITE_BATCH])
+            for i in range(0, len(deletes), WRITE_BATCH)
+        ]:
+            future.result()
+        return sum(len(_journal_rows(e)) for e in entries)
+
+    def _journal_entries(self, view: str) -> list[dict[str, Any]]:
+        """Every journal entry of the view (a consistent Query, all pages)."""
         entries: list[dict[str, Any]] = []
         params: dict[str, Any] = {
             "TableName": self.journal_table,
@@ -460,15 +488,16 @@ class DynamoDBOnlineStore(OnlineStore):
             resp = self.request("Query", params)
             entries.extend(resp.get("Items", []))
             if not resp.get("LastEvaluatedKey"):
-                break
+                return entries
             params["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
-        if not entries:
-            return 0
-        rows = 0
+
+    def _restore(self, table: str, entries: list[dict[str, Any]], conditional: bool) -> None:
+        """Put back the newest journaled row of each key where it is newer than the stored one:
+        one consistent projected read per 100 keys, then BatchWriteItems (under the lease, see
+        :meth:`replay_journal`) or one conditional PutItem per row."""
         newest: dict[str, dict[str, Any]] = {}
         for entry in entries:
             for item in _journal_rows(entry):
-                rows += 1
                 key = item[KEY_ATTR]["S"]
                 have = newest.get(key)
                 if have is None or _version(item) > _version(have):
@@ -476,25 +505,19 @@ class DynamoDBOnlineStore(OnlineStore):
         items = list(newest.values())
 
         def restore(chunk: list[dict[str, Any]]) -> None:
-            # One projected read of 100 keys; only entries newer than what is stored (a push a
-            # bulk write replaced) are put back, each conditionally.
             stored = self.stored_versions(table, [it[KEY_ATTR]["S"] for it in chunk])
-            for item in chunk:
-                have = stored.get(item[KEY_ATTR]["S"])
-                if have is None or _version(item) > have:
+            newer = [it for it in chunk if (have := stored.get(it[KEY_ATTR]["S"])) is None or _version(it) > have]
+            if conditional:
+                for item in newer:
                     self.conditional_put(table, item)
+                return
+            for i in range(0, len(newer), WRITE_BATCH):
+                self.batch_write(table, newer[i : i + WRITE_BATCH])
 
         for future in [
             self.executor.submit(restore, items[i : i + READ_BATCH]) for i in range(0, len(items), READ_BATCH)
         ]:
             future.result()
-        deletes = [{"view": e["view"], "entry": e["entry"]} for e in entries]
-        for future in [
-            self.executor.submit(self.batch_delete, self.journal_table, deletes[i : i + WRITE_BATCH])
-            for i in range(0, len(deletes), WRITE_BATCH)
-        ]:
-            future.result()
-        return rows
 
     # -- registry snapshot ----------------------------------------------------------------------
     @property
