@@ -151,7 +151,7 @@ def _progress(warehouse: "Warehouse", view: str, sql: str, quiet: bool) -> Any:
         width = os.get_terminal_size(sys.stderr.fileno()).columns
     except OSError:
         width = 0
-    size = {"dynamic_ncols": True} if width else {"ncols": 80, "nrows": 24}
+    size: dict[str, Any] = {"dynamic_ncols": True} if width else {"ncols": 80, "nrows": 24}
     total = warehouse.count_rows(sql)
     return tqdm(desc=view, total=total, unit=" rows", file=sys.stderr, **size)
 
