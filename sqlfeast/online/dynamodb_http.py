@@ -102,7 +102,7 @@ class DynamoDBHttp:
         user_agent: str = "sqlfeast",
     ):
         import urllib3
-        from botocore.auth import SigV4Auth, _host_from_url  # type: ignore[attr-defined]  # botocore's own helper
+        from botocore.auth import SigV4Auth, _host_from_url  # type: ignore[attr-defined,unused-ignore]  # botocore's own helper
 
         self.endpoint_url = endpoint_url.rstrip("/")
         self.region = region
