@@ -10,6 +10,7 @@ in its own process (PYTHONPATH set to the code under test). Prints medians and t
 new/old per mode, and the load average.
 
     python benchmarks/bulk_write_bench.py [--rows 50000] [--rounds 3] [--base main] [--pushes 10000]
+        [--server dynamodb_local|moto]
 """
 
 from __future__ import annotations
@@ -153,7 +154,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--pushes", type=int, default=0, help="pushed keys racing each bulk run")
     parser.add_argument("--base", default="main", help="git revision to compare against")
-    parser.add_argument("--endpoint", help="a running DynamoDB-compatible server (default: start DynamoDB Local)")
+    parser.add_argument("--endpoint", help="a running DynamoDB-compatible server (default: start --server)")
+    parser.add_argument("--server", choices=["dynamodb_local", "moto"], default="dynamodb_local")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--mode", default="empty", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -161,9 +163,12 @@ def main() -> None:
         worker(args)
         return
     sys.path.insert(0, str(REPO))
-    from tests.online.conftest import DynamoDBLocal, dynamodb_local_jar
+    from tests.online.conftest import DynamoDBLocal, MotoServer, dynamodb_local_jar
 
-    server = None
+    server: DynamoDBLocal | MotoServer | None = None
+    if not args.endpoint and args.server == "moto":
+        server = MotoServer().start()
+        args.endpoint = server.endpoint
     if not args.endpoint:
         jar = dynamodb_local_jar()
         if jar is None:
@@ -174,6 +179,7 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             old = export_revision(args.base, Path(tmp))
             results: dict[tuple[str, str], list[dict]] = {}
+            load_before = os.getloadavg()[0]
             for r in range(args.rounds):
                 for mode in ("empty", "filled"):
                     order = [("old", old), ("new", REPO)] if r % 2 == 0 else [("new", REPO), ("old", old)]
@@ -182,8 +188,8 @@ def main() -> None:
                             measure(code, args.endpoint, mode, args.rows, args.pushes)
                         )
             print(
-                f"rows {args.rows}, pushes {args.pushes}, rounds {args.rounds}, base {args.base}, "
-                f"load average {os.getloadavg()[0]:.1f}"
+                f"{args.server if server is not None else args.endpoint}: rows {args.rows}, pushes {args.pushes}, "
+                f"rounds {args.rounds}, base {args.base}, load average {load_before:.1f} -> {os.getloadavg()[0]:.1f}"
             )
             print("| table | base rows/s (median) | this tree rows/s (median) | ratio | lost pushes base / this |")
             print("| --- | ---: | ---: | ---: | --- |")
@@ -193,6 +199,8 @@ def main() -> None:
                 lo = [x["lost"] for x in results[(mode, "old")]]
                 ln = [x["lost"] for x in results[(mode, "new")]]
                 print(f"| {mode} | {o:,.0f} | {n:,.0f} | {n / o:.2f}x | {lo} / {ln} |")
+            for (mode, name), runs in sorted(results.items()):
+                print(f"rounds {mode} {name}: " + ", ".join(f"{x['rows_per_second']:,.0f}" for x in runs))
     finally:
         if server is not None:
             server.stop()

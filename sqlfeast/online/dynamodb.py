@@ -25,24 +25,29 @@ BatchWriteItems of 25. When the table was empty at the start of a run and the ro
 keys (a materialization), the read pass is skipped. ``newer_wins: conditional`` instead writes
 every row with a conditional PutItem: no lease, safe against any concurrent writer, one request per row.
 
-Pushes racing a bulk writer. A small write (a push) is a conditional PutItem per row, but a bulk
-writer's unconditional BatchWriteItem may land after it with an older row (its read pass, or the
-skipped one of an empty table, happened before the push). So in lease mode every push first
-records its rows in the push journal (``{project}.sqlfeast-journal``: hash key the view, range key
-``<entity key>#<unique id>``, one BatchWriteItem per 25 rows, never overwritten), then writes
-them conditionally. A bulk writer, once all its writes are acknowledged and still under its lease,
-reads the view's journal (a consistent Query), reads the stored versions of those keys (one
-BatchGetItem per 100) and puts back, each with a conditional PutItem, every entry newer than what
-is stored, then deletes the entries it read. A push whose journal entry was written before that
-Query is re-applied after the bulk writer's last write; one written after it writes its row after
-that last write too; either way newer-wins holds. Entries expire after a week (``_ttl``) if no
-bulk writer ever reads them. A bulk writer that dies before its replay leaves the journal for the
-next one.
+Pushes racing a bulk writer. A push (``write_rows``, any number of rows) is a conditional
+PutItem per row and never waits for the lease, but a bulk writer's unconditional BatchWriteItem
+may land after it with an older row (its read pass, or the skipped one of an empty table,
+happened before the push). So in lease mode every push first records its rows in the push
+journal (``{project}.sqlfeast-journal``: hash key the view, range key ``<time>#<unique id>``),
+then writes them conditionally. A journal entry holds the rows of one push (up to ~300 KB of
+compressed JSON, split further when larger), so a push of 1,000 rows is one journal write and a
+replay reads a handful of entries rather than one per row. A bulk writer, once all its writes
+are acknowledged and still under its lease, reads the view's journal (a consistent Query),
+reads the stored versions of the journaled keys (one BatchGetItem per 100) and puts back, in
+BatchWriteItems, every journaled row newer than what is stored; a second Query then finds the
+pushes journaled meanwhile and puts those back with a conditional PutItem each (see
+``replay_journal``); then it deletes the entries it read. A push whose journal entry was
+written before the last Query is re-applied after the bulk writer's last unconditional write;
+one written after it writes its rows after that write too; either way newer-wins holds.
+Entries expire after a week (``_ttl``) if no bulk writer ever reads them. A bulk writer that dies before its replay leaves the journal for the next one.
 """
 
 from __future__ import annotations
 
+import base64
 import gc
+import json
 import os
 import random
 import socket
@@ -72,7 +77,7 @@ from sqlfeast.online.base import (
     prepare_rows,
 )
 from sqlfeast.online.codec import attr_size, decoder, from_json_attr
-from sqlfeast.online.dynamodb_http import DynamoDBConnectionError, DynamoDBError, DynamoDBHttp
+from sqlfeast.online.dynamodb_http import DynamoDBConnectionError, DynamoDBError, DynamoDBHttp, encode_json
 
 if TYPE_CHECKING:  # pragma: no cover
     from sqlfeast.core.registry import Registry
@@ -102,6 +107,7 @@ _AUTH_ERRORS = {
 _REGISTRY_CHUNK = 300 * 1024
 JOURNAL_VIEW = "sqlfeast-journal"  # the push journal's pseudo view name (see the module docstring)
 JOURNAL_TTL_SECONDS = 7 * 24 * 3600
+JOURNAL_ENTRY_BYTES = 300 * 1024  # compressed rows of one journal entry (items may hold 400 KB)
 _FIXED_SIZE_TYPES = {
     "bigint",
     "integer",
@@ -140,6 +146,24 @@ def _wire_decoder(ftype) -> Callable[[dict[str, Any]], Any]:
     return decode
 
 
+def _journal_blobs(items: list[dict[str, Any]]) -> list[bytes]:
+    """The items as compressed JSON blobs of at most JOURNAL_ENTRY_BYTES each (split in halves
+    until they fit; one item always fits: items are at most 400 KB and compress)."""
+    blob = zlib.compress(encode_json(items), 1)
+    if len(blob) <= JOURNAL_ENTRY_BYTES or len(items) == 1:
+        return [blob]
+    half = len(items) // 2
+    return _journal_blobs(items[:half]) + _journal_blobs(items[half:])
+
+
+def _journal_rows(entry: dict[str, Any]) -> list[dict[str, Any]]:
+    """The pushed items one journal entry holds, as DynamoDB JSON (binary values as base64 text,
+    as the data plane sends and receives them)."""
+    if "item" in entry:  # an entry of one row, as journals were written before entries held rows
+        return [entry["item"]["M"]]
+    return json.loads(zlib.decompress(base64.b64decode(entry["rows"]["B"])))
+
+
 class DynamoDBOnlineStore(OnlineStore):
     kind = "dynamodb"
 
@@ -175,7 +199,6 @@ class DynamoDBOnlineStore(OnlineStore):
         self.lease_wait_seconds = float(settings.get("lease_wait_seconds", 600))
         self.retry_seconds = float(settings.get("retry_seconds", 300))
         self.connect_attempts = max(1, int(settings.get("connect_attempts", 4)))
-        self.small_write_rows = int(settings.get("small_write_rows", 100))
         self._lock = threading.Lock()
 
     # -- connection --------------------------------------------------------------------------------
@@ -403,17 +426,17 @@ class DynamoDBOnlineStore(OnlineStore):
 
     def journal(self, view: str, items: list[dict[str, Any]]) -> None:
         """Record pushed items in the push journal before they are written (see the module
-        docstring); one BatchWriteItem per 25 items, in parallel."""
+        docstring): one entry per ~300 KB of compressed rows, 25 entries per BatchWriteItem."""
         self.ensure_journal()
         expires = {"N": str(int(time.time()) + JOURNAL_TTL_SECONDS)}
         entries = [
             {
                 "view": {"S": view},
-                "entry": {"S": f"{item[KEY_ATTR]['S']}#{uuid.uuid4().hex}"},
-                "item": {"M": item},
+                "entry": {"S": f"{time.time_ns():020d}#{uuid.uuid4().hex}"},
+                "rows": {"B": blob},
                 TTL_ATTR: expires,
             }
-            for item in items
+            for blob in _journal_blobs(items)
         ]
         chunks = [entries[i : i + WRITE_BATCH] for i in range(0, len(entries), WRITE_BATCH)]
         if len(chunks) == 1:
@@ -424,9 +447,36 @@ class DynamoDBOnlineStore(OnlineStore):
 
     def replay_journal(self, view: str, table: str) -> int:
         """Re-apply the view's journaled pushes with newer-wins and delete the entries read;
-        returns how many entries were read. Called by a bulk writer under its lease, after its
-        last write was acknowledged."""
+        returns how many journaled rows were read. Called by a bulk writer under its lease, after
+        its last write was acknowledged.
+
+        Two rounds. The first puts back, in BatchWriteItems, every row of the entries one Query
+        found that is newer than what is stored (a push a bulk write replaced); a push landing
+        between that round's read and its write is either in those entries (then what is put
+        back is at least as new) or journaled after the Query, and a second Query, after the
+        first round's writes, finds it: the entries new there are put back with a conditional
+        PutItem each. A push journaled after the second Query writes after every unconditional
+        write of this writer."""
         self.ensure_journal()
+        first = self._journal_entries(view)
+        if not first:
+            return 0
+        self._restore(table, first, conditional=False)
+        seen = {e["entry"]["S"] for e in first}
+        second = [e for e in self._journal_entries(view) if e["entry"]["S"] not in seen]
+        if second:
+            self._restore(table, second, conditional=True)
+        entries = first + second
+        deletes = [{"view": e["view"], "entry": e["entry"]} for e in entries]
+        for future in [
+            self.executor.submit(self.batch_delete, self.journal_table, deletes[i : i + WRITE_BATCH])
+            for i in range(0, len(deletes), WRITE_BATCH)
+        ]:
+            future.result()
+        return sum(len(_journal_rows(e)) for e in entries)
+
+    def _journal_entries(self, view: str) -> list[dict[str, Any]]:
+        """Every journal entry of the view (a consistent Query, all pages)."""
         entries: list[dict[str, Any]] = []
         params: dict[str, Any] = {
             "TableName": self.journal_table,
@@ -439,39 +489,36 @@ class DynamoDBOnlineStore(OnlineStore):
             resp = self.request("Query", params)
             entries.extend(resp.get("Items", []))
             if not resp.get("LastEvaluatedKey"):
-                break
+                return entries
             params["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
-        if not entries:
-            return 0
+
+    def _restore(self, table: str, entries: list[dict[str, Any]], conditional: bool) -> None:
+        """Put back the newest journaled row of each key where it is newer than the stored one:
+        one consistent projected read per 100 keys, then BatchWriteItems (under the lease, see
+        :meth:`replay_journal`) or one conditional PutItem per row."""
         newest: dict[str, dict[str, Any]] = {}
         for entry in entries:
-            item = entry["item"]["M"]
-            key = item[KEY_ATTR]["S"]
-            have = newest.get(key)
-            if have is None or _version(item) > _version(have):
-                newest[key] = item
+            for item in _journal_rows(entry):
+                key = item[KEY_ATTR]["S"]
+                have = newest.get(key)
+                if have is None or _version(item) > _version(have):
+                    newest[key] = item
         items = list(newest.values())
 
         def restore(chunk: list[dict[str, Any]]) -> None:
-            # One projected read of 100 keys; only entries newer than what is stored (a push a
-            # bulk write replaced) are put back, each conditionally.
             stored = self.stored_versions(table, [it[KEY_ATTR]["S"] for it in chunk])
-            for item in chunk:
-                have = stored.get(item[KEY_ATTR]["S"])
-                if have is None or _version(item) > have:
+            newer = [it for it in chunk if (have := stored.get(it[KEY_ATTR]["S"])) is None or _version(it) > have]
+            if conditional:
+                for item in newer:
                     self.conditional_put(table, item)
+                return
+            for i in range(0, len(newer), WRITE_BATCH):
+                self.batch_write(table, newer[i : i + WRITE_BATCH])
 
         for future in [
             self.executor.submit(restore, items[i : i + READ_BATCH]) for i in range(0, len(items), READ_BATCH)
         ]:
             future.result()
-        deletes = [{"view": e["view"], "entry": e["entry"]} for e in entries]
-        for future in [
-            self.executor.submit(self.batch_delete, self.journal_table, deletes[i : i + WRITE_BATCH])
-            for i in range(0, len(deletes), WRITE_BATCH)
-        ]:
-            future.result()
-        return len(entries)
 
     # -- registry snapshot ----------------------------------------------------------------------
     @property
@@ -592,11 +639,10 @@ class DynamoDBOnlineStore(OnlineStore):
         return _DynamoWriter(self, view, on_written, unique_keys)
 
     def write_rows(self, view: "FeatureView", rows: Any) -> WriteResult:
-        """Write one batch with newer-wins. Small batches (a push: at most `small_write_rows`,
-        default 100) use one conditional PutItem per row, in parallel and without the lease, so
-        a push never waits for a running materialization; larger ones go through the lease."""
-        conditional = rows.num_rows <= self.small_write_rows or self.newer_wins == "conditional"
-        with _DynamoWriter(self, view, None, False, conditional=conditional) as writer:
+        """Write one batch (a push) with newer-wins: one conditional PutItem per row, in
+        parallel, never under the lease, so a push never waits for a running materialization;
+        in lease mode the rows are journaled first (see the module docstring)."""
+        with _DynamoWriter(self, view, None, False, conditional=True) as writer:
             writer.write(rows)
         return writer.result
 

@@ -55,6 +55,15 @@ def _default(value: Any) -> Any:
 _encode = json.JSONEncoder(default=_default, separators=(",", ":"), ensure_ascii=False).encode
 
 
+def encode_json(value: Any) -> bytes:
+    """`value` as the compact UTF-8 JSON a request body carries (binary values as base64 text).
+
+    >>> encode_json({"k": {"B": b"\\x00"}})
+    b'{"k":{"B":"AA=="}}'
+    """
+    return _encode(value).encode()
+
+
 def _error_of(status: int, headers: Any, data: bytes) -> DynamoDBError:
     """DynamoDB's error body is ``{"__type": "...#Code", "message": "..."}`` (the key is
     ``Message`` for some codes and some servers); anything else is reported by its status."""

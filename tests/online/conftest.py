@@ -41,8 +41,9 @@ def moto_binary() -> str:
 class MotoServer:
     """A moto server subprocess; `stop()` / `start()` simulate the server going away and back."""
 
-    def __init__(self, port: int | None = None):
+    def __init__(self, port: int | None = None, one_at_a_time: bool = False):
         self.port = port or free_port()
+        self.one_at_a_time = one_at_a_time  # see moto_one_at_a_time.py
         self.proc: subprocess.Popen | None = None
 
     @property
@@ -50,8 +51,13 @@ class MotoServer:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> "MotoServer":
+        if self.one_at_a_time:
+            script = str(Path(__file__).with_name("moto_one_at_a_time.py"))
+            command = [sys.executable, script, "127.0.0.1", str(self.port)]
+        else:
+            command = [moto_binary(), "-H", "127.0.0.1", "-p", str(self.port)]
         self.proc = subprocess.Popen(
-            [moto_binary(), "-H", "127.0.0.1", "-p", str(self.port)],
+            command,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )

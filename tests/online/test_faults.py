@@ -47,8 +47,9 @@ def test_throttling_and_unprocessed_items_are_retried_until_written(proxy, uniqu
     store.apply(registry)
     proxy.throttle_every, proxy.unprocessed_every = 4, 3
     ids = list(range(1, 801))
-    result = store.write_rows(view, stats_rows(ids, T0, 0.5, 7))
-    assert result.written == 800
+    with store.bulk_writer(view) as writer:  # BatchWriteItems (a push is conditional PutItems)
+        writer.write(stats_rows(ids, T0, 0.5, 7))
+    assert writer.result.written == 800
     data = OnlineClient(store, registry).get_online_features(["driver_stats:trips"], [{"driver_id": i} for i in ids])
     assert data.to_dict()["trips"] == [7] * 800  # reads went through UnprocessedKeys too
     assert proxy.counts["throttled"] > 5 and proxy.counts["unprocessed"] > 5

@@ -1,55 +1,94 @@
 """Pushes racing a materialization never lose: an acknowledged push is never replaced by an
-older warehouse row, into an empty table (no read pass) or a filled one (read pass), on moto and
-on AWS DynamoDB Local.
+older warehouse row, into an empty table (no read pass) or a filled one (read pass), in lease
+mode (pushes journaled, re-applied after the last bulk write) and with ``newer_wins:
+conditional``, on moto and on AWS DynamoDB Local. moto runs one request at a time here (moto_one_at_a_time.py:
+its conditional PutItem is not atomic under concurrent requests, DynamoDB's is).
 
-The materializing writer and the pusher are separate store objects (as a `sqlfeast materialize`
-process and a feature server are). The rows go in key order in batches; right after a batch is
-handed to the bulk writer (its writes are still queued or in flight), every key of that batch is
-pushed with a newer row. Before the next batch, the pushes of the batch before last must be
-acknowledged, so all but the last two batches of pushes are acknowledged while the bulk writer is
-still writing. At the end every key must hold its pushed row.
+The materializing writer (``bulk_writer(unique_keys=True)``, what ``materialize`` writes through)
+and the pushers are separate store objects, as a `sqlfeast materialize` process and a feature
+server are. The warehouse rows go in key order in batches; right after a batch is handed to the
+bulk writer (its writes are still queued or in flight), every key of that batch is pushed with a
+newer row through the push path (``write_online`` of a push source, PUSH_ROWS rows per request,
+parallel pushers). Before the next batch, the pushes of the batch before last must be
+acknowledged, so all but the last two batches of pushes are acknowledged while the bulk writer
+is still writing. At the end every key must hold its pushed row.
+
+A push is one conditional PutItem per row on both servers (moto's TransactWriteItems copies the
+whole table per call and its PartiQL reads every table per statement, so neither batches
+conditional writes there), so the pushed count sets this file's run time: SQLFEAST_RACE_PUSHES
+(entities per case, default 1,000) raises it, e.g. to 40,000 for the full-size race.
 """
 
 from __future__ import annotations
 
+import base64
 import os
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from sqlfeast.core.spec import PushSource
+from sqlfeast.offline.push import write_online
 from sqlfeast.online.base import ReadRequest
-from sqlfeast.online.dynamodb import DynamoDBOnlineStore
+from sqlfeast.online.dynamodb import JOURNAL_ENTRY_BYTES, DynamoDBOnlineStore, _journal_blobs, _journal_rows
 
-from .conftest import dynamodb_settings
+from .conftest import MotoServer, dynamodb_settings
 from .helpers import HOUR, T0, registry_of, stats_rows, stats_view
 
-# 40,000 pushes racing a bulk write, four times (moto and DynamoDB Local, empty and filled table),
-# take well over ten minutes on two cores, and the replay of journaled pushes has not yet held in
-# every case: the race runs on request (SQLFEAST_RACE_TEST=1), not in the default suite.
-pytestmark = pytest.mark.skipif(
-    os.environ.get("SQLFEAST_RACE_TEST") != "1", reason="the 40,000-push race runs with SQLFEAST_RACE_TEST=1"
-)
-
-PUSHES = int(
-    os.environ.get("SQLFEAST_RACE_PUSHES", "40000")
-)  # entities, each pushed once while the materialization writes it
-BATCH = 1_000  # rows per bulk batch
-PUSH_ROWS = 25  # rows per push call (a small write: journal, then conditional puts)
+PUSHES = int(os.environ.get("SQLFEAST_RACE_PUSHES", "1000"))  # entities, each pushed once while written
+BATCH = max(100, PUSHES // 20)  # warehouse rows per bulk batch
+PUSH_ROWS = max(25, BATCH // 4)  # rows per push request
 
 
-def _race(endpoint: str, project: str, filled: bool) -> tuple[int, int, int]:
-    """Returns (stale keys, pushes acknowledged while the bulk writer was open, journal entries replayed)."""
+@pytest.fixture(scope="module")
+def moto_one_at_a_time_endpoint():
+    """A moto server handling one request at a time (see moto_one_at_a_time.py)."""
+    server = MotoServer(one_at_a_time=True).start()
+    yield server.endpoint
+    server.stop()
+
+
+@pytest.fixture(params=["moto", "dynamodb_local"])
+def race_server(request) -> str:
+    """moto (one request at a time: its conditional writes are atomic then), then DynamoDB Local."""
+    if request.param == "moto":
+        return request.getfixturevalue("moto_one_at_a_time_endpoint")
+    return request.getfixturevalue("dynamodb_local_endpoint")
+
+
+MODES = [("lease", False), ("lease", True), ("conditional", False), ("conditional", True)]
+
+
+def _push_source(view) -> PushSource:
+    schema = {"driver_id": "bigint", "event_timestamp": "timestamp", "created": "timestamp"}
+    schema.update({f.name: f.type for f in view.features})
+    return PushSource("driver_stats_push", schema, [view.name])
+
+
+def _race(endpoint: str, project: str, newer_wins: str, filled: bool) -> tuple[int, int, int]:
+    """Returns (stale keys, pushed rows acknowledged while the bulk writer was open, journaled
+    rows the bulk writer read back)."""
     view = stats_view()
-    settings = dynamodb_settings(endpoint, concurrency=8)
+    source = _push_source(view)
+    registry = registry_of(project, view)
+    registry.push_sources[source.name] = source
+    settings = dynamodb_settings(endpoint, concurrency=8, newer_wins=newer_wins)
     materializer = DynamoDBOnlineStore(project, settings)
-    pusher = DynamoDBOnlineStore(project, settings)
-    materializer.apply(registry_of(project, view))
+    pusher = DynamoDBOnlineStore(project, {**settings, "concurrency": 16})
+    materializer.apply(registry)
     ids = list(range(1, PUSHES + 1))
+
+    def push(keys: list[int]) -> int:
+        result = write_online(pusher, registry, source, stats_rows(keys, T0 + 2 * HOUR, 2.0))
+        return result[view.name]["written"] + result[view.name]["skipped"]
+
     try:
-        if filled:
-            with materializer.bulk_writer(view, unique_keys=True) as writer:
+        if filled:  # an earlier materialization's rows (written in lease mode: batches, fast)
+            filler = DynamoDBOnlineStore(project, {**settings, "newer_wins": "lease"})
+            with filler.bulk_writer(view, unique_keys=True) as writer:
                 for i in range(0, len(ids), 5_000):
                     writer.write(stats_rows(ids[i : i + 5_000], T0, 0.5))
+            filler.close()
         acknowledged_during = 0
         pending: list[list] = []
         with ThreadPoolExecutor(8) as pool:
@@ -57,39 +96,78 @@ def _race(endpoint: str, project: str, filled: bool) -> tuple[int, int, int]:
                 for i in range(0, len(ids), BATCH):
                     part = ids[i : i + BATCH]
                     writer.write(stats_rows(part, T0 + HOUR, 1.0))  # the warehouse's older row
-                    pending.append(
-                        [
-                            pool.submit(
-                                pusher.write_rows, view, stats_rows(part[j : j + PUSH_ROWS], T0 + 2 * HOUR, 2.0)
-                            )
-                            for j in range(0, len(part), PUSH_ROWS)
-                        ]
-                    )
+                    pending.append([pool.submit(push, part[j : j + PUSH_ROWS]) for j in range(0, len(part), PUSH_ROWS)])
                     if len(pending) > 2:
-                        for future in pending.pop(0):
-                            future.result()
-                            acknowledged_during += PUSH_ROWS
-            replayed = writer.replayed
+                        acknowledged_during += sum(future.result() for future in pending.pop(0))
+            replayed = getattr(writer, "replayed", 0)
             for batch in pending:
                 for future in batch:
                     future.result()
         found = materializer.read([ReadRequest(view, [f"driver_id={i}" for i in ids], ["conv_rate"])])[0]
+        pushed_ts = int((T0 + 2 * HOUR).timestamp()) * 1_000_000
         stale = sum(
             1
             for i in ids
-            if found[f"driver_id={i}"].event_ts != int((T0 + 2 * HOUR).timestamp()) * 1_000_000
-            or found[f"driver_id={i}"].values["conv_rate"] != 2.0
+            if found[f"driver_id={i}"].event_ts != pushed_ts or found[f"driver_id={i}"].values["conv_rate"] != 2.0
         )
         return stale, acknowledged_during, replayed
     finally:
-        materializer.teardown(registry_of(project, view))
+        materializer.teardown(registry)
         materializer.close()
         pusher.close()
 
 
-@pytest.mark.parametrize("filled", [False, True], ids=["empty_table", "filled_table"])
-def test_no_push_is_lost_to_a_racing_materialization(dynamodb_server, unique_project, filled):
-    stale, during, replayed = _race(dynamodb_server, unique_project, filled)
+@pytest.mark.parametrize(
+    ("newer_wins", "filled"), MODES, ids=[f"{mode}-{'filled' if f else 'empty'}_table" for mode, f in MODES]
+)
+def test_no_push_is_lost_to_a_racing_materialization(race_server, unique_project, newer_wins, filled):
+    stale, during, replayed = _race(race_server, unique_project, newer_wins, filled)
     assert during >= PUSHES - 2 * BATCH  # the pushes really raced the bulk writes
-    assert replayed > 0  # the bulk writer re-applied journaled pushes
+    if newer_wins == "lease":
+        assert replayed > 0  # the bulk writer read journaled pushes back after its last write
     assert stale == 0, f"{stale} of {PUSHES} pushed entities ended older than the truth"
+
+
+def test_a_push_is_one_journal_entry_and_never_waits_for_the_lease(dynamodb_server, unique_project):
+    """A push of 200 rows while a bulk writer holds the view's lease returns at once (a push that
+    waited for the lease would give up after lease_wait_seconds with "another writer"), is
+    journaled as one entry, and the bulk writer's replay reads all 200 rows back."""
+    view = stats_view()
+    settings = dynamodb_settings(dynamodb_server, lease_wait_seconds=1)
+    materializer = DynamoDBOnlineStore(unique_project, settings)
+    pusher = DynamoDBOnlineStore(unique_project, settings)
+    materializer.apply(registry_of(unique_project, view))
+    try:
+        with materializer.bulk_writer(view, unique_keys=True) as writer:
+            writer.write(stats_rows(list(range(1, 201)), T0 + HOUR, 1.0))
+            result = pusher.write_rows(view, stats_rows(list(range(1, 201)), T0 + 2 * HOUR, 2.0))
+            entries = pusher.request(
+                "Query",
+                {
+                    "TableName": pusher.journal_table,
+                    "ConsistentRead": True,
+                    "KeyConditionExpression": "#v = :v",
+                    "ExpressionAttributeNames": {"#v": "view"},
+                    "ExpressionAttributeValues": {":v": {"S": view.name}},
+                },
+            )["Items"]
+        assert result.written + result.skipped == 200
+        assert len(entries) == 1
+        assert writer.replayed == 200
+        found = materializer.read([ReadRequest(view, [f"driver_id={i}" for i in range(1, 201)], ["conv_rate"])])[0]
+        assert {row.values["conv_rate"] for row in found.values()} == {2.0}
+    finally:
+        materializer.teardown(registry_of(unique_project, view))
+        materializer.close()
+        pusher.close()
+
+
+def test_journal_entries_split_to_fit_an_item():
+    """Rows too large for one journal entry are split in halves until every entry fits."""
+    items = [{"entity_key": {"S": f"driver_id={i}"}, "blob": {"B": os.urandom(2_000)}} for i in range(400)]
+    blobs = _journal_blobs(items)
+    assert len(blobs) > 1
+    assert all(len(b) <= JOURNAL_ENTRY_BYTES for b in blobs)
+    rows = [r for b in blobs for r in _journal_rows({"rows": {"B": base64.b64encode(b).decode()}})]
+    assert [r["entity_key"]["S"] for r in rows] == [f"driver_id={i}" for i in range(400)]
+    assert base64.b64decode(rows[7]["blob"]["B"]) == items[7]["blob"]["B"]
