@@ -29,11 +29,12 @@ def wait_for(check, seconds: float = 30.0):
 
 @pytest.fixture
 def own(tmp_path):
-    """A moto server and a sqlfeast serve of its own: these tests stop the store."""
+    """A moto server and a sqlfeast serve of its own: these tests stop the store. A stopped store
+    refuses connections at once; the timeout only bounds a slow first answer after the restart."""
     moto = MotoServer().start()
     root = make_project(tmp_path / "demo", moto.endpoint)
     setup_project(root)
-    served = Served(root, "--timeout", "1", "--registry-refresh", "0").start()
+    served = Served(root, "--timeout", "10", "--registry-refresh", "0").start()
     yield moto, served, root
     served.stop()
     os.kill(moto.proc.pid, signal.SIGCONT) if moto.proc else None
