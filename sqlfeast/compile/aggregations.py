@@ -273,7 +273,51 @@ def check_projection(view: FeatureView, columns: list, file, header: Any) -> lis
         feature = view.feature(agg.name)
         if feature is not None:
             feature.type = result
+    if view.online and not errors:
+        errors.extend(check_online_size(view, path, header))
     return errors
+
+
+def check_online_size(view: FeatureView, path: str, header: Any) -> list[SqlfeastError]:
+    """An online aggregation view keeps one item per entity (core/tiles.py): its largest size,
+    every sub-tile the longest window reaches filled, must fit DynamoDB's 400 KB item limit.
+
+    >>> from sqlfeast.core.spec import Aggregation
+    >>> v = FeatureView("o", ["c"], ["c_id"], "ts", [], columns={"a": "double"}, online=True,
+    ...     granularity_seconds=60, aggregations=[Aggregation("s", "stddev", 30 * 86400, "a")])
+    >>> print(check_online_size(v, "o.sql", {})[0].message)  # doctest: +ELLIPSIS
+    online, aggregation view 'o' keeps up to 86402 sub-tiles of 1m per entity: up to ... KB, above ...
+    """
+    from sqlfeast.core.tiles import MAX_ITEM_BYTES, plan_of
+
+    plan = plan_of(view)
+    size = plan.max_item_bytes()
+    if size <= MAX_ITEM_BYTES:
+        return []
+    line = None
+    if hasattr(header, "key_line"):
+        line = header.key_line("granularity") or header.key_line("aggregations")
+    g = view.granularity_seconds
+    unit = (
+        f"{g // 86400}d"
+        if g % 86400 == 0
+        else f"{g // 3600}h"
+        if g % 3600 == 0
+        else f"{g // 60}m"
+        if g % 60 == 0
+        else f"{g}s"
+    )
+    longest = max(a.window_seconds for a in view.aggregations)
+    coarser = -(-size * g // MAX_ITEM_BYTES)
+    return [
+        ValidationError(
+            f"online, aggregation view '{view.name}' keeps up to {plan.max_sub_tiles} sub-tiles of {unit} per "
+            f"entity: up to {size // 1024} KB, above DynamoDB's 400 KB item limit",
+            Location(path, line),
+            hint=f"use a coarser granularity (at least {coarser}s for a longest window of {longest}s), "
+            "shorter windows or fewer count_distinct aggregates, or set online: false",
+        )
+    ]
 
 
 def header_lines(header: Any, view: FeatureView) -> dict[str, Any]:
