@@ -298,24 +298,19 @@ def check_online_size(view: FeatureView, path: str, header: Any) -> list[Sqlfeas
     if hasattr(header, "key_line"):
         line = header.key_line("granularity") or header.key_line("aggregations")
     g = view.granularity_seconds
-    unit = (
-        f"{g // 86400}d"
-        if g % 86400 == 0
-        else f"{g // 3600}h"
-        if g % 3600 == 0
-        else f"{g // 60}m"
-        if g % 60 == 0
-        else f"{g}s"
-    )
-    longest = max(a.window_seconds for a in view.aggregations)
-    coarser = -(-size * g // MAX_ITEM_BYTES)
+    needed = -(-size * g // MAX_ITEM_BYTES)  # the item shrinks about in proportion to the tile count
+    fits = [
+        c
+        for c in (60, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400, 604800)
+        if c >= needed and all(a.window_seconds % c == 0 for a in view.aggregations)
+    ]
+    advice = f"granularity: {_duration(fits[0])} or coarser" if fits else "a coarser granularity"
     return [
         ValidationError(
-            f"online, aggregation view '{view.name}' keeps up to {plan.max_sub_tiles} sub-tiles of {unit} per "
+            f"online, aggregation view '{view.name}' keeps up to {plan.max_sub_tiles} sub-tiles of {_duration(g)} per "
             f"entity: up to {size // 1024} KB, above DynamoDB's 400 KB item limit",
             Location(path, line),
-            hint=f"use a coarser granularity (at least {coarser}s for a longest window of {longest}s), "
-            "shorter windows or fewer count_distinct aggregates, or set online: false",
+            hint=f"use {advice}, shorter windows or fewer count_distinct aggregates, or set online: false",
         )
     ]
 
@@ -333,3 +328,15 @@ def header_lines(header: Any, view: FeatureView) -> dict[str, Any]:
         "created_timestamp": header.key_line("created_timestamp"),
         "features": {a.name: spec.key_line(a.name) for a in view.aggregations},
     }
+
+
+def _duration(seconds: int) -> str:
+    """Seconds in the largest whole unit of the header's spelling.
+
+    >>> _duration(3600), _duration(90), _duration(1209600)
+    ('1h', '90s', '2w')
+    """
+    for unit, size in (("w", 604800), ("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
