@@ -19,7 +19,7 @@ import time
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlfeast.online.tiles import US, Plan, TileBuilder, expires_at, plan_of, reach_start
+from sqlfeast.online.tiles import US, Plan, expires_at, plan_of, reach_start
 
 if TYPE_CHECKING:  # pragma: no cover
     from sqlfeast.core.spec import FeatureView
@@ -82,70 +82,88 @@ def tiles_sql(ctx: "OfflineContext", view: "FeatureView", end: datetime) -> str:
 
 
 class _Items:
-    """Turns the query's rows (ordered by entity and sub-tile) into one item per entity."""
+    """Turns the query's rows (ordered by entity and sub-tile) into one item per entity; an
+    entity whose rows continue into the next batch is held back until they end."""
 
     def __init__(self, view: "FeatureView", plan: Plan):
+        from sqlfeast.core.types import parse_type
+
         self.view, self.plan = view, plan
-        self.key: str | None = None
-        self.builder = TileBuilder(plan)
-        self.maxts = 0
+        self.types = [parse_type(c.type) for c in plan.columns]
+        self.pending: Any = None  # the held-back rows (an Arrow table) of the last entity
 
     def rows(self, batch: Any) -> list[tuple[str, int, bytes, int]]:
+        import pyarrow as pa
+
+        if self.pending is not None:
+            batch = pa.concat_tables([self.pending, pa.Table.from_batches([batch])]).combine_chunks()
+            self.pending = None
         from sqlfeast.online.base import _keys
-        from sqlfeast.online.codec import encoder
 
         keys = _keys(self.view, batch)
+        # Hold back the last entity: its rows may go on in the next batch.
+        cut = len(keys)
+        while cut > 0 and keys[cut - 1] == keys[-1]:
+            cut -= 1
+        if cut == 0:
+            self.pending = batch if isinstance(batch, pa.Table) else pa.Table.from_batches([batch])
+            return []
+        held = batch.slice(cut)
+        self.pending = held if isinstance(held, pa.Table) else pa.Table.from_batches([held])
+        return self._encode(batch.slice(0, cut), keys[:cut])
+
+    def last(self) -> list[tuple[str, int, bytes, int]]:
+        if self.pending is None or not self.pending.num_rows:
+            return []
+        from sqlfeast.online.base import _keys
+
+        table, self.pending = self.pending.combine_chunks(), None
+        return self._encode(table, _keys(self.view, table))
+
+    def _encode(self, batch: Any, keys: list[str]) -> list[tuple[str, int, bytes, int]]:
+        from sqlfeast.online.codec import encode_column
+        from sqlfeast.online.tiles import encode_tiles, sketch_bytes, value_hash
+
+        plan = self.plan
         tile = batch.column("__tile").to_pylist()
         n = batch.column("__n").to_pylist()
         maxts = batch.column("__maxts").to_pylist()
         cols = []
-        for j, c in enumerate(self.plan.columns):
-            got = {"nn": batch.column(f"__nn{j}").to_pylist()}
-            for what, flag in (("s", c.sum), ("q", c.sumsq), ("lo", c.minmax), ("hi", c.minmax), ("last", c.last)):
+        for j, (c, t) in enumerate(zip(plan.columns, self.types, strict=True)):
+            got: dict[str, list[Any]] = {"nn": batch.column(f"__nn{j}").to_pylist()}
+            for what, flag in (("s", c.sum), ("q", c.sumsq), ("lo", c.minmax), ("hi", c.minmax)):
                 if flag:
                     got[what] = batch.column(f"__{what}{j}").to_pylist()
+            if c.last:
+                got["last"] = encode_column(batch.column(f"__last{j}").to_pylist(), t)
             if c.distinct:
-                got["d"] = batch.column(f"__d{j}").to_pylist()
+                # One pass over every distinct value of the batch, then regrouped per sub-tile.
+                lists = [[v for v in vs if v is not None] if vs else [] for vs in batch.column(f"__d{j}").to_pylist()]
+                hashes = [value_hash(a) for a in encode_column([v for vs in lists for v in vs], t)]
+                sketches, pos = [], 0
+                for vs in lists:
+                    sketches.append(sketch_bytes(set(hashes[pos : pos + len(vs)])))
+                    pos += len(vs)
+                got["d"] = sketches
             cols.append(got)
-        from sqlfeast.core.types import parse_type
-        from sqlfeast.online.tiles import value_hash
-
-        encs = [encoder(parse_type(c.type)) for c in self.plan.columns]
         out = []
-        for i, key in enumerate(keys):
-            if key != self.key:
-                if self.key is not None and len(self.builder):
-                    out.append(self._finish())
-                self.key = key
-            parts = []
-            for j, c in enumerate(self.plan.columns):
-                got = cols[j]
-                part: dict[str, Any] = {"nn": got["nn"][i]}
-                if c.sum:
-                    part["s"] = got["s"][i]
-                if c.sumsq:
-                    part["q"] = got["q"][i]
-                if c.minmax:
-                    part["lo"], part["hi"] = got["lo"][i], got["hi"][i]
-                if c.last:
-                    part["last"] = encs[j](got["last"][i])
-                if c.distinct:
-                    part["d"] = {value_hash(encs[j](v)) for v in (got["d"][i] or []) if v is not None}
-                parts.append(part)
-            self.builder.add(int(tile[i]), int(n[i]), int(maxts[i]), parts)
+        start = 0
+        total = len(keys)
+        while start < total:
+            key = keys[start]
+            end = start + 1
+            while end < total and keys[end] == key:
+                end += 1
+            blob = encode_tiles(
+                plan,
+                tile[start:end],
+                n[start:end],
+                maxts[start:end],
+                [{k: v[start:end] for k, v in got.items()} for got in cols],
+            )
+            out.append((key, max(maxts[start:end]), blob, expires_at(plan, tile[end - 1])))
+            start = end
         return out
-
-    def _finish(self) -> tuple[str, int, bytes, int]:
-        b = self.builder
-        assert self.key is not None
-        item = (self.key, max(b.maxts), b.encode(), expires_at(self.plan, b.keys[-1]))
-        self.builder = TileBuilder(self.plan)
-        return item
-
-    def last(self) -> list[tuple[str, int, bytes, int]]:
-        if self.key is not None and len(self.builder):
-            return [self._finish()]
-        return []
 
 
 def materialize_tiles(

@@ -72,8 +72,15 @@ def value_hash(attr: dict[str, Any]) -> int:
     >>> value_hash({"N": "5"}) == value_hash({"N": "5"}), value_hash({"N": "5"}) == value_hash({"S": "5"})
     (True, False)
     """
-    text = json.dumps(to_json_attr(attr), separators=(",", ":"), sort_keys=True)
-    return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "little")
+    ((kind, value),) = attr.items()
+    if kind in ("N", "S"):
+        text = kind + value
+    else:
+        text = json.dumps(to_json_attr(attr), separators=(",", ":"), sort_keys=True)
+    return int.from_bytes(_blake(text.encode(), digest_size=8).digest(), "little")
+
+
+_blake = hashlib.blake2b
 
 
 def _rank(h: int) -> tuple[int, int]:
@@ -200,6 +207,42 @@ class TileBuilder:
                 sections.append(offsets.tobytes() + b"".join(out["d"]))
         header = struct.pack(f"<I{len(sections)}I", len(sections), *(len(s) for s in sections))
         return header + b"".join(sections)
+
+
+def encode_tiles(
+    plan: Plan, keys: list[int], n: list[int], maxts: list[int], cols: list[dict[str, list[Any]]]
+) -> bytes:
+    """The ``_tiles`` blob of one entity from column lists (one value per sub-tile, in key order):
+    per column ``nn``, and as the plan asks ``s``, ``q``, ``lo``, ``hi`` (numbers or values),
+    ``last`` (codec attributes) and ``d`` (sketch bytes, :func:`sketch_bytes`).
+
+    >>> from sqlfeast.core.spec import Aggregation, FeatureView
+    >>> p = plan_of(FeatureView("o", ["c"], ["c_id"], "ts", [], granularity_seconds=3600,
+    ...     aggregations=[Aggregation("n", "count", 3600)]))
+    >>> len(encode_tiles(p, [1], [2], [3], []))
+    40
+    """
+    sections: list[bytes] = [array("q", keys).tobytes(), array("q", n).tobytes(), array("q", maxts).tobytes()]
+    for c, out in zip(plan.columns, cols, strict=True):
+        sections.append(array("q", out["nn"]).tobytes())
+        if c.sum:
+            sections.append(_numbers(c, out["s"], 0))
+        if c.sumsq:
+            sections.append(array("d", [v or 0.0 for v in out["q"]]).tobytes())
+        if c.minmax:
+            sections.append(_numbers(c, out["lo"], "lo"))
+            sections.append(_numbers(c, out["hi"], "hi"))
+        if c.last:
+            sections.append(_attrs(out["last"]))
+        if c.distinct:
+            offsets = array("I", [0])
+            total = 0
+            for sk in out["d"]:
+                total += len(sk)
+                offsets.append(total)
+            sections.append(offsets.tobytes() + b"".join(out["d"]))
+    header = struct.pack(f"<I{len(sections)}I", len(sections), *(len(x) for x in sections))
+    return header + b"".join(sections)
 
 
 def _numbers(c: ColumnPlan, values: list[Any], empty: Any) -> bytes:
