@@ -145,7 +145,7 @@ def _online_views(ctx: "OfflineContext", views: list[str] | None) -> list["Featu
     return out
 
 
-def _progress(warehouse: "Warehouse", view: str, sql: str, quiet: bool) -> Any:
+def _progress(warehouse: "Warehouse", view: str, sql: str | None, quiet: bool, unit: str = " rows") -> Any:
     """A tqdm bar on a terminal (rows written, rows/s, and the total when the warehouse can count
     the rows cheaply); None when quiet or when stderr is not a terminal (piped output stays clean).
     """
@@ -158,8 +158,8 @@ def _progress(warehouse: "Warehouse", view: str, sql: str, quiet: bool) -> Any:
     except OSError:
         width = 0
     size = {"dynamic_ncols": True} if width else {"ncols": 80, "nrows": 24}
-    total = warehouse.count_rows(sql)
-    return tqdm(desc=view, total=total, unit=" rows", file=sys.stderr, **size)
+    total = warehouse.count_rows(sql) if sql is not None else None
+    return tqdm(desc=view, total=total, unit=unit, file=sys.stderr, **size)
 
 
 def _prepare_online(ctx: "OfflineContext") -> None:
@@ -186,7 +186,12 @@ def materialize_view(
         # `end` (offline/tiles.py), whatever `start`: re-runs converge.
         from sqlfeast.offline.tiles import materialize_tiles
 
-        materialize_tiles(ctx, view, end, result)
+        bar = _progress(ctx.warehouse, view.name, None, quiet, unit=" entities")
+        try:
+            materialize_tiles(ctx, view, end, result, on_written=bar.update if bar is not None else None)
+        finally:
+            if bar is not None:
+                bar.close()
         return result
     sql = latest_rows_sql(ctx, view, start, end)
     began = time.perf_counter()
