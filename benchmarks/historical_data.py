@@ -5,6 +5,10 @@
 writes driver_stats.parquet and customer_profile.parquet (``rows`` rows each, 30 days of events,
 created a few seconds after each event, some (key, timestamp) ties) and entities.parquet
 (``entities`` rows: driver_id, customer_id, event_timestamp, label). Deterministic (hash based).
+
+`derive(base, out, shape)` rewrites those files into another data shape (see SHAPES): the time
+columns as TIMESTAMPTZ or DATE, the created column absent or partly NULL, the entity timestamps
+aware. The values are the same rows; only the types and the created column change.
 """
 
 from __future__ import annotations
@@ -52,6 +56,50 @@ def generate(out: str | Path, entities: int, rows: int) -> Path:
                  (hash(i, 24) % 2)::bigint as label
           from range({entities}) t(i)
         ) to '{out / "entities.parquet"}' (format parquet)""")
+    return out
+
+
+# shape -> (feature event ts type, created: present|absent|partly_null, entity ts: naive|aware)
+SHAPES = {
+    "naive": ("timestamp", "present", "naive"),
+    "tz": ("timestamptz", "present", "aware"),
+    "tz_naive_entities": ("timestamptz", "present", "naive"),
+    "aware_entities": ("timestamp", "present", "aware"),
+    "date": ("date", "present", "naive"),
+    "no_created": ("timestamp", "absent", "naive"),
+    "null_created": ("timestamp", "partly_null", "naive"),
+}
+
+
+def derive(base: str | Path, out: str | Path, shape: str) -> Path:
+    """The base data set rewritten into `shape` (naive timestamps are read as UTC)."""
+    ts_type, created, entity_ts = SHAPES[shape]
+    base, out = Path(base), Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect()
+    con.execute("set timezone = 'UTC'")
+    for view in ("driver_stats", "customer_profile"):
+        ts = {
+            "timestamp": "event_timestamp",
+            "timestamptz": "timezone('UTC', event_timestamp) as event_timestamp",
+            "date": "CAST(event_timestamp AS DATE) as event_timestamp",
+        }[ts_type]
+        cr = {
+            "present": "timezone('UTC', created) as created" if ts_type == "timestamptz" else "created",
+            "absent": None,
+            # about one row in ten has no created timestamp
+            "partly_null": "CASE WHEN hash(created) % 10 = 0 THEN NULL ELSE created END as created",
+        }[created]
+        columns = ", ".join(c for c in ("* exclude (event_timestamp, created)", ts, cr) if c)
+        con.execute(
+            f"copy (select {columns} from read_parquet('{base / (view + '.parquet')}')) "
+            f"to '{out / (view + '.parquet')}' (format parquet, row_group_size 122880)"
+        )
+    ets = "timezone('UTC', event_timestamp)" if entity_ts == "aware" else "event_timestamp"
+    con.execute(
+        f"copy (select driver_id, customer_id, {ets} as event_timestamp, label "
+        f"from read_parquet('{base / 'entities.parquet'}')) to '{out / 'entities.parquet'}' (format parquet)"
+    )
     return out
 
 

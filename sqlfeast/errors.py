@@ -70,6 +70,14 @@ class ValidationError(SqlfeastError):
     """One problem found while loading or validating a project."""
 
 
+class RefCycleError(ValidationError):
+    """Models that ref() each other in a circle; `cycle` lists them, the first repeated last."""
+
+    def __init__(self, cycle: list[str], location: Location | None = None):
+        self.cycle = cycle
+        super().__init__(f"ref cycle: {' -> '.join(cycle)}", location, hint="remove one of these ref() calls")
+
+
 class ValidationErrors(SqlfeastError):
     """Every problem found in one pass, sorted by location."""
 

@@ -28,8 +28,11 @@ if TYPE_CHECKING:  # pragma: no cover
     from sqlfeast.core.registry import Change
     from sqlfeast.offline.context import OfflineContext
     from sqlfeast.offline.historical import RetrievalJob
+    from sqlfeast.offline.materialize import ViewResult
+    from sqlfeast.offline.push import PushResult
     from sqlfeast.offline.state import RegistryStore
     from sqlfeast.online.base import OnlineStore
+    from sqlfeast.online.client import OnlineResponse
     from sqlfeast.warehouse.base import Warehouse
 
 
@@ -424,10 +427,15 @@ class FeatureStore:
         full_feature_names: bool = False,
         version: str | None = None,
         **options: Any,
-    ):
+    ) -> list[ViewResult]:
         """Latest rows in [start, end) of the online views (all, or `views`) into the online store.
 
         Feast's names work too: ``materialize(start_date=..., end_date=..., feature_views=[...])``.
+
+        Example::
+
+            results = store.materialize("2021-04-01", "2021-04-13", views=["driver_hourly_stats"])
+            print(results[0].written)
         """
         from sqlfeast.offline.materialize import materialize
 
@@ -449,8 +457,13 @@ class FeatureStore:
         full_feature_names: bool = False,
         version: str | None = None,
         **options: Any,
-    ):
-        """Each online view from where it stopped up to `end` (Feast: end_date=, feature_views=)."""
+    ) -> list[ViewResult]:
+        """Each online view from where it stopped up to `end` (Feast: end_date=, feature_views=).
+
+        Example::
+
+            store.materialize_incremental("now")  # every online view, from its watermark to now
+        """
         from sqlfeast.offline.materialize import materialize_incremental
 
         end = _alias(end, end_date, "end", "end_date")
@@ -473,8 +486,13 @@ class FeatureStore:
         entity_rows: Any,
         full_feature_names: bool = False,
         include_feature_view_version_metadata: bool = False,
-    ):
-        """Latest values for entity rows: a list of dicts or Feast's columnar {"key": [v1, v2]}."""
+    ) -> OnlineResponse:
+        """Latest values for entity rows: a list of dicts or Feast's columnar {"key": [v1, v2]}.
+
+        Example::
+
+            store.get_online_features(["driver_hourly_stats:conv_rate"], [{"driver_id": 1001}]).to_dict()
+        """
         from sqlfeast.online.client import OnlineClient
 
         client = OnlineClient(self.online_store, self.registry)
@@ -486,8 +504,13 @@ class FeatureStore:
         entity_rows: Any,
         full_feature_names: bool = False,
         include_feature_view_version_metadata: bool = False,
-    ):
-        """get_online_features for asyncio code: the read runs in a worker thread."""
+    ) -> OnlineResponse:
+        """get_online_features for asyncio code: the read runs in a worker thread.
+
+        Example::
+
+            response = await store.get_online_features_async(["driver_hourly_stats:conv_rate"], [{"driver_id": 1001}])
+        """
         import asyncio
 
         return await asyncio.to_thread(self.get_online_features, features, entity_rows, full_feature_names)
@@ -525,7 +548,7 @@ class FeatureStore:
         df: Any = None,
         allow_registry_cache: bool = True,
         transform_on_write: bool = True,
-    ):
+    ) -> PushResult:
         """Rows of a push source online, offline or both; `to` is a string or a PushMode.
 
         Feast's form works: ``push("driver_stats_push", df=frame, to=PushMode.ONLINE)``.

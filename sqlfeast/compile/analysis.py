@@ -57,7 +57,7 @@ class Positions:
         return Location(self.path, orig_line, col)
 
 
-def _identifier_position(node: exp.Expression) -> tuple[int | None, int | None, str | None]:
+def _identifier_position(node: exp.Expr) -> tuple[int | None, int | None, str | None]:
     """(line, start col) of the node's alias, else of its first identifier or star."""
     targets = []
     if isinstance(node, exp.Alias):
@@ -112,11 +112,12 @@ def _first_code_line(file) -> int | None:
     return None
 
 
-def _leftmost_select(query: exp.Expression) -> exp.Select:
+def _leftmost_select(query: exp.Expr) -> exp.Select:
     while isinstance(query, exp.SetOperation):
         query = query.this
     if isinstance(query, exp.Subquery):
         return _leftmost_select(query.this)
+    assert isinstance(query, exp.Select), f"not a SELECT: {type(query).__name__}"
     return query
 
 
@@ -157,8 +158,12 @@ def output_columns(
     else:
         # One MappingSchema for both passes (each would otherwise build its own), and with
         # `schema_cache` (one compile run) one per distinct set of upstream schemas.
-        mapping = {name: {col: t.sql(dialect_name) for col, t in cols.items()} for name, cols in upstream.items()}
-        key = tuple((name, tuple(cols.items())) for name, cols in mapping.items())
+        mapping: dict[str, object] = {
+            name: {col: t.sql(dialect_name) for col, t in cols.items()}
+            for name, cols in upstream.items()
+            if cols is not None  # every schema is known on this branch
+        }
+        key = tuple((name, tuple(cols.items())) for name, cols in mapping.items() if isinstance(cols, dict))
         schema = schema_cache.get(key) if schema_cache is not None else None
         if schema is None:
             schema = MappingSchema(mapping, dialect=dialect_name)
@@ -252,7 +257,7 @@ def _single_table_typed(
     return annotate_types(typed, schema=schema, dialect=dialect_name)
 
 
-def drop_positions(query: exp.Expression) -> None:
+def drop_positions(query: exp.Expr) -> None:
     """Forget token positions (sqlglot's per-node meta dicts), which dominate the cost of copying
     a tree; call once every message about the query has its location."""
     for node in query.walk():
@@ -321,22 +326,22 @@ def check_projection(view: FeatureView, columns: list[OutputColumn], file, heade
                     hint=f"select {key}: every join key of the view's entities must be in the SELECT",
                 )
             )
-    for role, column in (("timestamp", view.timestamp), ("created_timestamp", view.created_timestamp)):
-        if column is None:
+    for role, time_column in (("timestamp", view.timestamp), ("created_timestamp", view.created_timestamp)):
+        if time_column is None:
             continue
-        found = by_name.get(column)
+        found = by_name.get(time_column)
         if found is None:
             errors.append(
                 ValidationError(
-                    f"{role} column '{column}' is not selected",
+                    f"{role} column '{time_column}' is not selected",
                     Location(path, header_lines[role]),
-                    hint=suggest(column, names) or f"select {column} or change '{role}:'",
+                    hint=suggest(time_column, names) or f"select {time_column} or change '{role}:'",
                 )
             )
         elif found.type is not None and found.type.family not in ("timestamp", "date"):
             errors.append(
                 ValidationError(
-                    f"{role} column '{column}' must be a timestamp or date, the query gives {found.type}",
+                    f"{role} column '{time_column}' must be a timestamp or date, the query gives {found.type}",
                     found.location,
                     hint="cast it to timestamp",
                 )
@@ -365,13 +370,13 @@ def check_projection(view: FeatureView, columns: list[OutputColumn], file, heade
             )
         )
     for feature in view.features:
-        column = by_name.get(feature.name)
+        selected = by_name.get(feature.name)
         declared_type = parse_type(feature.type)
-        if column is not None and column.type is not None and not is_compatible(column.type, declared_type):
+        if selected is not None and selected.type is not None and not is_compatible(selected.type, declared_type):
             errors.append(
                 ValidationError(
-                    f"feature '{feature.name}' is declared as {declared_type} but the query gives {column.type}",
-                    column.location,
+                    f"feature '{feature.name}' is declared as {declared_type} but the query gives {selected.type}",
+                    selected.location,
                     hint="cast it in the SELECT or change the declared type",
                 )
             )
@@ -407,8 +412,9 @@ def source_schemas(
 
             schema = pq.read_schema(root / m.group(1))
             types = {f.name: from_arrow(f.type) for f in schema}
-            if all(t is not None for t in types.values()):
-                out[key] = types
+            known = {name: t for name, t in types.items() if t is not None}
+            if len(known) == len(types):
+                out[key] = known
     return out
 
 

@@ -10,16 +10,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sqlfeast.errors import Location, SqlfeastError, UsageError, ValidationError, suggest
+from sqlfeast.errors import Location, RefCycleError, UsageError, suggest
 
 
 def order_models(
     deps: dict[str, list[str]], where: dict[str, tuple[str, dict[str, int | None]]]
-) -> tuple[list[str], list[SqlfeastError]]:
+) -> tuple[list[str], list[RefCycleError]]:
     """Dependencies-first order; every cycle found is reported once, as a -> b -> a."""
     order: list[str] = []
     state: dict[str, int] = {}  # 1 visiting, 2 done
-    errors: list[SqlfeastError] = []
+    errors: list[RefCycleError] = []
     reported: set[frozenset[str]] = set()
 
     def visit(node: str, stack: list[str]) -> None:
@@ -35,13 +35,7 @@ def order_models(
                     reported.add(key)
                     first = cycle[0]
                     path, lines = where.get(cycle[-2], ("", {}))
-                    error = ValidationError(
-                        f"ref cycle: {' -> '.join(cycle)}",
-                        Location(path, lines.get(first)) if path else None,
-                        hint="remove one of these ref() calls",
-                    )
-                    error.cycle = cycle
-                    errors.append(error)
+                    errors.append(RefCycleError(cycle, Location(path, lines.get(first)) if path else None))
             elif state.get(dep) is None:
                 visit(dep, stack)
         stack.pop()

@@ -12,7 +12,7 @@ both the checks (with known schemas) and the SQL of every dialect.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import sqlglot
 from sqlglot import exp
@@ -24,13 +24,14 @@ from sqlfeast.core.files import write_atomic
 from sqlfeast.core.naming import SOURCE_PREFIX, push_table_name, ref_relation, source_placeholder
 from sqlfeast.core.registry import Registry
 from sqlfeast.core.spec import Feature, FeatureView, Model, SourceTable
-from sqlfeast.core.types import parse_type
+from sqlfeast.core.types import FeatureType, parse_type
 from sqlfeast.errors import Location, SqlfeastError, ValidationError, ValidationErrors, suggest
 from sqlfeast.project.config import ProjectConfig, Target
 from sqlfeast.project.data_tests import attach_tests
 from sqlfeast.project.dbt_project import DbtNode, node_relation, packages, read_manifest
 from sqlfeast.project.header import HEADER_KEYS, parse_ttl
 from sqlfeast.project.loader import LoadedProject, ModelFile, load
+from sqlfeast.project.yamlfile import LineDict
 
 from . import aggregations, analysis, graph
 
@@ -97,7 +98,7 @@ class RenderedModel:
     sources: dict[str, int | None] = field(default_factory=dict)
     config: dict[str, Any] = field(default_factory=dict)
     lines: list[int] = field(default_factory=list)  # rendered line -> original line
-    ast: exp.Expression | None = None
+    ast: exp.Query | None = None
     columns: list[analysis.OutputColumn] | None = None  # None when not analysable
 
 
@@ -314,9 +315,7 @@ def compile_project(
             upstream[placeholder] = relations.columns(relation) if relations is not None else None
         for ref in model.refs:
             dep = rendered.get(ref)
-            upstream[ref_relation(config.name, ref)] = (
-                {c.name: c.type for c in dep.columns} if dep is not None and dep.columns is not None else None
-            )
+            upstream[ref_relation(config.name, ref)] = _known_schema(dep)
         for table in analysis.other_tables(model.ast, upstream):
             # Push tables have the push source's declared schema; any other table is unknown.
             push = push_tables.get(table)
@@ -337,7 +336,7 @@ def compile_project(
     attach_tests(
         loaded,
         views,
-        {n: None if rendered[n].columns is None else {c.name for c in rendered[n].columns} for n in views},
+        {n: None if (cols := rendered[n].columns) is None else {c.name for c in cols} for n in views},
         errors,
     )
     registry = Registry(
@@ -382,10 +381,18 @@ def compile_project(
     return registry
 
 
+def _known_schema(model: RenderedModel | None) -> dict[str, FeatureType] | None:
+    """A model's output schema for the models that read it: None unless every column's type is known."""
+    if model is None or model.columns is None or any(c.type is None for c in model.columns):
+        return None
+    return {c.name: c.type for c in model.columns if c.type is not None}
+
+
 def _feature_view_from_header(
     loaded: LoadedProject, model: RenderedModel, errors: list[SqlfeastError]
 ) -> FeatureView | None:
     data, path = model.file.header.data, model.file.path
+    assert data is not None, "only a file with a header is a feature view"
     start = len(errors)
 
     def err(message: str, key: str | None = None, hint: str | None = None) -> None:
@@ -437,7 +444,8 @@ def _feature_view_from_header(
     features_data = data.get("features")
     features: list[Feature] = []
     # -- aggregation views (sqlfeast/compile/aggregations.py): aggregates instead of latest-value features
-    aggs, granularity = [], 0
+    aggs: list[aggregations.Aggregation] = []
+    granularity = 0
     if "aggregations" in data:
         if "features" in data:
             err(
@@ -460,7 +468,7 @@ def _feature_view_from_header(
     # -- end of aggregation views
     if "aggregations" in data:
         pass
-    elif not isinstance(features_data, dict) or not features_data:
+    elif not isinstance(features_data, LineDict) or not features_data:
         err(
             "the header needs 'features:' mapping each feature column to its type",
             "features" if "features" in data else None,
@@ -469,7 +477,7 @@ def _feature_view_from_header(
     else:
         for fname, fspec in features_data.items():
             description = ""
-            if isinstance(fspec, dict):
+            if isinstance(fspec, LineDict):
                 unknown = [k for k in fspec if k not in ("type", "description", "tests")]
                 for k in unknown:
                     errors.append(
@@ -497,7 +505,7 @@ def _feature_view_from_header(
         name=model.file.name,
         entities=list(entities),
         join_keys=join_keys,
-        timestamp=timestamp,
+        timestamp=str(timestamp),
         features=features,
         created_timestamp=created,
         ttl_seconds=ttl,
@@ -627,7 +635,7 @@ def assemble_sql(
 
     dbt_refs = {k: v for dep in [model, *(r for _, r in ctes)] for k, v in dep.dbt_refs.items()}
 
-    def resolve(node: exp.Expression) -> exp.Expression:
+    def resolve(node: exp.Expr) -> exp.Expr:
         if isinstance(node, exp.Table) and not node.args.get("db") and node.name in dbt_refs:
             relation = (
                 sqlglot.parse_one(f"select * from {_relation_sql(dbt_refs[node.name], dialect)}", dialect=dialect)
@@ -647,13 +655,12 @@ def assemble_sql(
         return node
 
     def body(dep: RenderedModel) -> exp.Query:
-        return analysis.quote_outer_aliases(dep.ast.copy(), [c.name for c in dep.columns]).transform(
-            resolve, copy=False
-        )
+        # One copy per tree: transform and generate work in place on it (sqlglot would copy again).
+        assert dep.ast is not None and dep.columns is not None, "only analysed models are assembled"
+        query = analysis.quote_outer_aliases(dep.ast.copy(), [c.name for c in dep.columns])
+        return cast(exp.Query, query.transform(resolve, copy=False))
 
-    # One copy per tree: transform and generate work in place on it (sqlglot would copy again).
-    query = analysis.quote_outer_aliases(model.ast.copy(), [c.name for c in model.columns])
-    query = query.transform(resolve, copy=False)
+    query = body(model)
     splices: list[tuple[str, str]] = []  # (placeholder SQL, dependency SQL)
     if ctes:
         new = []
@@ -690,6 +697,7 @@ def write_target(config: ProjectConfig, registry: Registry, rendered: dict[str, 
     target = config.target_dir
     for name, model in rendered.items():
         obj = registry.feature_views.get(name) or registry.models.get(name)
+        assert obj is not None, f"{name} is in the registry"
         for dialect_name, sql in obj.sql.items():
             path = target / "compiled" / dialect_name / model.file.path
             text = sql + "\n"

@@ -20,6 +20,7 @@ from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 import jinja2
@@ -402,17 +403,17 @@ def _literal_call(expression: str) -> tuple[str, list[Any], dict[str, Any]] | No
         return None
     if not isinstance(node, ast.Call) or not isinstance(node.func, ast.Name):
         return None
-    if not all(isinstance(a, ast.Constant) for a in node.args) or not all(
-        k.arg and isinstance(k.value, ast.Constant) for k in node.keywords
-    ):
+    args = [a.value for a in node.args if isinstance(a, ast.Constant)]
+    kwargs = {k.arg: k.value.value for k in node.keywords if k.arg and isinstance(k.value, ast.Constant)}
+    if len(args) != len(node.args) or len(kwargs) != len(node.keywords):
         return None
-    return node.func.id, [a.value for a in node.args], {k.arg: k.value.value for k in node.keywords}
+    return node.func.id, args, kwargs
 
 
 def current_template_line(path: str) -> int | None:
     """The line of `path` being rendered now: from Jinja's python->template line map in the
     stack, or from the simple-call renderer."""
-    frame = sys._getframe(1)
+    frame: FrameType | None = sys._getframe(1)
     while frame is not None:
         if frame.f_code.co_filename == path:
             pairs = [p.split("=") for p in (frame.f_globals.get("debug_info") or "").split("&") if p]

@@ -197,8 +197,8 @@ def from_sqlglot(dtype: exp.DataType) -> FeatureType | None:
     if t in (T.FLOAT,):
         return FeatureType("float")
     if t in (T.DECIMAL, T.BIGDECIMAL, T.DECIMAL32, T.DECIMAL64, T.DECIMAL128):
-        params = [p.this.name if isinstance(p.this, exp.Literal) else None for p in dtype.expressions]
-        if len(params) == 2 and all(p is not None and p.isdigit() for p in params):
+        params = [p.this.name for p in dtype.expressions if isinstance(p.this, exp.Literal)]
+        if len(params) == 2 == len(dtype.expressions) and all(p.isdigit() for p in params):
             return FeatureType("decimal", int(params[0]), int(params[1]))
         return FeatureType("decimal")
     if t == T.BOOLEAN:

@@ -429,7 +429,7 @@ class RetrievalJob:
         """
         return self.to_arrow().to_pandas()
 
-    def to_df(self, validation_reference: Any = None, timeout: int | None = None):
+    def to_df(self, validation_reference: Any = None, timeout: int | None = None) -> Any:
         """Feast's name for to_pandas (a validation reference is not supported)."""
         if validation_reference is not None:
             raise UsageError("validation_reference is not supported by to_df()")

@@ -157,7 +157,7 @@ def _progress(warehouse: "Warehouse", view: str, sql: str | None, quiet: bool, u
         width = os.get_terminal_size(sys.stderr.fileno()).columns
     except OSError:
         width = 0
-    size = {"dynamic_ncols": True} if width else {"ncols": 80, "nrows": 24}
+    size: dict[str, Any] = {"dynamic_ncols": True} if width else {"ncols": 80, "nrows": 24}
     total = warehouse.count_rows(sql) if sql is not None else None
     return tqdm(desc=view, total=total, unit=unit, file=sys.stderr, **size)
 

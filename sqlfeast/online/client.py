@@ -355,7 +355,7 @@ class OnlineClient:
                 stats: list[str] = []
                 ts: list[datetime | None] = []
                 for key in keys:
-                    stored_row = found.get(key)
+                    stored_row = found.get(key) if key is not None else None
                     if stored_row is None:
                         vals.append(None)
                         stats.append(NOT_FOUND)

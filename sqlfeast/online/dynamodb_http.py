@@ -27,7 +27,7 @@ import json
 import os
 import time
 import zlib
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 TARGET_PREFIX = "DynamoDB_20120810."
@@ -93,16 +93,17 @@ class DynamoDBHttp:
         user_agent: str = "sqlfeast",
     ):
         import urllib3
-        from botocore.auth import SigV4Auth, _host_from_url
+        from botocore.auth import SigV4Auth, _host_from_url  # type: ignore[attr-defined]  # botocore's own helper
 
         self.endpoint_url = endpoint_url.rstrip("/")
         self.region = region
         self._credentials = credentials
-        self._sigv4 = SigV4Auth
+        # Used with a stand-in request (_Stamp): SigV4Auth reads only its `context` timestamp.
+        self._sigv4: Any = cast(Any, SigV4Auth)
         parts = urlsplit(self.endpoint_url)
         self._path = parts.path or "/"
         self._host = _host_from_url(self.endpoint_url)
-        self._canonical_path = SigV4Auth(None, "dynamodb", region)._normalize_url_path(self._path)
+        self._canonical_path = self._sigv4(None, "dynamodb", region)._normalize_url_path(self._path)
         self._url = self.endpoint_url + ("" if parts.path else "/")
         self._base_headers = {"Content-Type": CONTENT_TYPE, "User-Agent": user_agent}
         self._errors = (urllib3.exceptions.HTTPError, OSError)

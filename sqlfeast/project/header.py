@@ -68,7 +68,7 @@ def parse_header(text: str, path: str) -> Header:
     if data is None:
         data = LineDict()
         data.line, data.key_lines = start_line, {}
-    if not isinstance(data, dict):
+    if not isinstance(data, LineDict):
         raise ValidationError(
             "the @feature_view header must be a YAML mapping",
             Location(path, start_line),

@@ -68,7 +68,10 @@ _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _constr
 
 # libyaml parses several times faster (every model header is YAML); its error texts differ, so
 # any error is reported by re-parsing with the pure-Python loader above.
-class _FastLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # pure Python where libyaml is missing
+_BaseFastLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # pure Python without libyaml
+
+
+class _FastLoader(_BaseFastLoader):  # type: ignore[valid-type,misc]  # chosen at import time
     pass
 
 
