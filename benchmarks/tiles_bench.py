@@ -268,7 +268,7 @@ def main() -> None:
     tiles, plain = views()
     wh = warehouse(args.events, args.entities)
     print(f"{args.events:,} events, {args.entities:,} entities, 30 days; load average {os.getloadavg()[0]:.2f}\n")
-    for kind in (["moto", "local"] if args.server == "both" else [args.server]):
+    for kind in ["moto", "local"] if args.server == "both" else [args.server]:
         proc, endpoint = start_server(kind)
         try:
             print(f"## {kind}\n")

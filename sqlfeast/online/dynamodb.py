@@ -759,7 +759,8 @@ class DynamoDBOnlineStore(OnlineStore):
 
     def read(self, requests: Iterable[ReadRequest]) -> list[dict[str, StoredRow]]:
         requests = list(requests)
-        specs = []  # per request: table, projection, decoders
+        # per request: table, projection, names, decoders (None: an aggregation view's whole item)
+        specs: list[tuple[str, str, dict[str, str], dict[str, Callable[[dict[str, Any]], Any]] | None]] = []
         pairs: list[tuple[int, str]] = []
         for i, req in enumerate(requests):
             if req.view.is_aggregation:  # the whole item: tiles and pushed rows
@@ -801,9 +802,9 @@ class DynamoDBOnlineStore(OnlineStore):
                 for table, items in resp.items():
                     by_table.setdefault(table, []).extend(items)
         out: list[dict[str, StoredRow]] = []
-        for table, _, _, decoders in specs:
+        for table, _, _, decs in specs:
             found = {}
-            if decoders is None:
+            if decs is None:
                 for item in by_table.get(table, []):
                     found[item[KEY_ATTR]["S"]] = StoredRow(
                         int(item[EVENT_ATTR]["N"]) if EVENT_ATTR in item else 0, 0, {TILE_ITEM: tile_item(item)}
@@ -811,7 +812,7 @@ class DynamoDBOnlineStore(OnlineStore):
                 out.append(found)
                 continue
             for item in by_table.get(table, []):
-                values = {f: dec(item[f]) if f in item else None for f, dec in decoders.items()}
+                values = {f: dec(item[f]) if f in item else None for f, dec in decs.items()}
                 found[item[KEY_ATTR]["S"]] = StoredRow(int(item[EVENT_ATTR]["N"]), int(item[CREATED_ATTR]["N"]), values)
             out.append(found)
         return out

@@ -252,8 +252,8 @@ def _numbers(c: ColumnPlan, values: list[Any], empty: Any) -> bytes:
         fill = I64_MAX if empty == "lo" else I64_MIN if empty == "hi" else 0
         return array("q", [fill if v is None else int(v) for v in values]).tobytes()
     if c.kind == "float":
-        fill = math.inf if empty == "lo" else -math.inf if empty == "hi" else 0.0
-        return array("d", [fill if v is None else float(v) for v in values]).tobytes()
+        ffill = math.inf if empty == "lo" else -math.inf if empty == "hi" else 0.0
+        return array("d", [ffill if v is None else float(v) for v in values]).tobytes()
     enc = encoder(parse_type(c.type if empty != 0 else _sum_type(c)))
     return _attrs([enc(v) for v in values])
 
