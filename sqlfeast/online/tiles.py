@@ -184,29 +184,7 @@ class TileBuilder:
                 out["d"].append(sketch_bytes(part["d"]))
 
     def encode(self) -> bytes:
-        sections: list[bytes] = [
-            array("q", self.keys).tobytes(),
-            array("q", self.n).tobytes(),
-            array("q", self.maxts).tobytes(),
-        ]
-        for c, out in zip(self.plan.columns, self.cols, strict=True):
-            sections.append(array("q", out["nn"]).tobytes())
-            if c.sum:
-                sections.append(_numbers(c, out["s"], 0))
-            if c.sumsq:
-                sections.append(array("d", [float(v or 0) for v in out["q"]]).tobytes())
-            if c.minmax:
-                sections.append(_numbers(c, out["lo"], "lo"))
-                sections.append(_numbers(c, out["hi"], "hi"))
-            if c.last:
-                sections.append(_attrs(out["last"]))
-            if c.distinct:
-                offsets = array("I", [0])
-                for s in out["d"]:
-                    offsets.append(offsets[-1] + len(s))
-                sections.append(offsets.tobytes() + b"".join(out["d"]))
-        header = struct.pack(f"<I{len(sections)}I", len(sections), *(len(s) for s in sections))
-        return header + b"".join(sections)
+        return encode_tiles(self.plan, self.keys, self.n, self.maxts, self.cols)
 
 
 def encode_tiles(
@@ -235,12 +213,16 @@ def encode_tiles(
         if c.last:
             sections.append(_attrs(out["last"]))
         if c.distinct:
+            # Offsets (bytes into the payload), one tag a sub-tile (0 exact hashes, 1 HyperLogLog),
+            # the payloads; every payload is a multiple of 8 bytes, so a window of exact sketches
+            # reads as one array of hashes.
             offsets = array("I", [0])
             total = 0
             for sk in out["d"]:
-                total += len(sk)
+                total += len(sk) - 1
                 offsets.append(total)
-            sections.append(offsets.tobytes() + b"".join(out["d"]))
+            tags = bytes(sk[0] for sk in out["d"])
+            sections.append(offsets.tobytes() + tags + b"".join(sk[1:] for sk in out["d"]))
     header = struct.pack(f"<I{len(sections)}I", len(sections), *(len(x) for x in sections))
     return header + b"".join(sections)
 
@@ -349,13 +331,13 @@ class Tiles:
                 value = [dec(from_json_attr(a)) for a in json.loads(bytes(self.sections[i]))]
         elif what == "last":
             value = json.loads(bytes(self.sections[i]))
-        else:  # distinct sketches
+        else:  # distinct sketches: (offsets, tags, payload)
             raw = self.sections[i]
             n = len(self.keys)
             offsets = array("I")
             offsets.frombytes(raw[: 4 * (n + 1)])
             base = 4 * (n + 1)
-            value = [bytes(raw[base + offsets[k] : base + offsets[k + 1]]) for k in range(n)]
+            value = (offsets, bytes(raw[base : base + n]), raw[base + n :])
         self._cache[(j, what)] = value
         return value
 
@@ -463,8 +445,17 @@ def _aggregate(agg: Any, plan: Plan, tiles: Tiles, a: int, b: int, rows: list[Pu
     if f == "count_distinct":
         if not nn:
             return 0
-        sketches = tiles.get(j, "d")[a:b] if b > a else []
-        return distinct_count(sketches, {value_hash(p.attrs[j]) for p, v in pushed if v is not None})
+        extra = {value_hash(p.attrs[j]) for p, v in pushed if v is not None}
+        if b <= a:
+            return len(extra)
+        offsets, tags, payload = tiles.get(j, "d")
+        if 1 not in tags[a:b]:  # every sub-tile exact: one array of hashes
+            hashes = array("Q")
+            hashes.frombytes(payload[offsets[a] : offsets[b]])
+            extra.update(hashes)
+            return len(extra)
+        sketches = [bytes(tags[k : k + 1]) + bytes(payload[offsets[k] : offsets[k + 1]]) for k in range(a, b)]
+        return distinct_count(sketches, extra)
     if f in ("sum", "avg", "stddev"):
         if not nn:
             return None
