@@ -49,6 +49,8 @@ class Plan:
 
     # Value decoders of the columns in plan order, filled by the online layer on first use.
     decoders: list[Callable[[dict[str, Any]], Any]] = field(default_factory=list)
+    # Section numbers of each column's partials in the tile blob, filled likewise.
+    sections: list[dict[str, int]] = field(default_factory=list)
 
     def column(self, name: str) -> ColumnPlan:
         return next(c for c in self.columns if c.name == name)

@@ -286,29 +286,23 @@ class Tiles:
         return out
 
     def column_sections(self, j: int) -> dict[str, int]:
-        """Section numbers of column j's partials."""
-        pos = 3
-        for k, c in enumerate(self.plan.columns):
-            found = {"nn": pos}
-            pos += 1
-            if c.sum:
-                found["s"] = pos
+        """Section numbers of column j's partials (worked out once per plan)."""
+        plan = self.plan
+        if not plan.sections and plan.columns:
+            pos = 3
+            for c in plan.columns:
+                found = {"nn": pos}
                 pos += 1
-            if c.sumsq:
-                found["q"] = pos
-                pos += 1
-            if c.minmax:
-                found["lo"], found["hi"] = pos, pos + 1
-                pos += 2
-            if c.last:
-                found["last"] = pos
-                pos += 1
-            if c.distinct:
-                found["d"] = pos
-                pos += 1
-            if k == j:
-                return found
-        raise IndexError(j)
+                for what, flag in (("s", c.sum), ("q", c.sumsq), ("lo", c.minmax), ("hi", c.minmax)):
+                    if flag:
+                        found[what] = pos
+                        pos += 1
+                for what, flag in (("last", c.last), ("d", c.distinct)):
+                    if flag:
+                        found[what] = pos
+                        pos += 1
+                plan.sections.append(found)
+        return plan.sections[j]
 
     def get(self, j: int, what: str) -> Any:
         """Column j's partial `what` for every sub-tile (decoded once)."""
