@@ -612,15 +612,15 @@ class DynamoDBOnlineStore(OnlineStore):
         return _DynamoTileWriter(self, view, materialized_end, on_written)
 
     def push_tiles(self, view: "FeatureView", rows: list[tuple[str, Any]]) -> WriteResult:
-        """Journal the rows (lease mode, so that a racing materialization re-applies them), then
+        """Journal the rows (so that a racing materialization re-applies them), then
         one conditional UpdateItem a row, in parallel: ``SET p:<ts>.<created>`` when the row is
         not older than the item's materialized end and that identity is not there yet."""
         from sqlfeast.online.tiles import plan_of
 
         plan = plan_of(view)
         table = self.table_name(view.name)
-        if self.newer_wins == "lease":
-            self.journal(view.name, [{KEY_ATTR: {"S": key}, "row": {"S": row.to_json()}} for key, row in rows])
+        # Always journaled: a tile materialization rewrites whole items under the lease in either mode.
+        self.journal(view.name, [{KEY_ATTR: {"S": key}, "row": {"S": row.to_json()}} for key, row in rows])
         result = WriteResult()
         lock = threading.Lock()
 
