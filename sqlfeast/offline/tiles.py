@@ -38,11 +38,18 @@ def micros(value: datetime) -> int:
     return (delta.days * 86_400 + delta.seconds) * US + delta.microseconds
 
 
+def _time_kind(view: "FeatureView", column: str | None) -> str | None:
+    """How a time column is stored: timestamp, timestamptz or date (None without a column)."""
+    if not column:
+        return None
+    text = str((view.columns or {}).get(column, "timestamp")).lower()
+    return "timestamptz" if text in ("timestamptz", "timestamp_tz") else "date" if text == "date" else "timestamp"
+
+
 def tiles_sql(ctx: "OfflineContext", view: "FeatureView", end: datetime) -> str:
     """The warehouse query of a view's sub-tiles in the reach of its longest window from `end`."""
     from sqlfeast.core.types import parse_type
     from sqlfeast.offline.historical import view_sql
-    from sqlfeast.offline.materialize import _time_kind
 
     plan = plan_of(view)
     lower = EPOCH + timedelta(microseconds=reach_start(plan, micros(end)))
