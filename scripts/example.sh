@@ -20,3 +20,5 @@ sqlfeast historical -e data/entities.parquet -f driver_trip_windows -o target/wi
 sqlfeast materialize-incremental now
 sqlfeast get-online -f driver_hourly_stats:conv_rate -f customer_profile:current_balance \
     -e driver_id=1001,customer_id=2001 -e driver_id=1002,customer_id=2002 --status
+# The aggregation view online: its tiles combined for the windows ending now.
+sqlfeast get-online -f driver_trip_windows -e driver_id=1001 -e driver_id=1002 --status

@@ -13,6 +13,7 @@ docs/feast.md lists them.
 from __future__ import annotations
 
 import os
+from datetime import datetime
 from enum import Enum
 from functools import cached_property
 from pathlib import Path
@@ -492,8 +493,11 @@ class FeatureStore:
         entity_rows: Any,
         full_feature_names: bool = False,
         include_feature_view_version_metadata: bool = False,
+        *,
+        request_time: datetime | None = None,
     ) -> OnlineResponse:
         """Latest values for entity rows: a list of dicts or Feast's columnar {"key": [v1, v2]}.
+        Aggregation views combine their tiles for the windows ending at `request_time` (default now).
 
         Example::
 
@@ -502,7 +506,9 @@ class FeatureStore:
         from sqlfeast.online.client import OnlineClient
 
         client = OnlineClient(self.online_store, self.registry)
-        return client.get_online_features(features, entity_rows, full_feature_names=full_feature_names)
+        return client.get_online_features(
+            features, entity_rows, full_feature_names=full_feature_names, request_time=request_time
+        )
 
     async def get_online_features_async(
         self,

@@ -3,6 +3,7 @@ entities: [driver]
 timestamp: event_timestamp
 created_timestamp: created        # orders ties for `last`
 granularity: 1h                   # tile size online
+online: true                      # served from tiles, combined at request time
 description: Windowed driver activity, as of each request time
 aggregations:
   stats_rows_1d:     {function: count, window: 1d}

@@ -99,8 +99,12 @@ def get_online_cmd(
     """Read online feature values, printed as JSON."""
     if not features:
         raise UsageError("no features requested", hint="pass -f view:feature (repeatable) or -f SERVICE")
-    refs: str | list[str] = features[0] if len(features) == 1 and ":" not in features[0] else list(features)
     store = state.store()
+    # One name without ':' is a feature service, unless the registry has no such service (then a view).
+    single = len(features) == 1 and ":" not in features[0]
+    refs: str | list[str] = list(features)
+    if single and features[0] in store.registry.feature_services:
+        refs = features[0]
     response = store.get_online_features(
         refs, [parse_entity(e) for e in entities], full_feature_names=full_feature_names
     )

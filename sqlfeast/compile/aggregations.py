@@ -273,7 +273,46 @@ def check_projection(view: FeatureView, columns: list, file, header: Any) -> lis
         feature = view.feature(agg.name)
         if feature is not None:
             feature.type = result
+    if view.online and not errors:
+        errors.extend(check_online_size(view, path, header))
     return errors
+
+
+def check_online_size(view: FeatureView, path: str, header: Any) -> list[SqlfeastError]:
+    """An online aggregation view keeps one item per entity (core/tiles.py): its largest size,
+    every sub-tile the longest window reaches filled, must fit DynamoDB's 400 KB item limit.
+
+    >>> from sqlfeast.core.spec import Aggregation
+    >>> v = FeatureView("o", ["c"], ["c_id"], "ts", [], columns={"a": "double"}, online=True,
+    ...     granularity_seconds=60, aggregations=[Aggregation("s", "stddev", 30 * 86400, "a")])
+    >>> print(check_online_size(v, "o.sql", {})[0].message)  # doctest: +ELLIPSIS
+    online, aggregation view 'o' keeps up to 86402 sub-tiles of 1m per entity: up to ... KB, above ...
+    """
+    from sqlfeast.core.tiles import MAX_ITEM_BYTES, plan_of
+
+    plan = plan_of(view)
+    size = plan.max_item_bytes()
+    if size <= MAX_ITEM_BYTES:
+        return []
+    line = None
+    if hasattr(header, "key_line"):
+        line = header.key_line("granularity") or header.key_line("aggregations")
+    g = view.granularity_seconds
+    needed = -(-size * g // MAX_ITEM_BYTES)  # the item shrinks about in proportion to the tile count
+    fits = [
+        c
+        for c in (60, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400, 604800)
+        if c >= needed and all(a.window_seconds % c == 0 for a in view.aggregations)
+    ]
+    advice = f"granularity: {_duration(fits[0])} or coarser" if fits else "a coarser granularity"
+    return [
+        ValidationError(
+            f"online, aggregation view '{view.name}' keeps up to {plan.max_sub_tiles} sub-tiles of {_duration(g)} per "
+            f"entity: up to {size // 1024} KB, above DynamoDB's 400 KB item limit",
+            Location(path, line),
+            hint=f"use {advice}, shorter windows or fewer count_distinct aggregates, or set online: false",
+        )
+    ]
 
 
 def header_lines(header: Any, view: FeatureView) -> dict[str, Any]:
@@ -289,3 +328,15 @@ def header_lines(header: Any, view: FeatureView) -> dict[str, Any]:
         "created_timestamp": header.key_line("created_timestamp"),
         "features": {a.name: spec.key_line(a.name) for a in view.aggregations},
     }
+
+
+def _duration(seconds: int) -> str:
+    """Seconds in the largest whole unit of the header's spelling.
+
+    >>> _duration(3600), _duration(90), _duration(1209600)
+    ('1h', '90s', '2w')
+    """
+    for unit, size in (("w", 604800), ("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"

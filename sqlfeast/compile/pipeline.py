@@ -586,13 +586,8 @@ def _feature_view_from_header(
             )
         aggs, granularity = aggregations.parse_aggregations(data, path, errors)
         features = [Feature(a.name, "unknown", a.description) for a in aggs]
-        if data.get("online") is True:
-            err(
-                "aggregation views are computed offline only (training sets); they cannot be online yet",
-                "online",
-                "remove 'online: true' (aggregation views default to online: false)",
-            )
-        online = False
+        # Online, an aggregation view is served from tiles (online/tiles.py); opt in with online: true.
+        online = data.get("online") is True
     elif "granularity" in data:
         err("'granularity' applies only to a view with 'aggregations:'", "granularity", "remove 'granularity:'")
     # -- end of aggregation views

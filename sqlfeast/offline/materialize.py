@@ -46,6 +46,7 @@ class ViewResult:
     skipped: int = 0  # rows not newer than what was online already
     seconds: float = 0.0
     refilled: bool = False  # the watermark described other online tables: filled from the start
+    tiles: bool = False  # an aggregation view: rows are sub-tiles, written are entity items
 
     @property
     def rows_per_second(self) -> float:
@@ -55,6 +56,11 @@ class ViewResult:
         if self.start >= self.end:
             return f"{self.view}: up to date (materialized up to {iso(self.start)})"
         note = "refilled: the watermark described other online tables; " if self.refilled else ""
+        if self.tiles:
+            return (
+                f"{self.view}: {note}tiles up to {iso(self.end)}: {self.rows} sub-tiles -> {self.written} "
+                f"entity items written, {self.seconds:.1f}s ({self.rows_per_second:,.0f} sub-tiles/s)"
+            )
         return (
             f"{self.view}: {note}{self.rows} rows [{iso(self.start)}, {iso(self.end)}) -> "
             f"{self.written} written, {self.skipped} unchanged (online already as new or newer), "
@@ -139,7 +145,7 @@ def _online_views(ctx: "OfflineContext", views: list[str] | None) -> list["Featu
     return out
 
 
-def _progress(warehouse: "Warehouse", view: str, sql: str, quiet: bool) -> Any:
+def _progress(warehouse: "Warehouse", view: str, sql: str | None, quiet: bool, unit: str = " rows") -> Any:
     """A tqdm bar on a terminal (rows written, rows/s, and the total when the warehouse can count
     the rows cheaply); None when quiet or when stderr is not a terminal (piped output stays clean).
     """
@@ -152,8 +158,8 @@ def _progress(warehouse: "Warehouse", view: str, sql: str, quiet: bool) -> Any:
     except OSError:
         width = 0
     size: dict[str, Any] = {"dynamic_ncols": True} if width else {"ncols": 80, "nrows": 24}
-    total = warehouse.count_rows(sql)
-    return tqdm(desc=view, total=total, unit=" rows", file=sys.stderr, **size)
+    total = warehouse.count_rows(sql) if sql is not None else None
+    return tqdm(desc=view, total=total, unit=unit, file=sys.stderr, **size)
 
 
 def _prepare_online(ctx: "OfflineContext") -> None:
@@ -172,8 +178,20 @@ def materialize_view(
     quiet: bool = False,
     batch_size: int = 50_000,
 ) -> ViewResult:
-    result = ViewResult(view.name, start, end)
+    result = ViewResult(view.name, start, end, tiles=view.is_aggregation)
     if start >= end:
+        return result
+    if view.is_aggregation:
+        # Tiles: every entity's item is rewritten whole for the reach of the longest window from
+        # `end` (offline/tiles.py), whatever `start`: re-runs converge.
+        from sqlfeast.offline.tiles import materialize_tiles
+
+        bar = _progress(ctx.warehouse, view.name, None, quiet, unit=" entities")
+        try:
+            materialize_tiles(ctx, view, end, result, on_written=bar.update if bar is not None else None)
+        finally:
+            if bar is not None:
+                bar.close()
         return result
     sql = latest_rows_sql(ctx, view, start, end)
     began = time.perf_counter()

@@ -371,7 +371,10 @@ def _converter(ftype: FeatureType):
 def online_batch(registry: "Registry", source: "PushSource", view_name: str, table: "pa.Table") -> "pa.Table":
     """The columns one online view needs, named as the view names them."""
     view = registry.get_feature_view(view_name)
-    missing = [f for f in view.feature_names if f not in table.schema.names]
+    wanted = view.feature_names
+    if view.is_aggregation:  # the aggregated columns, folded into the view's tiles
+        wanted = list(dict.fromkeys(a.column for a in view.aggregations if a.column))
+    missing = [f for f in wanted if f not in table.schema.names]
     if missing:
         raise PushError(
             f"push source '{source.name}' cannot write feature view '{view.name}' online: "
@@ -382,7 +385,7 @@ def online_batch(registry: "Registry", source: "PushSource", view_name: str, tab
     columns[view.timestamp] = table.column(source.timestamp)
     if view.created_timestamp and view.created_timestamp in table.schema.names:
         columns[view.created_timestamp] = table.column(view.created_timestamp)
-    for f in view.feature_names:
+    for f in wanted:
         columns[f] = table.column(f)
     import pyarrow as pa
 
@@ -402,7 +405,12 @@ def write_online(
         if batch.num_rows == 0:
             out[view.name] = {"written": 0, "skipped": 0}
             continue
-        result = online_store.write_rows(view, batch)
+        if view.is_aggregation:
+            from sqlfeast.online.base import prepare_push_rows
+
+            result = online_store.push_tiles(view, prepare_push_rows(view, batch))
+        else:
+            result = online_store.write_rows(view, batch)
         out[view.name] = {"written": result.written, "skipped": result.skipped}
     return out
 

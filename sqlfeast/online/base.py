@@ -502,8 +502,103 @@ class OnlineStore:
         return writer.result
 
     def read(self, requests: Iterable[ReadRequest]) -> list[dict[str, StoredRow]]:
-        """For each request, entity key -> stored row (keys with nothing stored are absent)."""
+        """For each request, entity key -> stored row (keys with nothing stored are absent).
+
+        For an aggregation view the row's values hold the entity's ``TileItem`` under
+        ``TILE_ITEM`` (tiles and pushed rows, combined by the client at request time)."""
+        raise NotImplementedError
+
+    # aggregation views: tiles ------------------------------------------------------------------
+    def tile_writer(
+        self, view: "FeatureView", materialized_end: int, on_written: Callable[[int], None] | None = None
+    ) -> "TileWriter":
+        """A writer of whole tile items of an aggregation view materialized up to
+        `materialized_end` (microseconds); see :class:`TileWriter`."""
+        raise NotImplementedError
+
+    def push_tiles(self, view: "FeatureView", rows: list[tuple[str, Any]]) -> WriteResult:
+        """Fold pushed rows ``(entity key, PushRow)`` into an aggregation view's items: each row is
+        kept once per identity (ts, created), and only when it is stamped at or after the item's
+        materialized end (older rows are the warehouse's to count)."""
         raise NotImplementedError
 
     def close(self) -> None:
         pass
+
+
+# -- aggregation views: tiles --------------------------------------------------------------------
+# The value under which a read of an aggregation view returns an entity's TileItem.
+TILE_ITEM = "__tile_item"
+MAT_END_ATTR = "_mat_end"
+TILES_ATTR = "_tiles"
+PUSH_PREFIX = "p:"
+
+
+class TileWriter:
+    """Writes whole tile items of one aggregation view (a context manager). Each item is
+    ``(entity key, newest event ts, tiles blob, expires at (epoch seconds))``; pushed rows the
+    store holds for the entity at or after the materialized end are kept, older ones dropped."""
+
+    def __init__(self, on_written: Callable[[int], None] | None = None):
+        self.on_written = on_written or (lambda n: None)
+        self.result = WriteResult()
+
+    def write_items(self, items: list[tuple[str, int, bytes, int]]) -> None:
+        raise NotImplementedError
+
+    def flush(self) -> WriteResult:
+        return self.result
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self) -> "TileWriter":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        try:
+            if exc_type is None:
+                self.flush()
+        finally:
+            self.close()
+
+
+def prepare_push_rows(view: "FeatureView", batch: "pa.RecordBatch | pa.Table") -> list[tuple[str, Any]]:
+    """Rows pushed to an aggregation view -> (entity key, PushRow), the aggregated columns typed
+    and encoded as the tiles keep them.
+
+    >>> import pyarrow as pa
+    >>> from sqlfeast.core.spec import Aggregation, FeatureView
+    >>> v = FeatureView("o", ["c_id"], ["c_id"], "ts", [], columns={"amount": "double"},
+    ...     granularity_seconds=3600, aggregations=[Aggregation("s", "sum", 3600, "amount")])
+    >>> rows = prepare_push_rows(v, pa.table({"c_id": [1], "ts": pa.array([0], pa.timestamp("us")), "amount": [2.5]}))
+    >>> rows[0][0], rows[0][1].attrs
+    ('c_id=1', [{'N': '2.5'}])
+    """
+    import pyarrow as pa
+
+    from sqlfeast.online.tiles import NO_CREATED, PushRow, plan_of
+
+    plan = plan_of(view)
+    missing = [c for c in [*view.join_keys, view.timestamp, *plan.column_names] if c not in batch.schema.names]
+    if missing:
+        raise OnlineStoreError(f"feature view '{view.name}': rows lack column(s) {', '.join(missing)}")
+    if isinstance(batch, pa.Table):
+        batch = batch.combine_chunks()
+    keys = _keys(view, batch)
+    ts_col = batch.column(view.timestamp)
+    if ts_col.null_count:
+        raise OnlineStoreError(f"feature view '{view.name}': the timestamp '{view.timestamp}' is NULL in a row")
+    event = _micros(ts_col)
+    if view.created_timestamp and view.created_timestamp in batch.schema.names:
+        col = batch.column(view.created_timestamp)
+        valid = col.is_valid().to_pylist()
+        created = [c if ok else NO_CREATED for c, ok in zip(_micros(col), valid, strict=True)]
+    else:
+        created = [NO_CREATED] * len(keys)
+    columns = []
+    for c in plan.columns:
+        ftype = parse_type(c.type)
+        column = _typed_column(view, c.name, ftype, batch.column(c.name), keys)
+        columns.append(encode_column(_python_values(column), ftype))
+    return [(key, PushRow(event[i], created[i], [col[i] for col in columns])) for i, key in enumerate(keys)]

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 import time
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +22,7 @@ from sqlfeast.core.registry import Registry
 from sqlfeast.errors import RetrievalError
 from sqlfeast.online.base import (
     MAX_KEY_BYTES,
+    TILE_ITEM,
     OnlineStore,
     ReadRequest,
     coerce_key_value,
@@ -44,6 +45,18 @@ def _epoch_seconds(ts: datetime | None) -> int:
         return 0
     delta = ts.replace(tzinfo=None) - datetime(1970, 1, 1)
     return delta.days * 86_400 + delta.seconds
+
+
+def _micros_of(ts: datetime) -> int:
+    """Microseconds since the epoch of a datetime (naive = UTC).
+
+    >>> _micros_of(datetime(1970, 1, 1, 0, 0, 1))
+    1000000
+    """
+    if ts.tzinfo is not None:
+        ts = ts.astimezone(UTC).replace(tzinfo=None)
+    delta = ts - datetime(1970, 1, 1)
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 
 def entity_rows_list(entity_rows: Any) -> list[dict[str, Any]]:
@@ -206,6 +219,7 @@ class OnlineClient:
         """
         self.online_store = online_store
         self._registry = registry
+        self._plans: dict[str, Any] = {}
 
     @classmethod
     def from_settings(
@@ -262,10 +276,23 @@ class OnlineClient:
         """
         self._registry = None
 
-    def get_online_features(self, features: Any, entity_rows: Any, full_feature_names: bool = False) -> OnlineResponse:
+    def get_online_features(
+        self,
+        features: Any,
+        entity_rows: Any,
+        full_feature_names: bool = False,
+        *,
+        request_time: datetime | None = None,
+    ) -> OnlineResponse:
         """Latest values of `features` (list of "view:feature" / "view", or a feature service).
 
         `entity_rows` is a list of dicts or Feast's columnar ``{"driver_id": [1001, 1002]}``.
+        Aggregates of aggregation views are combined from their tiles for the window that ends
+        at `request_time` (naive UTC or aware; default now).
+
+        >>> client.get_online_features(["customer_orders:orders_7d"], [{"customer_id": 7}],
+        ...                            request_time=datetime(2024, 1, 8)).to_dict()   # doctest: +SKIP
+        {'customer_id': [7], 'orders_7d': [3]}
         """
         entity_rows = entity_rows_list(entity_rows)
         features = feature_names_of(features)
@@ -317,12 +344,15 @@ class OnlineClient:
             names[(view_name, feature)] = name
 
         stored = self.online_store.read(requests) if entity_rows else [{} for _ in requests]
-        now_us = int(time.time() * 1_000_000)
+        now_us = int(time.time() * 1_000_000) if request_time is None else _micros_of(request_time)
         values: dict[str, list[Any]] = {}
         statuses: dict[str, list[str]] = {}
         stamps: dict[str, list[datetime | None]] = {}
         types: dict[str, str] = {}
         for req, keys, found in zip(requests, row_keys, stored):
+            if req.view.is_aggregation:
+                self._aggregates(req, keys, found, now_us, names, values, statuses, stamps, types)
+                continue
             ttl_us = (req.view.ttl_seconds or 0) * 1_000_000
             for feature in req.features:
                 name = names[(req.view.name, feature)]
@@ -357,6 +387,47 @@ class OnlineClient:
             {n: statuses[n] for n in order},
             {n: stamps[n] for n in order},
         )
+
+    def _aggregates(
+        self,
+        req: ReadRequest,
+        keys: list[str | None],
+        found: dict[str, Any],
+        now_us: int,
+        names: dict[tuple[str, str], str],
+        values: dict[str, list[Any]],
+        statuses: dict[str, list[str]],
+        stamps: dict[str, list[datetime | None]],
+        types: dict[str, str],
+    ) -> None:
+        """An aggregation view's features: each entity's tiles combined for the windows ending
+        at `now_us`; PRESENT when any sub-tile or pushed row falls in the window, else NOT_FOUND
+        (counts 0, the rest None)."""
+        from sqlfeast.online.tiles import combine
+
+        view = req.view
+        plan = self._plan(view)
+        results = []
+        for key in keys:
+            stored_row = found.get(key) if key is not None else None
+            item = stored_row.values.get(TILE_ITEM) if stored_row is not None else None
+            results.append(combine(view, plan, item, now_us, req.features))
+        for feature in req.features:
+            name = names[(view.name, feature)]
+            spec = view.feature(feature)
+            assert spec is not None
+            types[name] = spec.type
+            values[name] = [r.values[feature] for r in results]
+            statuses[name] = [PRESENT if r.found else NOT_FOUND for r in results]
+            stamps[name] = [micros_to_datetime(r.event_ts) if r.found else None for r in results]
+
+    def _plan(self, view: Any) -> Any:
+        from sqlfeast.online.tiles import plan_of
+
+        cached = self._plans.get(view.name)
+        if cached is None or cached[0] is not view:
+            cached = self._plans[view.name] = (view, plan_of(view))
+        return cached[1]
 
     async def get_online_features_async(
         self, features: Any, entity_rows: Any, full_feature_names: bool = False

@@ -66,12 +66,17 @@ from sqlfeast.online.base import (
     CREATED_ATTR,
     EVENT_ATTR,
     KEY_ATTR,
+    MAT_END_ATTR,
     META_VIEW,
+    PUSH_PREFIX,
+    TILE_ITEM,
+    TILES_ATTR,
     TTL_ATTR,
     BulkWriter,
     OnlineStore,
     ReadRequest,
     StoredRow,
+    TileWriter,
     WriteResult,
     decode_registry_snapshot,
     prepare_rows,
@@ -341,7 +346,7 @@ class DynamoDBOnlineStore(OnlineStore):
     def create_table(self, view: "FeatureView") -> None:
         table = self.table_name(view.name)
         self._create(table)
-        if view.ttl_seconds and view.ttl_seconds > 0:
+        if (view.ttl_seconds and view.ttl_seconds > 0) or view.is_aggregation:
             desc = self.call("describe_time_to_live", TableName=table).get("TimeToLiveDescription", {})
             if desc.get("TimeToLiveStatus") not in ("ENABLED", "ENABLING"):
                 self.call(
@@ -467,16 +472,12 @@ class DynamoDBOnlineStore(OnlineStore):
         if second:
             self._restore(table, second, conditional=True)
         entries = first + second
-        deletes = [{"view": e["view"], "entry": e["entry"]} for e in entries]
-        for future in [
-            self.executor.submit(self.batch_delete, self.journal_table, deletes[i : i + WRITE_BATCH])
-            for i in range(0, len(deletes), WRITE_BATCH)
-        ]:
-            future.result()
+        self._delete_journal(entries)
         return sum(len(_journal_rows(e)) for e in entries)
 
     def _journal_entries(self, view: str) -> list[dict[str, Any]]:
         """Every journal entry of the view (a consistent Query, all pages)."""
+        self.ensure_journal()
         entries: list[dict[str, Any]] = []
         params: dict[str, Any] = {
             "TableName": self.journal_table,
@@ -646,6 +647,109 @@ class DynamoDBOnlineStore(OnlineStore):
             writer.write(rows)
         return writer.result
 
+    # -- aggregation views: tiles ------------------------------------------------------------
+    def tile_writer(
+        self, view: "FeatureView", materialized_end: int, on_written: Callable[[int], None] | None = None
+    ) -> TileWriter:
+        return _DynamoTileWriter(self, view, materialized_end, on_written)
+
+    def push_tiles(self, view: "FeatureView", rows: list[tuple[str, Any]]) -> WriteResult:
+        """Journal the rows (so that a racing materialization re-applies them), then
+        one conditional UpdateItem a row, in parallel: ``SET p:<ts>.<created>`` when the row is
+        not older than the item's materialized end and that identity is not there yet."""
+        from sqlfeast.online.tiles import plan_of
+
+        plan = plan_of(view)
+        table = self.table_name(view.name)
+        # Always journaled: a tile materialization rewrites whole items under the lease in either mode.
+        self.journal(view.name, [{KEY_ATTR: {"S": key}, "row": {"S": row.to_json()}} for key, row in rows])
+        result = WriteResult()
+        lock = threading.Lock()
+
+        def apply(chunk: list[tuple[str, Any]]) -> None:
+            for key, row in chunk:
+                ok = self.fold_push(table, plan, key, row)
+                with lock:
+                    if ok:
+                        result.written += 1
+                    else:
+                        result.skipped += 1
+
+        chunks = [rows[i : i + WRITE_BATCH] for i in range(0, len(rows), WRITE_BATCH)]
+        futures = [self.executor.submit(apply, c) for c in chunks[1:]]
+        if chunks:
+            apply(chunks[0])
+        for future in futures:
+            future.result()
+        return result
+
+    def fold_push(self, table: str, plan: Any, key: str, row: Any) -> bool:
+        """One pushed row into its entity's item; False when it was there already or is older
+        than the item's materialized end (idempotent: a replay changes nothing)."""
+        from sqlfeast.online.tiles import expires_at, sub_tile
+
+        names = {"#p": PUSH_PREFIX + row.identity, "#me": MAT_END_ATTR, "#t": TTL_ATTR, "#e": EVENT_ATTR}
+        values = {
+            ":row": {"S": row.to_json()},
+            ":ts": {"N": str(row.ts)},
+            ":ttl": {"N": str(expires_at(plan, sub_tile(row.ts, plan.granularity_us)))},
+        }
+        fresh = "(attribute_not_exists(#me) OR #me <= :ts) AND attribute_not_exists(#p)"
+        attempts = [
+            ("SET #p = :row, #t = :ttl, #e = :ts", fresh + " AND (attribute_not_exists(#t) OR #t <= :ttl)", names),
+            ("SET #p = :row", fresh, {k: v for k, v in names.items() if k in ("#p", "#me")}),
+        ]
+        for expression, condition, attr_names in attempts:
+            try:
+                self.request(
+                    "UpdateItem",
+                    {
+                        "TableName": table,
+                        "Key": {KEY_ATTR: {"S": key}},
+                        "UpdateExpression": expression,
+                        "ConditionExpression": condition,
+                        "ExpressionAttributeNames": attr_names,
+                        "ExpressionAttributeValues": values
+                        if "#t" in attr_names
+                        else {":row": values[":row"], ":ts": values[":ts"]},
+                    },
+                    expected=(_CONDITION_FAILED,),
+                )
+                return True
+            except DynamoDBError:
+                continue
+        return False
+
+    def replay_tile_journal(self, view: "FeatureView", table: str) -> int:
+        """Re-apply the view's journaled pushes (idempotent) and delete the entries read."""
+        from sqlfeast.online.tiles import PushRow, plan_of
+
+        plan = plan_of(view)
+        entries = self._journal_entries(view.name)
+        if not entries:
+            return 0
+
+        rows = [item for entry in entries for item in _journal_rows(entry)]
+
+        def restore(chunk: list[dict[str, Any]]) -> None:
+            for item in chunk:
+                self.fold_push(table, plan, item[KEY_ATTR]["S"], PushRow.from_json(item["row"]["S"]))
+
+        for future in [
+            self.executor.submit(restore, rows[i : i + WRITE_BATCH]) for i in range(0, len(rows), WRITE_BATCH)
+        ]:
+            future.result()
+        self._delete_journal(entries)
+        return len(rows)
+
+    def _delete_journal(self, entries: list[dict[str, Any]]) -> None:
+        deletes = [{"view": e["view"], "entry": e["entry"]} for e in entries]
+        for future in [
+            self.executor.submit(self.batch_delete, self.journal_table, deletes[i : i + WRITE_BATCH])
+            for i in range(0, len(deletes), WRITE_BATCH)
+        ]:
+            future.result()
+
     def stored_versions(self, table: str, keys: list[str]) -> dict[str, tuple[int, int]]:
         """entity key -> (event ts, created ts) stored, for up to 100 keys (one projected read)."""
         found: dict[str, tuple[int, int]] = {}
@@ -681,9 +785,14 @@ class DynamoDBOnlineStore(OnlineStore):
 
     def read(self, requests: Iterable[ReadRequest]) -> list[dict[str, StoredRow]]:
         requests = list(requests)
-        specs = []  # per request: table, projection, decoders
+        # per request: table, projection, names, decoders (None: an aggregation view's whole item)
+        specs: list[tuple[str, str, dict[str, str], dict[str, Callable[[dict[str, Any]], Any]] | None]] = []
         pairs: list[tuple[int, str]] = []
         for i, req in enumerate(requests):
+            if req.view.is_aggregation:  # the whole item: tiles and pushed rows
+                specs.append((self.table_name(req.view.name), "", {}, None))
+                pairs.extend((i, key) for key in dict.fromkeys(req.keys))
+                continue
             names = {"#k": KEY_ATTR, "#e": EVENT_ATTR, "#c": CREATED_ATTR}
             projection = ["#k", "#e", "#c"]
             for j, feature in enumerate(req.features):
@@ -700,7 +809,10 @@ class DynamoDBOnlineStore(OnlineStore):
             for i, key in chunk:
                 table, projection, names, _ = specs[i]
                 entry = request_items.setdefault(
-                    table, {"Keys": [], "ProjectionExpression": projection, "ExpressionAttributeNames": names}
+                    table,
+                    {"Keys": [], "ProjectionExpression": projection, "ExpressionAttributeNames": names}
+                    if projection
+                    else {"Keys": []},
                 )
                 entry["Keys"].append({KEY_ATTR: {"S": key}})
             return self._batch_get(request_items)
@@ -716,10 +828,17 @@ class DynamoDBOnlineStore(OnlineStore):
                 for table, items in resp.items():
                     by_table.setdefault(table, []).extend(items)
         out: list[dict[str, StoredRow]] = []
-        for table, _, _, decoders in specs:
+        for table, _, _, decs in specs:
             found = {}
+            if decs is None:
+                for item in by_table.get(table, []):
+                    found[item[KEY_ATTR]["S"]] = StoredRow(
+                        int(item[EVENT_ATTR]["N"]) if EVENT_ATTR in item else 0, 0, {TILE_ITEM: tile_item(item)}
+                    )
+                out.append(found)
+                continue
             for item in by_table.get(table, []):
-                values = {f: dec(item[f]) if f in item else None for f, dec in decoders.items()}
+                values = {f: dec(item[f]) if f in item else None for f, dec in decs.items()}
                 found[item[KEY_ATTR]["S"]] = StoredRow(int(item[EVENT_ATTR]["N"]), int(item[CREATED_ATTR]["N"]), values)
             out.append(found)
         return out
@@ -730,6 +849,19 @@ class DynamoDBOnlineStore(OnlineStore):
         if "executor" in self.__dict__:
             self.executor.shutdown(wait=True)
             del self.__dict__["executor"]
+
+
+def tile_item(item: dict[str, Any]) -> Any:
+    """A stored item of an aggregation view (DynamoDB JSON) -> TileItem."""
+    import base64
+
+    from sqlfeast.online.tiles import I64_MIN, PushRow, TileItem
+
+    blob = item.get(TILES_ATTR)
+    tiles = base64.b64decode(blob["B"]) if blob else None
+    pushes = [PushRow.from_json(v["S"]) for k, v in item.items() if k.startswith(PUSH_PREFIX)]
+    end = int(item[MAT_END_ATTR]["N"]) if MAT_END_ATTR in item else I64_MIN
+    return TileItem(end, tiles, pushes)
 
 
 class _Lease:
@@ -1028,3 +1160,129 @@ class _DynamoWriter(BulkWriter):
         finally:
             if self.lease is not None:
                 self.lease.release()
+
+
+class _DynamoTileWriter(TileWriter):
+    """Whole items of an aggregation view under the view's lease, in BatchWriteItems of 25. Unless
+    the table was empty at the start, each 100 items are preceded by one consistent BatchGetItem
+    of the stored items, whose pushed rows at or after the end are carried into the new items;
+    once every write is acknowledged the push journal is replayed (pushes that raced a write)."""
+
+    def __init__(self, store: DynamoDBOnlineStore, view: "FeatureView", materialized_end: int, on_written):
+        super().__init__(on_written)
+        self.store, self.view, self.end = store, view, materialized_end
+        self.table = store.table_name(view.name)
+        self.lease = _Lease(store, view.name)
+        self.lease.acquire()
+        store.ensure_journal()
+        resp = store.call(
+            "scan", TableName=self.table, Limit=1, ProjectionExpression="#k", ExpressionAttributeNames={"#k": KEY_ATTR}
+        )
+        self.fresh = not resp.get("Items") and not resp.get("LastEvaluatedKey")
+        self._futures: list[Future] = []
+        self._inflight = threading.BoundedSemaphore(store.concurrency * 2)
+        self._lock = threading.Lock()
+        self.replayed = 0
+
+    def write_items(self, items: list[tuple[str, int, bytes, int]]) -> None:
+        if self.lease.lost:
+            raise OnlineStoreError(
+                f"lost the writer lease of feature view '{self.view.name}'",
+                hint="another writer took over; re-run (re-running is safe)",
+            )
+        from sqlfeast.online.tiles import MAX_ITEM_BYTES
+
+        built = []
+        for key, event, blob, expires in items:
+            if len(blob) + len(key) + 200 > MAX_ITEM_BYTES:
+                raise OnlineStoreError(
+                    f"feature view '{self.view.name}': the tiles of {key} take {len(blob) // 1024} KB, above "
+                    "DynamoDB's 400 KB item limit",
+                    hint="use a coarser granularity or shorter windows",
+                )
+            built.append(
+                {
+                    KEY_ATTR: {"S": key},
+                    EVENT_ATTR: {"N": str(event)},
+                    CREATED_ATTR: {"N": "0"},
+                    TTL_ATTR: {"N": str(expires)},
+                    MAT_END_ATTR: {"N": str(self.end)},
+                    TILES_ATTR: {"B": blob},
+                }
+            )
+        step = READ_BATCH if not self.fresh else WRITE_BATCH
+        for i in range(0, len(built), step):
+            self._submit(partial(self._write, built[i : i + step]))
+
+    def _submit(self, fn: Callable[[], None]) -> None:
+        self._inflight.acquire()
+        future = self.store.executor.submit(fn)
+        future.add_done_callback(lambda f: self._inflight.release())
+        with self._lock:
+            self._futures.append(future)
+        failed = [f for f in self._futures if f.done() and f.exception() is not None]
+        if failed:
+            raise failed[0].exception()  # type: ignore[misc]
+
+    def _write(self, chunk: list[dict[str, Any]]) -> None:
+        if not self.fresh:
+            self._carry_pushes(chunk)
+        for i in range(0, len(chunk), WRITE_BATCH):
+            self.store.batch_write(self.table, chunk[i : i + WRITE_BATCH])
+        with self._lock:
+            self.result.written += len(chunk)
+        self.on_written(len(chunk))
+
+    def _carry_pushes(self, chunk: list[dict[str, Any]]) -> None:
+        from sqlfeast.online.tiles import PushRow, expires_at, plan_of, sub_tile
+
+        plan = plan_of(self.view)
+        by_key = {item[KEY_ATTR]["S"]: item for item in chunk}
+        spec = {"Keys": [{KEY_ATTR: {"S": k}} for k in by_key], "ConsistentRead": True}
+        for response in self.store._batch_get({self.table: spec}):
+            for stored in response.get(self.table, []):
+                item = by_key.get(stored[KEY_ATTR]["S"])
+                if item is None:
+                    continue
+                for name, value in stored.items():
+                    if not name.startswith(PUSH_PREFIX):
+                        continue
+                    row = PushRow.from_json(value["S"])
+                    if row.ts < self.end:
+                        continue  # the warehouse covers it now
+                    item[name] = value
+                    ttl = expires_at(plan, sub_tile(row.ts, plan.granularity_us))
+                    if ttl > int(item[TTL_ATTR]["N"]):
+                        item[TTL_ATTR] = {"N": str(ttl)}
+                    if row.ts > int(item[EVENT_ATTR]["N"]):
+                        item[EVENT_ATTR] = {"N": str(row.ts)}
+
+    def _wait(self) -> None:
+        with self._lock:
+            pending = list(self._futures)
+        for future in pending:
+            future.result()
+
+    def flush(self) -> WriteResult:
+        self._wait()
+        if self.lease.lost:
+            raise OnlineStoreError(
+                f"lost the writer lease of feature view '{self.view.name}'",
+                hint="another writer took over; re-run (re-running is safe)",
+            )
+        self.replayed += self.store.replay_tile_journal(self.view, self.table)
+        return self.result
+
+    def close(self) -> None:
+        try:
+            with self._lock:
+                pending = list(self._futures)
+            for future in pending:
+                future.cancel()
+            for future in pending:
+                try:
+                    future.result()
+                except BaseException:
+                    pass
+        finally:
+            self.lease.release()

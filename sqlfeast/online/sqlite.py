@@ -20,10 +20,13 @@ from sqlfeast.core.types import parse_type
 from sqlfeast.errors import OnlineStoreError
 from sqlfeast.online.base import (
     META_VIEW,
+    TILE_ITEM,
     BulkWriter,
     OnlineStore,
     ReadRequest,
     StoredRow,
+    TileWriter,
+    WriteResult,
     decode_registry_snapshot,
     prepare_rows,
 )
@@ -76,10 +79,13 @@ class SQLiteOnlineStore(OnlineStore):
 
     # lifecycle -------------------------------------------------------------------------------
     def create_table(self, view: "FeatureView") -> None:
+        # An aggregation view's rows also hold the materialized end and the tiles blob; payload
+        # is then the JSON object of pushed rows (identity -> row).
+        extra = ", mat_end INTEGER, tiles BLOB" if view.is_aggregation else ""
         self.con.execute(
             f"CREATE TABLE IF NOT EXISTS {_q(self.table_name(view.name))} ("
             "entity_key TEXT PRIMARY KEY, event_ts INTEGER NOT NULL, created_ts INTEGER NOT NULL, "
-            "expire_at INTEGER, payload TEXT NOT NULL)"
+            f"expire_at INTEGER, payload TEXT NOT NULL{extra})"
         )
 
     def table_identity(self, view_name: str) -> str | None:
@@ -129,6 +135,9 @@ class SQLiteOnlineStore(OnlineStore):
     def read(self, requests: Iterable[ReadRequest]) -> list[dict[str, StoredRow]]:
         out: list[dict[str, StoredRow]] = []
         for req in requests:
+            if req.view.is_aggregation:
+                out.append(self._read_tiles(req))
+                continue
             table = self.table_name(req.view.name)
             decoders = {f.name: decoder(parse_type(f.type)) for f in req.view.features if f.name in req.features}
             found: dict[str, StoredRow] = {}
@@ -155,6 +164,87 @@ class SQLiteOnlineStore(OnlineStore):
                 raise OnlineStoreError(f"SQLite online store: {err}") from None
             out.append(found)
         return out
+
+    def _read_tiles(self, req: ReadRequest) -> dict[str, StoredRow]:
+        from sqlfeast.online.tiles import PushRow, TileItem
+
+        table = self.table_name(req.view.name)
+        keys = list(dict.fromkeys(req.keys))
+        found: dict[str, StoredRow] = {}
+        try:
+            for i in range(0, len(keys), _READ_CHUNK):
+                chunk = keys[i : i + _READ_CHUNK]
+                rows = self.con.execute(
+                    f"SELECT entity_key, event_ts, mat_end, tiles, payload FROM {_q(table)} "
+                    f"WHERE entity_key IN ({','.join('?' * len(chunk))})",
+                    chunk,
+                ).fetchall()
+                for key, event, mat_end, tiles, payload in rows:
+                    pushes = [PushRow.from_json(v) for v in json.loads(payload).values()]
+                    item = TileItem(int(mat_end), bytes(tiles) if tiles is not None else None, pushes)
+                    found[key] = StoredRow(event, 0, {TILE_ITEM: item})
+        except sqlite3.OperationalError as err:
+            raise self._error(err, table) from None
+        return found
+
+    def _error(self, err: sqlite3.Error, table: str) -> OnlineStoreError:
+        if "no such table" in str(err) or "no such column" in str(err):
+            return OnlineStoreError(f"online table '{table}' does not exist", hint="run 'sqlfeast apply' first")
+        return OnlineStoreError(f"SQLite online store: {err}")
+
+    def tile_writer(
+        self, view: "FeatureView", materialized_end: int, on_written: Callable[[int], None] | None = None
+    ) -> TileWriter:
+        return _SQLiteTileWriter(self, view, materialized_end, on_written)
+
+    def push_tiles(self, view: "FeatureView", rows: list[tuple[str, Any]]) -> WriteResult:
+        """One transaction: read the items of the pushed keys, add each row not older than the
+        item's materialized end under its identity, write them back."""
+        from sqlfeast.online.tiles import I64_MIN, expires_at, plan_of, sub_tile
+
+        plan = plan_of(view)
+        table = _q(self.table_name(view.name))
+        result = WriteResult()
+        keys = list(dict.fromkeys(k for k, _ in rows))
+        con = self.con
+        try:
+            con.execute("BEGIN IMMEDIATE")
+            have: dict[str, list[Any]] = {}
+            for i in range(0, len(keys), _READ_CHUNK):
+                chunk = keys[i : i + _READ_CHUNK]
+                for key, event, mat_end, expire, payload in con.execute(
+                    f"SELECT entity_key, event_ts, mat_end, expire_at, payload FROM {table} "
+                    f"WHERE entity_key IN ({','.join('?' * len(chunk))})",
+                    chunk,
+                ):
+                    have[key] = [event, mat_end, expire, json.loads(payload), False]
+            for key, row in rows:
+                entry = have.get(key)
+                if entry is None:
+                    entry = have[key] = [row.ts, I64_MIN, 0, {}, True]
+                if row.ts < entry[1] or entry[3].get(row.identity) == row.to_json():
+                    result.skipped += 1  # covered by the warehouse, or this very row again
+                    continue
+                entry[3][row.identity] = row.to_json()
+                entry[0] = max(entry[0], row.ts)
+                entry[2] = max(entry[2] or 0, expires_at(plan, sub_tile(row.ts, plan.granularity_us)))
+                entry[4] = True
+                result.written += 1
+            params = [
+                (key, e[0], e[1], e[2], json.dumps(e[3], separators=(",", ":"))) for key, e in have.items() if e[4]
+            ]
+            con.executemany(
+                f"INSERT INTO {table} (entity_key, event_ts, created_ts, expire_at, payload, mat_end, tiles) "
+                "VALUES (?, ?, 0, ?, ?, ?, NULL) ON CONFLICT(entity_key) DO UPDATE SET "
+                "event_ts = excluded.event_ts, expire_at = excluded.expire_at, payload = excluded.payload",
+                [(k, ev, exp, payload, me) for k, ev, me, exp, payload in params],
+            )
+            con.execute("COMMIT")
+        except sqlite3.Error as err:
+            if con.in_transaction:
+                con.execute("ROLLBACK")
+            raise self._error(err, self.table_name(view.name)) from None
+        return result
 
     def close(self) -> None:
         con = getattr(self._local, "con", None)
@@ -210,3 +300,53 @@ class _SQLiteWriter(BulkWriter):
         self.result.written += written
         self.result.skipped += len(rows) - written
         self.on_written(len(rows))
+
+
+class _SQLiteTileWriter(TileWriter):
+    """Whole items, one transaction a batch: pushed rows at or after the end are carried over."""
+
+    def __init__(self, store: SQLiteOnlineStore, view: "FeatureView", materialized_end: int, on_written):
+        super().__init__(on_written)
+        self.store, self.view, self.end = store, view, materialized_end
+        self.table = _q(store.table_name(view.name))
+
+    def write_items(self, items: list[tuple[str, int, bytes, int]]) -> None:
+        from sqlfeast.online.tiles import PushRow, expires_at, plan_of, sub_tile
+
+        plan = plan_of(self.view)
+        con = self.store.con
+        try:
+            con.execute("BEGIN IMMEDIATE")
+            pushes: dict[str, str] = {}
+            keys = [item[0] for item in items]
+            for i in range(0, len(keys), _READ_CHUNK):
+                chunk = keys[i : i + _READ_CHUNK]
+                for key, payload in con.execute(
+                    f"SELECT entity_key, payload FROM {self.table} WHERE entity_key IN ({','.join('?' * len(chunk))})"
+                    " AND payload != '{}'",
+                    chunk,
+                ):
+                    pushes[key] = payload
+            params = []
+            for key, event, blob, expires in items:
+                payload = "{}"
+                if key in pushes:
+                    kept = {k: v for k, v in json.loads(pushes[key]).items() if PushRow.from_json(v).ts >= self.end}
+                    for v in kept.values():
+                        row = PushRow.from_json(v)
+                        event = max(event, row.ts)
+                        expires = max(expires, expires_at(plan, sub_tile(row.ts, plan.granularity_us)))
+                    payload = json.dumps(kept, separators=(",", ":"))
+                params.append((key, event, expires, payload, self.end, blob))
+            con.executemany(
+                f"INSERT OR REPLACE INTO {self.table} "
+                "(entity_key, event_ts, created_ts, expire_at, payload, mat_end, tiles) VALUES (?, ?, 0, ?, ?, ?, ?)",
+                params,
+            )
+            con.execute("COMMIT")
+        except sqlite3.Error as err:
+            if con.in_transaction:
+                con.execute("ROLLBACK")
+            raise self.store._error(err, self.store.table_name(self.view.name)) from None
+        self.result.written += len(items)
+        self.on_written(len(items))

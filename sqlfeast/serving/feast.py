@@ -95,8 +95,13 @@ def view_push_source(view) -> Any:
     schema[view.timestamp] = "timestamp"
     if view.created_timestamp:
         schema[view.created_timestamp] = "timestamp"
-    for feature in view.features:
-        schema[feature.name] = feature.type
+    if view.is_aggregation:  # its rows are the aggregated columns, folded into tiles
+        for agg in view.aggregations:
+            if agg.column:
+                schema[agg.column] = (view.columns or {}).get(agg.column) or "unknown"
+    else:
+        for feature in view.features:
+            schema[feature.name] = feature.type
     return PushSource(name=view.name, schema=schema, feature_views=[view.name], timestamp=view.timestamp)
 
 

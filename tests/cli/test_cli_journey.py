@@ -129,6 +129,24 @@ def test_readme_journey_on_a_terminal(tmp_path):
     assert values["conv_rate"] == [pytest.approx(expected_rate)]
     assert values["current_balance"] == [pytest.approx(expected_balance)]
     assert values["conv_rate__status"] == ["PRESENT"]
+    # The aggregation view online: tiles combined for the windows ending now.
+    windows = json.loads(
+        ok(
+            sqlfeast(
+                "get-online",
+                "-f",
+                "driver_trip_windows",
+                "-e",
+                "driver_id=1001",
+                "-e",
+                "driver_id=9",
+                "--status",
+                cwd=root,
+            )
+        )
+    )
+    assert windows["stats_rows_1d__status"] == ["PRESENT", "NOT_FOUND"] and windows["stats_rows_1d"][1] == 0
+    assert windows["stats_rows_1d"][0] > 0 and windows["last_conv_6h"][0] is not None
 
     port = free_port()
     serve = [*sqlfeast_command(), "serve", "--port", str(port), "--registry-refresh", "0"]

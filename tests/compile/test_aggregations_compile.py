@@ -151,9 +151,10 @@ def test_aggregation_view_compiles_with_output_types(tmp_path):
             "models/orders.sql:4: 'granularity' applies only to a view with 'aggregations:'",
         ),
         (
-            "online: true\naggregations:\n  n: {function: count, window: 1d}\n",
-            "driver_id, ts",
-            "models/orders.sql:4: aggregation views are computed offline only",
+            "granularity: 1m\nonline: true\naggregations:\n  n: {function: count_distinct, column: label, window: 30d}\n",
+            "driver_id, ts, label",
+            "models/orders.sql:4: online, aggregation view 'orders' keeps up to 86402 sub-tiles of 1m per entity: "
+            "up to 13922 KB, above DynamoDB's 400 KB item limit (use granularity: 1h or coarser",
         ),
         (
             "aggregations:\n  n: {function: count, window: 1d}\n",
@@ -183,6 +184,21 @@ def test_cli_compile_error_exits_1_and_changes_nothing(tmp_path):
         "1 error found",
     ]
     assert (root / "target" / "registry.json").read_text() == before
+
+
+def test_apply_refuses_an_online_view_whose_tiles_cannot_fit_and_changes_nothing(tmp_path):
+    root = make_project(tmp_path / "p", {"orders.sql": GOOD}, schema=AGG_SCHEMA)
+    run = [sys.executable, "-m", "sqlfeast", "--project-dir", str(root)]
+    assert subprocess.run([*run, "apply"], capture_output=True, text=True).returncode == 0
+    applied = (root / "target" / "applied_registry.json").read_text()
+    text = (root / "models" / "orders.sql").read_text()
+    (root / "models" / "orders.sql").write_text(text.replace("granularity: 1h", "granularity: 1s\nonline: true"))
+    proc = subprocess.run([*run, "apply"], capture_output=True, text=True)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    first = proc.stderr.splitlines()[0]
+    assert first.startswith("models/orders.sql:") and "above DynamoDB's 400 KB item limit" in first, proc.stderr
+    assert "(use granularity: 2h or coarser" in first
+    assert (root / "target" / "applied_registry.json").read_text() == applied
 
 
 def test_example_project_trains_on_its_aggregation_view(example_project):
@@ -235,3 +251,28 @@ def test_golden_snowflake_aggregate_sql():
     assert sql + "\n" == path.read_text(), f"{path} differs; rerun with SQLFEAST_UPDATE_GOLDEN=1 and review"
     tree = sqlglot.parse_one(path.read_text(), read="snowflake")
     assert tree.find(exp.Group) is not None and "CONVERT_TIMEZONE" in sql and "DATEADD" in sql
+
+
+def test_thirty_days_at_one_hour_with_all_eight_functions_fits_one_item():
+    from sqlfeast.compile.aggregations import check_online_size
+    from sqlfeast.core.spec import Aggregation, FeatureView
+    from sqlfeast.core.tiles import MAX_ITEM_BYTES, plan_of
+
+    day = 86400
+    aggs = [
+        Aggregation("orders_7d", "count", 7 * day),
+        Aggregation("amount_sum_7d", "sum", 7 * day, "amount"),
+        Aggregation("amount_avg_30d", "avg", 30 * day, "amount"),
+        Aggregation("amount_max_1d", "max", day, "amount"),
+        Aggregation("amount_min_30d", "min", 30 * day, "amount"),
+        Aggregation("amount_std_30d", "stddev", 30 * day, "amount"),
+        Aggregation("last_amount_30d", "last", 30 * day, "amount"),
+        Aggregation("stores_30d", "count_distinct", 30 * day, "store_id"),
+    ]
+    v = FeatureView(
+        "customer_orders", ["customer"], ["customer_id"], "ordered_at", [], online=True,
+        columns={"amount": "double", "store_id": "bigint"}, aggregations=aggs, granularity_seconds=3600,
+    )  # fmt: skip
+    assert check_online_size(v, "models/customer_orders.sql", {}) == []
+    plan = plan_of(v)
+    assert plan.max_sub_tiles == 2 * 721 and plan.max_item_bytes() <= MAX_ITEM_BYTES

@@ -53,7 +53,8 @@ def test_example_project_online_equals_latest_warehouse_rows(project, target):
     with FeatureStore(root, target=target) as fs:
         fs.apply()
         results = fs.materialize("2000-01-01", "2100-01-01", quiet=True)
-        assert {r.view for r in results} == {"driver_hourly_stats", "customer_profile"}
+        assert {r.view for r in results} == {"driver_hourly_stats", "customer_profile", "driver_trip_windows"}
+        assert [r.tiles for r in results if r.view == "driver_trip_windows"] == [True]  # tiles/test_tiles_*
         for view_name, file, key in [
             ("driver_hourly_stats", "driver_stats", "driver_id"),
             ("customer_profile", "customer_profile", "customer_id"),

@@ -66,7 +66,11 @@ def test_materialize_endpoints_run_jobs(tmp_path):
         assert [v["view"] for v in r.json()["feature_views"]] == ["driver_hourly_stats"]
         r = httpx.post(server.url + "/materialize-incremental", json={"end_ts": "2020-03-01T00:00:00"}, timeout=120)
         assert r.status_code == 200, r.text
-        assert {v["view"] for v in r.json()["feature_views"]} == {"driver_hourly_stats", "customer_profile"}
+        assert {v["view"] for v in r.json()["feature_views"]} == {
+            "driver_hourly_stats",
+            "customer_profile",
+            "driver_trip_windows",
+        }
         r = httpx.post(
             server.url + "/materialize",
             json={"start_ts": "2020-01-01", "end_ts": "2020-02-01", "feature_views": ["nope"]},

@@ -62,8 +62,9 @@ def expected(root, features, entities: dict, full: bool = False) -> dict:
         },
         {"features": ["customer_profile"], "entities": {"customer_id": list(range(1990, 2090))}},
         {"features": ["driver_hourly_stats:conv_rate"], "entities": {"driver_id": []}},
+        {"features": ["driver_trip_windows", "driver_hourly_stats:conv_rate"], "entities": {"driver_id": [1001, 9]}},
     ],
-    ids=["one", "two-views", "service-full-names", "hundred", "no-rows"],
+    ids=["one", "two-views", "service-full-names", "hundred", "no-rows", "aggregation-view"],
 )
 def test_answers_equal_online_client(served, http, body):
     r = http.post(GET, json=body)

@@ -1,0 +1,113 @@
+{#
+  aggregate_tiles(view): the partial aggregates of an online aggregation view, one row per
+  entity and sub-tile, for the rows with lower <= ts < end. A tile of g microseconds is cut in
+  two sub-tiles: its first instant (key 2*i) and the rest (key 2*i + 1).
+
+  Called from sqlfeast/offline/tiles.py with
+    view = {sql, keys: [{view, entity}], ts, ts_type, created, created_type, columns: [name],
+            lower, upper (none), end (ISO text, naive UTC), granularity_us,
+            stats: [{sum, sum_type, sumsq, minmax, last, distinct}] (one per column)}
+  The result has the join keys (named as the view names them), "__tile" (the sub-tile key),
+  "__n" (rows), "__maxts" (latest ts, microseconds) and per column j "__nn<j>" (non-NULL
+  values), and as asked "__s<j>", "__q<j>" (sum of squares), "__lo<j>", "__hi<j>", "__last<j>"
+  (the value of the row with the latest ts, then created; NULL included) and "__d<j>" (the
+  distinct non-NULL values as a list), ordered by the keys and "__tile". Uses agg_event_rows and
+  agg_order_key from aggregate_join.sql.
+#}
+{% macro aggregate_tiles(view) -%}
+{{ adapter.dispatch('aggregate_tiles')(view) }}
+{%- endmacro %}
+
+{% macro duckdb__aggregate_tiles(view) -%}
+{%- set g = view.granularity_us | int -%}
+with "__ae" as (
+{{ agg_event_rows(view) }}
+), "__at" as (
+    select *, epoch_us("__ts") as "__us" from "__ae" where "__ts" < {{ pit_ts_literal(view.end) }}
+)
+select
+{%- for k in view['keys'] %}
+    {{ ('__k' ~ loop.index0) | quote }} as {{ k.view | quote }},
+{%- endfor %}
+    2 * ("__us" // {{ g }}) + case when "__us" % {{ g }} = 0 then 0 else 1 end as "__tile",
+    count(*) as "__n",
+    max("__us") as "__maxts"
+{%- for c in view.columns %}
+{%- set j = loop.index0 -%}
+{%- set col = ('__c' ~ j) | quote -%}
+{%- set st = view.stats[j] %},
+    count({{ col }}) as {{ ('__nn' ~ j) | quote }}
+{%- if st.sum %},
+    CAST(sum({{ col }}) AS {{ st.sum_type }}) as {{ ('__s' ~ j) | quote }}
+{%- endif %}
+{%- if st.sumsq %},
+    sum(CAST({{ col }} AS DOUBLE) * CAST({{ col }} AS DOUBLE)) as {{ ('__q' ~ j) | quote }}
+{%- endif %}
+{%- if st.minmax %},
+    min({{ col }}) as {{ ('__lo' ~ j) | quote }},
+    max({{ col }}) as {{ ('__hi' ~ j) | quote }}
+{%- endif %}
+{%- if st.last %},
+    arg_max_null({{ col }}, {{ agg_order_key(view) }}) as {{ ('__last' ~ j) | quote }}
+{%- endif %}
+{%- if st.distinct %},
+    list(distinct {{ col }}) filter (where {{ col }} is not null) as {{ ('__d' ~ j) | quote }}
+{%- endif %}
+{%- endfor %}
+from "__at"
+group by all
+order by {% for k in view['keys'] %}{{ ('__k' ~ loop.index0) | quote }}, {% endfor %}"__tile"
+{%- endmacro %}
+
+{#- Portable SQL (Snowflake and others): epoch microseconds by DATE_PART, the last value as the
+    first row by ts desc, created desc, distinct values by ARRAY_AGG(DISTINCT). #}
+{% macro default__aggregate_tiles(view) -%}
+{%- set g = view.granularity_us | int -%}
+with "__ae" as (
+{{ agg_event_rows(view) }}
+), "__at" as (
+    select "__ae".*, CAST(DATE_PART(epoch_microsecond, "__ts") AS BIGINT) as "__us"
+    from "__ae" where "__ts" < {{ pit_ts_literal(view.end) }}
+), "__ak" as (
+    select "__at".*,
+           2 * FLOOR("__us" / {{ g }}) + case when MOD("__us", {{ g }}) = 0 then 0 else 1 end as "__tile"
+    from "__at"
+), "__ar" as (
+    select "__ak".*, row_number() over (
+        partition by {% for k in view['keys'] %}{{ ('__k' ~ loop.index0) | quote }}, {% endfor %}"__tile"
+        order by "__ts" desc, "__cr" desc nulls last) as "__rn"
+    from "__ak"
+)
+select
+{%- for k in view['keys'] %}
+    {{ ('__k' ~ loop.index0) | quote }} as {{ k.view | quote }},
+{%- endfor %}
+    CAST("__tile" AS BIGINT) as "__tile",
+    count(*) as "__n",
+    max("__us") as "__maxts"
+{%- for c in view.columns %}
+{%- set j = loop.index0 -%}
+{%- set col = ('__c' ~ j) | quote -%}
+{%- set st = view.stats[j] %},
+    count({{ col }}) as {{ ('__nn' ~ j) | quote }}
+{%- if st.sum %},
+    CAST(sum({{ col }}) AS {{ st.sum_type }}) as {{ ('__s' ~ j) | quote }}
+{%- endif %}
+{%- if st.sumsq %},
+    sum(CAST({{ col }} AS DOUBLE) * CAST({{ col }} AS DOUBLE)) as {{ ('__q' ~ j) | quote }}
+{%- endif %}
+{%- if st.minmax %},
+    min({{ col }}) as {{ ('__lo' ~ j) | quote }},
+    max({{ col }}) as {{ ('__hi' ~ j) | quote }}
+{%- endif %}
+{%- if st.last %},
+    max(case when "__rn" = 1 then {{ col }} end) as {{ ('__last' ~ j) | quote }}
+{%- endif %}
+{%- if st.distinct %},
+    ARRAY_AGG(DISTINCT {{ col }}) as {{ ('__d' ~ j) | quote }}
+{%- endif %}
+{%- endfor %}
+from "__ar"
+group by {% for k in view['keys'] %}{{ ('__k' ~ loop.index0) | quote }}, {% endfor %}"__tile"
+order by {% for k in view['keys'] %}{{ ('__k' ~ loop.index0) | quote }}, {% endfor %}"__tile"
+{%- endmacro %}

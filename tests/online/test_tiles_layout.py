@@ -1,0 +1,121 @@
+"""The tile item layout: the worst case of 30 days at 1h with all eight functions fits one
+DynamoDB item (AWS DynamoDB Local enforces the 400 KB limit), the TTL attribute is set and
+enabled, and count_distinct is exact while sub-tiles are small and within its stated bound of
+three standard errors otherwise."""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+
+import pytest
+
+from sqlfeast.core.spec import Aggregation
+from sqlfeast.online.dynamodb import DynamoDBOnlineStore
+from sqlfeast.online.sqlite import SQLiteOnlineStore
+from sqlfeast.online.tiles import HLL_RSE, SPARSE_MAX, TileBuilder, distinct_count, plan_of, value_hash
+from tests.online.conftest import dynamodb_settings
+from tests.online.tiles_helpers import HOUR, TileStore, tile_view
+
+DAY = 86400
+ISSUE_AGGS = [
+    Aggregation("orders_7d", "count", 7 * DAY, None, "bigint"),
+    Aggregation("amount_sum_7d", "sum", 7 * DAY, "amount", "double"),
+    Aggregation("amount_avg_30d", "avg", 30 * DAY, "amount", "double"),
+    Aggregation("amount_max_1d", "max", DAY, "amount", "double"),
+    Aggregation("amount_min_30d", "min", 30 * DAY, "amount", "double"),
+    Aggregation("amount_std_30d", "stddev", 30 * DAY, "amount", "double"),
+    Aggregation("last_amount_30d", "last", 30 * DAY, "amount", "double"),
+    Aggregation("stores_30d", "count_distinct", 30 * DAY, "qty", "bigint"),
+]
+
+
+@pytest.fixture(params=["sqlite", "dynamodb_local"])
+def online_store(request, tmp_path, unique_project):
+    if request.param == "sqlite":
+        store = SQLiteOnlineStore(unique_project, tmp_path / "online.db")
+    else:
+        store = DynamoDBOnlineStore(
+            unique_project, dynamodb_settings(request.getfixturevalue("dynamodb_local_endpoint"))
+        )
+    yield store
+    store.close()
+
+
+def test_the_fullest_item_of_thirty_days_at_one_hour_fits(online_store, tmp_path):
+    """One entity with rows on every tile boundary and inside every tile, 17 distinct values in
+    each sub-tile (every sketch a HyperLogLog): the largest item the declaration allows."""
+    end = dt.datetime.now(dt.UTC).replace(tzinfo=None, minute=0, second=0, microsecond=0) + dt.timedelta(minutes=31)
+    first = end.replace(minute=0) - 30 * DAY * dt.timedelta(seconds=1)
+    view = tile_view(ISSUE_AGGS)
+    ts = TileStore(view, [], online_store, tmp_path)
+    ts.warehouse.con.execute(
+        f"""insert into "src_orders"
+        select 1, t + to_microseconds(off), NULL, (h * 17 + v) * 1.25, h * 100 + v, 's'
+        from (select ?::TIMESTAMP + to_hours(h) as t, h from range(0, 721) r(h)) tiles,
+             (select 0 as off union all select 1800000000) offsets,
+             (select v from range(0, {SPARSE_MAX + 1}) s(v)) vals
+        where t + to_microseconds(off) < ?::TIMESTAMP""",
+        [first, end],
+    )
+    result = ts.materialize(end)
+    assert result.written == 1 and result.rows == 2 * 721
+    at = end.replace(minute=0)
+    names = [a.name for a in ISSUE_AGGS]
+    online = ts.online_values([1], at, names).to_dict()
+    offline = ts.offline([1], at, names)[0]
+    for name in names:
+        if name == "stores_30d":
+            assert abs(online[name][0] - offline[name]) <= 3 * HLL_RSE * offline[name], (online[name], offline[name])
+        elif isinstance(offline[name], float):
+            assert online[name][0] == pytest.approx(offline[name], rel=1e-9), name
+        else:
+            assert online[name][0] == offline[name], name
+
+
+def test_ttl_attribute_expires_the_item_once_no_window_reaches_its_newest_tile(
+    dynamodb_local_endpoint, unique_project, tmp_path
+):
+    store = DynamoDBOnlineStore(unique_project, dynamodb_settings(dynamodb_local_endpoint))
+    try:
+        view = tile_view([Aggregation("n", "count", 2 * 3600, None, "bigint")])
+        newest = dt.datetime.now(dt.UTC).replace(tzinfo=None, minute=0, second=0, microsecond=0) + dt.timedelta(
+            minutes=5
+        )
+        rows = [{"k1": 3, "event_timestamp": newest, "created": None, "amount": 1.0, "qty": 1, "store": "a"}]
+        ts = TileStore(view, rows, store, tmp_path)
+        ts.materialize(newest + dt.timedelta(minutes=1))
+        table = store.table_name(view.name)
+        ttl = store.call("describe_time_to_live", TableName=table)["TimeToLiveDescription"]
+        assert ttl["TimeToLiveStatus"] in ("ENABLED", "ENABLING") and ttl["AttributeName"] == "_ttl"
+        item = store.call("get_item", TableName=table, Key={"entity_key": {"S": "k1=3"}})["Item"]
+        tile_end = newest.replace(minute=0) + HOUR
+        expected = int((tile_end - dt.datetime(1970, 1, 1)).total_seconds()) + 2 * 3600 + 1
+        assert int(item["_ttl"]["N"]) == expected
+        # The last read that still counts the row is just before the TTL; after it, nothing.
+        last_read = dt.datetime(1970, 1, 1) + dt.timedelta(seconds=expected - 1)
+        assert ts.online_values([3], last_read - dt.timedelta(seconds=1), ["n"]).to_dict()["n"] == [1]
+        assert ts.online_values([3], last_read + dt.timedelta(seconds=1), ["n"]).to_dict()["n"] == [0]
+    finally:
+        store.close()
+
+
+def test_count_distinct_is_exact_for_small_sub_tiles_and_within_three_standard_errors_past_them():
+    view = tile_view([Aggregation("d", "count_distinct", 48 * 3600, "qty", "bigint")])
+    plan = plan_of(view)
+    rnd = random.Random(1)
+    for cardinality, per_tile in [(12, 3), (300, SPARSE_MAX), (300, 40), (5000, 200), (40000, 2000), (200000, 9000)]:
+        builder = TileBuilder(plan)
+        truth: set[int] = set()
+        for key in range(48):
+            values = {rnd.randrange(cardinality) for _ in range(per_tile)}
+            truth |= values
+            hashes = {value_hash({"N": str(v)}) for v in values}
+            builder.add(2 * key + 1, len(values), key, [{"nn": len(values), "d": hashes}])
+        sketches = [builder.cols[0]["d"][i] for i in range(48)]
+        got = distinct_count(sketches, set())
+        exact = all(s[0] == 0 for s in sketches)  # every sub-tile kept its hashes
+        if exact:
+            assert got == len(truth), (cardinality, per_tile)
+        else:
+            assert abs(got - len(truth)) <= 3 * HLL_RSE * len(truth), (cardinality, per_tile, got, len(truth))

@@ -1,0 +1,93 @@
+"""The invariant of online aggregation views: read at a tile boundary T, every aggregate equals
+the offline value of the entity row (k, T); on SQLite and on the DynamoDB-compatible servers
+(moto and AWS DynamoDB Local). Also: re-materializing converges, NOT_FOUND counts 0, and
+between boundaries the documented rule holds (T - W <= ts < T + G)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+
+import pytest
+
+from sqlfeast.online.client import NOT_FOUND, PRESENT
+from sqlfeast.online.dynamodb import DynamoDBOnlineStore
+from sqlfeast.online.sqlite import SQLiteOnlineStore
+from tests.online.conftest import dynamodb_settings
+from tests.online.tiles_helpers import BASE, HOUR, TileStore, aggregations, events, same, tile_view
+
+
+@pytest.fixture(params=["sqlite", "moto", "dynamodb_local"])
+def online_store(request, tmp_path, unique_project):
+    if request.param == "sqlite":
+        store = SQLiteOnlineStore(unique_project, tmp_path / "online.db")
+    else:
+        fixture = "dynamodb_endpoint" if request.param == "moto" else "dynamodb_local_endpoint"
+        store = DynamoDBOnlineStore(unique_project, dynamodb_settings(request.getfixturevalue(fixture)))
+    yield store
+    store.close()
+
+
+def check_parity(ts: TileStore, keys: list[int], at: dt.datetime, names: list[str]) -> None:
+    offline = ts.offline(keys, at, names)
+    online = ts.online_values(keys, at, names).to_dict()
+    for i, k in enumerate(keys):
+        for name in names:
+            assert same(online[name][i], offline[i][name]), (k, at, name, online[name][i], offline[i][name])
+
+
+def test_parity_at_tile_boundaries(online_store, tmp_path):
+    aggs = aggregations()
+    names = [a.name for a in aggs]
+    rows = events(seed=7)
+    ts = TileStore(tile_view(aggs), rows, online_store, tmp_path)
+    keys = list(range(14))  # 12 with events, 2 never seen
+    rnd = random.Random(3)
+    for hour in (24, 25, 37, 50, 59):
+        boundary = BASE + HOUR * hour
+        # Materialized past the boundary: rows at T itself are in, later ones must not count.
+        end = boundary + dt.timedelta(microseconds=rnd.choice([1, 1, 1_000_000, 1_800_000_000]))
+        ts.materialize(end)
+        check_parity(ts, keys, boundary, names)
+
+
+def test_rematerializing_converges_and_empty_entities_count_zero(online_store, tmp_path):
+    aggs = aggregations((3600, 24 * 3600))
+    names = [a.name for a in aggs]
+    ts = TileStore(tile_view(aggs), events(seed=11, keys=5), online_store, tmp_path)
+    boundary = BASE + HOUR * 30
+    first = ts.materialize(boundary + dt.timedelta(minutes=5))
+    again = ts.materialize(boundary + dt.timedelta(minutes=5))
+    assert first.written == again.written > 0
+    check_parity(ts, list(range(5)), boundary, names)
+    response = ts.online_values([99], boundary, names)
+    values = response.to_dict()
+    assert values["rows_3600"] == [0] and values["count_distinct_store_3600"] == [0]
+    assert values["sum_amount_3600"] == [None] and values["last_store_86400"] == [None]
+    assert set(s for col in response.statuses.values() for s in col) == {NOT_FOUND}
+
+
+def test_between_boundaries_the_window_starts_at_the_boundary_and_takes_the_current_tile(online_store, tmp_path):
+    from sqlfeast.core.spec import Aggregation
+
+    aggs = [Aggregation("n", "count", 2 * 3600, None, "bigint"), Aggregation("s", "sum", 2 * 3600, "qty", "bigint")]
+    t0 = BASE + HOUR * 10
+    rows = [
+        {"k1": 1, "event_timestamp": t, "created": None, "amount": 1.0, "qty": q, "store": "a"}
+        for t, q in [
+            (t0 - 2 * HOUR, 1),  # T - W: in at T, and in throughout the next tile
+            (t0 - 2 * HOUR + dt.timedelta(minutes=10), 2),
+            (t0, 4),  # T itself
+            (t0 + dt.timedelta(minutes=20), 8),  # after T in the current tile
+            (t0 + HOUR, 16),  # the next boundary
+        ]
+    ]
+    ts = TileStore(tile_view(aggs), rows, online_store, tmp_path)
+    ts.materialize(t0 + dt.timedelta(minutes=50))  # the reach: tiles from T - W on; the row at T + G is later
+    at = ts.online_values([1], t0, ["n", "s"])
+    assert at.to_dict()["s"] == [1 + 2 + 4] and at.statuses["n"] == [PRESENT]
+    # 30 minutes past T: the window still starts at T - W (not t - W) and takes the tile [T, T + G) whole.
+    mid = ts.online_values([1], t0 + dt.timedelta(minutes=30), ["n", "s"]).to_dict()
+    assert mid["s"] == [1 + 2 + 4 + 8] and mid["n"] == [4]
+    # Offline at t = T + 30 min, [t - 2h, t] leaves out both rows of the tile at T - W.
+    assert ts.offline([1], t0 + dt.timedelta(minutes=30), ["s"])[0]["s"] == 4 + 8
