@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Self
 
 from sqlfeast.core.types import parse_type
 from sqlfeast.errors import OnlineRowsError, OnlineStoreError, RegistrySnapshotError, RetrievalError
@@ -378,7 +378,27 @@ _EPOCH = datetime(1970, 1, 1)
 
 
 # -- the contract --------------------------------------------------------------------------------
-class BulkWriter:
+class _Flushing:
+    """A writer as a context manager: leaving it flushes (unless an error is on its way) and closes."""
+
+    def flush(self) -> Any:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        try:
+            if exc_type is None:
+                self.flush()
+        finally:
+            self.close()
+
+
+class BulkWriter(_Flushing):
     """Writes a stream of Arrow batches of one view; a context manager.
 
     `write` may return before the rows are acknowledged (writes are pipelined); leaving the
@@ -395,19 +415,6 @@ class BulkWriter:
 
     def flush(self) -> WriteResult:
         return self.result
-
-    def close(self) -> None:
-        pass
-
-    def __enter__(self) -> "BulkWriter":
-        return self
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        try:
-            if exc_type is None:
-                self.flush()
-        finally:
-            self.close()
 
 
 class OnlineStore:
@@ -534,7 +541,7 @@ TILES_ATTR = "_tiles"
 PUSH_PREFIX = "p:"
 
 
-class TileWriter:
+class TileWriter(_Flushing):
     """Writes whole tile items of one aggregation view (a context manager). Each item is
     ``(entity key, newest event ts, tiles blob, expires at (epoch seconds))``; pushed rows the
     store holds for the entity at or after the materialized end are kept, older ones dropped."""
@@ -548,19 +555,6 @@ class TileWriter:
 
     def flush(self) -> WriteResult:
         return self.result
-
-    def close(self) -> None:
-        pass
-
-    def __enter__(self) -> "TileWriter":
-        return self
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        try:
-            if exc_type is None:
-                self.flush()
-        finally:
-            self.close()
 
 
 def prepare_push_rows(view: "FeatureView", batch: "pa.RecordBatch | pa.Table") -> list[tuple[str, Any]]:

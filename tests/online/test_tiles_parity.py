@@ -8,24 +8,17 @@ from __future__ import annotations
 import datetime as dt
 import random
 
-import pytest
-
 from sqlfeast.online.client import NOT_FOUND, PRESENT
-from sqlfeast.online.dynamodb import DynamoDBOnlineStore
-from sqlfeast.online.sqlite import SQLiteOnlineStore
-from tests.online.conftest import dynamodb_settings
-from tests.online.tiles_helpers import BASE, HOUR, TileStore, aggregations, events, same, tile_view
-
-
-@pytest.fixture(params=["sqlite", "moto", "dynamodb_local"])
-def online_store(request, tmp_path, unique_project):
-    if request.param == "sqlite":
-        store = SQLiteOnlineStore(unique_project, tmp_path / "online.db")
-    else:
-        fixture = "dynamodb_endpoint" if request.param == "moto" else "dynamodb_local_endpoint"
-        store = DynamoDBOnlineStore(unique_project, dynamodb_settings(request.getfixturevalue(fixture)))
-    yield store
-    store.close()
+from tests.online.tiles_helpers import (
+    BASE,
+    HOUR,
+    TileStore,
+    aggregations,
+    events,
+    every_store,  # noqa: F401  (the online_store fixture)
+    same,
+    tile_view,
+)
 
 
 def check_parity(ts: TileStore, keys: list[int], at: dt.datetime, names: list[str]) -> None:

@@ -8,26 +8,19 @@ import datetime as dt
 import random
 import threading
 
-import pytest
-
 from sqlfeast.core.spec import PushSource
 from sqlfeast.offline.push import write_online
-from sqlfeast.online.dynamodb import DynamoDBOnlineStore
-from sqlfeast.online.sqlite import SQLiteOnlineStore
-from tests.online.conftest import dynamodb_settings
-from tests.online.tiles_helpers import BASE, HOUR, TileStore, aggregations, arrow_events, events, same, tile_view
-
-
-@pytest.fixture(params=["sqlite", "moto", "dynamodb_local"])
-def online_store(request, tmp_path, unique_project):
-    if request.param == "sqlite":
-        store = SQLiteOnlineStore(unique_project, tmp_path / "online.db")
-    else:
-        fixture = "dynamodb_endpoint" if request.param == "moto" else "dynamodb_local_endpoint"
-        store = DynamoDBOnlineStore(unique_project, dynamodb_settings(request.getfixturevalue(fixture)))
-    yield store
-    store.close()
-
+from tests.online.tiles_helpers import (
+    BASE,
+    HOUR,
+    TileStore,
+    aggregations,
+    arrow_events,
+    events,
+    every_store,  # noqa: F401  (the online_store fixture)
+    same,
+    tile_view,
+)
 
 AGGS = aggregations((3600, 6 * 3600))
 NAMES = [a.name for a in AGGS]

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pytest
 
 from sqlfeast.compile.aggregations import output_type
 from sqlfeast.compile.templating import MacroLibrary
@@ -17,8 +18,11 @@ from sqlfeast.core.spec import Aggregation, Entity, Feature, FeatureView
 from sqlfeast.core.types import parse_type
 from sqlfeast.offline.context import OfflineContext
 from sqlfeast.online.client import OnlineClient
+from sqlfeast.online.dynamodb import DynamoDBOnlineStore
+from sqlfeast.online.sqlite import SQLiteOnlineStore
 from sqlfeast.warehouse import connect
 from tests.offline.historical_helpers import duckdb_target
+from tests.online.conftest import dynamodb_settings
 
 HOUR = dt.timedelta(hours=1)
 # Recent times: DynamoDB Local deletes items whose TTL attribute (newest tile + longest window)
@@ -157,3 +161,15 @@ def same(a: Any, b: Any) -> bool:
     if isinstance(a, float) or isinstance(b, float):
         return math.isclose(float(a), float(b), rel_tol=1e-9, abs_tol=1e-7)
     return a == b
+
+
+@pytest.fixture(name="online_store", params=["sqlite", "moto", "dynamodb_local"])
+def every_store(request, tmp_path, unique_project):
+    """The online store on SQLite, moto and AWS DynamoDB Local."""
+    if request.param == "sqlite":
+        store = SQLiteOnlineStore(unique_project, tmp_path / "online.db")
+    else:
+        fixture = "dynamodb_endpoint" if request.param == "moto" else "dynamodb_local_endpoint"
+        store = DynamoDBOnlineStore(unique_project, dynamodb_settings(request.getfixturevalue(fixture)))
+    yield store
+    store.close()

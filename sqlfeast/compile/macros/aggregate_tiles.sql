@@ -32,28 +32,7 @@ select
     2 * ("__us" // {{ g }}) + case when "__us" % {{ g }} = 0 then 0 else 1 end as "__tile",
     count(*) as "__n",
     max("__us") as "__maxts"
-{%- for c in view.columns %}
-{%- set j = loop.index0 -%}
-{%- set col = ('__c' ~ j) | quote -%}
-{%- set st = view.stats[j] %},
-    count({{ col }}) as {{ ('__nn' ~ j) | quote }}
-{%- if st.sum %},
-    CAST(sum({{ col }}) AS {{ st.sum_type }}) as {{ ('__s' ~ j) | quote }}
-{%- endif %}
-{%- if st.sumsq %},
-    sum(CAST({{ col }} AS DOUBLE) * CAST({{ col }} AS DOUBLE)) as {{ ('__q' ~ j) | quote }}
-{%- endif %}
-{%- if st.minmax %},
-    min({{ col }}) as {{ ('__lo' ~ j) | quote }},
-    max({{ col }}) as {{ ('__hi' ~ j) | quote }}
-{%- endif %}
-{%- if st.last %},
-    arg_max_null({{ col }}, {{ agg_order_key(view) }}) as {{ ('__last' ~ j) | quote }}
-{%- endif %}
-{%- if st.distinct %},
-    list(distinct {{ col }}) filter (where {{ col }} is not null) as {{ ('__d' ~ j) | quote }}
-{%- endif %}
-{%- endfor %}
+{{- tile_partials(view, tile_last_by_order, tile_distinct_list) }}
 from "__at"
 group by all
 order by {% for k in view['keys'] %}{{ ('__k' ~ loop.index0) | quote }}, {% endfor %}"__tile"
@@ -85,6 +64,15 @@ select
     CAST("__tile" AS BIGINT) as "__tile",
     count(*) as "__n",
     max("__us") as "__maxts"
+{{- tile_partials(view, tile_last_first_row, tile_distinct_array) }}
+from "__ar"
+group by {% for k in view['keys'] %}{{ ('__k' ~ loop.index0) | quote }}, {% endfor %}"__tile"
+order by {% for k in view['keys'] %}{{ ('__k' ~ loop.index0) | quote }}, {% endfor %}"__tile"
+{%- endmacro %}
+
+{# The partial aggregates of each column of one tile (after count and max ts); `last` and
+   `distinct` give the warehouse's expression for the latest value and the distinct values. #}
+{% macro tile_partials(view, last, distinct) -%}
 {%- for c in view.columns %}
 {%- set j = loop.index0 -%}
 {%- set col = ('__c' ~ j) | quote -%}
@@ -101,13 +89,14 @@ select
     max({{ col }}) as {{ ('__hi' ~ j) | quote }}
 {%- endif %}
 {%- if st.last %},
-    max(case when "__rn" = 1 then {{ col }} end) as {{ ('__last' ~ j) | quote }}
+    {{ last(col, view) }} as {{ ('__last' ~ j) | quote }}
 {%- endif %}
 {%- if st.distinct %},
-    ARRAY_AGG(DISTINCT {{ col }}) as {{ ('__d' ~ j) | quote }}
+    {{ distinct(col) }} as {{ ('__d' ~ j) | quote }}
 {%- endif %}
 {%- endfor %}
-from "__ar"
-group by {% for k in view['keys'] %}{{ ('__k' ~ loop.index0) | quote }}, {% endfor %}"__tile"
-order by {% for k in view['keys'] %}{{ ('__k' ~ loop.index0) | quote }}, {% endfor %}"__tile"
 {%- endmacro %}
+{% macro tile_last_by_order(col, view) -%}arg_max_null({{ col }}, {{ agg_order_key(view) }}){%- endmacro %}
+{% macro tile_last_first_row(col, view) -%}max(case when "__rn" = 1 then {{ col }} end){%- endmacro %}
+{% macro tile_distinct_list(col) -%}list(distinct {{ col }}) filter (where {{ col }} is not null){%- endmacro %}
+{% macro tile_distinct_array(col) -%}ARRAY_AGG(DISTINCT {{ col }}){%- endmacro %}
