@@ -44,14 +44,15 @@ def online_store(request, tmp_path, unique_project):
 
 def test_the_fullest_item_of_thirty_days_at_one_hour_fits(online_store, tmp_path):
     """One entity with rows on every tile boundary and inside every tile, 17 distinct values in
-    each sub-tile (every sketch a HyperLogLog): the largest item the declaration allows."""
+    each sub-tile (every sketch a HyperLogLog): the largest item the declaration allows. The rows
+    of one instant differ in created, so `last` has one answer."""
     end = dt.datetime.now(dt.UTC).replace(tzinfo=None, minute=0, second=0, microsecond=0) + dt.timedelta(minutes=31)
     first = end.replace(minute=0) - 30 * DAY * dt.timedelta(seconds=1)
     view = tile_view(ISSUE_AGGS)
     ts = TileStore(view, [], online_store, tmp_path)
     ts.warehouse.con.execute(
         f"""insert into "src_orders"
-        select 1, t + to_microseconds(off), NULL, (h * 17 + v) * 1.25, h * 100 + v, 's'
+        select 1, t + to_microseconds(off), t + to_microseconds(off + v), (h * 17 + v) * 1.25, h * 100 + v, 's'
         from (select ?::TIMESTAMP + to_hours(h) as t, h from range(0, 721) r(h)) tiles,
              (select 0 as off union all select 1800000000) offsets,
              (select v from range(0, {SPARSE_MAX + 1}) s(v)) vals
