@@ -20,10 +20,7 @@ def _report(results) -> None:
         click.echo(str(result))
 
 
-@click.command("materialize", cls=SqlfeastCommand)
-@click.argument("start")
-@click.argument("end")
-@click.option(
+_views_option = click.option(
     "--select",
     "-s",
     "--views",
@@ -31,6 +28,12 @@ def _report(results) -> None:
     multiple=True,
     help="Feature views to materialize (default: every online view); -v/--views as in Feast.",
 )
+
+
+@click.command("materialize", cls=SqlfeastCommand)
+@click.argument("start")
+@click.argument("end")
+@_views_option
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @click.pass_obj
 def materialize_cmd(state, start: str, end: str, select: tuple[str, ...], quiet: bool) -> None:
@@ -49,14 +52,7 @@ def materialize_cmd(state, start: str, end: str, select: tuple[str, ...], quiet:
 
 @click.command("materialize-incremental", cls=SqlfeastCommand)
 @click.argument("end")
-@click.option(
-    "--select",
-    "-s",
-    "--views",
-    "-v",
-    multiple=True,
-    help="Feature views to materialize (default: every online view); -v/--views as in Feast.",
-)
+@_views_option
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @click.pass_obj
 def materialize_incremental_cmd(state, end: str, select: tuple[str, ...], quiet: bool) -> None:

@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sqlfeast.core.naming import NAME
 from sqlfeast.errors import ConfigError, Location, suggest
 from sqlfeast.project.envvars import MissingEnvVar, env_var_value
 from sqlfeast.project.yamlfile import LineDict, line_of, load_yaml
@@ -39,7 +40,6 @@ from sqlfeast.project.yamlfile import LineDict, line_of, load_yaml
 SQLFEAST_VARS = "sqlfeast"
 SQLFEAST_KEYS = ("schema", "feature-paths", "online-table-template", "renderer", "dbt-executable")
 RENDERERS = ("auto", "dbt", "sqlfeast")
-_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _JINJA = re.compile(r"{{|{%")
 DBT_PROJECT_FILE = "dbt_project.yml"
 ProjectConfig = Any  # sqlfeast.project.config.ProjectConfig (which imports this module)
@@ -86,7 +86,7 @@ def load_dbt_project(root: Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ConfigError("dbt_project.yml must be a mapping", Location(rel, 1))
     name = _render_value(data.get("name"), rel, line_of(data, "name", 1))
-    if not isinstance(name, str) or not _NAME.match(name):
+    if not isinstance(name, str) or not NAME.match(name):
         raise ConfigError(
             "project 'name' must be an identifier (letters, digits, underscore)",
             Location(rel, line_of(data, "name", 1)),
