@@ -11,7 +11,9 @@ aware entity timestamps; the hand-written query is written for each shape. Every
 process (so peak RSS is that run's own) from the parquet files to an Arrow table in memory, with
 DuckDB at the given --threads. Prints one JSON line per run (with the 1-minute load average
 around it) and a summary (median, best, ratio of medians to the first --hand query, the same for
-the process's CPU time, which a busy machine disturbs less than wall time, peak); asserts nothing. `hand:struct` is the fastest hand-written query, `hand:dedup` the earlier one.
+the process's CPU time, which a busy machine disturbs less than wall time, peak); asserts nothing. `hand:struct` is the fastest hand-written query, `hand:total` the same with sqlfeast's whole tie-break
+(the same answer on rows that tie on key, ts and created: the `dups` shape plants such rows),
+`hand:dedup` the earlier one.
 """
 
 from __future__ import annotations
@@ -99,7 +101,7 @@ def run_sqlfeast(data: Path, threads: int, strategy: str = "asof"):
     return job.to_arrow()
 
 
-def hand_written_sql(data: Path, lo: datetime, hi: datetime) -> str:
+def hand_written_sql(data: Path, lo: datetime, hi: datetime, total: bool = False) -> str:
     """The fastest query we found: one ASOF join per view on the struct (ts, created).
 
     DuckDB orders structs field by field, so the ASOF join itself takes the latest ts and, among
@@ -108,7 +110,10 @@ def hand_written_sql(data: Path, lo: datetime, hi: datetime) -> str:
     or naive entity time is converted to the feature column's type on the entity side (naive means
     UTC); a DATE row counts from its midnight; a NULL created ranks below every created
     (the 'n' field); without created the features break ties (greater first, NULL above).
-    lo and hi are the entity times as naive UTC.
+    lo and hi are the entity times as naive UTC. With `total`, the struct carries sqlfeast's whole
+    total order (ts, created with NULL last, then every feature, greater first): the same answer
+    as sqlfeast's on rows that tie on (key, ts, created), which the shorter struct leaves to
+    chance.
     """
     ts_type, created, entity_ts = shape_of(data)
     d, c, e = data / "driver_stats.parquet", data / "customer_profile.parquet", data / "entities.parquet"
@@ -130,7 +135,7 @@ def hand_written_sql(data: Path, lo: datetime, hi: datetime) -> str:
     ttl_bound = f"{probe} - INTERVAL 2 DAY" if ts_type == "timestamptz" else f"{naive} - INTERVAL 2 DAY"
 
     def order(features: list[str]) -> tuple[str, str]:
-        if created == "present":
+        if created in ("present", "duplicated") and not total:
             return (
                 "{'t': event_timestamp, 'c': created}",
                 f"{{'t': {probe}, 'c': CAST('infinity' AS {sql_type if ts_type == 'timestamptz' else 'TIMESTAMP'})}}",
@@ -138,7 +143,7 @@ def hand_written_sql(data: Path, lo: datetime, hi: datetime) -> str:
         types = {f: "BIGINT" if f in ("avg_daily_trips", "lifetime_trip_count") else "DOUBLE" for f in features}
         row = ", ".join(f"'{f}': {f}" for f in features)
         nulls = ", ".join(f"'{f}': CAST(NULL AS {types[f]})" for f in features)
-        if created == "partly_null":  # rows that share ts and a NULL created: the features decide
+        if created != "absent":  # rows that share ts and created (or a NULL one): the features decide
             return (
                 f"{{'t': event_timestamp, 'n': created is not null, 'c': created, {row}}}",
                 f"{{'t': {probe}, 'n': true, 'c': CAST('infinity' AS TIMESTAMP), {nulls}}}",
@@ -210,7 +215,7 @@ def run_hand(data: Path, threads: int, strategy: str = ""):
         if shape_of(data) != SHAPES_NAIVE:
             raise SystemExit("hand:dedup is written for the naive shape only")
         return con.sql(hand_dedup_sql(data, lo, hi)).to_arrow_table()
-    return con.sql(hand_written_sql(data, lo, hi)).to_arrow_table()
+    return con.sql(hand_written_sql(data, lo, hi, total=strategy == "total")).to_arrow_table()
 
 
 IMPLS = {"sqlfeast": run_sqlfeast, "hand": run_hand}

@@ -68,6 +68,8 @@ SHAPES = {
     "date": ("date", "present", "naive"),
     "no_created": ("timestamp", "absent", "naive"),
     "null_created": ("timestamp", "partly_null", "naive"),
+    # about one row in a hundred has a twin with the same key, ts and created and other values
+    "dups": ("timestamp", "duplicated", "naive"),
 }
 
 
@@ -89,12 +91,20 @@ def derive(base: str | Path, out: str | Path, shape: str) -> Path:
             "absent": None,
             # about one row in ten has no created timestamp
             "partly_null": "CASE WHEN hash(created) % 10 = 0 THEN NULL ELSE created END as created",
+            "duplicated": "created",
         }[created]
         columns = ", ".join(c for c in ("* exclude (event_timestamp, created)", ts, cr) if c)
-        con.execute(
-            f"copy (select {columns} from read_parquet('{base / (view + '.parquet')}')) "
-            f"to '{out / (view + '.parquet')}' (format parquet, row_group_size 122880)"
-        )
+        rows = f"select {columns} from read_parquet('{base / (view + '.parquet')}')"
+        if created == "duplicated":  # twins: same key, ts and created; every feature changed
+            path = str(base / (view + ".parquet"))
+            src = f"read_parquet('{path}')"
+            keep = ("schema", "duckdb_schema", "driver_id", "customer_id", "event_timestamp", "created")
+            names = [
+                c for (c,) in con.execute(f"select name from parquet_schema('{path}')").fetchall() if c not in keep
+            ]
+            changed = ", ".join(f"{c} + 1 as {c}" for c in names)
+            rows += f" union all by name select * replace ({changed}) from {src} where hash(created) % 100 = 0"
+        con.execute(f"copy ({rows}) to '{out / (view + '.parquet')}' (format parquet, row_group_size 122880)")
     ets = "timezone('UTC', event_timestamp)" if entity_ts == "aware" else "event_timestamp"
     con.execute(
         f"copy (select driver_id, customer_id, {ets} as event_timestamp, label "
