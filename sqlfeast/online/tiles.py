@@ -5,18 +5,22 @@ An online aggregation view keeps one item per entity. Time is cut into tiles of 
 "edge") and the rest (``i*G < ts < (i+1)*G``). Sub-tile keys are ``2*i`` and ``2*i + 1``, so
 they sort in time. For every non-empty sub-tile the item holds partial aggregates: rows,
 latest event time and, per aggregated column, non-NULL count, sum, sum of squares, min, max, the
-last value (latest ts, then created) and a distinct sketch (the 64-bit hashes of up to 16
-distinct values, exact; past that a HyperLogLog of 256 four-bit registers).
+last value (latest ts, then created) and the distinct entries (up to 16 exact: the values of an
+integer column, else their 64-bit hashes; past that a HyperLogLog of 256 four-bit registers).
 
 A read at time t with ``T = floor(t / G) * G`` combines, for a window W, the sub-tiles from
 ``2*(T - W)/G`` to ``2*T/G`` when t == T (exactly ``T - W <= ts <= T``, the offline rule) and to
 ``2*T/G + 1`` otherwise (``T - W <= ts < T + G``: the window's start snapped down to a tile
 boundary, the current tile whole).
 
-The binary layout (one ``_tiles`` blob an item) is columnar: a header of section lengths, then
-arrays of int64 / float64 (the standard library's ``array``), JSON lists of codec attribute
-values for the other types, and the sketches with their offsets. What each section means comes
-from the view's declaration (:func:`plan_of`), so the blob names nothing.
+The binary layout (one ``_tiles`` blob an item, layout version 2) is ``MAGIC``, a flag byte
+(1: the rest is zlib-compressed) and a body: the sub-tile count, the first key, the section
+lengths, then columnar sections. A numeric section is one ``array`` type code followed by the
+array, as narrow as its values allow (keys relative to the first, newest event times relative
+to their tile's start, counts unsigned); floats stay float64. Text, times and decimals are JSON
+lists of codec attribute values. What each section means comes from the view's declaration
+(:func:`plan_of`), so the blob names nothing; a blob of another layout or section count is a
+:class:`TileLayoutError` that asks for the view to be materialized again.
 
 Pushed rows (``ts >= `` the item's materialized end) are kept whole beside the tiles, one entry
 per identity (ts, created), and folded in at read time.
@@ -31,9 +35,12 @@ import hashlib
 import json
 import math
 import struct
+import zlib
 from array import array
 from bisect import bisect_left, bisect_right
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from itertools import accumulate
 from typing import Any
 
 from sqlfeast.core.tiles import (  # noqa: F401  (re-exported: the plan belongs to the layout)
@@ -49,14 +56,23 @@ from sqlfeast.core.tiles import (  # noqa: F401  (re-exported: the plan belongs 
     plan_of,
 )
 from sqlfeast.core.types import parse_type
+from sqlfeast.errors import TileLayoutError
 from sqlfeast.online.codec import decoder, encoder, from_json_attr, to_json_attr
 
+MAGIC = b"SFT\x02"  # the layout's version is its last byte
+ZLIB_FLAG = 1
+COMPRESS_FROM = 96  # bodies shorter than this are stored as they are
 HLL_CAP = 15
+HLL_TAG = 255  # a sub-tile's entry count meaning "a HyperLogLog instead of exact entries"
 I64_MIN, I64_MAX = -(2**63), 2**63 - 1
 NO_CREATED = I64_MIN  # a row without a created timestamp sorts before every one with
+_BODY_HEAD = struct.Struct("<IqH")  # sub-tiles, first key, sections
 
 _HI = bytes(b >> 4 for b in range(256))
 _LO = bytes(b & 15 for b in range(256))
+assert array("I").itemsize == 4 and array("H").itemsize == 2  # the layout's type codes and widths
+_UNSIGNED = (("B", 1 << 8), ("H", 1 << 16), ("I", 1 << 32), ("Q", 1 << 64))
+_SIGNED = (("b", 1 << 7), ("h", 1 << 15), ("i", 1 << 31), ("q", 1 << 63))
 
 
 def sub_tile(ts: int, g: int) -> int:
@@ -83,22 +99,33 @@ def value_hash(attr: dict[str, Any]) -> int:
 _blake = hashlib.blake2b
 
 
+def entry_hash(c: ColumnPlan, entry: int) -> int:
+    """The hash a distinct entry stands for: an integer column keeps values (hashed here, as
+    their codec form), the others keep hashes already.
+
+    >>> entry_hash(ColumnPlan("q", "bigint", "int"), 5) == value_hash({"N": "5"})
+    True
+    """
+    return value_hash({"N": str(entry)}) if c.kind == "int" else entry
+
+
 def _rank(h: int) -> tuple[int, int]:
     rest = h & ((1 << (64 - HLL_P)) - 1)
     return h >> (64 - HLL_P), min(HLL_CAP, (64 - HLL_P) - rest.bit_length() + 1)
 
 
-def sketch_bytes(hashes: set[int]) -> bytes:
-    """One sub-tile's distinct sketch: b'\\x00' + sorted 8-byte hashes (exact) up to SPARSE_MAX,
-    else b'\\x01' + HyperLogLog registers, four bits each."""
-    if len(hashes) <= SPARSE_MAX:
-        return b"\x00" + array("Q", sorted(hashes)).tobytes()
+def hll_registers(hashes: Iterable[int]) -> bytes:
+    """The HyperLogLog registers of some 64-bit hashes, four bits each (HLL_BYTES bytes).
+
+    >>> len(hll_registers(range(100))) == HLL_BYTES
+    True
+    """
     regs = bytearray(HLL_M)
     for h in hashes:
         j, r = _rank(h)
         if r > regs[j]:
             regs[j] = r
-    return b"\x01" + bytes((regs[2 * i] << 4) | regs[2 * i + 1] for i in range(HLL_BYTES))
+    return bytes((regs[2 * i] << 4) | regs[2 * i + 1] for i in range(HLL_BYTES))
 
 
 def hll_estimate(regs: list[int]) -> float:
@@ -117,24 +144,20 @@ def hll_estimate(regs: list[int]) -> float:
     return estimate
 
 
-def distinct_count(sketches: list[bytes], extra: set[int]) -> int:
-    """Distinct values over sub-tiles: exact while every sketch is exact, else HyperLogLog.
+def hll_count(registers: list[bytes], hashes: Iterable[int]) -> int:
+    """The HyperLogLog estimate of the union of some register sets and some hashes.
 
-    >>> distinct_count([sketch_bytes({1, 2}), sketch_bytes({2, 3})], {4})
-    4
+    >>> h = [value_hash({"N": str(v)}) for v in range(2000)]
+    >>> 1600 <= hll_count([hll_registers(h[:1000])], h[1000:]) <= 2400
+    True
     """
-    dense = [s for s in sketches if s[:1] == b"\x01"]
-    hashes = set(extra)
-    for s in sketches:
-        if s[:1] == b"\x00" and len(s) > 1:
-            hashes.update(array("Q", s[1:]))
-    if not dense:
-        return len(hashes)
-    if len(dense) == 1:
-        hi, lo = dense[0][1:].translate(_HI), dense[0][1:].translate(_LO)
+    if not registers:
+        hi = lo = bytes(HLL_BYTES)
+    elif len(registers) == 1:
+        hi, lo = registers[0].translate(_HI), registers[0].translate(_LO)
     else:
-        hi = bytes(map(max, *(d[1:].translate(_HI) for d in dense)))
-        lo = bytes(map(max, *(d[1:].translate(_LO) for d in dense)))
+        hi = bytes(map(max, *(r.translate(_HI) for r in registers)))
+        lo = bytes(map(max, *(r.translate(_LO) for r in registers)))
     regs = [0] * HLL_M
     regs[0::2], regs[1::2] = list(hi), list(lo)
     for h in hashes:
@@ -144,12 +167,41 @@ def distinct_count(sketches: list[bytes], extra: set[int]) -> int:
     return int(round(hll_estimate(regs)))
 
 
+def distinct_parts(c: ColumnPlan, groups: Sequence[Iterable[int]]) -> tuple[bytes, list[int], bytes]:
+    """The distinct section of sub-tiles from each one's distinct entries (values of an integer
+    column, else hashes): entry counts (``HLL_TAG`` for a HyperLogLog), the exact entries one
+    sub-tile after the other, and the registers of the HyperLogLog sub-tiles.
+
+    >>> distinct_parts(ColumnPlan("q", "bigint", "int"), [{3, 1}, set(), range(17)])[:2]
+    (b'\\x02\\x00\\xff', [1, 3])
+    """
+    counts = bytearray()
+    entries: list[int] = []
+    hll = []
+    for group in groups:
+        got = sorted(set(group))
+        if len(got) <= SPARSE_MAX:
+            counts.append(len(got))
+            entries += got
+        else:
+            counts.append(HLL_TAG)
+            hll.append(hll_registers(entry_hash(c, e) for e in got))
+    return bytes(counts), entries, b"".join(hll)
+
+
 # -- building tiles (materialize) ----------------------------------------------------------------
 class TileBuilder:
     """Collects the sub-tiles of one entity (in key order) and encodes them as the ``_tiles`` blob.
 
     Each sub-tile is given as a dict: ``n`` rows, ``maxts``, and per column ``nn``, ``s``, ``q``,
-    ``lo``, ``hi``, ``last`` (a codec attribute) and ``d`` (a set of value hashes).
+    ``lo``, ``hi``, ``last`` (a codec attribute) and ``d`` (the distinct entries: values of an
+    integer column, else value hashes).
+
+    >>> from sqlfeast.core.spec import Aggregation, FeatureView
+    >>> p = plan_of(FeatureView("o", ["c"], ["c_id"], "ts", [], granularity_seconds=3600,
+    ...     aggregations=[Aggregation("n", "count", 3600)]))
+    >>> b = TileBuilder(p); b.add(1, 2, 3, []); len(b)
+    1
     """
 
     def __init__(self, plan: Plan):
@@ -169,75 +221,134 @@ class TileBuilder:
         self.n.append(n)
         self.maxts.append(maxts)
         for c, out, part in zip(self.plan.columns, self.cols, columns, strict=True):
-            nn = part["nn"]
-            out["nn"].append(nn)
-            if c.sum:
-                out["s"].append(part["s"])
-            if c.sumsq:
-                out["q"].append(part["q"])
-            if c.minmax:
-                out["lo"].append(part["lo"])
-                out["hi"].append(part["hi"])
+            out["nn"].append(part["nn"])
+            for what, flag in (("s", c.sum), ("q", c.sumsq), ("lo", c.minmax), ("hi", c.minmax), ("d", c.distinct)):
+                if flag:
+                    out[what].append(part[what])
             if c.last:
                 out["last"].append(part["last"])
-            if c.distinct:
-                out["d"].append(sketch_bytes(part["d"]))
 
     def encode(self) -> bytes:
-        return encode_tiles(self.plan, self.keys, self.n, self.maxts, self.cols)
+        cols = []
+        for c, out in zip(self.plan.columns, self.cols, strict=True):
+            got: dict[str, Any] = {k: v for k, v in out.items() if k not in ("last", "d")}
+            if c.last:
+                if c.kind == "other":
+                    got["last"] = out["last"]
+                else:  # codec attributes -> numbers and the sub-tiles whose last value is NULL
+                    dec = decoder(parse_type(c.type))
+                    values = [dec(a) for a in out["last"]]
+                    got["last"] = [0 if v is None else v for v in values]
+                    got["last_nulls"] = [i for i, v in enumerate(values) if v is None]
+            if c.distinct:
+                got["d"] = distinct_parts(c, out["d"])
+            cols.append(got)
+        return encode_tiles(self.plan, self.keys, self.n, self.maxts, cols)
+
+
+def int_section(values: Sequence[int]) -> bytes:
+    """An integer section: the narrowest ``array`` type code that holds every value, then the array.
+
+    >>> int_section([1, 300]), int_section([-1]), int_section([])
+    (b'H\\x01\\x00,\\x01', b'b\\xff', b'B')
+    """
+    if not len(values):
+        return b"B"
+    lo, hi = min(values), max(values)
+    code = "q"
+    if lo >= 0:
+        code = next(t for t, limit in _UNSIGNED if hi < limit)
+    else:
+        code = next((t for t, limit in _SIGNED if -limit <= lo and hi < limit), "q")
+    return code.encode() + array(code, values).tobytes()
+
+
+def _float_section(values: Sequence[float]) -> bytes:
+    if isinstance(values, memoryview) and values.format == "d":
+        return b"d" + values.tobytes()
+    return b"d" + array("d", values).tobytes()
 
 
 def encode_tiles(
-    plan: Plan, keys: list[int], n: list[int], maxts: list[int], cols: list[dict[str, list[Any]]]
+    plan: Plan, keys: Sequence[int], n: Sequence[int], maxts: Sequence[int], cols: list[dict[str, Any]]
 ) -> bytes:
-    """The ``_tiles`` blob of one entity from column lists (one value per sub-tile, in key order):
-    per column ``nn``, and as the plan asks ``s``, ``q``, ``lo``, ``hi`` (numbers or values),
-    ``last`` (codec attributes) and ``d`` (sketch bytes, :func:`sketch_bytes`).
+    """The ``_tiles`` blob of one entity from column sequences (one value per sub-tile, in key
+    order; lists or memoryviews): per column ``nn``, and as the plan asks ``s``, ``q``, ``lo``,
+    ``hi`` (numbers, or Python values for other types; anything where ``nn`` is 0), ``last``
+    (numbers with ``last_nulls``, the sub-tiles whose last value is NULL; codec attributes for
+    other types) and ``d`` (:func:`distinct_parts`).
 
     >>> from sqlfeast.core.spec import Aggregation, FeatureView
     >>> p = plan_of(FeatureView("o", ["c"], ["c_id"], "ts", [], granularity_seconds=3600,
     ...     aggregations=[Aggregation("n", "count", 3600)]))
-    >>> len(encode_tiles(p, [1], [2], [3], []))
-    40
+    >>> encode_tiles(p, [1], [2], [3], [])[:4] == MAGIC
+    True
     """
-    sections: list[bytes] = [array("q", keys).tobytes(), array("q", n).tobytes(), array("q", maxts).tobytes()]
+    g = plan.granularity_us
+    base = keys[0] if len(keys) else 0
+    sections = [
+        int_section([k - base for k in keys]),
+        int_section(n),
+        int_section([m - (k >> 1) * g for k, m in zip(keys, maxts, strict=True)]),
+    ]
     for c, out in zip(plan.columns, cols, strict=True):
-        sections.append(array("q", out["nn"]).tobytes())
+        nn = out["nn"]
+        sections.append(b"" if nn == n else int_section(nn))  # empty: every row has a value
+        empty = [i for i, k in enumerate(nn) if not k] if 0 in nn else []
         if c.sum:
-            sections.append(_numbers(c, out["s"], 0))
+            sections.append(_value_section(c, out["s"], empty, "s"))
         if c.sumsq:
-            sections.append(array("d", [v or 0.0 for v in out["q"]]).tobytes())
+            sections.append(_float_section(_patched(out["q"], empty, 0.0)))
         if c.minmax:
-            sections.append(_numbers(c, out["lo"], "lo"))
-            sections.append(_numbers(c, out["hi"], "hi"))
+            sections.append(_value_section(c, out["lo"], empty, "lo"))
+            sections.append(_value_section(c, out["hi"], empty, "hi"))
         if c.last:
-            sections.append(_attrs(out["last"]))
+            if c.kind == "other":
+                sections.append(_attrs(out["last"]))
+            else:
+                nulls = out["last_nulls"]
+                values = _patched(out["last"], nulls, 0) if nulls else out["last"]
+                sections.append(int_section(values) if c.kind == "int" else _float_section(values))
+                sections.append(int_section(nulls) if len(nulls) else b"")
         if c.distinct:
-            # Offsets (bytes into the payload), one tag a sub-tile (0 exact hashes, 1 HyperLogLog),
-            # the payloads; every payload is a multiple of 8 bytes, so a window of exact sketches
-            # reads as one array of hashes.
-            offsets = array("I", [0])
-            total = 0
-            for sk in out["d"]:
-                total += len(sk) - 1
-                offsets.append(total)
-            tags = bytes(sk[0] for sk in out["d"])
-            sections.append(offsets.tobytes() + tags + b"".join(sk[1:] for sk in out["d"]))
-    header = struct.pack(f"<I{len(sections)}I", len(sections), *(len(x) for x in sections))
-    return header + b"".join(sections)
+            counts, entries, hll = out["d"]
+            sections += [bytes(counts), int_section(entries) if len(entries) else b"", bytes(hll)]
+    body = b"".join(
+        [_BODY_HEAD.pack(len(keys), base, len(sections)), struct.pack(f"<{len(sections)}I", *map(len, sections))]
+        + sections
+    )
+    if len(body) >= COMPRESS_FROM:
+        packed = zlib.compress(body, 1)
+        if len(packed) < len(body):
+            return MAGIC + bytes([ZLIB_FLAG]) + packed
+    return MAGIC + b"\x00" + body
 
 
-def _numbers(c: ColumnPlan, values: list[Any], empty: Any) -> bytes:
-    """int64 / float64 arrays; an empty sub-tile's min is the greatest value, its max the least,
-    so plain min() and max() over a slice skip it. Other types: codec attributes as JSON."""
+def _patched(values: Sequence[Any], at: list[int], fill: Any) -> Sequence[Any]:
+    if not at:
+        return values
+    out = list(values)
+    for i in at:
+        out[i] = fill
+    return out
+
+
+def _value_section(c: ColumnPlan, values: Sequence[Any], empty: list[int], what: str) -> bytes:
+    """Sums, minimums or maximums: int64-range integers and float64 as arrays, the rest as codec
+    attributes. A sub-tile without values holds a neutral filler so that plain ``min()`` and
+    ``max()`` over a slice skip it: for floats +-inf, for integers the item's largest minimum /
+    smallest maximum (no narrower than the values themselves)."""
     if c.kind == "int":
-        fill = I64_MAX if empty == "lo" else I64_MIN if empty == "hi" else 0
-        return array("q", [fill if v is None else int(v) for v in values]).tobytes()
+        if empty:
+            real = [v for i, v in enumerate(values) if i not in set(empty)]
+            fill = 0 if what == "s" or not real else max(real) if what == "lo" else min(real)
+            values = _patched(values, empty, fill)
+        return int_section(values)
     if c.kind == "float":
-        ffill = math.inf if empty == "lo" else -math.inf if empty == "hi" else 0.0
-        return array("d", [ffill if v is None else float(v) for v in values]).tobytes()
-    enc = encoder(parse_type(c.type if empty != 0 else _sum_type(c)))
-    return _attrs([enc(v) for v in values])
+        fill = 0.0 if what == "s" else math.inf if what == "lo" else -math.inf
+        return _float_section(_patched(values, empty, fill))
+    enc = encoder(parse_type(c.type if what != "s" else _sum_type(c)))
+    return _attrs([enc(None if i in set(empty) else v) for i, v in enumerate(values)] if empty else map(enc, values))
 
 
 def _sum_type(c: ColumnPlan) -> str:
@@ -245,95 +356,152 @@ def _sum_type(c: ColumnPlan) -> str:
     return f"decimal(38,{t.scale or 0})" if t.name == "decimal" else c.type
 
 
-def _attrs(attrs: list[dict[str, Any]]) -> bytes:
+def _attrs(attrs: Iterable[dict[str, Any]]) -> bytes:
     return json.dumps([to_json_attr(a) for a in attrs], separators=(",", ":")).encode()
 
 
 # -- reading tiles back --------------------------------------------------------------------------
+def layout(plan: Plan) -> list[dict[str, int]]:
+    """Section numbers of each column's partials in the blob (worked out once per plan).
+
+    >>> from sqlfeast.core.spec import Aggregation, FeatureView
+    >>> layout(plan_of(FeatureView("o", ["c"], ["c_id"], "ts", [], columns={"a": "double"},
+    ...     granularity_seconds=3600, aggregations=[Aggregation("m", "max", 3600, "a")])))
+    [{'nn': 3, 'lo': 4, 'hi': 5}]
+    """
+    if not plan.sections and plan.columns:
+        pos = 3
+        for c in plan.columns:
+            found = {}
+            names = ["nn"] + ["s"] * c.sum + ["q"] * c.sumsq + ["lo", "hi"] * c.minmax
+            names += (["last"] if c.kind == "other" else ["last", "last_nulls"]) * c.last
+            names += ["d_counts", "d_entries", "d_hll"] * c.distinct
+            for what in names:
+                found[what] = pos
+                pos += 1
+            plan.sections.append(found)
+    return plan.sections
+
+
+def section_count(plan: Plan) -> int:
+    """Sections a blob of this plan has.
+
+    >>> section_count(plan_of(type("V", (), {"granularity_seconds": 3600, "aggregations": [], "columns": {}})()))
+    3
+    """
+    return 3 + sum(len(s) for s in layout(plan))
+
+
 class Tiles:
-    """The decoded ``_tiles`` blob of one item (sections decoded on first use)."""
+    """The decoded ``_tiles`` blob of one item: sections decoded on first use.
 
-    def __init__(self, plan: Plan, blob: bytes | None):
+    >>> from sqlfeast.core.spec import Aggregation, FeatureView
+    >>> p = plan_of(FeatureView("o", ["c"], ["c_id"], "ts", [], granularity_seconds=3600,
+    ...     aggregations=[Aggregation("n", "count", 3600)]))
+    >>> t = Tiles(p, encode_tiles(p, [8, 9], [1, 2], [4 * 3600 * US, 4 * 3600 * US + 5], []))
+    >>> list(t.keys), t.base, list(t.n), t.maxts_at(1) - 4 * 3600 * US
+    ([0, 1], 8, [1, 2], 5)
+    """
+
+    __slots__ = ("plan", "count", "base", "keys", "_body", "_offsets", "_cache")
+
+    def __init__(self, plan: Plan, blob: bytes | None, view_name: str = "?"):
         self.plan = plan
-        self.sections: list[memoryview] = []
-        if blob:
-            (count,) = struct.unpack_from("<I", blob, 0)
-            lengths = struct.unpack_from(f"<{count}I", blob, 4)
-            pos = 4 + 4 * count
-            view = memoryview(blob)
-            for size in lengths:
-                self.sections.append(view[pos : pos + size])
-                pos += size
-        self.keys = self._ints(0) if self.sections else array("q")
-        self._cache: dict[tuple[int, str], Any] = {}
+        self._cache: dict[Any, Any] = {}
+        if not blob:
+            self.count, self.base, self.keys = 0, 0, array("B")
+            return
+        if blob[:4] != MAGIC:
+            raise TileLayoutError(
+                f"the stored tiles of aggregation view '{view_name}' are in another layout than this "
+                f"version reads (layout {MAGIC[3]})",
+                hint=f"run 'sqlfeast materialize --select {view_name}' to rewrite them",
+            )
+        try:
+            body: Any = zlib.decompress(memoryview(blob)[5:]) if blob[4] == ZLIB_FLAG else memoryview(blob)[5:]
+            self.count, self.base, sections = _BODY_HEAD.unpack_from(body, 0)
+            lengths = struct.unpack_from(f"<{sections}I", body, _BODY_HEAD.size)
+        except (zlib.error, struct.error):
+            sections, lengths = -1, ()
+        if sections != section_count(plan) or _BODY_HEAD.size + 4 * sections + sum(lengths) != len(body):
+            raise TileLayoutError(
+                f"the stored tiles of aggregation view '{view_name}' do not match its declaration "
+                "(changed since they were written, or damaged)",
+                hint=f"run 'sqlfeast materialize --select {view_name}' to rewrite them",
+            )
+        self._body = memoryview(body)
+        self._offsets = list(accumulate(lengths, initial=_BODY_HEAD.size + 4 * sections))
+        self.keys = self.numbers(0)
 
-    @property
-    def maxts(self) -> array:
-        """The newest event time of each sub-tile."""
-        got = self._cache.get((-1, "maxts"))
+    def section(self, i: int) -> memoryview:
+        """The bytes of section i."""
+        return self._body[self._offsets[i] : self._offsets[i + 1]]
+
+    def numbers(self, i: int) -> array:
+        """Section i as the array its type code names (decoded once)."""
+        got = self._cache.get(i)
         if got is None:
-            got = self._cache[(-1, "maxts")] = self._ints(2)
+            sec = self.section(i)
+            got = self._cache[i] = array(chr(sec[0]))
+            got.frombytes(sec[1:])
         return got
 
-    def _ints(self, i: int) -> array:
-        out = array("q")
-        out.frombytes(self.sections[i])
-        return out
+    @property
+    def n(self) -> array:
+        """Rows of each sub-tile."""
+        return self.numbers(1)
 
-    def _floats(self, i: int) -> array:
-        out = array("d")
-        out.frombytes(self.sections[i])
-        return out
+    def maxts_at(self, k: int) -> int:
+        """The newest event time in sub-tile k."""
+        return self.numbers(2)[k] + ((self.base + self.keys[k]) >> 1) * self.plan.granularity_us
 
-    def column_sections(self, j: int) -> dict[str, int]:
-        """Section numbers of column j's partials (worked out once per plan)."""
-        plan = self.plan
-        if not plan.sections and plan.columns:
-            pos = 3
-            for c in plan.columns:
-                found = {"nn": pos}
-                pos += 1
-                for what, flag in (("s", c.sum), ("q", c.sumsq), ("lo", c.minmax), ("hi", c.minmax)):
-                    if flag:
-                        found[what] = pos
-                        pos += 1
-                for what, flag in (("last", c.last), ("d", c.distinct)):
-                    if flag:
-                        found[what] = pos
-                        pos += 1
-                plan.sections.append(found)
-        return plan.sections[j]
+    def nn(self, j: int) -> array:
+        """Column j's non-NULL count of each sub-tile."""
+        i = layout(self.plan)[j]["nn"]
+        return self.numbers(i) if self._offsets[i + 1] > self._offsets[i] else self.numbers(1)
 
-    def get(self, j: int, what: str) -> Any:
-        """Column j's partial `what` for every sub-tile (decoded once)."""
-        cached = self._cache.get((j, what))
-        if cached is not None:
-            return cached
+    def values(self, j: int, what: str) -> Any:
+        """Column j's sums (``s``), sums of squares (``q``), minimums (``lo``) or maximums (``hi``)."""
+        i = layout(self.plan)[j][what]
         c = self.plan.columns[j]
-        i = self.column_sections(j)[what]
-        if what == "nn":
-            value: Any = self._ints(i)
-        elif what == "q":
-            value = self._floats(i)
-        elif what in ("s", "lo", "hi"):
-            if c.kind == "int":
-                value = self._ints(i)
-            elif c.kind == "float":
-                value = self._floats(i)
-            else:
-                dec = decoder(parse_type(_sum_type(c) if what == "s" else c.type))
-                value = [dec(from_json_attr(a)) for a in json.loads(bytes(self.sections[i]))]
-        elif what == "last":
-            value = json.loads(bytes(self.sections[i]))
-        else:  # distinct sketches: (offsets, tags, payload)
-            raw = self.sections[i]
-            n = len(self.keys)
-            offsets = array("I")
-            offsets.frombytes(raw[: 4 * (n + 1)])
-            base = 4 * (n + 1)
-            value = (offsets, bytes(raw[base : base + n]), raw[base + n :])
-        self._cache[(j, what)] = value
-        return value
+        if c.kind != "other" or what == "q":
+            return self.numbers(i)
+        got = self._cache.get(i)
+        if got is None:
+            dec = decoder(parse_type(_sum_type(c) if what == "s" else c.type))
+            got = self._cache[i] = [dec(from_json_attr(a)) for a in json.loads(bytes(self.section(i)))]
+        return got
+
+    def last(self, j: int, k: int) -> Any:
+        """Column j's last value in sub-tile k (None for NULL)."""
+        sec = layout(self.plan)[j]
+        c = self.plan.columns[j]
+        if c.kind == "other":
+            got = self._cache.get(sec["last"])
+            if got is None:
+                got = self._cache[sec["last"]] = json.loads(bytes(self.section(sec["last"])))
+            return decoder(parse_type(c.type))(from_json_attr(got[k]))
+        nulls = sec["last_nulls"]
+        if self._offsets[nulls + 1] > self._offsets[nulls] and k in self.numbers(nulls):
+            return None
+        value = self.numbers(sec["last"])[k]
+        return float(value) if c.kind == "float" else value
+
+    def distinct(self, j: int) -> tuple[bytes, list[int], array, memoryview]:
+        """Column j's distinct entries: counts a sub-tile (``HLL_TAG``: a HyperLogLog), where each
+        sub-tile's exact entries start, the entries, and the HyperLogLog registers."""
+        got = self._cache.get(("d", j))
+        if got is None:
+            sec = layout(self.plan)[j]
+            counts = bytes(self.section(sec["d_counts"]))
+            starts = list(accumulate(counts.replace(bytes([HLL_TAG]), b"\x00"), initial=0))
+            entries = (
+                self.numbers(sec["d_entries"])
+                if self._offsets[sec["d_entries"] + 1] > self._offsets[sec["d_entries"]]
+                else array("B")
+            )
+            got = self._cache[("d", j)] = (counts, starts, entries, self.section(sec["d_hll"]))
+        return got
 
 
 @dataclass
@@ -376,6 +544,52 @@ class Combined:
     event_ts: int | None
 
 
+@dataclass
+class _Pushed:
+    """The pushed rows of one window and their decoded values, per column (on first use)."""
+
+    rows: list[PushRow]
+    decs: list[Callable[[dict[str, Any]], Any]]
+    by_column: dict[int, list[tuple[PushRow, Any]]] = field(default_factory=dict)
+
+    def values(self, j: int) -> list[tuple[PushRow, Any]]:
+        got = self.by_column.get(j)
+        if got is None:
+            dec = self.decs[j]
+            got = self.by_column[j] = [(p, v) for p in self.rows if (v := dec(p.attrs[j])) is not None]
+        return got
+
+
+_NO_PUSHES = _Pushed([], [])
+
+
+def read_steps(view: Any, plan: Plan, names: list[str]) -> list[tuple[str, int, Callable[..., Any], int]]:
+    """What a read of `names` does (worked out once per plan and names): per aggregate its name,
+    window in tiles, combining function and column.
+
+    >>> from sqlfeast.core.spec import Aggregation, FeatureView
+    >>> v = FeatureView("o", ["c"], ["c_id"], "ts", [], granularity_seconds=3600,
+    ...     aggregations=[Aggregation("n", "count", 7200)])
+    >>> [(n, w, f.__name__) for n, w, f, _ in read_steps(v, plan_of(v), ["n"])]
+    [('n', 2, '_rows')]
+    """
+    key = tuple(names)
+    got = plan.reads.get(key)
+    if got is None:
+        if not plan.decoders and plan.columns:
+            plan.decoders = [decoder(parse_type(c.type)) for c in plan.columns]
+        got = []
+        for name in names:
+            agg = view.aggregation(name)
+            j = plan.column_names.index(agg.column) if agg.column is not None else -1
+            fn = _rows if agg.column is None else _FUNCTIONS.get(agg.function)
+            if fn is None:
+                raise ValueError(f"unknown aggregation function {agg.function!r}")  # pragma: no cover
+            got.append((name, agg.window_seconds * US // plan.granularity_us, fn, j))
+        plan.reads[key] = got
+    return got
+
+
 def combine(view: Any, plan: Plan, item: TileItem | None, at_us: int, names: list[str]) -> Combined:
     """The aggregates `names` of `view` for one entity's item at request time `at_us`.
 
@@ -387,102 +601,136 @@ def combine(view: Any, plan: Plan, item: TileItem | None, at_us: int, names: lis
     >>> combine(v, p, TileItem(20 * US, b.encode()), 3600 * US, ["n"]).values
     {'n': 2}
     """
+    steps = read_steps(view, plan, names)
     g = plan.granularity_us
     tile = at_us // g
     hi_key = 2 * tile if at_us == tile * g else 2 * tile + 1
-    tiles = Tiles(plan, item.tiles if item is not None else None)
-    keys = tiles.keys
-    end = bisect_right(keys, hi_key)
+    tiles = Tiles(plan, item.tiles if item is not None else None, view.name)
+    keys, base = tiles.keys, tiles.base
+    end = bisect_right(keys, hi_key - base) if tiles.count else 0
     pushes = (
         [p for p in item.pushes if p.ts >= item.materialized_end and sub_tile(p.ts, g) <= hi_key]
-        if item is not None
+        if item is not None and item.pushes
         else []
     )
-    if not plan.decoders and plan.columns:
-        plan.decoders = [decoder(parse_type(c.type)) for c in plan.columns]
-    decs = plan.decoders
     values: dict[str, Any] = {}
     found = False
     event_ts: int | None = None
-    for name in names:
-        agg = view.aggregation(name)
-        lo_key = 2 * (tile - agg.window_seconds * US // g)
-        start = bisect_left(keys, lo_key, 0, end)
-        rows = [p for p in pushes if sub_tile(p.ts, g) >= lo_key]
-        n_tiles = end - start
-        if n_tiles or rows:
-            found = True
-            newest = tiles.maxts[end - 1] if n_tiles else None
-            for p in rows:
-                newest = p.ts if newest is None else max(newest, p.ts)
-            if event_ts is None or (newest is not None and newest > event_ts):
-                event_ts = newest
-        values[name] = _aggregate(agg, plan, tiles, start, end, rows, decs)
+    windows: dict[int, tuple[int, _Pushed]] = {}
+    for name, span, fn, j in steps:
+        window = windows.get(span)
+        if window is None:
+            lo_key = 2 * (tile - span)
+            start = bisect_left(keys, lo_key - base, 0, end) if end else 0
+            rows = [p for p in pushes if sub_tile(p.ts, g) >= lo_key] if pushes else []
+            window = windows[span] = (start, _Pushed(rows, plan.decoders) if rows else _NO_PUSHES)
+            if end > start or rows:
+                found = True
+                newest = max([p.ts for p in rows] + ([tiles.maxts_at(end - 1)] if end > start else []))
+                if event_ts is None or newest > event_ts:
+                    event_ts = newest
+        values[name] = fn(tiles, j, window[0], end, window[1])
     return Combined(found, values, event_ts)
 
 
-def _aggregate(agg: Any, plan: Plan, tiles: Tiles, a: int, b: int, rows: list[PushRow], decs: list) -> Any:
-    f = agg.function
-    if agg.column is None:
-        if b <= a:
-            return len(rows)
-        if (-1, "n") not in tiles._cache:
-            tiles._cache[(-1, "n")] = tiles._ints(1)
-        return sum(tiles._cache[(-1, "n")][a:b]) + len(rows)
-    j = plan.column_names.index(agg.column)
-    c = plan.columns[j]
-    pushed = [(p, decs[j](p.attrs[j])) for p in rows] if rows else []
-    pushed_values = [v for _, v in pushed if v is not None]
-    nn = (sum(tiles.get(j, "nn")[a:b]) if b > a else 0) + len(pushed_values)
-    if f == "count":
-        return nn
-    if f == "count_distinct":
-        if not nn:
-            return 0
-        extra = {value_hash(p.attrs[j]) for p, v in pushed if v is not None}
-        if b <= a:
-            return len(extra)
-        offsets, tags, payload = tiles.get(j, "d")
-        if 1 not in tags[a:b]:  # every sub-tile exact: one array of hashes
-            hashes = array("Q")
-            hashes.frombytes(payload[offsets[a] : offsets[b]])
-            extra.update(hashes)
-            return len(extra)
-        sketches = [bytes(tags[k : k + 1]) + bytes(payload[offsets[k] : offsets[k + 1]]) for k in range(a, b)]
-        return distinct_count(sketches, extra)
-    if f in ("sum", "avg", "stddev"):
-        if not nn:
-            return None
-        s = (sum(tiles.get(j, "s")[a:b]) if b > a else 0) + sum(pushed_values)
-        if f == "sum":
-            return s
-        if f == "avg":
-            return float(s) / nn
-        if nn < 2:
-            return None
-        q = (sum(tiles.get(j, "q")[a:b]) if b > a else 0.0) + sum(float(v) * float(v) for v in pushed_values)
-        mean = float(s) / nn
-        var = (q - nn * mean * mean) / (nn - 1)
-        return math.sqrt(var) if var > 0 else 0.0
-    if f in ("min", "max"):
-        if not nn:
-            return None
-        pick = min if f == "min" else max
-        candidates = list(pushed_values)
-        if b > a:
-            part = tiles.get(j, "lo" if f == "min" else "hi")[a:b]
-            if c.kind == "other":
-                candidates += [v for v, k in zip(part, tiles.get(j, "nn")[a:b]) if k and v is not None]
-            elif nn > len(pushed_values):  # some sub-tile has a value; empty ones hold +-inf / int64 bounds
-                candidates.append(pick(part))
-        return pick(candidates)
-    if f == "last":
-        if pushed:
-            return max(pushed, key=lambda pv: (pv[0].ts, pv[0].created))[1]
-        if b > a:
-            return decs[j](from_json_attr(tiles.get(j, "last")[b - 1]))
+# Combining one aggregate over the sub-tiles [a, b) of `tiles` and the window's pushed rows.
+def _rows(tiles: Tiles, j: int, a: int, b: int, pushed: _Pushed) -> int:
+    return (sum(tiles.n[a:b]) if b > a else 0) + len(pushed.rows)
+
+
+def _nn(tiles: Tiles, j: int, a: int, b: int, pushed: _Pushed) -> int:
+    return (sum(tiles.nn(j)[a:b]) if b > a else 0) + (len(pushed.values(j)) if pushed.rows else 0)
+
+
+def _sum_of(tiles: Tiles, j: int, a: int, b: int, pushed: _Pushed) -> Any:
+    s = sum(tiles.values(j, "s")[a:b]) if b > a else 0
+    return s + sum(v for _, v in pushed.values(j)) if pushed.rows else s
+
+
+def _sum(tiles: Tiles, j: int, a: int, b: int, pushed: _Pushed) -> Any:
+    return _sum_of(tiles, j, a, b, pushed) if _nn(tiles, j, a, b, pushed) else None
+
+
+def _avg(tiles: Tiles, j: int, a: int, b: int, pushed: _Pushed) -> Any:
+    nn = _nn(tiles, j, a, b, pushed)
+    return float(_sum_of(tiles, j, a, b, pushed)) / nn if nn else None
+
+
+def _stddev(tiles: Tiles, j: int, a: int, b: int, pushed: _Pushed) -> Any:
+    nn = _nn(tiles, j, a, b, pushed)
+    if nn < 2:
         return None
-    raise ValueError(f"unknown aggregation function {f!r}")  # pragma: no cover
+    s = float(_sum_of(tiles, j, a, b, pushed))
+    q = sum(tiles.values(j, "q")[a:b]) if b > a else 0.0
+    if pushed.rows:
+        q += sum(float(v) * float(v) for _, v in pushed.values(j))
+    mean = s / nn
+    var = (q - nn * mean * mean) / (nn - 1)
+    return math.sqrt(var) if var > 0 else 0.0
+
+
+def _extreme(tiles: Tiles, j: int, a: int, b: int, pushed: _Pushed, what: str) -> Any:
+    pick = min if what == "lo" else max
+    candidates = [v for _, v in pushed.values(j)] if pushed.rows else []
+    if b > a and any(tiles.nn(j)[a:b]):  # empty sub-tiles hold fillers that never win
+        part = tiles.values(j, what)[a:b]
+        if tiles.plan.columns[j].kind == "other":
+            candidates += [v for v, k in zip(part, tiles.nn(j)[a:b], strict=True) if k and v is not None]
+        else:
+            candidates.append(pick(part))
+    return pick(candidates) if candidates else None
+
+
+def _min(tiles: Tiles, j: int, a: int, b: int, pushed: _Pushed) -> Any:
+    return _extreme(tiles, j, a, b, pushed, "lo")
+
+
+def _max(tiles: Tiles, j: int, a: int, b: int, pushed: _Pushed) -> Any:
+    return _extreme(tiles, j, a, b, pushed, "hi")
+
+
+def _count(tiles: Tiles, j: int, a: int, b: int, pushed: _Pushed) -> int:
+    return _nn(tiles, j, a, b, pushed)
+
+
+def _last(tiles: Tiles, j: int, a: int, b: int, pushed: _Pushed) -> Any:
+    if pushed.rows:  # pushed rows are newer than every sub-tile
+        rows = [(p, tiles.plan.decoders[j](p.attrs[j])) for p in pushed.rows]
+        return max(rows, key=lambda pv: (pv[0].ts, pv[0].created))[1]
+    return tiles.last(j, b - 1) if b > a else None
+
+
+def _count_distinct(tiles: Tiles, j: int, a: int, b: int, pushed: _Pushed) -> int:
+    c = tiles.plan.columns[j]
+    extra: set[int] = set()
+    if pushed.rows:
+        values = pushed.values(j)
+        extra = {v if c.kind == "int" else value_hash(p.attrs[j]) for p, v in values}
+    if b <= a:
+        return len(extra)
+    counts, starts, entries, hll = tiles.distinct(j)
+    exact = entries[starts[a] : starts[b]]
+    if HLL_TAG not in counts[a:b]:  # every sub-tile exact: one set of entries
+        if not extra:
+            return len(set(exact))
+        extra.update(exact)
+        return len(extra)
+    first = counts[:a].count(HLL_TAG)
+    dense = counts[a:b].count(HLL_TAG)
+    registers = [bytes(hll[k * HLL_BYTES : (k + 1) * HLL_BYTES]) for k in range(first, first + dense)]
+    return hll_count(registers, {entry_hash(c, e) for e in (*exact, *extra)})
+
+
+_FUNCTIONS: dict[str, Callable[..., Any]] = {
+    "count": _count,
+    "count_distinct": _count_distinct,
+    "sum": _sum,
+    "avg": _avg,
+    "stddev": _stddev,
+    "min": _min,
+    "max": _max,
+    "last": _last,
+}
 
 
 def reach_start(plan: Plan, end_us: int) -> int:

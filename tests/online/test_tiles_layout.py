@@ -13,7 +13,7 @@ import pytest
 from sqlfeast.core.spec import Aggregation
 from sqlfeast.online.dynamodb import DynamoDBOnlineStore
 from sqlfeast.online.sqlite import SQLiteOnlineStore
-from sqlfeast.online.tiles import HLL_RSE, SPARSE_MAX, TileBuilder, distinct_count, plan_of, value_hash
+from sqlfeast.online.tiles import HLL_RSE, SPARSE_MAX, TileBuilder, plan_of
 from tests.online.conftest import dynamodb_settings
 from tests.online.tiles_helpers import HOUR, TileStore, tile_view
 
@@ -102,21 +102,36 @@ def test_ttl_attribute_expires_the_item_once_no_window_reaches_its_newest_tile(
 
 
 def test_count_distinct_is_exact_for_small_sub_tiles_and_within_three_standard_errors_past_them():
+    """48 sub-tiles through the blob and back: exact entries while each has at most SPARSE_MAX
+    values, else the HyperLogLog estimate; also with pushed rows on top."""
+    from sqlfeast.online.tiles import US, PushRow, TileItem, combine
+
     view = tile_view([Aggregation("d", "count_distinct", 48 * 3600, "qty", "bigint")])
     plan = plan_of(view)
+    g = plan.granularity_us
+    j = plan.column_names.index("qty")
     rnd = random.Random(1)
     for cardinality, per_tile in [(12, 3), (300, SPARSE_MAX), (300, 40), (5000, 200), (40000, 2000), (200000, 9000)]:
         builder = TileBuilder(plan)
         truth: set[int] = set()
+        exact = True
         for key in range(48):
             values = {rnd.randrange(cardinality) for _ in range(per_tile)}
             truth |= values
-            hashes = {value_hash({"N": str(v)}) for v in values}
-            builder.add(2 * key + 1, len(values), key, [{"nn": len(values), "d": hashes}])
-        sketches = [builder.cols[0]["d"][i] for i in range(48)]
-        got = distinct_count(sketches, set())
-        exact = all(s[0] == 0 for s in sketches)  # every sub-tile kept its hashes
-        if exact:
-            assert got == len(truth), (cardinality, per_tile)
-        else:
-            assert abs(got - len(truth)) <= 3 * HLL_RSE * len(truth), (cardinality, per_tile, got, len(truth))
+            exact = exact and len(values) <= SPARSE_MAX
+            part = {"nn": len(values), "lo": None, "hi": None, "s": None, "q": None, "last": {"NULL": True}}
+            builder.add(
+                2 * key + 1,
+                len(values),
+                key * g + 1,
+                [part | {"d": values} if i == j else part for i in range(len(plan.columns))],
+            )
+        at = 48 * g  # the boundary: the window is every sub-tile built
+        pushed = [PushRow(at + 5, 0, [{"N": str(cardinality + 7)}] * len(plan.columns))]
+        for pushes, want in (([], len(truth)), (pushed, len(truth) + 1)):
+            item = TileItem(at, builder.encode(), pushes)
+            got = combine(view, plan, item, at + US if pushes else at, ["d"]).values["d"]
+            if exact:
+                assert got == want, (cardinality, per_tile)
+            else:
+                assert abs(got - want) <= 3 * HLL_RSE * want, (cardinality, per_tile, got, want)
