@@ -14,8 +14,8 @@ A read at time t with ``T = floor(t / G) * G`` combines, for a window W, the sub
 boundary, the current tile whole).
 
 The binary layout (one ``_tiles`` blob an item, layout version 2) is ``MAGIC``, a flag byte
-(1: the rest is zlib-compressed) and a body: the sub-tile count, the first key, the section
-lengths, then columnar sections. A numeric section is one ``array`` type code followed by the
+(reserved, 0) and a body: the sub-tile count, the first key, the section lengths, then columnar
+sections. A numeric section is one ``array`` type code followed by the
 array, as narrow as its values allow (keys relative to the first, newest event times relative
 to their tile's start, counts unsigned); floats stay float64. Text, times and decimals are JSON
 lists of codec attribute values. What each section means comes from the view's declaration
@@ -35,12 +35,13 @@ import hashlib
 import json
 import math
 import struct
-import zlib
 from array import array
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from itertools import accumulate
+from functools import lru_cache
+from itertools import accumulate, compress, count
+from operator import mul, ne, sub
 from typing import Any
 
 from sqlfeast.core.tiles import (  # noqa: F401  (re-exported: the plan belongs to the layout)
@@ -60,8 +61,7 @@ from sqlfeast.errors import TileLayoutError
 from sqlfeast.online.codec import decoder, encoder, from_json_attr, to_json_attr
 
 MAGIC = b"SFT\x02"  # the layout's version is its last byte
-ZLIB_FLAG = 1
-COMPRESS_FROM = 96  # bodies shorter than this are stored as they are
+FLAGS = b"\x00"  # reserved (a reader refuses other flags)
 HLL_CAP = 15
 HLL_TAG = 255  # a sub-tile's entry count meaning "a HyperLogLog instead of exact entries"
 I64_MIN, I64_MAX = -(2**63), 2**63 - 1
@@ -73,6 +73,8 @@ _LO = bytes(b & 15 for b in range(256))
 assert array("I").itemsize == 4 and array("H").itemsize == 2  # the layout's type codes and widths
 _UNSIGNED = (("B", 1 << 8), ("H", 1 << 16), ("I", 1 << 32), ("Q", 1 << 64))
 _SIGNED = (("b", 1 << 7), ("h", 1 << 15), ("i", 1 << 31), ("q", 1 << 63))
+_CODES = {t: t.encode() for t in "BHIQbhiqd"}
+_TYPECODE = [chr(b) for b in range(256)]
 
 
 def sub_tile(ts: int, g: int) -> int:
@@ -87,8 +89,12 @@ def value_hash(attr: dict[str, Any]) -> int:
 
     >>> value_hash({"N": "5"}) == value_hash({"N": "5"}), value_hash({"N": "5"}) == value_hash({"S": "5"})
     (True, False)
+    >>> value_hash({"N": "-0.0"}) == value_hash({"N": "0.0"})
+    True
     """
     ((kind, value),) = attr.items()
+    if kind == "N" and value.startswith("-0") and float(value) == 0:
+        value = value[1:]  # -0.0 is 0.0 to the warehouse's DISTINCT
     if kind in ("N", "S"):
         text = kind + value
     else:
@@ -260,7 +266,7 @@ def int_section(values: Sequence[int]) -> bytes:
         code = next(t for t, limit in _UNSIGNED if hi < limit)
     else:
         code = next((t for t, limit in _SIGNED if -limit <= lo and hi < limit), "q")
-    return code.encode() + array(code, values).tobytes()
+    return _CODES[code] + array(code, values).tobytes()
 
 
 def _float_section(values: Sequence[float]) -> bytes:
@@ -287,41 +293,39 @@ def encode_tiles(
     g = plan.granularity_us
     base = keys[0] if len(keys) else 0
     sections = [
-        int_section([k - base for k in keys]),
+        int_section(list(map((-base).__add__, keys))),
         int_section(n),
-        int_section([m - (k >> 1) * g for k, m in zip(keys, maxts, strict=True)]),
+        # k >> 1 is the tile of sub-tile k; times relative to the tile's start
+        int_section(list(map(sub, maxts, map(g.__mul__, map((1).__rrshift__, keys))))),
     ]
     for c, out in zip(plan.columns, cols, strict=True):
         nn = out["nn"]
         sections.append(b"" if nn == n else int_section(nn))  # empty: every row has a value
         empty = [i for i, k in enumerate(nn) if not k] if 0 in nn else []
-        if c.sum:
-            sections.append(_value_section(c, out["s"], empty, "s"))
-        if c.sumsq:
-            sections.append(_float_section(_patched(out["q"], empty, 0.0)))
-        if c.minmax:
-            sections.append(_value_section(c, out["lo"], empty, "lo"))
-            sections.append(_value_section(c, out["hi"], empty, "hi"))
-        if c.last:
-            if c.kind == "other":
+        if c.kind == "other":
+            if c.sum:
+                sections.append(_attr_section(c, out["s"], empty, "s"))
+            if c.sumsq:
+                sections.append(_float_section(_patched(out["q"], empty, 0.0)))
+            if c.minmax:
+                sections.append(_attr_section(c, out["lo"], empty, "lo"))
+                sections.append(_attr_section(c, out["hi"], empty, "hi"))
+            if c.last:
                 sections.append(_attrs(out["last"]))
-            else:
-                nulls = out["last_nulls"]
-                values = _patched(out["last"], nulls, 0) if nulls else out["last"]
-                sections.append(int_section(values) if c.kind == "int" else _float_section(values))
-                sections.append(int_section(nulls) if len(nulls) else b"")
+        else:
+            sections += _numeric_sections(c, out, empty)
         if c.distinct:
             counts, entries, hll = out["d"]
             sections += [bytes(counts), int_section(entries) if len(entries) else b"", bytes(hll)]
     body = b"".join(
-        [_BODY_HEAD.pack(len(keys), base, len(sections)), struct.pack(f"<{len(sections)}I", *map(len, sections))]
-        + sections
+        [_BODY_HEAD.pack(len(keys), base, len(sections)), _lengths(len(sections)).pack(*map(len, sections))] + sections
     )
-    if len(body) >= COMPRESS_FROM:
-        packed = zlib.compress(body, 1)
-        if len(packed) < len(body):
-            return MAGIC + bytes([ZLIB_FLAG]) + packed
-    return MAGIC + b"\x00" + body
+    return MAGIC + FLAGS + body
+
+
+@lru_cache(maxsize=64)
+def _lengths(sections: int) -> struct.Struct:
+    return struct.Struct(f"<{sections}I")
 
 
 def _patched(values: Sequence[Any], at: list[int], fill: Any) -> Sequence[Any]:
@@ -333,22 +337,80 @@ def _patched(values: Sequence[Any], at: list[int], fill: Any) -> Sequence[Any]:
     return out
 
 
-def _value_section(c: ColumnPlan, values: Sequence[Any], empty: list[int], what: str) -> bytes:
-    """Sums, minimums or maximums: int64-range integers and float64 as arrays, the rest as codec
-    attributes. A sub-tile without values holds a neutral filler so that plain ``min()`` and
-    ``max()`` over a slice skip it: for floats +-inf, for integers the item's largest minimum /
-    smallest maximum (no narrower than the values themselves)."""
-    if c.kind == "int":
-        if empty:
-            real = [v for i, v in enumerate(values) if i not in set(empty)]
-            fill = 0 if what == "s" or not real else max(real) if what == "lo" else min(real)
-            values = _patched(values, empty, fill)
-        return int_section(values)
-    if c.kind == "float":
-        fill = 0.0 if what == "s" else math.inf if what == "lo" else -math.inf
-        return _float_section(_patched(values, empty, fill))
+def base_field(c: ColumnPlan) -> str | None:
+    """The partial of a numeric column kept whole; the others are kept as their differences from
+    it (a sub-tile of one value has sum = min = max = last = that value, sum of squares its square).
+
+    >>> base_field(ColumnPlan("a", "double", "float", minmax=True, last=True))
+    'lo'
+    """
+    if c.kind == "other":
+        return None
+    return "s" if c.sum else "lo" if c.minmax else "last" if c.last else None
+
+
+def _numeric_sections(c: ColumnPlan, out: dict[str, Any], empty: list[int]) -> list[bytes]:
+    """The sections of an int64 or float64 column: its base partial (:func:`base_field`) as an
+    array, each other one as the sub-tiles where it differs from what the base implies (none
+    where every sub-tile holds one value). A sub-tile without values holds a neutral filler so
+    that plain ``min()`` and ``max()`` over a slice skip it: for floats +-inf, for integers the
+    item's largest minimum / smallest maximum."""
+    full: dict[str, Sequence[Any]] = {}
+    floats = c.kind == "float"
+    if c.sum:
+        full["s"] = _patched(out["s"], empty, 0.0 if floats else 0)
+    if c.minmax:
+        for what in ("lo", "hi"):
+            fill: Any = (math.inf if what == "lo" else -math.inf) if floats else 0
+            if empty and not floats:
+                skip = set(empty)
+                real = [v for i, v in enumerate(out[what]) if i not in skip]
+                fill = (max(real) if what == "lo" else min(real)) if real else 0
+            full[what] = _patched(out[what], empty, fill)
+    base_name = base_field(c)
+    if base_name is None:  # counts and distinct entries only
+        return []
+    nulls = out["last_nulls"] if c.last else []
+    if c.last:
+        values = out["last"]
+        if nulls:  # a NULL last value: its number is whatever the base implies (never read)
+            base_values = full.get(base_name)
+            values = list(values)
+            for i in nulls:
+                values[i] = base_values[i] if base_values is not None else 0
+        full["last"] = values
+    base = full[base_name]
+    sections = []
+    for what in ("s", "q", "lo", "hi", "last"):
+        if what == "q":
+            if c.sumsq:
+                fb = base if floats else array("d", base)
+                implied = list(map(mul, fb, fb))
+                sections.append(_differences(_patched(out["q"], empty, 0.0), implied, True))
+        elif what in full:
+            if what == base_name:
+                sections.append(_float_section(base) if floats else int_section(base))
+            else:
+                sections.append(_differences(full[what], base, floats))
+        if what == "last" and c.last:
+            sections.append(int_section(nulls) if len(nulls) else b"")
+    return sections
+
+
+def _differences(values: Sequence[Any], implied: Sequence[Any], floats: bool) -> bytes:
+    """Where `values` differ from `implied`: their count, positions and values (empty: nowhere)."""
+    at = list(compress(count(), map(ne, values, implied)))
+    if not at:
+        return b""
+    got = [values[i] for i in at]
+    return struct.pack("<I", len(at)) + int_section(at) + (_float_section(got) if floats else int_section(got))
+
+
+def _attr_section(c: ColumnPlan, values: Sequence[Any], empty: list[int], what: str) -> bytes:
+    """Sums, minimums or maximums of other types as codec attributes (NULL where no value)."""
     enc = encoder(parse_type(c.type if what != "s" else _sum_type(c)))
-    return _attrs([enc(None if i in set(empty) else v) for i, v in enumerate(values)] if empty else map(enc, values))
+    skip = set(empty)
+    return _attrs([enc(None if i in skip else v) for i, v in enumerate(values)] if empty else map(enc, values))
 
 
 def _sum_type(c: ColumnPlan) -> str:
@@ -403,25 +465,26 @@ class Tiles:
     ([0, 1], 8, [1, 2], 5)
     """
 
-    __slots__ = ("plan", "count", "base", "keys", "_body", "_offsets", "_cache")
+    __slots__ = ("plan", "count", "base", "keys", "_body", "_offsets", "_cache", "_layout")
 
     def __init__(self, plan: Plan, blob: bytes | None, view_name: str = "?"):
         self.plan = plan
         self._cache: dict[Any, Any] = {}
+        self._layout = plan.sections or layout(plan)
         if not blob:
             self.count, self.base, self.keys = 0, 0, array("B")
             return
-        if blob[:4] != MAGIC:
+        if blob[:5] != MAGIC + FLAGS:
             raise TileLayoutError(
                 f"the stored tiles of aggregation view '{view_name}' are in another layout than this "
                 f"version reads (layout {MAGIC[3]})",
                 hint=f"run 'sqlfeast materialize --select {view_name}' to rewrite them",
             )
+        body = memoryview(blob)[5:]
         try:
-            body: Any = zlib.decompress(memoryview(blob)[5:]) if blob[4] == ZLIB_FLAG else memoryview(blob)[5:]
             self.count, self.base, sections = _BODY_HEAD.unpack_from(body, 0)
-            lengths = struct.unpack_from(f"<{sections}I", body, _BODY_HEAD.size)
-        except (zlib.error, struct.error):
+            lengths = _lengths(sections).unpack_from(body, _BODY_HEAD.size)
+        except struct.error:
             sections, lengths = -1, ()
         if sections != section_count(plan) or _BODY_HEAD.size + 4 * sections + sum(lengths) != len(body):
             raise TileLayoutError(
@@ -429,7 +492,7 @@ class Tiles:
                 "(changed since they were written, or damaged)",
                 hint=f"run 'sqlfeast materialize --select {view_name}' to rewrite them",
             )
-        self._body = memoryview(body)
+        self._body = body
         self._offsets = list(accumulate(lengths, initial=_BODY_HEAD.size + 4 * sections))
         self.keys = self.numbers(0)
 
@@ -442,7 +505,7 @@ class Tiles:
         got = self._cache.get(i)
         if got is None:
             sec = self.section(i)
-            got = self._cache[i] = array(chr(sec[0]))
+            got = self._cache[i] = array(_TYPECODE[sec[0]])
             got.frombytes(sec[1:])
         return got
 
@@ -457,24 +520,53 @@ class Tiles:
 
     def nn(self, j: int) -> array:
         """Column j's non-NULL count of each sub-tile."""
-        i = layout(self.plan)[j]["nn"]
-        return self.numbers(i) if self._offsets[i + 1] > self._offsets[i] else self.numbers(1)
+        got = self._cache.get(("nn", j))
+        if got is None:
+            i = self._layout[j]["nn"]
+            got = self._cache[("nn", j)] = (
+                self.numbers(i) if self._offsets[i + 1] > self._offsets[i] else self.numbers(1)
+            )
+        return got
 
     def values(self, j: int, what: str) -> Any:
-        """Column j's sums (``s``), sums of squares (``q``), minimums (``lo``) or maximums (``hi``)."""
-        i = layout(self.plan)[j][what]
-        c = self.plan.columns[j]
-        if c.kind != "other" or what == "q":
-            return self.numbers(i)
+        """Column j's sums (``s``), sums of squares (``q``), minimums (``lo``), maximums (``hi``)
+        or, for numbers, last values (``last``; see :meth:`last`)."""
+        i = self._layout[j][what]
         got = self._cache.get(i)
-        if got is None:
+        if got is not None:
+            return got
+        c = self.plan.columns[j]
+        base_name = base_field(c)
+        if base_name is None:  # other types: codec attributes
+            if what == "q":
+                return self.numbers(i)
             dec = decoder(parse_type(_sum_type(c) if what == "s" else c.type))
-            got = self._cache[i] = [dec(from_json_attr(a)) for a in json.loads(bytes(self.section(i)))]
+            got = [dec(from_json_attr(a)) for a in json.loads(bytes(self.section(i)))]
+        elif what == base_name:
+            return self.numbers(i)
+        else:
+            base = self.values(j, base_name)
+            if what == "q":
+                fb = base if c.kind == "float" else array("d", base)
+                got = array("d", map(mul, fb, fb))
+            else:
+                got = array("q" if c.kind == "int" else "d", base)
+            sec = self.section(i)
+            if len(sec):  # the sub-tiles that differ
+                (count,) = struct.unpack_from("<I", sec)
+                at = array(chr(sec[4]))
+                cut = 5 + count * at.itemsize
+                at.frombytes(sec[5:cut])
+                differ = array(chr(sec[cut]))
+                differ.frombytes(sec[cut + 1 :])
+                for k, v in zip(at, differ, strict=True):
+                    got[k] = v
+        self._cache[i] = got
         return got
 
     def last(self, j: int, k: int) -> Any:
         """Column j's last value in sub-tile k (None for NULL)."""
-        sec = layout(self.plan)[j]
+        sec = self._layout[j]
         c = self.plan.columns[j]
         if c.kind == "other":
             got = self._cache.get(sec["last"])
@@ -484,7 +576,7 @@ class Tiles:
         nulls = sec["last_nulls"]
         if self._offsets[nulls + 1] > self._offsets[nulls] and k in self.numbers(nulls):
             return None
-        value = self.numbers(sec["last"])[k]
+        value = self.values(j, "last")[k]
         return float(value) if c.kind == "float" else value
 
     def distinct(self, j: int) -> tuple[bytes, list[int], array, memoryview]:
@@ -492,7 +584,7 @@ class Tiles:
         sub-tile's exact entries start, the entries, and the HyperLogLog registers."""
         got = self._cache.get(("d", j))
         if got is None:
-            sec = layout(self.plan)[j]
+            sec = self._layout[j]
             counts = bytes(self.section(sec["d_counts"]))
             starts = list(accumulate(counts.replace(bytes([HLL_TAG]), b"\x00"), initial=0))
             entries = (
@@ -626,8 +718,11 @@ def combine(view: Any, plan: Plan, item: TileItem | None, at_us: int, names: lis
             window = windows[span] = (start, _Pushed(rows, plan.decoders) if rows else _NO_PUSHES)
             if end > start or rows:
                 found = True
-                newest = max([p.ts for p in rows] + ([tiles.maxts_at(end - 1)] if end > start else []))
-                if event_ts is None or newest > event_ts:
+                newest = tiles.maxts_at(end - 1) if end > start else None
+                if rows:
+                    pushed_newest = max(p.ts for p in rows)
+                    newest = pushed_newest if newest is None else max(newest, pushed_newest)
+                if event_ts is None or (newest is not None and newest > event_ts):
                     event_ts = newest
         values[name] = fn(tiles, j, window[0], end, window[1])
     return Combined(found, values, event_ts)
@@ -638,12 +733,24 @@ def _rows(tiles: Tiles, j: int, a: int, b: int, pushed: _Pushed) -> int:
     return (sum(tiles.n[a:b]) if b > a else 0) + len(pushed.rows)
 
 
+def _window_sum(tiles: Tiles, j: int, what: str, a: int, b: int) -> Any:
+    """The sum of column j's partial `what` over [a, b) (once per window: `b` is the same for
+    every window of one read)."""
+    key = (what, j, a)
+    got = tiles._cache.get(key)
+    if got is None:
+        got = tiles._cache[key] = (
+            (sum(tiles.nn(j)[a:b]) if what == "nn" else sum(tiles.values(j, what)[a:b])) if b > a else 0
+        )
+    return got
+
+
 def _nn(tiles: Tiles, j: int, a: int, b: int, pushed: _Pushed) -> int:
-    return (sum(tiles.nn(j)[a:b]) if b > a else 0) + (len(pushed.values(j)) if pushed.rows else 0)
+    return _window_sum(tiles, j, "nn", a, b) + (len(pushed.values(j)) if pushed.rows else 0)
 
 
 def _sum_of(tiles: Tiles, j: int, a: int, b: int, pushed: _Pushed) -> Any:
-    s = sum(tiles.values(j, "s")[a:b]) if b > a else 0
+    s = _window_sum(tiles, j, "s", a, b)
     return s + sum(v for _, v in pushed.values(j)) if pushed.rows else s
 
 
@@ -661,7 +768,7 @@ def _stddev(tiles: Tiles, j: int, a: int, b: int, pushed: _Pushed) -> Any:
     if nn < 2:
         return None
     s = float(_sum_of(tiles, j, a, b, pushed))
-    q = sum(tiles.values(j, "q")[a:b]) if b > a else 0.0
+    q = float(_window_sum(tiles, j, "q", a, b))
     if pushed.rows:
         q += sum(float(v) * float(v) for _, v in pushed.values(j))
     mean = s / nn
@@ -672,7 +779,7 @@ def _stddev(tiles: Tiles, j: int, a: int, b: int, pushed: _Pushed) -> Any:
 def _extreme(tiles: Tiles, j: int, a: int, b: int, pushed: _Pushed, what: str) -> Any:
     pick = min if what == "lo" else max
     candidates = [v for _, v in pushed.values(j)] if pushed.rows else []
-    if b > a and any(tiles.nn(j)[a:b]):  # empty sub-tiles hold fillers that never win
+    if _window_sum(tiles, j, "nn", a, b):  # empty sub-tiles hold fillers that never win
         part = tiles.values(j, what)[a:b]
         if tiles.plan.columns[j].kind == "other":
             candidates += [v for v, k in zip(part, tiles.nn(j)[a:b], strict=True) if k and v is not None]

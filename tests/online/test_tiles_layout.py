@@ -135,3 +135,34 @@ def test_count_distinct_is_exact_for_small_sub_tiles_and_within_three_standard_e
                 assert got == want, (cardinality, per_tile)
             else:
                 assert abs(got - want) <= 3 * HLL_RSE * want, (cardinality, per_tile, got, want)
+
+
+def test_tiles_of_another_layout_or_declaration_ask_for_a_new_materialization(tmp_path, unique_project):
+    """An item written by the first layout, or one whose view has since gained an aggregate, is
+    not misread: the read names the view and the command that rewrites its tiles."""
+    from sqlfeast.errors import TileLayoutError
+    from sqlfeast.online.client import OnlineClient
+    from tests.online.tiles_helpers import BASE, events
+
+    store = SQLiteOnlineStore(unique_project, tmp_path / "online.db")
+    aggs = [Aggregation("n", "count", 3 * 3600, None, "bigint"), Aggregation("s", "sum", 3 * 3600, "qty", "bigint")]
+    ts = TileStore(tile_view(aggs), events(seed=3, keys=3, rows=60, hours=10), store, tmp_path)
+    end = BASE + 10 * HOUR
+    ts.materialize(end)
+    assert ts.online_values([1], end, ["n"]).to_dict()["n"][0] > 0
+
+    grown = tile_view([*aggs, Aggregation("m", "max", 3 * 3600, "amount", "double")])
+    client = OnlineClient(store, ts.registry.__class__(**{**vars(ts.registry), "feature_views": {"orders": grown}}))
+    with pytest.raises(TileLayoutError) as err:
+        client.get_online_features(["orders:m"], [{"k1": 1}], request_time=end)
+    assert "aggregation view 'orders'" in str(err.value) and "sqlfeast materialize --select orders" in str(err.value)
+
+    table = store.table_name("orders")
+    before = store.con.execute(f'SELECT count(*) FROM "{table}"').fetchone()
+    old = b"\x05\x00\x00\x00" + bytes(40)  # the first layout began with its section count
+    store.con.execute(f'UPDATE "{table}" SET tiles = ?', [old])
+    with pytest.raises(TileLayoutError) as err:
+        ts.online_values([1], end, ["n"])
+    assert "another layout" in str(err.value) and "sqlfeast materialize --select orders" in str(err.value)
+    assert store.con.execute(f'SELECT count(*) FROM "{table}"').fetchone() == before
+    store.close()
