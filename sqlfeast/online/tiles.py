@@ -550,19 +550,48 @@ class Tiles:
                 fb = base if c.kind == "float" else array("d", base)
                 got = array("d", map(mul, fb, fb))
             else:
-                got = array("q" if c.kind == "int" else "d", base)
-            sec = self.section(i)
-            if len(sec):  # the sub-tiles that differ
-                (count,) = struct.unpack_from("<I", sec)
-                at = array(chr(sec[4]))
-                cut = 5 + count * at.itemsize
-                at.frombytes(sec[5:cut])
-                differ = array(chr(sec[cut]))
-                differ.frombytes(sec[cut + 1 :])
+                got = array(base.typecode, base)  # a copy in C
+            at, differ = self.differences(i)
+            try:
+                for k, v in zip(at, differ, strict=True):
+                    got[k] = v
+            except OverflowError:  # an integer wider than the base's: widen the copy
+                got = array("q", base)
                 for k, v in zip(at, differ, strict=True):
                     got[k] = v
         self._cache[i] = got
         return got
+
+    def differences(self, i: int) -> tuple[array, array]:
+        """Section i of a derived partial: the sub-tiles where it differs from what the base
+        implies, and its values there."""
+        got = self._cache.get(("diff", i))
+        if got is None:
+            sec = self.section(i)
+            at, differ = array("B"), array("B")
+            if len(sec):
+                (count,) = struct.unpack_from("<I", sec)
+                at = array(_TYPECODE[sec[4]])
+                cut = 5 + count * at.itemsize
+                at.frombytes(sec[5:cut])
+                differ = array(_TYPECODE[sec[cut]])
+                differ.frombytes(sec[cut + 1 :])
+            got = self._cache[("diff", i)] = (at, differ)
+        return got
+
+    def squares(self, j: int, a: int, b: int) -> float:
+        """Column j's sum of squares over the sub-tiles [a, b), without building the array: the
+        squares of the base there, corrected where the stored sums of squares differ."""
+        base = self.values(j, "s")
+        part = base[a:b] if self.plan.columns[j].kind == "float" else array("d", base[a:b])
+        total = float(sum(map(mul, part, part)))
+        at, differ = self.differences(self._layout[j]["q"])
+        if len(at):
+            lo, hi = bisect_left(at, a), bisect_left(at, b)
+            for k, v in zip(at[lo:hi], differ[lo:hi], strict=True):
+                x = float(base[k])
+                total += v - x * x
+        return total
 
     def last(self, j: int, k: int) -> Any:
         """Column j's last value in sub-tile k (None for NULL)."""
@@ -768,7 +797,7 @@ def _stddev(tiles: Tiles, j: int, a: int, b: int, pushed: _Pushed) -> Any:
     if nn < 2:
         return None
     s = float(_sum_of(tiles, j, a, b, pushed))
-    q = float(_window_sum(tiles, j, "q", a, b))
+    q = tiles.squares(j, a, b) if b > a else 0.0
     if pushed.rows:
         q += sum(float(v) * float(v) for _, v in pushed.values(j))
     mean = s / nn
