@@ -51,6 +51,7 @@ class Plan:
     decoders: list[Callable[[dict[str, Any]], Any]] = field(default_factory=list)
     # Section numbers of each column's partials in the tile blob, filled likewise.
     sections: list[dict[str, int]] = field(default_factory=list)
+    section_total: int = 0
     # What a read of some aggregates does (by their names), filled likewise.
     reads: dict[tuple[str, ...], Any] = field(default_factory=dict)
 

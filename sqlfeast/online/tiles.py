@@ -433,6 +433,7 @@ def layout(plan: Plan) -> list[dict[str, int]]:
     """
     if not plan.sections and plan.columns:
         pos = 3
+        built = []
         for c in plan.columns:
             found = {}
             names = ["nn"] + ["s"] * c.sum + ["q"] * c.sumsq + ["lo", "hi"] * c.minmax
@@ -441,7 +442,8 @@ def layout(plan: Plan) -> list[dict[str, int]]:
             for what in names:
                 found[what] = pos
                 pos += 1
-            plan.sections.append(found)
+            built.append(found)
+        plan.sections = built  # whole at once: readers in other threads never see part of it
     return plan.sections
 
 
@@ -451,7 +453,8 @@ def section_count(plan: Plan) -> int:
     >>> section_count(plan_of(type("V", (), {"granularity_seconds": 3600, "aggregations": [], "columns": {}})()))
     3
     """
-    return 3 + sum(len(s) for s in layout(plan))
+    plan.section_total = 3 + sum(len(s) for s in layout(plan))
+    return plan.section_total
 
 
 class Tiles:
@@ -486,7 +489,9 @@ class Tiles:
             lengths = _lengths(sections).unpack_from(body, _BODY_HEAD.size)
         except struct.error:
             sections, lengths = -1, ()
-        if sections != section_count(plan) or _BODY_HEAD.size + 4 * sections + sum(lengths) != len(body):
+        if sections != (plan.section_total or section_count(plan)) or _BODY_HEAD.size + 4 * sections + sum(
+            lengths
+        ) != len(body):
             raise TileLayoutError(
                 f"the stored tiles of aggregation view '{view_name}' do not match its declaration "
                 "(changed since they were written, or damaged)",
@@ -605,7 +610,13 @@ class Tiles:
         nulls = sec["last_nulls"]
         if self._offsets[nulls + 1] > self._offsets[nulls] and k in self.numbers(nulls):
             return None
-        value = self.values(j, "last")[k]
+        base_name = base_field(c)
+        if base_name is None or base_name == "last":
+            value = self.numbers(sec["last"])[k]
+        else:  # the base's value unless sub-tile k is listed as differing
+            at, differ = self.differences(sec["last"])
+            pos = bisect_left(at, k)
+            value = differ[pos] if pos < len(at) and at[pos] == k else self.values(j, base_name)[k]
         return float(value) if c.kind == "float" else value
 
     def distinct(self, j: int) -> tuple[bytes, list[int], array, memoryview]:
@@ -707,6 +718,8 @@ def read_steps(view: Any, plan: Plan, names: list[str]) -> list[tuple[str, int, 
             if fn is None:
                 raise ValueError(f"unknown aggregation function {agg.function!r}")  # pragma: no cover
             got.append((name, agg.window_seconds * US // plan.granularity_us, fn, j))
+        if len(plan.reads) >= 256:  # many different feature lists: keep the cache bounded
+            plan.reads = {}
         plan.reads[key] = got
     return got
 
