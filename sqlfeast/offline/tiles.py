@@ -179,6 +179,7 @@ class _Items:
 
 def _entity_starts(view: "FeatureView", table: Any) -> list[int]:
     """The rows where a new entity begins (the rows are ordered by the join keys)."""
+    import pyarrow as pa
     import pyarrow.compute as pc
 
     from sqlfeast.online.base import _keys
@@ -186,11 +187,12 @@ def _entity_starts(view: "FeatureView", table: Any) -> list[int]:
     rows = table.num_rows
     if not rows:
         return []
+    columns = [_column(table, name) for name in view.join_keys]
+    if any(c.null_count or pa.types.is_floating(c.type) for c in columns):
+        keys = _keys(view, table)  # raises on a NULL key; NaN keys are equal as text
+        return [i for i in range(rows) if i == 0 or keys[i] != keys[i - 1]]
     changed = None
-    for name in view.join_keys:
-        col = _column(table, name)
-        if col.null_count:
-            _keys(view, table)  # raises, naming the key
+    for col in columns:
         step = pc.not_equal(col.slice(1), col.slice(0, rows - 1))
         changed = step if changed is None else pc.or_(changed, step)
     if changed is None:

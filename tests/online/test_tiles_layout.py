@@ -166,3 +166,67 @@ def test_tiles_of_another_layout_or_declaration_ask_for_a_new_materialization(tm
     assert "another layout" in str(err.value) and "sqlfeast materialize --select orders" in str(err.value)
     assert store.con.execute(f'SELECT count(*) FROM "{table}"').fetchone() == before
     store.close()
+
+
+def test_composite_keys_with_a_float_key_and_nan_keep_one_item_per_entity(tmp_path, unique_project):
+    """Entities are told apart on every join key (NaN equal to itself, as the key text is), so
+    each gets one item whose values equal the offline ones."""
+    import pyarrow as pa
+
+    from sqlfeast.compile.templating import MacroLibrary
+    from sqlfeast.core.registry import Registry
+    from sqlfeast.core.spec import Entity, Feature, FeatureView
+    from sqlfeast.offline.context import OfflineContext
+    from sqlfeast.offline.historical import get_historical_features
+    from sqlfeast.offline.materialize import materialize_view
+    from sqlfeast.online.client import OnlineClient
+    from sqlfeast.warehouse import connect
+    from tests.offline.historical_helpers import duckdb_target
+    from tests.online.tiles_helpers import BASE
+
+    rnd = random.Random(2)
+    rows = [
+        {
+            "a": rnd.randrange(3),
+            "b": rnd.choice([0.5, 1.5, float("nan")]),
+            "ts": BASE + dt.timedelta(seconds=rnd.randrange(18 * 3600)),
+            "v": rnd.randrange(100),
+        }
+        for _ in range(400)
+    ]
+    warehouse = connect(duckdb_target(), tmp_path)
+    warehouse.con.register("rows", pa.Table.from_pylist(rows))
+    warehouse.con.execute('create table "ev" as select * from "rows"')
+    aggs = [
+        Aggregation("n", "count", 6 * 3600, None, "bigint"),
+        Aggregation("s", "sum", 6 * 3600, "v", "bigint"),
+        Aggregation("d", "count_distinct", 6 * 3600, "v", "bigint"),
+    ]
+    view = FeatureView(
+        name="o",
+        entities=["e"],
+        join_keys=["b", "a"],
+        timestamp="ts",
+        features=[Feature(x.name, x.type) for x in aggs],
+        sql={"duckdb": 'select * from "ev"'},
+        columns={"a": "bigint", "b": "double", "ts": "timestamp", "v": "bigint"},
+        join_key_types={"a": "bigint", "b": "double"},
+        aggregations=aggs,
+        granularity_seconds=3600,
+        online=True,
+    )
+    store = SQLiteOnlineStore(unique_project, tmp_path / "online.db")
+    registry = Registry(project=unique_project, entities={"e": Entity("e", ["b", "a"])}, feature_views={"o": view})
+    store.apply(registry)
+    ctx = OfflineContext(warehouse, MacroLibrary.builtin().renderer("duckdb"), registry, online_store=store)
+    at = BASE + 19 * HOUR
+    result = materialize_view(ctx, view, at - 24 * HOUR, at + dt.timedelta(microseconds=1), quiet=True)
+    assert result.written == 9  # 3 x (0.5, 1.5, NaN)
+    entities = [{"a": a, "b": b} for a in range(3) for b in (0.5, 1.5)]
+    online = OnlineClient(store, registry).get_online_features(["o:n", "o:s", "o:d"], entities, request_time=at)
+    rows_at = pa.table({"a": [e["a"] for e in entities], "b": [e["b"] for e in entities], "event_timestamp": [at] * 6})
+    offline = get_historical_features(ctx, rows_at, ["o:n", "o:s", "o:d"]).to_arrow().to_pylist()
+    got = online.to_dict()
+    for i in range(len(entities)):
+        assert [got[n][i] for n in "nsd"] == [offline[i][n] for n in "nsd"], entities[i]
+    store.close()
