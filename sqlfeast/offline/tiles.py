@@ -130,7 +130,7 @@ class _Items:
 
         from sqlfeast.online.base import _keys
         from sqlfeast.online.codec import encode_column
-        from sqlfeast.online.tiles import encode_tiles
+        from sqlfeast.online.tile_layout import encode_tiles
 
         plan = self.plan
         keys = _keys(self.view, table.take(pa.array(starts, pa.int64())))
@@ -233,7 +233,7 @@ class _Distinct:
         import pyarrow.compute as pc
 
         from sqlfeast.online.codec import encode_column
-        from sqlfeast.online.tiles import HLL_TAG, SPARSE_MAX, entry_hash, hll_registers, value_hash
+        from sqlfeast.online.tile_layout import HLL_TAG, SPARSE_MAX, entry_hash, hll_registers, value_hash
 
         flat = lists.flatten()
         if flat.null_count:
