@@ -32,6 +32,7 @@ import struct
 from array import array
 from bisect import bisect_left
 from collections.abc import Iterable, Sequence
+from decimal import Decimal
 from functools import lru_cache
 from itertools import accumulate, compress, count
 from operator import mul, ne, sub
@@ -398,10 +399,16 @@ def _differences(values: Sequence[Any], implied: Sequence[Any], floats: bool) ->
 
 
 def _attr_section(c: ColumnPlan, values: Sequence[Any], empty: list[int], what: str) -> bytes:
-    """Sums, minimums or maximums of other types as codec attributes (NULL where no value)."""
+    """Sums, minimums or maximums of other types (decimals, text, times) as codec attributes. A
+    sub-tile without values holds NULL, and for sums 0, so that a window's sum adds them all.
+
+    >>> _attr_section(ColumnPlan("p", "decimal(10,2)", "other", sum=True), [None], [0], "s")
+    b'[{"N":"0"}]'
+    """
     enc = encoder(parse_type(c.type if what != "s" else _sum_type(c)))
+    fill = Decimal(0) if what == "s" else None
     skip = set(empty)
-    return _attrs([enc(None if i in skip else v) for i, v in enumerate(values)] if empty else map(enc, values))
+    return _attrs([enc(fill if i in skip else v) for i, v in enumerate(values)] if empty else map(enc, values))
 
 
 def _sum_type(c: ColumnPlan) -> str:

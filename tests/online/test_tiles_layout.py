@@ -230,3 +230,38 @@ def test_composite_keys_with_a_float_key_and_nan_keep_one_item_per_entity(tmp_pa
     for i in range(len(entities)):
         assert [got[n][i] for n in "nsd"] == [offline[i][n] for n in "nsd"], entities[i]
     store.close()
+
+
+def test_decimal_windows_with_a_sub_tile_of_only_nulls():
+    """A decimal column's sub-tile whose rows are all NULL adds nothing to the window's sum,
+    minimum or mean, and its NULL last value is the window's last."""
+    from decimal import Decimal
+
+    from sqlfeast.core.spec import FeatureView
+    from sqlfeast.online.tiles import TileItem, combine
+
+    view = FeatureView(
+        "o",
+        ["c"],
+        ["c_id"],
+        "ts",
+        [],
+        columns={"p": "decimal(10,2)"},
+        granularity_seconds=3600,
+        aggregations=[
+            Aggregation("s", "sum", 7200, "p"),
+            Aggregation("m", "min", 7200, "p"),
+            Aggregation("x", "max", 7200, "p"),
+            Aggregation("l", "last", 7200, "p"),
+            Aggregation("a", "avg", 7200, "p"),
+        ],
+    )
+    plan = plan_of(view)
+    g = plan.granularity_us
+    builder = TileBuilder(plan)
+    value = Decimal("2.50")
+    builder.add(1, 2, 1, [{"nn": 2, "s": 2 * value, "lo": value, "hi": value, "last": {"N": "2.50"}}])
+    builder.add(3, 1, g + 1, [{"nn": 0, "s": None, "lo": None, "hi": None, "last": {"NULL": True}}])
+    got = combine(view, plan, TileItem(2 * g, builder.encode()), 2 * g, ["s", "m", "x", "l", "a"]).values
+    assert got == {"s": Decimal("5.00"), "m": value, "x": value, "l": None, "a": 2.5}
+    assert combine(view, plan, TileItem(2 * g, builder.encode()), g, ["l"]).values == {"l": value}
