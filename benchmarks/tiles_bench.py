@@ -7,7 +7,8 @@ One run, one server at a time (moto server and AWS DynamoDB Local), the same eve
      each, in alternating rounds (fresh tables each), medians; items and bytes per entity.
   2. reads: get_online_features of the 8 aggregates vs 3 plain features, for 1 and 100
      entities, in interleaved rounds; p50 and p99 of each, ratio of the p50s; CPU per read
-     (process time over the reads) and a cProfile of the tile read's top functions.
+     (process time over the reads) and a cProfile of the tile read's top functions, and of one
+     tile materialization's.
 
     python benchmarks/tiles_bench.py [--events 1000000] [--entities 10000] [--server moto|local|both]
                                      [--rounds 3] [--reads 300]
@@ -158,21 +159,22 @@ def store_for(endpoint: str, project: str) -> DynamoDBOnlineStore:
     return DynamoDBOnlineStore(project, {"type": "dynamodb", "region": "us-east-1", "endpoint_url": endpoint})
 
 
-def materialize_round(wh, endpoint: str, view: FeatureView) -> tuple[float, int, int]:
-    """items/s of one materialization into a fresh table; (items/s, items, bytes of the table)."""
+def materialize_round(wh, endpoint: str, view: FeatureView) -> tuple[float, int, int, float]:
+    """One materialization into a fresh table: (items/s, items, bytes of the table, client CPU
+    ms per item: process time, DuckDB's threads included)."""
     store = store_for(endpoint, "b" + uuid.uuid4().hex[:8])
     registry = Registry(project=store.project, entities={"customer": Entity("customer", ["customer_id"])})
     registry.feature_views = {view.name: view}
     store.apply(registry)
     ctx = OfflineContext(wh, MacroLibrary.builtin().renderer("duckdb"), registry, online_store=store)
-    began = time.perf_counter()
+    began, cpu = time.perf_counter(), time.process_time()
     result = materialize_view(ctx, view, dt.datetime(2000, 1, 1), END, quiet=True)
-    seconds = time.perf_counter() - began
+    seconds, cpu = time.perf_counter() - began, time.process_time() - cpu
     desc = store.call("describe_table", TableName=store.table_name(view.name))["Table"]
     size = int(desc.get("TableSizeBytes") or 0)
     store.teardown(registry)
     store.close()
-    return result.written / seconds, result.written, size
+    return result.written / seconds, result.written, size, cpu * 1000 / max(1, result.written)
 
 
 def item_bytes(endpoint: str, wh, tiles: FeatureView, plain: FeatureView, entities: int) -> dict[str, float]:
@@ -255,6 +257,17 @@ def profile_tile_read(store, registry, entities: int) -> str:
     return "\n".join(line for line in text.getvalue().splitlines() if line.strip())[:3000]
 
 
+def profile_tile_materialize(wh, endpoint: str, view: FeatureView) -> str:
+    """The top functions (own time) of one tile materialization into a fresh table."""
+    prof = cProfile.Profile()
+    prof.enable()
+    materialize_round(wh, endpoint, view)
+    prof.disable()
+    text = io.StringIO()
+    pstats.Stats(prof, stream=text).sort_stats("tottime").print_stats(10)
+    return "\n".join(line for line in text.getvalue().splitlines() if line.strip())[:3500]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--events", type=int, default=1_000_000)
@@ -273,16 +286,24 @@ def main() -> None:
         try:
             print(f"## {kind}\n")
             rates: dict[str, list[float]] = {"tiles": [], "plain": []}
+            cpus: dict[str, list[float]] = {"tiles": [], "plain": []}
             for _ in range(args.rounds):  # alternating rounds, fresh tables each
                 for name, view in (("plain", plain), ("tiles", tiles)):
-                    rate, items, size = materialize_round(wh, endpoint, view)
+                    rate, items, size, cpu = materialize_round(wh, endpoint, view)
                     rates[name].append(rate)
+                    cpus[name].append(cpu)
             t, p = statistics.median(rates["tiles"]), statistics.median(rates["plain"])
-            print("| materialize (empty table) | items/s (median) | rounds |")
-            print("| --- | ---: | --- |")
-            print(f"| plain, 3 features | {p:,.0f} | {', '.join(f'{r:,.0f}' for r in rates['plain'])} |")
-            print(f"| tiles, 8 aggregates | {t:,.0f} | {', '.join(f'{r:,.0f}' for r in rates['tiles'])} |")
+            print("| materialize (empty table) | items/s (median) | rounds | client CPU ms/item |")
+            print("| --- | ---: | --- | ---: |")
+            for label, name in (("plain, 3 features", "plain"), ("tiles, 8 aggregates", "tiles")):
+                rounds = ", ".join(f"{r:,.0f}" for r in rates[name])
+                print(
+                    f"| {label} | {statistics.median(rates[name]):,.0f} | {rounds} | {statistics.median(cpus[name]):.3f} |"
+                )
             print(f"\ntiles / plain items/s: **{t / p:.2f}x** (load average {os.getloadavg()[0]:.2f})\n")
+            print("Profile of one tile materialization (top by own time):\n```")
+            print(profile_tile_materialize(wh, endpoint, tiles))
+            print("```\n")
             sizes = item_bytes(endpoint, wh, tiles, plain, args.entities)
             store, registry = sizes.pop("store"), sizes.pop("registry")
             print(

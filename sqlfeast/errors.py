@@ -130,6 +130,14 @@ class OnlineRowsError(OnlineStoreError):
     what = ""
 
 
+class TileLayoutError(OnlineStoreError):
+    """An aggregation view's stored tiles are in a layout this version does not read (written by
+    an older one, or damaged); materializing the view again rewrites them."""
+
+    code = "tiles_unreadable"
+    what = ""
+
+
 class RegistryUnreadableError(SqlfeastError):
     """No version of the applied registry in the warehouse can be read; `apply` writes a new one."""
 

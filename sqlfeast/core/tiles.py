@@ -51,6 +51,9 @@ class Plan:
     decoders: list[Callable[[dict[str, Any]], Any]] = field(default_factory=list)
     # Section numbers of each column's partials in the tile blob, filled likewise.
     sections: list[dict[str, int]] = field(default_factory=list)
+    section_total: int = 0
+    # What a read of some aggregates does (by their names), filled likewise.
+    reads: dict[tuple[str, ...], Any] = field(default_factory=dict)
 
     def column(self, name: str) -> ColumnPlan:
         return next(c for c in self.columns if c.name == name)

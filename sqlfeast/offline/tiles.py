@@ -16,7 +16,9 @@ covered by the warehouse.
 from __future__ import annotations
 
 import time
+from bisect import bisect_left
 from datetime import datetime, timedelta
+from itertools import accumulate
 from typing import TYPE_CHECKING, Any
 
 from sqlfeast.online.tiles import US, Plan, expires_at, plan_of, reach_start
@@ -89,8 +91,10 @@ def tiles_sql(ctx: "OfflineContext", view: "FeatureView", end: datetime) -> str:
 
 
 class _Items:
-    """Turns the query's rows (ordered by entity and sub-tile) into one item per entity; an
-    entity whose rows continue into the next batch is held back until they end."""
+    """Turns the query's rows (ordered by entity and sub-tile) into one item per entity, column by
+    column: each Arrow column is read once as a buffer (numbers) or a list (other values), and an
+    entity's blob is built from slices of them. An entity whose rows continue into the next batch
+    is held back until they end."""
 
     def __init__(self, view: "FeatureView", plan: Plan):
         from sqlfeast.core.types import parse_type
@@ -102,75 +106,168 @@ class _Items:
     def rows(self, batch: Any) -> list[tuple[str, int, bytes, int]]:
         import pyarrow as pa
 
+        table = pa.Table.from_batches([batch]) if isinstance(batch, pa.RecordBatch) else batch
         if self.pending is not None:
-            batch = pa.concat_tables([self.pending, pa.Table.from_batches([batch])]).combine_chunks()
+            table = pa.concat_tables([self.pending, table])
             self.pending = None
-        from sqlfeast.online.base import _keys
-
-        keys = _keys(self.view, batch)
+        table = table.combine_chunks()
+        starts = _entity_starts(self.view, table)
         # Hold back the last entity: its rows may go on in the next batch.
-        cut = len(keys)
-        while cut > 0 and keys[cut - 1] == keys[-1]:
-            cut -= 1
-        if cut == 0:
-            self.pending = batch if isinstance(batch, pa.Table) else pa.Table.from_batches([batch])
+        self.pending = table.slice(starts[-1]) if starts else None
+        if len(starts) < 2:
             return []
-        held = batch.slice(cut)
-        self.pending = held if isinstance(held, pa.Table) else pa.Table.from_batches([held])
-        return self._encode(batch.slice(0, cut), keys[:cut])
+        return self._encode(table.slice(0, starts[-1]), starts[:-1])
 
     def last(self) -> list[tuple[str, int, bytes, int]]:
         if self.pending is None or not self.pending.num_rows:
             return []
-        from sqlfeast.online.base import _keys
-
         table, self.pending = self.pending.combine_chunks(), None
-        return self._encode(table, _keys(self.view, table))
+        return self._encode(table, _entity_starts(self.view, table))
 
-    def _encode(self, batch: Any, keys: list[str]) -> list[tuple[str, int, bytes, int]]:
+    def _encode(self, table: Any, starts: list[int]) -> list[tuple[str, int, bytes, int]]:
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        from sqlfeast.online.base import _keys
         from sqlfeast.online.codec import encode_column
-        from sqlfeast.online.tiles import encode_tiles, sketch_bytes, value_hash
+        from sqlfeast.online.tile_layout import encode_tiles
 
         plan = self.plan
-        tile = batch.column("__tile").to_pylist()
-        n = batch.column("__n").to_pylist()
-        maxts = batch.column("__maxts").to_pylist()
-        cols = []
+        keys = _keys(self.view, table.take(pa.array(starts, pa.int64())))
+        tile, n, maxts = (_numbers(table, name, "q") for name in ("__tile", "__n", "__maxts"))
+        columns: list[dict[str, Any]] = []
         for j, (c, t) in enumerate(zip(plan.columns, self.types, strict=True)):
-            got: dict[str, list[Any]] = {"nn": batch.column(f"__nn{j}").to_pylist()}
+            code = "q" if c.kind == "int" else "d"
+            got: dict[str, Any] = {"nn": _numbers(table, f"__nn{j}", "q")}
             for what, flag in (("s", c.sum), ("q", c.sumsq), ("lo", c.minmax), ("hi", c.minmax)):
                 if flag:
-                    got[what] = batch.column(f"__{what}{j}").to_pylist()
+                    if what == "q":
+                        got[what] = _numbers(table, f"__q{j}", "d")
+                    elif c.kind == "other":
+                        got[what] = _column(table, f"__{what}{j}").to_pylist()
+                    else:
+                        got[what] = _numbers(table, f"__{what}{j}", code)
             if c.last:
-                got["last"] = encode_column(batch.column(f"__last{j}").to_pylist(), t)
+                last = _column(table, f"__last{j}")
+                if c.kind == "other":
+                    got["last"] = encode_column(last.to_pylist(), t)
+                else:
+                    got["last"] = _numbers(table, f"__last{j}", code)
+                    got["last_nulls"] = pc.indices_nonzero(last.is_null()).to_pylist() if last.null_count else []
             if c.distinct:
-                # One pass over every distinct value of the batch, then regrouped per sub-tile.
-                lists = [[v for v in vs if v is not None] if vs else [] for vs in batch.column(f"__d{j}").to_pylist()]
-                hashes = [value_hash(a) for a in encode_column([v for vs in lists for v in vs], t)]
-                sketches, pos = [], 0
-                for vs in lists:
-                    sketches.append(sketch_bytes(set(hashes[pos : pos + len(vs)])))
-                    pos += len(vs)
-                got["d"] = sketches
-            cols.append(got)
+                got["d"] = _Distinct(c, t, _column(table, f"__d{j}"))
+            columns.append(got)
+        bounds = [*starts, table.num_rows]
         out = []
-        start = 0
-        total = len(keys)
-        while start < total:
-            key = keys[start]
-            end = start + 1
-            while end < total and keys[end] == key:
-                end += 1
-            blob = encode_tiles(
-                plan,
-                tile[start:end],
-                n[start:end],
-                maxts[start:end],
-                [{k: v[start:end] for k, v in got.items()} for got in cols],
-            )
-            out.append((key, max(maxts[start:end]), blob, expires_at(plan, tile[end - 1])))
-            start = end
+        for e, key in enumerate(keys):
+            a, b = bounds[e], bounds[e + 1]
+            cols = []
+            for got in columns:
+                part = {}
+                for what, values in got.items():
+                    if what == "last_nulls":
+                        part[what] = [i - a for i in values[bisect_left(values, a) : bisect_left(values, b)]]
+                    elif what == "d":
+                        part[what] = values.parts(a, b)
+                    else:
+                        part[what] = values[a:b]
+                cols.append(part)
+            blob = encode_tiles(plan, tile[a:b], n[a:b], maxts[a:b], cols)
+            out.append((key, max(maxts[a:b]), blob, expires_at(plan, tile[b - 1])))
         return out
+
+
+def _entity_starts(view: "FeatureView", table: Any) -> list[int]:
+    """The rows where a new entity begins (the rows are ordered by the join keys)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from sqlfeast.online.base import _keys
+
+    rows = table.num_rows
+    if not rows:
+        return []
+    columns = [_column(table, name) for name in view.join_keys]
+    if any(c.null_count or pa.types.is_floating(c.type) for c in columns):
+        keys = _keys(view, table)  # raises on a NULL key; NaN keys are equal as text
+        return [i for i in range(rows) if i == 0 or keys[i] != keys[i - 1]]
+    changed = None
+    for col in columns:
+        step = pc.not_equal(col.slice(1), col.slice(0, rows - 1))
+        changed = step if changed is None else pc.or_(changed, step)
+    if changed is None:
+        return [0]
+    return [0, *(i + 1 for i in pc.indices_nonzero(changed).to_pylist())]
+
+
+def _column(table: Any, name: str) -> Any:
+    import pyarrow as pa
+
+    col = table.column(name)
+    return col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
+
+
+def _numbers(table: Any, name: str, code: Any) -> memoryview:
+    """A numeric column as a memoryview of int64 (``q``) or float64 (``d``); NULL reads as 0."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    arr = _column(table, name)
+    target = pa.int64() if code == "q" else pa.float64()
+    if arr.type != target:
+        arr = arr.cast(target)
+    if arr.null_count:
+        arr = pc.fill_null(arr, 0 if code == "q" else 0.0)
+    if not len(arr):
+        return memoryview(b"").cast(code)
+    return memoryview(arr.buffers()[1]).cast(code)[arr.offset : arr.offset + len(arr)]
+
+
+class _Distinct:
+    """A batch's distinct lists of one column, as the entries of every sub-tile (values of an
+    integer column, else value hashes) one after the other; sub-tiles of more than SPARSE_MAX
+    values get HyperLogLog registers instead."""
+
+    def __init__(self, c: Any, ftype: Any, lists: Any):
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        from sqlfeast.online.codec import encode_column
+        from sqlfeast.online.tile_layout import HLL_TAG, SPARSE_MAX, entry_hash, hll_registers, value_hash
+
+        flat = lists.flatten()
+        if flat.null_count:
+            keep = [[v for v in vs if v is not None] if vs else [] for vs in lists.to_pylist()]
+            lists = pa.array(keep, type=lists.type)
+            flat = lists.flatten()
+        lengths = pc.fill_null(pc.list_value_length(lists), 0).to_pylist()
+        entries: Any
+        if c.kind == "int":
+            entries = _numbers(pa.table({"v": flat}), "v", "q")
+        else:
+            entries = [value_hash(a) for a in encode_column(flat.to_pylist(), ftype)]
+        self.starts = list(accumulate(lengths, initial=0))
+        self.hll_rows = [i for i, k in enumerate(lengths) if k > SPARSE_MAX]
+        self.registers = []
+        if self.hll_rows:
+            kept: list[int] = []
+            for i, k in enumerate(lengths):
+                mine = entries[self.starts[i] : self.starts[i + 1]]
+                if k > SPARSE_MAX:
+                    self.registers.append(hll_registers(entry_hash(c, e) for e in mine))
+                else:
+                    kept.extend(mine)
+            entries = kept
+            self.starts = list(accumulate((0 if k > SPARSE_MAX else k for k in lengths), initial=0))
+            self.counts = bytes(HLL_TAG if k > SPARSE_MAX else k for k in lengths)
+        else:
+            self.counts = bytes(lengths)
+        self.entries = entries
+
+    def parts(self, a: int, b: int) -> tuple[bytes, Any, bytes]:
+        """The distinct parts (see ``distinct_parts``) of the rows [a, b)."""
+        first, last = bisect_left(self.hll_rows, a), bisect_left(self.hll_rows, b)
+        return self.counts[a:b], self.entries[self.starts[a] : self.starts[b]], b"".join(self.registers[first:last])
 
 
 def materialize_tiles(

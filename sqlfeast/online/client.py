@@ -412,14 +412,17 @@ class OnlineClient:
             stored_row = found.get(key) if key is not None else None
             item = stored_row.values.get(TILE_ITEM) if stored_row is not None else None
             results.append(combine(view, plan, item, now_us, req.features))
+        # One status and event time an entity, the same for every feature of the view.
+        found_statuses = [PRESENT if r.found else NOT_FOUND for r in results]
+        found_stamps = [micros_to_datetime(r.event_ts) if r.found else None for r in results]
         for feature in req.features:
             name = names[(view.name, feature)]
             spec = view.feature(feature)
             assert spec is not None
             types[name] = spec.type
             values[name] = [r.values[feature] for r in results]
-            statuses[name] = [PRESENT if r.found else NOT_FOUND for r in results]
-            stamps[name] = [micros_to_datetime(r.event_ts) if r.found else None for r in results]
+            statuses[name] = list(found_statuses)
+            stamps[name] = list(found_stamps)
 
     def _plan(self, view: Any) -> Any:
         from sqlfeast.online.tiles import plan_of

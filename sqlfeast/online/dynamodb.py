@@ -853,12 +853,12 @@ class DynamoDBOnlineStore(OnlineStore):
 
 def tile_item(item: dict[str, Any]) -> Any:
     """A stored item of an aggregation view (DynamoDB JSON) -> TileItem."""
-    import base64
+    from binascii import a2b_base64
 
     from sqlfeast.online.tiles import I64_MIN, PushRow, TileItem
 
     blob = item.get(TILES_ATTR)
-    tiles = base64.b64decode(blob["B"]) if blob else None
+    tiles = a2b_base64(blob["B"]) if blob else None
     pushes = [PushRow.from_json(v["S"]) for k, v in item.items() if k.startswith(PUSH_PREFIX)]
     end = int(item[MAT_END_ATTR]["N"]) if MAT_END_ATTR in item else I64_MIN
     return TileItem(end, tiles, pushes)

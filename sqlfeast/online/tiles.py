@@ -1,22 +1,15 @@
-"""Tiles of an aggregation view: the online layout, and combining tiles at request time.
+"""Tiles of an aggregation view online: pushed rows beside them, and combining both at request time.
 
 An online aggregation view keeps one item per entity. Time is cut into tiles of the view's
 `granularity` G, and each tile into two *sub-tiles*: its first instant (``ts == i*G``, the
 "edge") and the rest (``i*G < ts < (i+1)*G``). Sub-tile keys are ``2*i`` and ``2*i + 1``, so
-they sort in time. For every non-empty sub-tile the item holds partial aggregates: rows,
-latest event time and, per aggregated column, non-NULL count, sum, sum of squares, min, max, the
-last value (latest ts, then created) and a distinct sketch (the 64-bit hashes of up to 16
-distinct values, exact; past that a HyperLogLog of 256 four-bit registers).
+they sort in time. The item holds the partial aggregates of every non-empty sub-tile in one
+blob (:mod:`sqlfeast.online.tile_layout`).
 
 A read at time t with ``T = floor(t / G) * G`` combines, for a window W, the sub-tiles from
 ``2*(T - W)/G`` to ``2*T/G`` when t == T (exactly ``T - W <= ts <= T``, the offline rule) and to
 ``2*T/G + 1`` otherwise (``T - W <= ts < T + G``: the window's start snapped down to a tile
 boundary, the current tile whole).
-
-The binary layout (one ``_tiles`` blob an item) is columnar: a header of section lengths, then
-arrays of int64 / float64 (the standard library's ``array``), JSON lists of codec attribute
-values for the other types, and the sketches with their offsets. What each section means comes
-from the view's declaration (:func:`plan_of`), so the blob names nothing.
 
 Pushed rows (``ts >= `` the item's materialized end) are kept whole beside the tiles, one entry
 per identity (ts, created), and folded in at read time.
@@ -27,313 +20,36 @@ per identity (ts, created), and folded in at read time.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
-import struct
-from array import array
 from bisect import bisect_left, bisect_right
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlfeast.core.tiles import (  # noqa: F401  (re-exported: the plan belongs to the layout)
+from sqlfeast.core.tiles import (  # noqa: F401  (re-exported: the plan belongs to the tiles)
     HLL_BYTES,
-    HLL_M,
-    HLL_P,
     HLL_RSE,
     MAX_ITEM_BYTES,
     SPARSE_MAX,
     US,
-    ColumnPlan,
     Plan,
     plan_of,
 )
 from sqlfeast.core.types import parse_type
-from sqlfeast.online.codec import decoder, encoder, from_json_attr, to_json_attr
-
-HLL_CAP = 15
-I64_MIN, I64_MAX = -(2**63), 2**63 - 1
-NO_CREATED = I64_MIN  # a row without a created timestamp sorts before every one with
-
-_HI = bytes(b >> 4 for b in range(256))
-_LO = bytes(b & 15 for b in range(256))
-
-
-def sub_tile(ts: int, g: int) -> int:
-    """The sub-tile key of an event time (microseconds) for tiles of `g` microseconds."""
-    i = ts // g
-    return 2 * i if ts == i * g else 2 * i + 1
-
-
-# -- hashing and sketches ------------------------------------------------------------------------
-def value_hash(attr: dict[str, Any]) -> int:
-    """A 64-bit hash of a value in its codec form (the same from materialize, push and read).
-
-    >>> value_hash({"N": "5"}) == value_hash({"N": "5"}), value_hash({"N": "5"}) == value_hash({"S": "5"})
-    (True, False)
-    """
-    ((kind, value),) = attr.items()
-    if kind in ("N", "S"):
-        text = kind + value
-    else:
-        text = json.dumps(to_json_attr(attr), separators=(",", ":"), sort_keys=True)
-    return int.from_bytes(_blake(text.encode(), digest_size=8).digest(), "little")
-
-
-_blake = hashlib.blake2b
-
-
-def _rank(h: int) -> tuple[int, int]:
-    rest = h & ((1 << (64 - HLL_P)) - 1)
-    return h >> (64 - HLL_P), min(HLL_CAP, (64 - HLL_P) - rest.bit_length() + 1)
-
-
-def sketch_bytes(hashes: set[int]) -> bytes:
-    """One sub-tile's distinct sketch: b'\\x00' + sorted 8-byte hashes (exact) up to SPARSE_MAX,
-    else b'\\x01' + HyperLogLog registers, four bits each."""
-    if len(hashes) <= SPARSE_MAX:
-        return b"\x00" + array("Q", sorted(hashes)).tobytes()
-    regs = bytearray(HLL_M)
-    for h in hashes:
-        j, r = _rank(h)
-        if r > regs[j]:
-            regs[j] = r
-    return b"\x01" + bytes((regs[2 * i] << 4) | regs[2 * i + 1] for i in range(HLL_BYTES))
-
-
-def hll_estimate(regs: list[int]) -> float:
-    """The HyperLogLog estimate of registers (small-range correction by linear counting).
-
-    >>> hll_estimate([0] * HLL_M)
-    0.0
-    """
-    m = len(regs)
-    alpha = 0.7213 / (1 + 1.079 / m)
-    z = sum(2.0**-r for r in regs)
-    estimate = alpha * m * m / z
-    zeros = regs.count(0)
-    if estimate <= 2.5 * m and zeros:
-        return m * math.log(m / zeros)
-    return estimate
-
-
-def distinct_count(sketches: list[bytes], extra: set[int]) -> int:
-    """Distinct values over sub-tiles: exact while every sketch is exact, else HyperLogLog.
-
-    >>> distinct_count([sketch_bytes({1, 2}), sketch_bytes({2, 3})], {4})
-    4
-    """
-    dense = [s for s in sketches if s[:1] == b"\x01"]
-    hashes = set(extra)
-    for s in sketches:
-        if s[:1] == b"\x00" and len(s) > 1:
-            hashes.update(array("Q", s[1:]))
-    if not dense:
-        return len(hashes)
-    if len(dense) == 1:
-        hi, lo = dense[0][1:].translate(_HI), dense[0][1:].translate(_LO)
-    else:
-        hi = bytes(map(max, *(d[1:].translate(_HI) for d in dense)))
-        lo = bytes(map(max, *(d[1:].translate(_LO) for d in dense)))
-    regs = [0] * HLL_M
-    regs[0::2], regs[1::2] = list(hi), list(lo)
-    for h in hashes:
-        j, r = _rank(h)
-        if r > regs[j]:
-            regs[j] = r
-    return int(round(hll_estimate(regs)))
-
-
-# -- building tiles (materialize) ----------------------------------------------------------------
-class TileBuilder:
-    """Collects the sub-tiles of one entity (in key order) and encodes them as the ``_tiles`` blob.
-
-    Each sub-tile is given as a dict: ``n`` rows, ``maxts``, and per column ``nn``, ``s``, ``q``,
-    ``lo``, ``hi``, ``last`` (a codec attribute) and ``d`` (a set of value hashes).
-    """
-
-    def __init__(self, plan: Plan):
-        self.plan = plan
-        self.keys: list[int] = []
-        self.n: list[int] = []
-        self.maxts: list[int] = []
-        self.cols: list[dict[str, list[Any]]] = [
-            {"nn": [], "s": [], "q": [], "lo": [], "hi": [], "last": [], "d": []} for _ in plan.columns
-        ]
-
-    def __len__(self) -> int:
-        return len(self.keys)
-
-    def add(self, key: int, n: int, maxts: int, columns: list[dict[str, Any]]) -> None:
-        self.keys.append(key)
-        self.n.append(n)
-        self.maxts.append(maxts)
-        for c, out, part in zip(self.plan.columns, self.cols, columns, strict=True):
-            nn = part["nn"]
-            out["nn"].append(nn)
-            if c.sum:
-                out["s"].append(part["s"])
-            if c.sumsq:
-                out["q"].append(part["q"])
-            if c.minmax:
-                out["lo"].append(part["lo"])
-                out["hi"].append(part["hi"])
-            if c.last:
-                out["last"].append(part["last"])
-            if c.distinct:
-                out["d"].append(sketch_bytes(part["d"]))
-
-    def encode(self) -> bytes:
-        return encode_tiles(self.plan, self.keys, self.n, self.maxts, self.cols)
-
-
-def encode_tiles(
-    plan: Plan, keys: list[int], n: list[int], maxts: list[int], cols: list[dict[str, list[Any]]]
-) -> bytes:
-    """The ``_tiles`` blob of one entity from column lists (one value per sub-tile, in key order):
-    per column ``nn``, and as the plan asks ``s``, ``q``, ``lo``, ``hi`` (numbers or values),
-    ``last`` (codec attributes) and ``d`` (sketch bytes, :func:`sketch_bytes`).
-
-    >>> from sqlfeast.core.spec import Aggregation, FeatureView
-    >>> p = plan_of(FeatureView("o", ["c"], ["c_id"], "ts", [], granularity_seconds=3600,
-    ...     aggregations=[Aggregation("n", "count", 3600)]))
-    >>> len(encode_tiles(p, [1], [2], [3], []))
-    40
-    """
-    sections: list[bytes] = [array("q", keys).tobytes(), array("q", n).tobytes(), array("q", maxts).tobytes()]
-    for c, out in zip(plan.columns, cols, strict=True):
-        sections.append(array("q", out["nn"]).tobytes())
-        if c.sum:
-            sections.append(_numbers(c, out["s"], 0))
-        if c.sumsq:
-            sections.append(array("d", [v or 0.0 for v in out["q"]]).tobytes())
-        if c.minmax:
-            sections.append(_numbers(c, out["lo"], "lo"))
-            sections.append(_numbers(c, out["hi"], "hi"))
-        if c.last:
-            sections.append(_attrs(out["last"]))
-        if c.distinct:
-            # Offsets (bytes into the payload), one tag a sub-tile (0 exact hashes, 1 HyperLogLog),
-            # the payloads; every payload is a multiple of 8 bytes, so a window of exact sketches
-            # reads as one array of hashes.
-            offsets = array("I", [0])
-            total = 0
-            for sk in out["d"]:
-                total += len(sk) - 1
-                offsets.append(total)
-            tags = bytes(sk[0] for sk in out["d"])
-            sections.append(offsets.tobytes() + tags + b"".join(sk[1:] for sk in out["d"]))
-    header = struct.pack(f"<I{len(sections)}I", len(sections), *(len(x) for x in sections))
-    return header + b"".join(sections)
-
-
-def _numbers(c: ColumnPlan, values: list[Any], empty: Any) -> bytes:
-    """int64 / float64 arrays; an empty sub-tile's min is the greatest value, its max the least,
-    so plain min() and max() over a slice skip it. Other types: codec attributes as JSON."""
-    if c.kind == "int":
-        fill = I64_MAX if empty == "lo" else I64_MIN if empty == "hi" else 0
-        return array("q", [fill if v is None else int(v) for v in values]).tobytes()
-    if c.kind == "float":
-        ffill = math.inf if empty == "lo" else -math.inf if empty == "hi" else 0.0
-        return array("d", [ffill if v is None else float(v) for v in values]).tobytes()
-    enc = encoder(parse_type(c.type if empty != 0 else _sum_type(c)))
-    return _attrs([enc(v) for v in values])
-
-
-def _sum_type(c: ColumnPlan) -> str:
-    t = parse_type(c.type)
-    return f"decimal(38,{t.scale or 0})" if t.name == "decimal" else c.type
-
-
-def _attrs(attrs: list[dict[str, Any]]) -> bytes:
-    return json.dumps([to_json_attr(a) for a in attrs], separators=(",", ":")).encode()
-
-
-# -- reading tiles back --------------------------------------------------------------------------
-class Tiles:
-    """The decoded ``_tiles`` blob of one item (sections decoded on first use)."""
-
-    def __init__(self, plan: Plan, blob: bytes | None):
-        self.plan = plan
-        self.sections: list[memoryview] = []
-        if blob:
-            (count,) = struct.unpack_from("<I", blob, 0)
-            lengths = struct.unpack_from(f"<{count}I", blob, 4)
-            pos = 4 + 4 * count
-            view = memoryview(blob)
-            for size in lengths:
-                self.sections.append(view[pos : pos + size])
-                pos += size
-        self.keys = self._ints(0) if self.sections else array("q")
-        self._cache: dict[tuple[int, str], Any] = {}
-
-    @property
-    def maxts(self) -> array:
-        """The newest event time of each sub-tile."""
-        got = self._cache.get((-1, "maxts"))
-        if got is None:
-            got = self._cache[(-1, "maxts")] = self._ints(2)
-        return got
-
-    def _ints(self, i: int) -> array:
-        out = array("q")
-        out.frombytes(self.sections[i])
-        return out
-
-    def _floats(self, i: int) -> array:
-        out = array("d")
-        out.frombytes(self.sections[i])
-        return out
-
-    def column_sections(self, j: int) -> dict[str, int]:
-        """Section numbers of column j's partials (worked out once per plan)."""
-        plan = self.plan
-        if not plan.sections and plan.columns:
-            pos = 3
-            for c in plan.columns:
-                found = {"nn": pos}
-                pos += 1
-                for what, flag in (("s", c.sum), ("q", c.sumsq), ("lo", c.minmax), ("hi", c.minmax)):
-                    if flag:
-                        found[what] = pos
-                        pos += 1
-                for what, flag in (("last", c.last), ("d", c.distinct)):
-                    if flag:
-                        found[what] = pos
-                        pos += 1
-                plan.sections.append(found)
-        return plan.sections[j]
-
-    def get(self, j: int, what: str) -> Any:
-        """Column j's partial `what` for every sub-tile (decoded once)."""
-        cached = self._cache.get((j, what))
-        if cached is not None:
-            return cached
-        c = self.plan.columns[j]
-        i = self.column_sections(j)[what]
-        if what == "nn":
-            value: Any = self._ints(i)
-        elif what == "q":
-            value = self._floats(i)
-        elif what in ("s", "lo", "hi"):
-            if c.kind == "int":
-                value = self._ints(i)
-            elif c.kind == "float":
-                value = self._floats(i)
-            else:
-                dec = decoder(parse_type(_sum_type(c) if what == "s" else c.type))
-                value = [dec(from_json_attr(a)) for a in json.loads(bytes(self.sections[i]))]
-        elif what == "last":
-            value = json.loads(bytes(self.sections[i]))
-        else:  # distinct sketches: (offsets, tags, payload)
-            raw = self.sections[i]
-            n = len(self.keys)
-            offsets = array("I")
-            offsets.frombytes(raw[: 4 * (n + 1)])
-            base = 4 * (n + 1)
-            value = (offsets, bytes(raw[base : base + n]), raw[base + n :])
-        self._cache[(j, what)] = value
-        return value
+from sqlfeast.online.codec import decoder, from_json_attr, to_json_attr
+from sqlfeast.online.tile_layout import (  # noqa: F401  (re-exported for the stores and tests)
+    HLL_TAG,
+    I64_MIN,
+    NO_CREATED,
+    TileBuilder,
+    Tiles,
+    encode_tiles,
+    entry_hash,
+    hll_count,
+    sub_tile,
+    value_hash,
+)
 
 
 @dataclass
@@ -376,6 +92,54 @@ class Combined:
     event_ts: int | None
 
 
+@dataclass
+class _Pushed:
+    """The pushed rows of one window and their decoded values, per column (on first use)."""
+
+    rows: list[PushRow]
+    decs: list[Callable[[dict[str, Any]], Any]]
+    by_column: dict[int, list[tuple[PushRow, Any]]] = field(default_factory=dict)
+
+    def values(self, j: int) -> list[tuple[PushRow, Any]]:
+        got = self.by_column.get(j)
+        if got is None:
+            dec = self.decs[j]
+            got = self.by_column[j] = [(p, v) for p in self.rows if (v := dec(p.attrs[j])) is not None]
+        return got
+
+
+_NO_PUSHES = _Pushed([], [])
+
+
+def read_steps(view: Any, plan: Plan, names: list[str]) -> list[tuple[str, int, Callable[..., Any], int]]:
+    """What a read of `names` does (worked out once per plan and names): per aggregate its name,
+    window in tiles, combining function and column.
+
+    >>> from sqlfeast.core.spec import Aggregation, FeatureView
+    >>> v = FeatureView("o", ["c"], ["c_id"], "ts", [], granularity_seconds=3600,
+    ...     aggregations=[Aggregation("n", "count", 7200)])
+    >>> [(n, w, f.__name__) for n, w, f, _ in read_steps(v, plan_of(v), ["n"])]
+    [('n', 2, '_rows')]
+    """
+    key = tuple(names)
+    got = plan.reads.get(key)
+    if got is None:
+        if not plan.decoders and plan.columns:
+            plan.decoders = [decoder(parse_type(c.type)) for c in plan.columns]
+        got = []
+        for name in names:
+            agg = view.aggregation(name)
+            j = plan.column_names.index(agg.column) if agg.column is not None else -1
+            fn = _rows if agg.column is None else _FUNCTIONS.get(agg.function)
+            if fn is None:
+                raise ValueError(f"unknown aggregation function {agg.function!r}")  # pragma: no cover
+            got.append((name, agg.window_seconds * US // plan.granularity_us, fn, j))
+        if len(plan.reads) >= 256:  # many different feature lists: keep the cache bounded
+            plan.reads = {}
+        plan.reads[key] = got
+    return got
+
+
 def combine(view: Any, plan: Plan, item: TileItem | None, at_us: int, names: list[str]) -> Combined:
     """The aggregates `names` of `view` for one entity's item at request time `at_us`.
 
@@ -387,102 +151,151 @@ def combine(view: Any, plan: Plan, item: TileItem | None, at_us: int, names: lis
     >>> combine(v, p, TileItem(20 * US, b.encode()), 3600 * US, ["n"]).values
     {'n': 2}
     """
+    steps = read_steps(view, plan, names)
     g = plan.granularity_us
     tile = at_us // g
     hi_key = 2 * tile if at_us == tile * g else 2 * tile + 1
-    tiles = Tiles(plan, item.tiles if item is not None else None)
-    keys = tiles.keys
-    end = bisect_right(keys, hi_key)
+    tiles = Tiles(plan, item.tiles if item is not None else None, view.name)
+    keys, base = tiles.keys, tiles.base
+    end = bisect_right(keys, hi_key - base) if tiles.count else 0
     pushes = (
         [p for p in item.pushes if p.ts >= item.materialized_end and sub_tile(p.ts, g) <= hi_key]
-        if item is not None
+        if item is not None and item.pushes
         else []
     )
-    if not plan.decoders and plan.columns:
-        plan.decoders = [decoder(parse_type(c.type)) for c in plan.columns]
-    decs = plan.decoders
     values: dict[str, Any] = {}
     found = False
     event_ts: int | None = None
-    for name in names:
-        agg = view.aggregation(name)
-        lo_key = 2 * (tile - agg.window_seconds * US // g)
-        start = bisect_left(keys, lo_key, 0, end)
-        rows = [p for p in pushes if sub_tile(p.ts, g) >= lo_key]
-        n_tiles = end - start
-        if n_tiles or rows:
-            found = True
-            newest = tiles.maxts[end - 1] if n_tiles else None
-            for p in rows:
-                newest = p.ts if newest is None else max(newest, p.ts)
-            if event_ts is None or (newest is not None and newest > event_ts):
-                event_ts = newest
-        values[name] = _aggregate(agg, plan, tiles, start, end, rows, decs)
+    windows: dict[int, tuple[int, _Pushed]] = {}
+    for name, span, fn, j in steps:
+        window = windows.get(span)
+        if window is None:
+            lo_key = 2 * (tile - span)
+            start = bisect_left(keys, lo_key - base, 0, end) if end else 0
+            rows = [p for p in pushes if sub_tile(p.ts, g) >= lo_key] if pushes else []
+            window = windows[span] = (start, _Pushed(rows, plan.decoders) if rows else _NO_PUSHES)
+            if end > start or rows:
+                found = True
+                newest = tiles.maxts_at(end - 1) if end > start else None
+                if rows:
+                    pushed_newest = max(p.ts for p in rows)
+                    newest = pushed_newest if newest is None else max(newest, pushed_newest)
+                if event_ts is None or (newest is not None and newest > event_ts):
+                    event_ts = newest
+        values[name] = fn(tiles, j, window[0], end, window[1])
     return Combined(found, values, event_ts)
 
 
-def _aggregate(agg: Any, plan: Plan, tiles: Tiles, a: int, b: int, rows: list[PushRow], decs: list) -> Any:
-    f = agg.function
-    if agg.column is None:
-        if b <= a:
-            return len(rows)
-        if (-1, "n") not in tiles._cache:
-            tiles._cache[(-1, "n")] = tiles._ints(1)
-        return sum(tiles._cache[(-1, "n")][a:b]) + len(rows)
-    j = plan.column_names.index(agg.column)
-    c = plan.columns[j]
-    pushed = [(p, decs[j](p.attrs[j])) for p in rows] if rows else []
-    pushed_values = [v for _, v in pushed if v is not None]
-    nn = (sum(tiles.get(j, "nn")[a:b]) if b > a else 0) + len(pushed_values)
-    if f == "count":
-        return nn
-    if f == "count_distinct":
-        if not nn:
-            return 0
-        extra = {value_hash(p.attrs[j]) for p, v in pushed if v is not None}
-        if b <= a:
-            return len(extra)
-        offsets, tags, payload = tiles.get(j, "d")
-        if 1 not in tags[a:b]:  # every sub-tile exact: one array of hashes
-            hashes = array("Q")
-            hashes.frombytes(payload[offsets[a] : offsets[b]])
-            extra.update(hashes)
-            return len(extra)
-        sketches = [bytes(tags[k : k + 1]) + bytes(payload[offsets[k] : offsets[k + 1]]) for k in range(a, b)]
-        return distinct_count(sketches, extra)
-    if f in ("sum", "avg", "stddev"):
-        if not nn:
-            return None
-        s = (sum(tiles.get(j, "s")[a:b]) if b > a else 0) + sum(pushed_values)
-        if f == "sum":
-            return s
-        if f == "avg":
-            return float(s) / nn
-        if nn < 2:
-            return None
-        q = (sum(tiles.get(j, "q")[a:b]) if b > a else 0.0) + sum(float(v) * float(v) for v in pushed_values)
-        mean = float(s) / nn
-        var = (q - nn * mean * mean) / (nn - 1)
-        return math.sqrt(var) if var > 0 else 0.0
-    if f in ("min", "max"):
-        if not nn:
-            return None
-        pick = min if f == "min" else max
-        candidates = list(pushed_values)
-        if b > a:
-            part = tiles.get(j, "lo" if f == "min" else "hi")[a:b]
-            if c.kind == "other":
-                candidates += [v for v, k in zip(part, tiles.get(j, "nn")[a:b]) if k and v is not None]
-            elif nn > len(pushed_values):  # some sub-tile has a value; empty ones hold +-inf / int64 bounds
-                candidates.append(pick(part))
-        return pick(candidates)
-    if f == "last":
-        if pushed:
-            return max(pushed, key=lambda pv: (pv[0].ts, pv[0].created))[1]
-        if b > a:
-            return decs[j](from_json_attr(tiles.get(j, "last")[b - 1]))
+# Combining one aggregate over the sub-tiles [a, b) of `tiles` and the window's pushed rows.
+def _rows(tiles: Tiles, j: int, a: int, b: int, pushed: _Pushed) -> int:
+    return (sum(tiles.n[a:b]) if b > a else 0) + len(pushed.rows)
+
+
+def _window_sum(tiles: Tiles, j: int, what: str, a: int, b: int) -> Any:
+    """The sum of column j's partial `what` over [a, b) (once per window: `b` is the same for
+    every window of one read)."""
+    key = (what, j, a)
+    got = tiles._cache.get(key)
+    if got is None:
+        got = tiles._cache[key] = (
+            (sum(tiles.nn(j)[a:b]) if what == "nn" else sum(tiles.values(j, what)[a:b])) if b > a else 0
+        )
+    return got
+
+
+def _nn(tiles: Tiles, j: int, a: int, b: int, pushed: _Pushed) -> int:
+    return _window_sum(tiles, j, "nn", a, b) + (len(pushed.values(j)) if pushed.rows else 0)
+
+
+def _sum_of(tiles: Tiles, j: int, a: int, b: int, pushed: _Pushed) -> Any:
+    s = _window_sum(tiles, j, "s", a, b)
+    return s + sum(v for _, v in pushed.values(j)) if pushed.rows else s
+
+
+def _sum(tiles: Tiles, j: int, a: int, b: int, pushed: _Pushed) -> Any:
+    return _sum_of(tiles, j, a, b, pushed) if _nn(tiles, j, a, b, pushed) else None
+
+
+def _avg(tiles: Tiles, j: int, a: int, b: int, pushed: _Pushed) -> Any:
+    nn = _nn(tiles, j, a, b, pushed)
+    return float(_sum_of(tiles, j, a, b, pushed)) / nn if nn else None
+
+
+def _stddev(tiles: Tiles, j: int, a: int, b: int, pushed: _Pushed) -> Any:
+    nn = _nn(tiles, j, a, b, pushed)
+    if nn < 2:
         return None
-    raise ValueError(f"unknown aggregation function {f!r}")  # pragma: no cover
+    s = float(_sum_of(tiles, j, a, b, pushed))
+    q = tiles.squares(j, a, b) if b > a else 0.0
+    if pushed.rows:
+        q += sum(float(v) * float(v) for _, v in pushed.values(j))
+    mean = s / nn
+    var = (q - nn * mean * mean) / (nn - 1)
+    return math.sqrt(var) if var > 0 else 0.0
+
+
+def _extreme(tiles: Tiles, j: int, a: int, b: int, pushed: _Pushed, what: str) -> Any:
+    pick = min if what == "lo" else max
+    candidates = [v for _, v in pushed.values(j)] if pushed.rows else []
+    if _window_sum(tiles, j, "nn", a, b):  # empty sub-tiles hold fillers that never win
+        part = tiles.values(j, what)[a:b]
+        if tiles.plan.columns[j].kind == "other":
+            candidates += [v for v, k in zip(part, tiles.nn(j)[a:b], strict=True) if k and v is not None]
+        else:
+            candidates.append(pick(part))
+    return pick(candidates) if candidates else None
+
+
+def _min(tiles: Tiles, j: int, a: int, b: int, pushed: _Pushed) -> Any:
+    return _extreme(tiles, j, a, b, pushed, "lo")
+
+
+def _max(tiles: Tiles, j: int, a: int, b: int, pushed: _Pushed) -> Any:
+    return _extreme(tiles, j, a, b, pushed, "hi")
+
+
+def _count(tiles: Tiles, j: int, a: int, b: int, pushed: _Pushed) -> int:
+    return _nn(tiles, j, a, b, pushed)
+
+
+def _last(tiles: Tiles, j: int, a: int, b: int, pushed: _Pushed) -> Any:
+    if pushed.rows:  # pushed rows are newer than every sub-tile
+        rows = [(p, tiles.plan.decoders[j](p.attrs[j])) for p in pushed.rows]
+        return max(rows, key=lambda pv: (pv[0].ts, pv[0].created))[1]
+    return tiles.last(j, b - 1) if b > a else None
+
+
+def _count_distinct(tiles: Tiles, j: int, a: int, b: int, pushed: _Pushed) -> int:
+    c = tiles.plan.columns[j]
+    extra: set[int] = set()
+    if pushed.rows:
+        values = pushed.values(j)
+        extra = {v if c.kind == "int" else value_hash(p.attrs[j]) for p, v in values}
+    if b <= a:
+        return len(extra)
+    counts, starts, entries, hll = tiles.distinct(j)
+    exact = entries[starts[a] : starts[b]]
+    if HLL_TAG not in counts[a:b]:  # every sub-tile exact: one set of entries
+        if not extra:
+            return len(set(exact))
+        extra.update(exact)
+        return len(extra)
+    first = counts[:a].count(HLL_TAG)
+    dense = counts[a:b].count(HLL_TAG)
+    registers = [bytes(hll[k * HLL_BYTES : (k + 1) * HLL_BYTES]) for k in range(first, first + dense)]
+    return hll_count(registers, {entry_hash(c, e) for e in (*exact, *extra)})
+
+
+_FUNCTIONS: dict[str, Callable[..., Any]] = {
+    "count": _count,
+    "count_distinct": _count_distinct,
+    "sum": _sum,
+    "avg": _avg,
+    "stddev": _stddev,
+    "min": _min,
+    "max": _max,
+    "last": _last,
+}
 
 
 def reach_start(plan: Plan, end_us: int) -> int:
