@@ -245,7 +245,14 @@ def test_one_pass_histograms_equal_the_exact_scan_and_sample_large_views(example
         sql = view_sql(view, fs.warehouse)
         one_pass = view_stats(fs.warehouse, fs.renderer, view, sql)  # the example's views fit in the sample
         exact = view_stats(fs.warehouse, _Portable(fs.renderer), view, sql)
-        assert one_pass.to_dict() == exact.to_dict(), view.name
+        # means are sums in another order (DuckDB's threads): equal to the last few bits
+        a, b = one_pass.to_dict(), exact.to_dict()
+        means = [
+            (d["features"][n].pop("mean"), e["features"][n].pop("mean")) for d, e in [(a, b)] for n in d["features"]
+        ]
+        assert a == b, view.name
+        for x, y in means:
+            assert x == y or x == pytest.approx(y, rel=1e-12), view.name
         assert any(f.histogram for f in one_pass.features.values()), view.name
     view = registry.feature_views["customer_profile"]
     sql = view_sql(view, fs.warehouse)
@@ -254,7 +261,8 @@ def test_one_pass_histograms_equal_the_exact_scan_and_sample_large_views(example
     assert sampled.rows == exact.rows > 100
     for name, f in sampled.features.items():
         e = exact.features[name]
-        assert (f.min, f.max, f.nulls, f.mean) == (e.min, e.max, e.nulls, e.mean)  # from the whole view
+        assert (f.min, f.max, f.nulls) == (e.min, e.max, e.nulls)  # from the whole view
+        assert f.mean == e.mean or f.mean == pytest.approx(e.mean, rel=1e-12)
         if e.histogram_kind == "numeric":
             assert f.sampled is not None and 0 < f.sampled < exact.rows
             assert [(lo, hi) for lo, hi, _ in f.histogram] == [(lo, hi) for lo, hi, _ in e.histogram]
