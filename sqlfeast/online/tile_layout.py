@@ -67,6 +67,7 @@ _UNSIGNED = (("B", 1 << 8), ("H", 1 << 16), ("I", 1 << 32), ("Q", 1 << 64))
 _SIGNED = (("b", 1 << 7), ("h", 1 << 15), ("i", 1 << 31), ("q", 1 << 63))
 _CODES = {t: t.encode() for t in "BHIQbhiqd"}
 _TYPECODE = [chr(b) for b in range(256)]
+_NOWHERE = (array("B"), array("B"))  # a derived partial that differs from its base nowhere (never changed)
 
 
 def sub_tile(ts: int, g: int) -> int:
@@ -552,6 +553,8 @@ class Tiles:
             if what == "q":
                 fb = base if c.kind == "float" else array("d", base)
                 got = array("d", map(mul, fb, fb))
+            elif self._offsets[i + 1] == self._offsets[i]:
+                got = base  # nowhere different: the base itself (arrays read here are never changed)
             else:
                 got = array(base.typecode, base)  # a copy in C
             at, differ = self.differences(i)
@@ -568,6 +571,8 @@ class Tiles:
     def differences(self, i: int) -> tuple[array, array]:
         """Section i of a derived partial: the sub-tiles where it differs from what the base
         implies, and its values there."""
+        if self._offsets[i + 1] == self._offsets[i]:
+            return _NOWHERE
         got = self._cache.get(("diff", i))
         if got is None:
             sec = self.section(i)
