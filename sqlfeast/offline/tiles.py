@@ -128,9 +128,9 @@ class _Items:
         import pyarrow as pa
         import pyarrow.compute as pc
 
+        from sqlfeast.offline.tile_blobs import encode_batch
         from sqlfeast.online.base import _keys
         from sqlfeast.online.codec import encode_column
-        from sqlfeast.online.tile_layout import encode_tiles
 
         plan = self.plan
         keys = _keys(self.view, table.take(pa.array(starts, pa.int64())))
@@ -158,23 +158,25 @@ class _Items:
                 got["d"] = _Distinct(c, t, _column(table, f"__d{j}"))
             columns.append(got)
         bounds = [*starts, table.num_rows]
-        out = []
-        for e, key in enumerate(keys):
-            a, b = bounds[e], bounds[e + 1]
-            cols = []
-            for got in columns:
-                part = {}
-                for what, values in got.items():
-                    if what == "last_nulls":
-                        part[what] = [i - a for i in values[bisect_left(values, a) : bisect_left(values, b)]]
-                    elif what == "d":
-                        part[what] = values.parts(a, b)
-                    else:
-                        part[what] = values[a:b]
-                cols.append(part)
-            blob = encode_tiles(plan, tile[a:b], n[a:b], maxts[a:b], cols)
-            out.append((key, max(maxts[a:b]), blob, expires_at(plan, tile[b - 1])))
-        return out
+        blobs = encode_batch(plan, bounds, tile, n, maxts, columns)
+        newest = _group_max(maxts, bounds)
+        return [
+            (key, newest[e], blob, expires_at(plan, tile[bounds[e + 1] - 1]))
+            for e, (key, blob) in enumerate(zip(keys, blobs, strict=True))
+        ]
+
+
+def _group_max(values: Any, bounds: list[int]) -> list[int]:
+    """The largest value of each group of rows [bounds[e], bounds[e+1]).
+
+    >>> _group_max([3, 1, 7, 2], [0, 2, 4])
+    [3, 7]
+    """
+    from sqlfeast.offline.tile_blobs import np
+
+    if np is None or len(bounds) < 2:  # pragma: no cover - numpy comes with pandas
+        return [max(values[a:b]) for a, b in zip(bounds, bounds[1:])]
+    return np.maximum.reduceat(np.asarray(values, dtype=np.int64), bounds[:-1]).tolist()
 
 
 def _entity_starts(view: "FeatureView", table: Any) -> list[int]:

@@ -67,6 +67,8 @@ _UNSIGNED = (("B", 1 << 8), ("H", 1 << 16), ("I", 1 << 32), ("Q", 1 << 64))
 _SIGNED = (("b", 1 << 7), ("h", 1 << 15), ("i", 1 << 31), ("q", 1 << 63))
 _CODES = {t: t.encode() for t in "BHIQbhiqd"}
 _TYPECODE = [chr(b) for b in range(256)]
+_WIDTH = {t: array(t).itemsize for t in "BHIQbhiqd"}
+_NOWHERE = (array("B"), array("B"))  # a derived partial that differs from its base nowhere (never changed)
 
 
 def sub_tile(ts: int, g: int) -> int:
@@ -552,6 +554,8 @@ class Tiles:
             if what == "q":
                 fb = base if c.kind == "float" else array("d", base)
                 got = array("d", map(mul, fb, fb))
+            elif self._offsets[i + 1] == self._offsets[i]:
+                got = base  # nowhere different: the base itself (arrays read here are never changed)
             else:
                 got = array(base.typecode, base)  # a copy in C
             at, differ = self.differences(i)
@@ -565,22 +569,17 @@ class Tiles:
         self._cache[i] = got
         return got
 
-    def differences(self, i: int) -> tuple[array, array]:
+    def differences(self, i: int) -> tuple[Any, Any]:
         """Section i of a derived partial: the sub-tiles where it differs from what the base
-        implies, and its values there."""
-        got = self._cache.get(("diff", i))
-        if got is None:
-            sec = self.section(i)
-            at, differ = array("B"), array("B")
-            if len(sec):
-                (count,) = struct.unpack_from("<I", sec)
-                at = array(_TYPECODE[sec[4]])
-                cut = 5 + count * at.itemsize
-                at.frombytes(sec[5:cut])
-                differ = array(_TYPECODE[sec[cut]])
-                differ.frombytes(sec[cut + 1 :])
-            got = self._cache[("diff", i)] = (at, differ)
-        return got
+        implies, and its values there (memoryviews of the blob)."""
+        start, end = self._offsets[i], self._offsets[i + 1]
+        if start == end:
+            return _NOWHERE
+        body = self._body
+        code = _TYPECODE[body[start + 4]]
+        cut = start + 5 + int.from_bytes(body[start : start + 4], "little") * _WIDTH[code]
+        # views of the blob in place (memoryview reads unaligned items by copying them)
+        return body[start + 5 : cut].cast(code), body[cut + 1 : end].cast(_TYPECODE[body[cut]])
 
     def squares(self, j: int, a: int, b: int) -> float:
         """Column j's sum of squares over the sub-tiles [a, b), without building the array: the
