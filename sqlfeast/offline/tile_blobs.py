@@ -6,7 +6,7 @@ type code from grouped minimums and maximums, each batch column cast once per ty
 into the entities' bytes, and the derived partials compared with what their base implies in one
 pass. The bytes are those of ``encode_tiles``; an entity with a sub-tile without values or a
 NULL last value (rare) is left to ``encode_tiles``, and so is a batch with a column of another
-type (text, times, decimals) or when numpy is not installed.
+type (text, times, decimals).
 
 >>> from sqlfeast.core.spec import Aggregation, FeatureView
 >>> from sqlfeast.online.tile_layout import encode_tiles, plan_of
@@ -24,6 +24,8 @@ import struct
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
+
 from sqlfeast.online.tile_layout import (
     _BODY_HEAD,
     FLAGS,
@@ -34,11 +36,6 @@ from sqlfeast.online.tile_layout import (
     encode_tiles,
     int_section,
 )
-
-try:
-    import numpy as np
-except ImportError:  # pragma: no cover - numpy comes with pandas, not always with pyarrow
-    np = None  # type: ignore[assignment]
 
 _HEAD = MAGIC + FLAGS
 _LIMITS = (  # type code, lowest and highest value it holds (the order int_section tries them)
@@ -51,15 +48,6 @@ _LIMITS = (  # type code, lowest and highest value it holds (the order int_secti
     ("i", -(1 << 31), (1 << 31) - 1),
     ("q", -(1 << 63), (1 << 63) - 1),
 )
-
-
-def available() -> bool:
-    """Whether batch encoding can run here (numpy installed).
-
-    >>> isinstance(available(), bool)
-    True
-    """
-    return np is not None
 
 
 def encode_batch(
@@ -82,7 +70,7 @@ def encode_batch(
     1
     """
     entities = len(bounds) - 1
-    if np is None or any(c.kind == "other" for c in plan.columns):
+    if any(c.kind == "other" for c in plan.columns):
         return [_one(plan, bounds, e, keys, n, maxts, cols) for e in range(entities)]
     at = np.asarray(bounds[:-1], dtype=np.int64)
     sizes = np.asarray(bounds[1:], dtype=np.int64) - at

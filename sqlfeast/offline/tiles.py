@@ -172,10 +172,10 @@ def _group_max(values: Any, bounds: list[int]) -> list[int]:
     >>> _group_max([3, 1, 7, 2], [0, 2, 4])
     [3, 7]
     """
-    from sqlfeast.offline.tile_blobs import np
+    import numpy as np
 
-    if np is None or len(bounds) < 2:  # pragma: no cover - numpy comes with pandas
-        return [max(values[a:b]) for a, b in zip(bounds, bounds[1:])]
+    if len(bounds) < 2:
+        return []
     return np.maximum.reduceat(np.asarray(values, dtype=np.int64), bounds[:-1]).tolist()
 
 

@@ -8,10 +8,8 @@ from array import array
 import pytest
 
 from sqlfeast.core.spec import Aggregation, FeatureView
-from sqlfeast.offline.tile_blobs import available, encode_batch
+from sqlfeast.offline.tile_blobs import encode_batch
 from sqlfeast.online.tile_layout import HLL_TAG, SPARSE_MAX, Tiles, encode_tiles, plan_of
-
-pytestmark = pytest.mark.skipif(not available(), reason="numpy is not installed")
 
 AGGS = [
     Aggregation("n", "count", 7200),
