@@ -1,4 +1,5 @@
-"""Shared fixtures: a fresh copy of the example project with its sample data."""
+"""Shared fixtures: a fresh copy of the example project with its sample data; tests marked
+``run_first`` are collected first."""
 
 from __future__ import annotations
 
@@ -30,3 +31,10 @@ def copy_example(dest: Path, with_data: bool = True) -> Path:
 def example_project(tmp_path: Path) -> Path:
     """A private copy of the repository's example project, with sample data."""
     return copy_example(tmp_path / "demo")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests marked ``run_first`` (the full-size push race) go first, in their order: pytest-xdist
+    hands the first tests out round-robin, so both workers start with them and the short tests
+    fill in after, instead of one worker running them alone at the end."""
+    items.sort(key=lambda item: item.get_closest_marker("run_first") is None)

@@ -335,8 +335,9 @@ def compile_project(
 
     The type of an online view's join key that the SQL does not reveal (a source without
     declared columns) is asked of the warehouse: `warehouse`, else the one `learn_from()` opens
-    (only then). When neither can tell (a dbt relation not built yet), it stays unknown and an
-    online read of such a key as text names the view and the fix."""
+    (only then), unless its entity declares it (``value_type``). When none can tell (a glob
+    matching no file, a dbt relation not built yet), it is an error at the view's ``entities:``
+    line."""
     loaded = load(config, vars)
     errors: list[SqlfeastError] = list(loaded.errors)
     try:
@@ -469,7 +470,7 @@ def compile_project(
                     else {},
                 )
     if not errors:
-        _learn_key_types(registry, warehouse, learn_from)
+        errors.extend(_learn_key_types(registry, warehouse, learn_from, header_lines, loaded.lines))
     errors.extend(_check_services(loaded, views))
     errors.extend(_check_push_sources(loaded, views))
     if strict and not errors and warehouse is not None:
@@ -481,29 +482,70 @@ def compile_project(
     return registry
 
 
-def _learn_key_types(registry: Registry, warehouse: Any, learn_from: Callable[[], Any] | None) -> None:
-    """Fill in unknown join key types of online views from the warehouse's DESCRIBE of the view."""
+def _learn_key_types(
+    registry: Registry,
+    warehouse: Any,
+    learn_from: Callable[[], Any] | None,
+    header_lines: dict[str, dict],
+    entity_lines: dict[tuple[str, str], Location],
+) -> list[SqlfeastError]:
+    """Give every join key a type: the SQL's, else the entity's declared ``value_type``, else (for
+    online views) the warehouse's DESCRIBE of the view. An online view's key still unknown is an
+    error at the view's ``entities:`` line (a read could not turn text into the stored key), and
+    a declared type of another family than the SQL's is an error at the entity."""
     from sqlfeast.core.types import from_warehouse
 
+    errors: list[SqlfeastError] = []
     for view in registry.feature_views.values():
+        owner = {
+            k: e for e in reversed(view.entities) if e in registry.entities for k in registry.entities[e].join_keys
+        }
+        for key in view.join_keys:
+            entity = registry.entities.get(owner.get(key, ""))
+            declared = entity.join_key_types.get(key) if entity else None
+            if entity is None or declared is None:
+                continue
+            known = view.join_key_types.get(key, "unknown")
+            if known == "unknown":
+                view.join_key_types[key] = view.columns[key] = declared
+            elif parse_type(known).family != parse_type(declared).family:
+                errors.append(
+                    ValidationError(
+                        f"entity '{entity.name}' declares join key '{key}' as {declared}, but feature view "
+                        f"'{view.name}' gives it as {known}",
+                        entity_lines.get(("entity", entity.name), Location(entity.path)),
+                        hint=f"make them agree: change value_type, or CAST({key} AS {declared}) in the view's SELECT",
+                    )
+                )
         unknown = [k for k in view.join_keys if view.join_key_types.get(k, "unknown") == "unknown"]
         if not unknown or not view.online:
             continue
         described: dict[str, str] = {}
+        why = "no warehouse was asked"
         try:
             if warehouse is None and learn_from is not None:
                 warehouse = learn_from()
             if warehouse is not None:
                 described = dict(warehouse.describe(warehouse.localize(view.sql[warehouse.dialect])))
-        except SqlfeastError:
-            pass  # not describable now (e.g. a dbt model not built yet): the key stays unknown
+                why = "the warehouse does not report it"
+        except SqlfeastError as err:  # e.g. a dbt model not built yet, a glob matching no file
+            why = f"the warehouse cannot describe the view: {err.message.strip().splitlines()[0]}"
         for key in unknown:
             found = from_warehouse(described[key]) if key in described else None
             if found is not None:
-                view.join_key_types[key] = str(found)
-                view.columns[key] = str(found)
-            # Else it stays unknown: compile goes on, and an online read of a text value for this
-            # key says how to fix it.
+                view.join_key_types[key] = view.columns[key] = str(found)
+                continue
+            entity_name = owner.get(key, "...")
+            errors.append(
+                ValidationError(
+                    f"the type of join key '{key}' of online feature view '{view.name}' is not known ({why})",
+                    Location(view.path, header_lines.get(view.name, {}).get("entities")),
+                    hint=f"declare it: 'value_type: bigint' on entity '{entity_name}', or the column's "
+                    f"data_type in the source's columns: ([{{name: {key}, data_type: bigint}}]), or "
+                    f"CAST({key} AS BIGINT) AS {key} in the SELECT; a dbt model must be built first (dbt run)",
+                )
+            )
+    return errors
 
 
 def _known_schema(model: RenderedModel | None) -> dict[str, FeatureType] | None:

@@ -50,6 +50,9 @@ class Entity(Record):
     join_keys: list[str]
     description: str = ""
     path: str = ""
+    # join key -> neutral type declared by the entity's ``value_type`` (used where the SQL and the
+    # warehouse cannot tell the key's type)
+    join_key_types: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass

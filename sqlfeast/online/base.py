@@ -146,8 +146,8 @@ def coerce_key_value(value: Any, type_text: str | None) -> Any:
     except ValueError:
         raise RetrievalError(
             f"entity value {value!r}: the join key's type is not known (the compiler could not learn it)",
-            hint="declare the source's columns (columns: [{name: ..., data_type: bigint}]) or cast the key "
-            "in the model, then 'sqlfeast apply' again",
+            hint="declare it (value_type on the entity, or the source's columns: [{name: ..., data_type: "
+            "bigint}]), then 'sqlfeast apply' again: compile now refuses an online key of unknown type",
         ) from None
     if family == "integer":
         number = parse_integer_text(value)

@@ -415,8 +415,55 @@ def _entity(project: LoadedProject, item: dict, rel: str) -> None:
             )
         )
         return
+    types = _entity_key_types(project, item, keys, rel)
     if not _duplicate(project, "entity", name, rel, line):
-        project.entities[name] = Entity(name, keys, str(item.get("description") or ""), rel)
+        project.entities[name] = Entity(name, keys, str(item.get("description") or ""), rel, types)
+
+
+def _entity_key_types(project: LoadedProject, item: dict, keys: list[str], rel: str) -> dict[str, str]:
+    """An entity's ``value_type``: one type for every join key (``value_type: bigint``) or one per
+    key (``value_type: {driver_id: bigint, region: varchar}``); bad ones are errors at their line.
+
+    >>> _entity_key_types(LoadedProject(None), {"name": "driver", "value_type": "long"}, ["driver_id"], "m.yml")
+    {'driver_id': 'bigint'}
+    """
+    declared = item.get("value_type")
+    if declared is None:
+        return {}
+    line = line_of(item, "value_type", line_of(item, "name"))
+    if isinstance(declared, dict):
+        pairs = [(str(k), v, line_of(declared, k, line)) for k, v in declared.items()]
+    elif isinstance(declared, str):
+        pairs = [(k, declared, line) for k in keys]
+    else:
+        pairs = []
+    if not pairs:
+        project.errors.append(
+            ValidationError(
+                f"entity '{item['name']}': value_type must be a type (value_type: bigint) or a mapping "
+                "of join keys to types",
+                Location(rel, line),
+            )
+        )
+        return {}
+    types: dict[str, str] = {}
+    for key, text, key_line in pairs:
+        if key not in keys:
+            project.errors.append(
+                ValidationError(
+                    f"entity '{item['name']}': value_type names '{key}', which is not one of its join keys",
+                    Location(rel, key_line),
+                    hint=suggest(key, keys) or f"its join keys: {', '.join(keys)}",
+                )
+            )
+            continue
+        try:
+            types[key] = str(parse_type(text))
+        except (ValueError, TypeError) as err:
+            project.errors.append(
+                ValidationError(f"entity '{item['name']}': value_type: {err}", Location(rel, key_line))
+            )
+    return types
 
 
 def _source(project: LoadedProject, item: dict, rel: str) -> None:

@@ -111,7 +111,7 @@ def _known(type_text: str | None, view, key: str) -> str:
     if not type_text or type_text == "unknown":
         raise PushError(
             f"feature view '{view.name}': the type of join key '{key}' is not known",
-            hint="run 'sqlfeast apply' again: compile now learns it from the warehouse",
+            hint="run 'sqlfeast apply' again: compile now learns it (or refuses the view until it is declared)",
         )
     return type_text
 

@@ -376,9 +376,11 @@ def test_strict_checks_against_the_warehouse(tmp_path):
     )
     view = GOOD_VIEW.replace("source('raw', 'stats')", "source('raw', 'opaque')")
     root = make_project(tmp_path, {"v.sql": view})
-    compile_dir(root)  # types unknown to sqlglot: not an error without --strict
     from sqlfeast.feature_store import FeatureStore
 
+    # Types unknown to sqlglot: the feature's is not checked without --strict (the join key's is
+    # learnt from the warehouse either way).
+    assert FeatureStore(root).compile().feature_views["v"].join_key_types == {"driver_id": "bigint"}
     with pytest.raises(ValidationErrors) as info:
         FeatureStore(root).compile(strict=True)
     assert [e.render() for e in info.value.errors] == [
@@ -416,8 +418,12 @@ def test_tables_named_directly_have_unknown_schemas_and_push_tables_known_ones(t
         "select driver_id, ts, rate from {{ push_source('live') }}\nunion all\n"
         "select driver_id, ts, rate from elsewhere.some_table",
     )
-    registry = compile_dir(make_project(tmp_path, {"v.sql": view}, schema=schema))
+    # elsewhere.some_table hides the key's type: the entity declares it (nothing is asked)
+    declared = schema.replace("join_keys: [driver_id]\n", "join_keys: [driver_id]\n    value_type: bigint\n", 1)
+    assert declared != schema
+    registry = compile_dir(make_project(tmp_path, {"v.sql": view}, schema=declared))
     assert '"main"."mini__push__live"' in registry.feature_views["v"].sql["duckdb"]
+    assert registry.feature_views["v"].join_key_types == {"driver_id": "bigint"}
     typo = view.replace(
         "select driver_id, ts, rate from {{ push_source('live') }}",
         "select driver_id, ts, rat from {{ push_source('live') }}",

@@ -87,8 +87,19 @@ def test_cross_database_macros_run_on_duckdb():
 
 @pytest.fixture
 def unbuilt(tmp_path):
-    """The second test project, never built by dbt: seeds are read from their CSV files."""
-    return copy_project("shop_packages", tmp_path, "seeds/raw")
+    """The second test project, never built by dbt: seeds are read from their CSV files. Nothing
+    is built for the warehouse to describe, so the entity declares its key's type."""
+    root = copy_project("shop_packages", tmp_path, "seeds/raw")
+    declare_customer_key_type(root / "features" / "features.yml")
+    return root
+
+
+def declare_customer_key_type(path) -> None:
+    text = path.read_text()
+    assert "    join_keys: [customer_id]\n" in text
+    path.write_text(
+        text.replace("    join_keys: [customer_id]\n", "    join_keys: [customer_id]\n    value_type: bigint\n")
+    )
 
 
 def test_seeds_read_from_csv_when_dbt_has_not_loaded_them(unbuilt):
@@ -131,6 +142,7 @@ def test_source_yaml_jinja_is_rendered_and_dbt_keys_are_accepted(tmp_path):
         "select order_id as customer_id, current_timestamp as ts, cast(amount as double) as amount\n"
         "from {{ source('raw', 'raw_payments') }}\n"
     )
+    declare_customer_key_type(root / "features" / "features.yml")  # dbt has built nothing to describe
     code, out = sqlfeast(root, "--vars", "{raw_schema: landing}", "compile")
     assert code == 0, out
     assert "FROM landing.raw_payments" in (root / "target/sqlfeast/compiled/duckdb/features/payments.sql").read_text()

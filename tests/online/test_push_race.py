@@ -6,17 +6,23 @@ its conditional PutItem is not atomic under concurrent requests, DynamoDB's is).
 
 The materializing writer (``bulk_writer(unique_keys=True)``, what ``materialize`` writes through)
 and the pushers are separate store objects, as a `sqlfeast materialize` process and a feature
-server are. The warehouse rows go in key order in batches; right after a batch is handed to the
-bulk writer (its writes are still queued or in flight), every key of that batch is pushed with a
-newer row through the push path (``write_online`` of a push source, PUSH_ROWS rows per request,
-parallel pushers). Before the next batch, the pushes of the batch before last must be
+server are. The warehouse rows go in key order in batches, and every key is pushed once with a
+newer row through the push path (``write_online`` of a push source, a quarter batch per request,
+parallel pushers) while the bulk writer is open: every other key of a batch is pushed, and
+acknowledged, while the batch before it is written and before its own older bulk row is handed
+over (an empty table's blind bulk write would replace it); the other keys are pushed right after
+the batch is handed over, racing its queued writes (a read pass done before the push, then the
+older write, would replace it). Before the next batch, the pushes of the batch before last must be
 acknowledged, so all but the last two batches of pushes are acknowledged while the bulk writer
 is still writing. At the end every key must hold its pushed row.
 
 A push is one conditional PutItem per row on both servers (moto's TransactWriteItems copies the
 whole table per call and its PartiQL reads every table per statement, so neither batches
-conditional writes there), so the pushed count sets this file's run time: SQLFEAST_RACE_PUSHES
-(entities per case, default 1,000) raises it, e.g. to 40,000 for the full-size race.
+conditional writes there), so the pushed count sets this file's run time. SQLFEAST_RACE_PUSHES
+sets it (entities per case): a number for every case (default 1,000), then optionally
+``<part of a case id>=<number>`` entries, the longest part found in the case's id winning, e.g.
+``SQLFEAST_RACE_PUSHES=1000,lease=40000,moto-lease=10000`` (case ids: ``moto-lease-empty_table``,
+``dynamodb_local-conditional-filled_table``, ...). .ci/run races the lease-mode cases at full size.
 """
 
 from __future__ import annotations
@@ -35,9 +41,27 @@ from sqlfeast.online.dynamodb import JOURNAL_ENTRY_BYTES, DynamoDBOnlineStore, _
 from .conftest import MotoServer, dynamodb_settings
 from .helpers import HOUR, T0, registry_of, stats_rows, stats_view
 
-PUSHES = int(os.environ.get("SQLFEAST_RACE_PUSHES", "1000"))  # entities, each pushed once while written
-BATCH = max(100, PUSHES // 20)  # warehouse rows per bulk batch
-PUSH_ROWS = max(25, BATCH // 4)  # rows per push request
+
+def pushes_for(case: str, spec: str | None = None) -> int:
+    """Entities pushed in the case `case` under SQLFEAST_RACE_PUSHES (see the module docstring).
+
+    >>> pushes_for("moto-lease-empty_table", "1000,lease=5,moto-lease=40000")
+    40000
+    >>> pushes_for("dynamodb_local-conditional-filled_table", "1000,lease=40000")
+    1000
+    """
+    spec = os.environ.get("SQLFEAST_RACE_PUSHES", "1000") if spec is None else spec
+    count, best = 1000, -1
+    for part in filter(None, (p.strip() for p in spec.split(","))):
+        prefix, _, number = part.rpartition("=")
+        if prefix in case and len(prefix) > best:
+            count, best = int(number), len(prefix)
+    return count
+
+
+def batch_of(pushes: int) -> int:
+    """Warehouse rows per bulk batch: a twentieth of the pushed entities, at least 100."""
+    return max(100, pushes // 20)
 
 
 @pytest.fixture(scope="module")
@@ -65,9 +89,11 @@ def _push_source(view) -> PushSource:
     return PushSource("driver_stats_push", schema, [view.name])
 
 
-def _race(endpoint: str, project: str, newer_wins: str, filled: bool) -> tuple[int, int, int]:
+def _race(endpoint: str, project: str, newer_wins: str, filled: bool, pushes: int) -> tuple[int, int, int]:
     """Returns (stale keys, pushed rows acknowledged while the bulk writer was open, journaled
     rows the bulk writer read back)."""
+    batch = batch_of(pushes)
+    push_rows = max(25, batch // 4)  # rows per push request
     view = stats_view()
     source = _push_source(view)
     registry = registry_of(project, view)
@@ -76,7 +102,7 @@ def _race(endpoint: str, project: str, newer_wins: str, filled: bool) -> tuple[i
     materializer = DynamoDBOnlineStore(project, settings)
     pusher = DynamoDBOnlineStore(project, {**settings, "concurrency": 16})
     materializer.apply(registry)
-    ids = list(range(1, PUSHES + 1))
+    ids = list(range(1, pushes + 1))
 
     def push(keys: list[int]) -> int:
         result = write_online(pusher, registry, source, stats_rows(keys, T0 + 2 * HOUR, 2.0))
@@ -93,15 +119,24 @@ def _race(endpoint: str, project: str, newer_wins: str, filled: bool) -> tuple[i
         pending: list[list] = []
         with ThreadPoolExecutor(8) as pool:
             with materializer.bulk_writer(view, unique_keys=True) as writer:
-                for i in range(0, len(ids), BATCH):
-                    part = ids[i : i + BATCH]
+                parts = [ids[i : i + batch] for i in range(0, len(ids), batch)]
+
+                def pushes_of(keys: list[int]) -> list:
+                    return [pool.submit(push, keys[j : j + push_rows]) for j in range(0, len(keys), push_rows)]
+
+                early = pushes_of(parts[0][::2])
+                for n, part in enumerate(parts):
+                    # Half the keys were pushed (and acknowledged) before their older bulk rows are
+                    # handed over; the other half is pushed right after, racing the queued writes.
+                    acknowledged_during += sum(future.result() for future in early)
                     writer.write(stats_rows(part, T0 + HOUR, 1.0))  # the warehouse's older row
-                    pending.append([pool.submit(push, part[j : j + PUSH_ROWS]) for j in range(0, len(part), PUSH_ROWS)])
+                    pending.append(pushes_of(part[1::2]))
+                    early = pushes_of(parts[n + 1][::2]) if n + 1 < len(parts) else []
                     if len(pending) > 2:
                         acknowledged_during += sum(future.result() for future in pending.pop(0))
             replayed = getattr(writer, "replayed", 0)
-            for batch in pending:
-                for future in batch:
+            for futures in pending:
+                for future in futures:
                     future.result()
         found = materializer.read([ReadRequest(view, [f"driver_id={i}" for i in ids], ["conv_rate"])])[0]
         pushed_ts = int((T0 + 2 * HOUR).timestamp()) * 1_000_000
@@ -117,15 +152,17 @@ def _race(endpoint: str, project: str, newer_wins: str, filled: bool) -> tuple[i
         pusher.close()
 
 
+@pytest.mark.run_first  # minutes per case at full size
 @pytest.mark.parametrize(
     ("newer_wins", "filled"), MODES, ids=[f"{mode}-{'filled' if f else 'empty'}_table" for mode, f in MODES]
 )
-def test_no_push_is_lost_to_a_racing_materialization(race_server, unique_project, newer_wins, filled):
-    stale, during, replayed = _race(race_server, unique_project, newer_wins, filled)
-    assert during >= PUSHES - 2 * BATCH  # the pushes really raced the bulk writes
+def test_no_push_is_lost_to_a_racing_materialization(request, race_server, unique_project, newer_wins, filled):
+    pushes = pushes_for(request.node.callspec.id)
+    stale, during, replayed = _race(race_server, unique_project, newer_wins, filled, pushes)
+    assert during >= pushes - 2 * batch_of(pushes)  # the pushes really raced the bulk writes
     if newer_wins == "lease":
         assert replayed > 0  # the bulk writer read journaled pushes back after its last write
-    assert stale == 0, f"{stale} of {PUSHES} pushed entities ended older than the truth"
+    assert stale == 0, f"{stale} of {pushes} pushed entities ended older than the truth"
 
 
 def test_a_push_is_one_journal_entry_and_never_waits_for_the_lease(dynamodb_server, unique_project):
