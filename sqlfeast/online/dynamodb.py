@@ -1179,7 +1179,8 @@ class _DynamoTileWriter(TileWriter):
             "scan", TableName=self.table, Limit=1, ProjectionExpression="#k", ExpressionAttributeNames={"#k": KEY_ATTR}
         )
         self.fresh = not resp.get("Items") and not resp.get("LastEvaluatedKey")
-        self._futures: list[Future] = []
+        self._futures: set[Future] = set()  # submitted and not done
+        self._errors: list[BaseException] = []
         self._inflight = threading.BoundedSemaphore(store.concurrency * 2)
         self._lock = threading.Lock()
         self.replayed = 0
@@ -1215,14 +1216,22 @@ class _DynamoTileWriter(TileWriter):
             self._submit(partial(self._write, built[i : i + step]))
 
     def _submit(self, fn: Callable[[], None]) -> None:
-        self._inflight.acquire()
+        self._inflight.acquire()  # bounds memory: at most 2 x concurrency requests queued
+        if self._errors:
+            self._inflight.release()
+            raise self._errors[0]
         future = self.store.executor.submit(fn)
-        future.add_done_callback(lambda f: self._inflight.release())
         with self._lock:
-            self._futures.append(future)
-        failed = [f for f in self._futures if f.done() and f.exception() is not None]
-        if failed:
-            raise failed[0].exception()  # type: ignore[misc]
+            self._futures.add(future)
+        future.add_done_callback(self._done)
+
+    def _done(self, future: Future) -> None:
+        self._inflight.release()
+        with self._lock:
+            self._futures.discard(future)
+        error = None if future.cancelled() else future.exception()
+        if error is not None:
+            self._errors.append(error)
 
     def _write(self, chunk: list[dict[str, Any]]) -> None:
         if not self.fresh:
@@ -1262,6 +1271,8 @@ class _DynamoTileWriter(TileWriter):
             pending = list(self._futures)
         for future in pending:
             future.result()
+        if self._errors:
+            raise self._errors[0]
 
     def flush(self) -> WriteResult:
         self._wait()
