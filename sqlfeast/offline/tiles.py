@@ -48,8 +48,9 @@ def _time_kind(view: "FeatureView", column: str | None) -> str | None:
     return "timestamptz" if text in ("timestamptz", "timestamp_tz") else "date" if text == "date" else "timestamp"
 
 
-def tiles_sql(ctx: "OfflineContext", view: "FeatureView", end: datetime) -> str:
-    """The warehouse query of a view's sub-tiles in the reach of its longest window from `end`."""
+def tiles_sql(ctx: "OfflineContext", view: "FeatureView", end: datetime, part: int = 0, parts: int = 1) -> str:
+    """The warehouse query of a view's sub-tiles in the reach of its longest window from `end`:
+    of the entities whose join keys hash to `part` of `parts` (every entity when `parts` is 1)."""
     from sqlfeast.core.types import parse_type
     from sqlfeast.offline.historical import view_sql
 
@@ -86,6 +87,8 @@ def tiles_sql(ctx: "OfflineContext", view: "FeatureView", end: datetime) -> str:
         "end": end.isoformat(sep=" ", timespec="microseconds"),
         "granularity_us": plan.granularity_us,
         "stats": stats,
+        "part": part,
+        "parts": parts,
     }
     return ctx.renderer.call("aggregate_tiles", context).strip()
 
@@ -276,19 +279,21 @@ def materialize_tiles(
     ctx: "OfflineContext", view: "FeatureView", end: datetime, result: Any, on_written: Any = None
 ) -> None:
     """Write the tiles of `view` at `end` into the online store; fills `result` (a ViewResult):
-    rows = sub-tiles read, written = entity items written."""
-    sql = tiles_sql(ctx, view, end)
+    rows = sub-tiles read, written = entity items written. The query runs in the warehouse's
+    ``tile_query_parts`` parts (each entity in one), so writes start after the first part."""
+    parts = max(1, ctx.warehouse.tile_query_parts)
     plan = plan_of(view)
     began = time.perf_counter()
     items = _Items(view, plan)
     assert ctx.online_store is not None
     with ctx.online_store.tile_writer(view, micros(end), on_written=on_written) as writer:
-        for batch in ctx.warehouse.query_batches(sql, batch_size=50_000):
-            if batch.num_rows:
-                result.rows += batch.num_rows
-                ready = items.rows(batch)
-                if ready:
-                    writer.write_items(ready)
+        for part in range(parts):
+            for batch in ctx.warehouse.query_batches(tiles_sql(ctx, view, end, part, parts), batch_size=50_000):
+                if batch.num_rows:
+                    result.rows += batch.num_rows
+                    ready = items.rows(batch)
+                    if ready:
+                        writer.write_items(ready)
         ready = items.last()
         if ready:
             writer.write_items(ready)

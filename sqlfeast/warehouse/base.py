@@ -26,6 +26,10 @@ class Warehouse:
     positional_join: bool = False
     """Results can be lined up row by row (``line_up``): historical retrieval then joins each
     feature view in its own query and holds one view's feature rows in memory at a time."""
+    tile_query_parts: int = 1
+    """Queries the sub-tiles of an aggregation view is split into (by a hash of the join keys),
+    run one after the other: the online writes of a part overlap the query of the next. Worth it
+    where a query has no round-trip cost of its own (an embedded engine)."""
 
     def __init__(self, target: Target, project_root: Path):
         self.target = target

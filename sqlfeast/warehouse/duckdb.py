@@ -24,6 +24,7 @@ class DuckDBWarehouse(Warehouse):
 
     dialect = "duckdb"
     positional_join = True
+    tile_query_parts = 4  # the first part's rows come after a quarter of the query (1M events: 0.10 of 0.40 s)
 
     def __init__(self, target, project_root: Path):
         super().__init__(target, project_root)

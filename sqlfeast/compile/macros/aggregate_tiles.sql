@@ -6,7 +6,8 @@
   Called from sqlfeast/offline/tiles.py with
     view = {sql, keys: [{view, entity}], ts, ts_type, created, created_type, columns: [name],
             lower, upper (none), end (ISO text, naive UTC), granularity_us,
-            stats: [{sum, sum_type, sumsq, minmax, last, distinct}] (one per column)}
+            stats: [{sum, sum_type, sumsq, minmax, last, distinct}] (one per column),
+            part, parts: on DuckDB only the entities whose keys hash to part of parts}
   The result has the join keys (named as the view names them), "__tile" (the sub-tile key),
   "__n" (rows), "__maxts" (latest ts, microseconds) and per column j "__nn<j>" (non-NULL
   values), and as asked "__s<j>", "__q<j>" (sum of squares), "__lo<j>", "__hi<j>", "__last<j>"
@@ -24,6 +25,9 @@ with "__ae" as (
 {{ agg_event_rows(view) }}
 ), "__at" as (
     select *, epoch_us("__ts") as "__us" from "__ae" where "__ts" < {{ pit_ts_literal(view.end) }}
+    {%- if view.parts > 1 %}
+      and hash({% for k in view['keys'] %}{{ ('__k' ~ loop.index0) | quote }}{{ ", " if not loop.last }}{% endfor %}) % {{ view.parts | int }} = {{ view.part | int }}
+    {%- endif %}
 )
 select
 {%- for k in view['keys'] %}
