@@ -56,7 +56,7 @@ import time
 import uuid
 import zlib
 from collections.abc import Callable, Iterable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import CancelledError, Future, ThreadPoolExecutor
 from functools import cached_property, partial
 from typing import TYPE_CHECKING, Any
 
@@ -864,6 +864,76 @@ def tile_item(item: dict[str, Any]) -> Any:
     return TileItem(end, tiles, pushes)
 
 
+class _Requests:
+    """The requests a writer has handed to the store's executor: at most `limit` queued at once
+    (bounds memory), each dropped as it finishes; the first failure is raised by the next
+    `submit` and by `check`.
+
+    >>> requests = _Requests(ThreadPoolExecutor(1), 2)
+    >>> requests.submit(lambda: 1 // 0); requests.wait()
+    >>> try:
+    ...     requests.check()
+    ... except ZeroDivisionError:
+    ...     print("raised")
+    raised
+    """
+
+    def __init__(self, executor: ThreadPoolExecutor, limit: int):
+        self._executor = executor
+        self._slots = threading.BoundedSemaphore(limit)
+        self._lock = threading.Lock()
+        self._pending: set[Future] = set()
+        self._errors: list[BaseException] = []
+
+    def submit(self, fn: Callable[[], Any]) -> None:
+        self._slots.acquire()
+        if self._errors:
+            self._slots.release()
+            raise self._errors[0]
+        future = self._executor.submit(fn)
+        with self._lock:
+            self._pending.add(future)
+        future.add_done_callback(self._done)
+
+    def _done(self, future: Future) -> None:
+        self._slots.release()
+        with self._lock:
+            self._pending.discard(future)
+        if not future.cancelled():
+            self._keep(future.exception())
+
+    def _keep(self, error: BaseException | None) -> None:
+        with self._lock:
+            if error is not None and not any(e is error for e in self._errors):
+                self._errors.append(error)
+
+    def check(self) -> None:
+        """Raise the first failure of a finished request, if any."""
+        if self._errors:
+            raise self._errors[0]
+
+    def wait(self) -> None:
+        """Until every request has finished; their failures are kept for `check`."""
+        while True:
+            with self._lock:
+                pending = list(self._pending)
+            if not pending:
+                return
+            for future in pending:
+                try:
+                    self._keep(future.exception())  # also before its done callback has run
+                except CancelledError:
+                    pass
+
+    def cancel(self) -> None:
+        """Cancel the requests not started yet and wait for the others."""
+        with self._lock:
+            pending = list(self._pending)
+        for future in pending:
+            future.cancel()
+        self.wait()
+
+
 class _Lease:
     """One bulk writer per view at a time: an item `lease/<view>` in the meta table."""
 
@@ -985,9 +1055,7 @@ class _DynamoWriter(BulkWriter):
         self.replayed = 0  # journaled pushes re-applied after the last bulk write
         self.lease: _Lease | None = None
         self.fresh = False
-        self._inflight = threading.BoundedSemaphore(store.concurrency * 2)
-        self._futures: set[Future] = set()
-        self._errors: list[BaseException] = []
+        self._requests = _Requests(store.executor, store.concurrency * 2)
         self._count_lock = threading.Lock()
         if not self.conditional:
             self.lease = _Lease(store, view.name)
@@ -1068,46 +1136,27 @@ class _DynamoWriter(BulkWriter):
             self._write_chunk(newer[i : i + WRITE_BATCH])
         return len(newer)
 
-    def _submit(self, fn: Callable[[], int]) -> None:
-        self._inflight.acquire()  # bounds memory: at most 2 x concurrency requests queued
-        if self._errors:
-            self._inflight.release()
-            raise self._errors[0]
-        future = self.store.executor.submit(fn)
-        with self._count_lock:
-            self._futures.add(future)
-        future.add_done_callback(self._done)
-
-    def _done(self, future: Future) -> None:
-        self._inflight.release()
-        with self._count_lock:
-            self._futures.discard(future)
-        error = None if future.cancelled() else future.exception()
-        if error is not None:
-            self._errors.append(error)
-
     def write(self, batch: Any) -> None:
         if self.lease is not None and self.lease.lost:
             raise OnlineStoreError(
                 f"lost the writer lease of feature view '{self.view.name}'",
                 hint="another writer took over; re-run (re-running is safe)",
             )
-        if self._errors:
-            raise self._errors[0]
+        self._requests.check()
         items = self._items(batch)
         if self.conditional and self.journaled:
             # A push in lease mode: journal first, so a racing bulk writer re-applies it.
             self.store.journal(self.view.name, items)
         if self.conditional:
             for i in range(0, len(items), WRITE_BATCH):
-                self._submit(partial(self._put_each, items[i : i + WRITE_BATCH]))
+                self._requests.submit(partial(self._put_each, items[i : i + WRITE_BATCH]))
             return
         if not self.fresh:
             for i in range(0, len(items), READ_BATCH):
-                self._submit(partial(self._read_then_write, items[i : i + READ_BATCH]))
+                self._requests.submit(partial(self._read_then_write, items[i : i + READ_BATCH]))
             return
         for i in range(0, len(items), WRITE_BATCH):
-            self._submit(partial(self._write_chunk, items[i : i + WRITE_BATCH]))
+            self._requests.submit(partial(self._write_chunk, items[i : i + WRITE_BATCH]))
 
     def _write_chunk(self, chunk: list[dict[str, Any]]) -> int:
         self.store.batch_write(self.table, chunk)
@@ -1124,22 +1173,9 @@ class _DynamoWriter(BulkWriter):
         self.on_written(len(chunk))
         return written
 
-    def _wait_all(self) -> None:
-        while True:
-            with self._count_lock:
-                pending = list(self._futures)
-            if not pending:
-                return
-            for future in pending:
-                try:
-                    future.result()
-                except BaseException:
-                    pass
-
     def flush(self):
-        self._wait_all()
-        if self._errors:
-            raise self._errors[0]
+        self._requests.wait()
+        self._requests.check()
         if self.lease is not None:
             if self.lease.lost:
                 raise OnlineStoreError(
@@ -1152,11 +1188,7 @@ class _DynamoWriter(BulkWriter):
 
     def close(self) -> None:
         try:
-            with self._count_lock:
-                pending = list(self._futures)
-            for future in pending:
-                future.cancel()
-            self._wait_all()  # nothing of ours may still be writing once the lease is released
+            self._requests.cancel()  # nothing of ours may still be writing once the lease is released
         finally:
             if self.lease is not None:
                 self.lease.release()
@@ -1179,9 +1211,7 @@ class _DynamoTileWriter(TileWriter):
             "scan", TableName=self.table, Limit=1, ProjectionExpression="#k", ExpressionAttributeNames={"#k": KEY_ATTR}
         )
         self.fresh = not resp.get("Items") and not resp.get("LastEvaluatedKey")
-        self._futures: set[Future] = set()  # submitted and not done
-        self._errors: list[BaseException] = []
-        self._inflight = threading.BoundedSemaphore(store.concurrency * 2)
+        self._requests = _Requests(store.executor, store.concurrency * 2)
         self._lock = threading.Lock()
         self.replayed = 0
 
@@ -1213,25 +1243,7 @@ class _DynamoTileWriter(TileWriter):
             )
         step = READ_BATCH if not self.fresh else WRITE_BATCH
         for i in range(0, len(built), step):
-            self._submit(partial(self._write, built[i : i + step]))
-
-    def _submit(self, fn: Callable[[], None]) -> None:
-        self._inflight.acquire()  # bounds memory: at most 2 x concurrency requests queued
-        if self._errors:
-            self._inflight.release()
-            raise self._errors[0]
-        future = self.store.executor.submit(fn)
-        with self._lock:
-            self._futures.add(future)
-        future.add_done_callback(self._done)
-
-    def _done(self, future: Future) -> None:
-        self._inflight.release()
-        with self._lock:
-            self._futures.discard(future)
-        error = None if future.cancelled() else future.exception()
-        if error is not None:
-            self._errors.append(error)
+            self._requests.submit(partial(self._write, built[i : i + step]))
 
     def _write(self, chunk: list[dict[str, Any]]) -> None:
         if not self.fresh:
@@ -1266,16 +1278,9 @@ class _DynamoTileWriter(TileWriter):
                     if row.ts > int(item[EVENT_ATTR]["N"]):
                         item[EVENT_ATTR] = {"N": str(row.ts)}
 
-    def _wait(self) -> None:
-        with self._lock:
-            pending = list(self._futures)
-        for future in pending:
-            future.result()
-        if self._errors:
-            raise self._errors[0]
-
     def flush(self) -> WriteResult:
-        self._wait()
+        self._requests.wait()
+        self._requests.check()
         if self.lease.lost:
             raise OnlineStoreError(
                 f"lost the writer lease of feature view '{self.view.name}'",
@@ -1286,14 +1291,6 @@ class _DynamoTileWriter(TileWriter):
 
     def close(self) -> None:
         try:
-            with self._lock:
-                pending = list(self._futures)
-            for future in pending:
-                future.cancel()
-            for future in pending:
-                try:
-                    future.result()
-                except BaseException:
-                    pass
+            self._requests.cancel()
         finally:
             self.lease.release()
