@@ -68,6 +68,16 @@ def make_project(root: Path, endpoint: str, name: str | None = None) -> Path:
     return root
 
 
+def wait_for(check, seconds: float = 30.0):
+    """Poll until `check()` is truthy (returns it), or give up after `seconds` (returns the last value)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        value = check()
+        if value or time.monotonic() > deadline:
+            return value
+        time.sleep(0.2)
+
+
 def setup_project(root: Path) -> None:
     """apply (tables + registry snapshot), push tables, materialize the sample data."""
     from sqlfeast.feature_store import FeatureStore

@@ -8,13 +8,13 @@ and materialized into its SQLite online store with DuckDB; `create_app` builds t
 from __future__ import annotations
 
 import asyncio
-import os
 from pathlib import Path
 from typing import Any
 
 import httpx
 
 from tests.conftest import copy_example
+from tests.serving.conftest import setup_project
 
 NOTES_SQL = """/* @feature_view
 entities: [driver]
@@ -36,21 +36,10 @@ WRITE_TOKEN = "write-token-" + "w" * 24
 
 def make_applied_project(root: Path) -> Path:
     """The example project with `driver_notes`, applied and materialized (SQLite online store)."""
-    from sqlfeast.feature_store import FeatureStore
-    from sqlfeast.offline.push import ensure_push_tables
-
     copy_example(root)
     (root / "models" / "drivers" / "driver_notes.sql").write_text(NOTES_SQL)
     (root / "models" / "notes.yml").write_text(NOTES_YML)
-    cwd = os.getcwd()
-    os.chdir(root)  # DuckDB resolves the sample files' relative paths against the cwd
-    try:
-        with FeatureStore(root) as fs:
-            fs.apply()
-            ensure_push_tables(fs.warehouse, fs.registry)
-            fs.materialize("2020-01-01T00:00:00", "2027-01-01T00:00:00", quiet=True)
-    finally:
-        os.chdir(cwd)
+    setup_project(root)
     return root
 
 

@@ -4,27 +4,16 @@ from __future__ import annotations
 
 import os
 import signal
-import time
 
 import httpx
 import pytest
 
 from tests.online.conftest import MotoServer
 
-from .conftest import Served, make_project, setup_project
+from .conftest import Served, make_project, setup_project, wait_for
 
 GET = "/get-online-features"
 BODY = {"features": ["customer_profile:current_balance"], "entities": {"customer_id": [2001]}}
-
-
-def wait_for(check, seconds: float = 30.0):
-    """Poll until `check()` is truthy (returns it) or fail after `seconds`."""
-    deadline = time.monotonic() + seconds
-    while True:
-        value = check()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(0.2)
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from sqlfeast.online.client import OnlineClient
 from tests.clirun import sqlfeast
 from tests.conftest import copy_example
 
-from .conftest import Served, setup_project
+from .conftest import Served, setup_project, wait_for
 
 BODY = {"features": ["customer_profile:current_balance"], "entities": {"customer_id": [2001]}}
 
@@ -91,22 +91,13 @@ def test_a_damaged_snapshot_is_a_clear_error_for_online_client(applied):
     assert got.exit_code == 0, str(got)  # the command line reads the registry from the warehouse
 
 
-def wait_for(check, seconds: float = 60.0):
-    deadline = time.monotonic() + seconds
-    while True:
-        value = check()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(0.2)
-
-
 def test_a_damaged_snapshot_leaves_the_server_serving_the_last_good_one(applied):
     served = Served(applied, "--registry-refresh", "0.2").start()
     try:
         with httpx.Client(base_url=served.url, timeout=30) as http:
             assert http.get("/health").json()["status"] == "ok"
             damage_snapshot(applied)
-            stale = wait_for(lambda: (r := http.get("/health").json())["status"] == "stale" and r)
+            stale = wait_for(lambda: (r := http.get("/health").json())["status"] == "stale" and r, 60)
             assert stale, http.get("/health").text
             assert stale["registry_version"] == 1 and "cannot be read (zlib" in stale["error"]
             assert http.get("/health").status_code == 200
@@ -114,7 +105,7 @@ def test_a_damaged_snapshot_leaves_the_server_serving_the_last_good_one(applied)
             assert r.status_code == 200 and r.json()["results"][1]["statuses"] == ["PRESENT"]
             time.sleep(1)  # several refreshes fail meanwhile; the loop must outlive them
             assert sqlfeast("apply", cwd=applied).exit_code == 0
-            healthy = wait_for(lambda: (r := http.get("/health").json())["status"] == "ok" and r)
+            healthy = wait_for(lambda: (r := http.get("/health").json())["status"] == "ok" and r, 60)
             assert healthy and healthy["registry_version"] == 2, http.get("/health").text
         assert "registry_refresh_failed" in served.log_path.read_text()
     finally:
@@ -131,6 +122,6 @@ def test_a_damaged_snapshot_at_start_is_unavailable_until_applied(applied):
             r = http.post("/get-online-features", json=BODY)
             assert r.status_code == 503 and r.json()["code"] == "registry_unreadable"
             assert sqlfeast("apply", cwd=applied).exit_code == 0
-            assert wait_for(lambda: http.get("/health").status_code == 200)
+            assert wait_for(lambda: http.get("/health").status_code == 200, 60)
     finally:
         served.stop()
