@@ -28,8 +28,10 @@ class Warehouse:
     feature view in its own query and holds one view's feature rows in memory at a time."""
     tile_query_parts: int = 1
     """Queries the sub-tiles of an aggregation view is split into (by a hash of the join keys),
-    run one after the other: the online writes of a part overlap the query of the next. Worth it
-    where a query has no round-trip cost of its own (an embedded engine)."""
+    run one after the other: the online writes of a part overlap the query of the next. The
+    view's SQL is evaluated once per part (the key filter is pushed down as far as the engine
+    can), so this pays where a scan is cheap beside the writes and a query has no round-trip
+    cost of its own (an embedded engine)."""
 
     def __init__(self, target: Target, project_root: Path):
         self.target = target

@@ -27,6 +27,15 @@ def without_customer_columns(root, location: str | None = None) -> None:
     schema.write_text(text)
 
 
+def assert_serves_customer_2001(root) -> None:
+    """apply, materialize and get-online of one customer through the CLI: a value comes back."""
+    assert sqlfeast("apply", cwd=root).exit_code == 0
+    assert sqlfeast("materialize", "2020-01-01", "2027-01-01", cwd=root).exit_code == 0
+    got = sqlfeast("get-online", "-f", "customer_profile:current_balance", "-e", "customer_id=2001", cwd=root)
+    assert got.exit_code == 0 and "Traceback" not in got.raw, str(got)
+    assert json.loads(got.screen[got.screen.index("{") :])["current_balance"][0] is not None
+
+
 def test_an_undeclared_join_key_type_is_learnt_from_the_warehouse(tmp_path):
     root = copy_example(tmp_path / "demo")
     without_customer_columns(root, "read_parquet('data/customer_*.parquet')")  # a glob, no columns
@@ -34,11 +43,7 @@ def test_an_undeclared_join_key_type_is_learnt_from_the_warehouse(tmp_path):
     assert compiled.exit_code == 0, str(compiled)
     registry = json.loads((root / "target" / "registry.json").read_text())
     assert registry["feature_views"]["customer_profile"]["join_key_types"] == {"customer_id": "bigint"}
-    assert sqlfeast("apply", cwd=root).exit_code == 0
-    assert sqlfeast("materialize", "2020-01-01", "2027-01-01", cwd=root).exit_code == 0
-    got = sqlfeast("get-online", "-f", "customer_profile:current_balance", "-e", "customer_id=2001", cwd=root)
-    assert got.exit_code == 0 and "Traceback" not in got.raw, str(got)
-    assert json.loads(got.screen[got.screen.index("{") :])["current_balance"][0] is not None
+    assert_serves_customer_2001(root)
 
 
 def entities_line(root) -> int:
@@ -84,11 +89,7 @@ def test_an_entity_declared_key_type_serves_a_view_the_warehouse_is_not_asked_ab
     registry = json.loads((root / "target" / "registry.json").read_text())
     assert registry["feature_views"]["customer_profile"]["join_key_types"] == {"customer_id": "integer"}
     assert registry["entities"]["customer"]["join_key_types"] == {"customer_id": "integer"}
-    assert sqlfeast("apply", cwd=root).exit_code == 0
-    assert sqlfeast("materialize", "2020-01-01", "2027-01-01", cwd=root).exit_code == 0
-    got = sqlfeast("get-online", "-f", "customer_profile:current_balance", "-e", "customer_id=2001", cwd=root)
-    assert got.exit_code == 0 and "Traceback" not in got.raw, str(got)
-    assert json.loads(got.screen[got.screen.index("{") :])["current_balance"][0] is not None
+    assert_serves_customer_2001(root)
 
 
 @pytest.mark.parametrize(
