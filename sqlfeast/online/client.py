@@ -403,24 +403,24 @@ class OnlineClient:
         """An aggregation view's features: each entity's tiles combined for the windows ending
         at `now_us`; PRESENT when any sub-tile or pushed row falls in the window, else NOT_FOUND
         (counts 0, the rest None)."""
-        from sqlfeast.online.tiles import combine
+        from sqlfeast.online.tile_batch import combine_many
 
         view = req.view
         plan = self._plan(view)
-        results = []
+        items = []
         for key in keys:
             stored_row = found.get(key) if key is not None else None
-            item = stored_row.values.get(TILE_ITEM) if stored_row is not None else None
-            results.append(combine(view, plan, item, now_us, req.features))
+            items.append(stored_row.values.get(TILE_ITEM) if stored_row is not None else None)
+        got = combine_many(view, plan, items, now_us, req.features)
         # One status and event time an entity, the same for every feature of the view.
-        found_statuses = [PRESENT if r.found else NOT_FOUND for r in results]
-        found_stamps = [micros_to_datetime(r.event_ts) if r.found else None for r in results]
+        found_statuses = [PRESENT if found else NOT_FOUND for found in got.found]
+        found_stamps = [micros_to_datetime(ts) if ts is not None else None for ts in got.event_ts]
         for feature in req.features:
             name = names[(view.name, feature)]
             spec = view.feature(feature)
             assert spec is not None
             types[name] = spec.type
-            values[name] = [r.values[feature] for r in results]
+            values[name] = got.values[feature]
             statuses[name] = list(found_statuses)
             stamps[name] = list(found_stamps)
 

@@ -8,9 +8,11 @@ from __future__ import annotations
 import datetime as dt
 import random
 
+from sqlfeast.online import tile_batch
 from sqlfeast.online.client import NOT_FOUND, PRESENT
 from tests.online.tiles_helpers import (
     BASE,
+    COLUMNS,
     HOUR,
     TileStore,
     aggregations,
@@ -42,6 +44,22 @@ def test_parity_at_tile_boundaries(online_store, tmp_path):
         end = boundary + dt.timedelta(microseconds=rnd.choice([1, 1, 1_000_000, 1_800_000_000]))
         ts.materialize(end)
         check_parity(ts, keys, boundary, names)
+
+
+def test_parity_of_an_answer_combined_at_once(online_store, tmp_path, monkeypatch):
+    """Numeric columns and more entities than one by one is quicker for: the client combines the
+    answer's tiles together (online/tile_batch.py), and every value still equals the offline one."""
+    aggs = aggregations(columns={c: t for c, t in COLUMNS.items() if c != "store"})
+    names = [a.name for a in aggs]
+    ts = TileStore(tile_view(aggs), events(seed=17, keys=40, rows=1500), online_store, tmp_path)
+    one_by_one = []
+    entity_path = tile_batch.combine
+    monkeypatch.setattr(tile_batch, "combine", lambda *a: one_by_one.append(a[2]) or entity_path(*a))
+    for hour in (24, 37, 59):
+        boundary = BASE + HOUR * hour
+        ts.materialize(boundary + dt.timedelta(microseconds=1))
+        check_parity(ts, list(range(42)), boundary, names)
+    assert len(one_by_one) == 6 and set(one_by_one) == {None}  # only the two keys never seen
 
 
 def test_rematerializing_converges_and_empty_entities_count_zero(online_store, tmp_path):

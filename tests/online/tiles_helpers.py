@@ -33,11 +33,11 @@ FUNCTIONS = ("count", "sum", "avg", "min", "max", "stddev", "last", "count_disti
 WINDOWS = (3600, 3 * 3600, 24 * 3600)
 
 
-def aggregations(windows=WINDOWS) -> list[Aggregation]:
+def aggregations(windows=WINDOWS, columns=COLUMNS) -> list[Aggregation]:
     out = []
     for w in windows:
         out.append(Aggregation(f"rows_{w}", "count", w, None, "bigint"))
-        for column, (ctype, _) in COLUMNS.items():
+        for column, (ctype, _) in columns.items():
             for fn in FUNCTIONS:
                 kind = output_type(fn, parse_type(ctype))
                 if kind is None:
