@@ -48,9 +48,12 @@ def _time_kind(view: "FeatureView", column: str | None) -> str | None:
     return "timestamptz" if text in ("timestamptz", "timestamp_tz") else "date" if text == "date" else "timestamp"
 
 
-def tiles_sql(ctx: "OfflineContext", view: "FeatureView", end: datetime, part: int = 0, parts: int = 1) -> str:
-    """The warehouse query of a view's sub-tiles in the reach of its longest window from `end`:
-    of the entities whose join keys hash to `part` of `parts` (every entity when `parts` is 1)."""
+def tiles_sql(
+    ctx: "OfflineContext", view: "FeatureView", end: datetime, part: int = 0, parts: int = 1, events: bool = False
+) -> str:
+    """The warehouse query of a view's sub-tiles in the reach of its longest window from `end`
+    (with `events`, of the events behind them, sorted: macro ``aggregate_tile_rows``): of the
+    entities whose join keys hash to `part` of `parts` (every entity when `parts` is 1)."""
     from sqlfeast.core.types import parse_type
     from sqlfeast.offline.historical import view_sql
 
@@ -90,7 +93,7 @@ def tiles_sql(ctx: "OfflineContext", view: "FeatureView", end: datetime, part: i
         "part": part,
         "parts": parts,
     }
-    return ctx.renderer.call("aggregate_tiles", context).strip()
+    return ctx.renderer.call("aggregate_tile_rows" if events else "aggregate_tiles", context).strip()
 
 
 class _Items:
@@ -99,12 +102,14 @@ class _Items:
     entity's blob is built from slices of them. An entity whose rows continue into the next batch
     is held back until they end."""
 
-    def __init__(self, view: "FeatureView", plan: Plan):
+    def __init__(self, view: "FeatureView", plan: Plan, events: bool = False):
         from sqlfeast.core.types import parse_type
 
         self.view, self.plan = view, plan
+        self.events = events  # rows are events (aggregate_tile_rows), built into sub-tiles here
         self.types = [parse_type(c.type) for c in plan.columns]
         self.pending: Any = None  # the held-back rows (an Arrow table) of the last entity
+        self.sub_tiles = 0  # sub-tile rows encoded so far
 
     def rows(self, batch: Any) -> list[tuple[str, int, bytes, int]]:
         import pyarrow as pa
@@ -136,6 +141,11 @@ class _Items:
         from sqlfeast.online.codec import encode_column
 
         plan = self.plan
+        if self.events:
+            from sqlfeast.offline.tile_rows import sub_tiles
+
+            table, starts = sub_tiles(self.view, plan, table, starts)
+        self.sub_tiles += table.num_rows
         keys = _keys(self.view, table.take(pa.array(starts, pa.int64())))
         tile, n, maxts = (_numbers(table, name, "q") for name in ("__tile", "__n", "__maxts"))
         columns: list[dict[str, Any]] = []
@@ -234,6 +244,7 @@ class _Distinct:
     values get HyperLogLog registers instead."""
 
     def __init__(self, c: Any, ftype: Any, lists: Any):
+        import numpy as np
         import pyarrow as pa
         import pyarrow.compute as pc
 
@@ -245,16 +256,17 @@ class _Distinct:
             keep = [[v for v in vs if v is not None] if vs else [] for vs in lists.to_pylist()]
             lists = pa.array(keep, type=lists.type)
             flat = lists.flatten()
-        lengths = pc.fill_null(pc.list_value_length(lists), 0).to_pylist()
+        sizes = pc.fill_null(pc.list_value_length(lists), 0).to_numpy(zero_copy_only=False).astype(np.int64)
         entries: Any
         if c.kind == "int":
             entries = _numbers(pa.table({"v": flat}), "v", "q")
         else:
             entries = [value_hash(a) for a in encode_column(flat.to_pylist(), ftype)]
-        self.starts = list(accumulate(lengths, initial=0))
-        self.hll_rows = [i for i, k in enumerate(lengths) if k > SPARSE_MAX]
+        self.starts = np.concatenate([[0], np.cumsum(sizes)]).tolist()
+        self.hll_rows = np.flatnonzero(sizes > SPARSE_MAX).tolist()
         self.registers = []
         if self.hll_rows:
+            lengths = sizes.tolist()
             kept: list[int] = []
             for i, k in enumerate(lengths):
                 mine = entries[self.starts[i] : self.starts[i + 1]]
@@ -266,7 +278,7 @@ class _Distinct:
             self.starts = list(accumulate((0 if k > SPARSE_MAX else k for k in lengths), initial=0))
             self.counts = bytes(HLL_TAG if k > SPARSE_MAX else k for k in lengths)
         else:
-            self.counts = bytes(lengths)
+            self.counts = sizes.astype(np.uint8).tobytes()
         self.entries = entries
 
     def parts(self, a: int, b: int) -> tuple[bytes, Any, bytes]:
@@ -284,19 +296,22 @@ def materialize_tiles(
     parts = max(1, ctx.warehouse.tile_query_parts)
     plan = plan_of(view)
     began = time.perf_counter()
-    items = _Items(view, plan)
+    # Events sorted, built into sub-tiles here, where the warehouse can and the columns are numbers.
+    events = ctx.warehouse.tile_rows and all(c.kind != "other" for c in plan.columns)
+    items = _Items(view, plan, events)
     assert ctx.online_store is not None
     with ctx.online_store.tile_writer(view, micros(end), on_written=on_written) as writer:
         for part in range(parts):
-            for batch in ctx.warehouse.query_batches(tiles_sql(ctx, view, end, part, parts), batch_size=50_000):
+            sql = tiles_sql(ctx, view, end, part, parts, events)
+            for batch in ctx.warehouse.query_batches(sql, batch_size=50_000):
                 if batch.num_rows:
-                    result.rows += batch.num_rows
                     ready = items.rows(batch)
                     if ready:
                         writer.write_items(ready)
         ready = items.last()
         if ready:
             writer.write_items(ready)
+    result.rows = items.sub_tiles
     result.written = writer.result.written
     result.skipped = writer.result.skipped
     result.seconds = time.perf_counter() - began

@@ -33,6 +33,12 @@ class Warehouse:
     can), so this pays where a scan is cheap beside the writes and a query has no round-trip
     cost of its own (an embedded engine)."""
 
+    tile_rows: bool = False
+    """The warehouse hands over the events behind an aggregation view's sub-tiles sorted (macro
+    ``aggregate_tile_rows``) and the client builds the sub-tiles (offline/tile_rows.py); else the
+    warehouse aggregates them (``aggregate_tiles``). Pays where the GROUP BY of nearly one event
+    a sub-tile costs more than moving the events (an embedded engine)."""
+
     def __init__(self, target: Target, project_root: Path):
         self.target = target
         self.project_root = Path(project_root)

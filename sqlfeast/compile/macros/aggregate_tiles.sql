@@ -42,6 +42,38 @@ group by all
 order by {% for k in view['keys'] %}{{ ('__k' ~ loop.index0) | quote }}, {% endfor %}"__tile"
 {%- endmacro %}
 
+{#
+  aggregate_tile_rows(view): the events behind aggregate_tiles, unaggregated, for a warehouse
+  whose `tile_rows` capability is set (the client builds the sub-tiles: offline/tile_rows.py).
+  Same `view` as aggregate_tiles. The result has the join keys (named as the view names them),
+  "__us" (ts in epoch microseconds) and per column j "__c<j>", ordered by the keys and the
+  order of `last` (ts, then created with NULL first), so each sub-tile's rows are consecutive
+  and its last row is its latest.
+#}
+{% macro aggregate_tile_rows(view) -%}
+{{ adapter.dispatch('aggregate_tile_rows')(view) }}
+{%- endmacro %}
+
+{% macro duckdb__aggregate_tile_rows(view) -%}
+with "__ae" as (
+{{ agg_event_rows(view) }}
+)
+select
+{%- for k in view['keys'] %}
+    {{ ('__k' ~ loop.index0) | quote }} as {{ k.view | quote }},
+{%- endfor %}
+    epoch_us("__ts") as "__us"
+{%- for c in view.columns %},
+    {{ ('__c' ~ loop.index0) | quote }}
+{%- endfor %}
+from "__ae"
+where "__ts" < {{ pit_ts_literal(view.end) }}
+{%- if view.parts > 1 %}
+  and hash({% for k in view['keys'] %}{{ ('__k' ~ loop.index0) | quote }}{{ ", " if not loop.last }}{% endfor %}) % {{ view.parts | int }} = {{ view.part | int }}
+{%- endif %}
+order by {% for k in view['keys'] %}{{ ('__k' ~ loop.index0) | quote }}, {% endfor %}{{ agg_order_key(view) }}
+{%- endmacro %}
+
 {#- Portable SQL (Snowflake and others): epoch microseconds by DATE_PART, the last value as the
     first row by ts desc, created desc, distinct values by ARRAY_AGG(DISTINCT). #}
 {% macro default__aggregate_tiles(view) -%}
