@@ -1,5 +1,6 @@
 """The aggregate_tiles macro: DuckDB's and the portable (Snowflake) SQL render for every
-partial the tiles keep, and sqlglot parses each in its dialect."""
+partial the tiles keep, and sqlglot parses each in its dialect; DuckDB's aggregate_tile_rows
+(the sorted events) likewise; both split in parts by entity."""
 
 from __future__ import annotations
 
@@ -39,9 +40,20 @@ def test_tiles_sql_renders_and_parses(dialect):
     assert "2024-03-02 12:30:00" in sql
 
 
-def test_the_parts_of_the_duckdb_tile_query_are_the_whole_query_split_by_entity(tmp_path):
-    """Materialize runs the sub-tile query in the warehouse's tile_query_parts parts: together
-    they hold every row of the whole query once, and each entity's rows in one part."""
+def test_the_events_query_renders_and_parses():
+    view = tile_view(aggregations((3600, 86400)))
+    view.sql = {"duckdb": 'select * from "src_orders"'}
+    ctx = OfflineContext(_Warehouse("duckdb"), MacroLibrary.builtin().renderer("duckdb"), None)  # type: ignore[arg-type]
+    parsed = sqlglot.parse_one(tiles_sql(ctx, view, dt.datetime(2024, 3, 2, 12, 30), events=True), read="duckdb")
+    assert [e.alias_or_name for e in parsed.selects] == ["k1", "__us", "__c0", "__c1", "__c2"]
+    assert parsed.args["order"] is not None
+
+
+@pytest.mark.parametrize("events", [False, True], ids=["sub-tiles", "events"])
+def test_the_parts_of_the_duckdb_tile_query_are_the_whole_query_split_by_entity(tmp_path, events):
+    """Materialize runs the sub-tile (or events) query in the warehouse's tile_query_parts
+    parts: together they hold every row of the whole query once, and each entity's rows in one
+    part."""
     from sqlfeast.project.config import Target
     from sqlfeast.warehouse import connect
 
@@ -64,8 +76,8 @@ def test_the_parts_of_the_duckdb_tile_query_are_the_whole_query_split_by_entity(
         table = warehouse.query_arrow(sql)
         return [tuple(str(v) for v in r.values()) for r in table.to_pylist()]
 
-    whole = rows(tiles_sql(ctx, view, end))
-    parts = [rows(tiles_sql(ctx, view, end, part, 3)) for part in range(3)]
+    whole = rows(tiles_sql(ctx, view, end, events=events))
+    parts = [rows(tiles_sql(ctx, view, end, part, 3, events)) for part in range(3)]
     assert len(whole) > 100 and all(parts)
     assert sorted(whole) == sorted(r for p in parts for r in p)
     owners = [{r[0] for r in p} for p in parts]
