@@ -2,7 +2,7 @@
 
 Where the warehouse's ``tile_rows`` capability is set (DuckDB), materializing an aggregation
 view of numeric columns reads its events ordered by the join keys and the order of ``last``
-(macro ``aggregate_tile_rows``) and :func:`sub_tiles` turns each batch into the rows the
+(macro ``aggregate_events``) and :func:`sub_tiles` turns each batch into the rows the
 ``aggregate_tiles`` macro would have given: one per entity and sub-tile, with the same columns
 (``__tile``, ``__n``, ``__maxts``, and per column ``__nn<j>``, ``__s<j>``, ``__q<j>``,
 ``__lo<j>``, ``__hi<j>``, ``__last<j>``, ``__d<j>``). The events of a sub-tile are consecutive,

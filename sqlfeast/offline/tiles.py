@@ -52,7 +52,7 @@ def tiles_sql(
     ctx: "OfflineContext", view: "FeatureView", end: datetime, part: int = 0, parts: int = 1, events: bool = False
 ) -> str:
     """The warehouse query of a view's sub-tiles in the reach of its longest window from `end`
-    (with `events`, of the events behind them, sorted: macro ``aggregate_tile_rows``): of the
+    (with `events`, of the events behind them, sorted: macro ``aggregate_events``): of the
     entities whose join keys hash to `part` of `parts` (every entity when `parts` is 1)."""
     from sqlfeast.core.types import parse_type
     from sqlfeast.offline.historical import view_sql
@@ -93,7 +93,7 @@ def tiles_sql(
         "part": part,
         "parts": parts,
     }
-    return ctx.renderer.call("aggregate_tile_rows" if events else "aggregate_tiles", context).strip()
+    return ctx.renderer.call("aggregate_events" if events else "aggregate_tiles", context).strip()
 
 
 class _Items:
@@ -106,7 +106,7 @@ class _Items:
         from sqlfeast.core.types import parse_type
 
         self.view, self.plan = view, plan
-        self.events = events  # rows are events (aggregate_tile_rows), built into sub-tiles here
+        self.events = events  # rows are events (aggregate_events), built into sub-tiles here
         self.types = [parse_type(c.type) for c in plan.columns]
         self.pending: Any = None  # the held-back rows (an Arrow table) of the last entity
         self.sub_tiles = 0  # sub-tile rows encoded so far

@@ -35,7 +35,7 @@ class Warehouse:
 
     tile_rows: bool = False
     """The warehouse hands over the events behind an aggregation view's sub-tiles sorted (macro
-    ``aggregate_tile_rows``) and the client builds the sub-tiles (offline/tile_rows.py); else the
+    ``aggregate_events``) and the client builds the sub-tiles (offline/tile_rows.py); else the
     warehouse aggregates them (``aggregate_tiles``). Pays where the GROUP BY of nearly one event
     a sub-tile costs more than moving the events (an embedded engine)."""
 

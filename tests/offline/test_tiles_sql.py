@@ -1,5 +1,5 @@
 """The aggregate_tiles macro: DuckDB's and the portable (Snowflake) SQL render for every
-partial the tiles keep, and sqlglot parses each in its dialect; DuckDB's aggregate_tile_rows
+partial the tiles keep, and sqlglot parses each in its dialect; DuckDB's aggregate_events
 (the sorted events) likewise; both split in parts by entity."""
 
 from __future__ import annotations

@@ -43,18 +43,18 @@ order by {% for k in view['keys'] %}{{ ('__k' ~ loop.index0) | quote }}, {% endf
 {%- endmacro %}
 
 {#
-  aggregate_tile_rows(view): the events behind aggregate_tiles, unaggregated, for a warehouse
-  whose `tile_rows` capability is set (the client builds the sub-tiles: offline/tile_rows.py).
-  Same `view` as aggregate_tiles. The result has the join keys (named as the view names them),
-  "__us" (ts in epoch microseconds) and per column j "__c<j>", ordered by the keys and the
-  order of `last` (ts, then created with NULL first), so each sub-tile's rows are consecutive
-  and its last row is its latest.
+  aggregate_events(view): the events of an aggregation view, unaggregated and sorted, for a
+  warehouse that hands them to the client (`tile_rows`: offline/tile_rows.py builds sub-tiles).
+  Same `view` as aggregate_tiles (without `end`: every event of the scan). The result has the join keys
+  (named as the view names them), "__us" (ts in epoch microseconds) and per column j "__c<j>",
+  ordered by the keys and the order of `last` (ts, then created with NULL first), so each
+  entity's and each sub-tile's rows are consecutive, the latest last.
 #}
-{% macro aggregate_tile_rows(view) -%}
-{{ adapter.dispatch('aggregate_tile_rows')(view) }}
+{% macro aggregate_events(view) -%}
+{{ adapter.dispatch('aggregate_events')(view) }}
 {%- endmacro %}
 
-{% macro duckdb__aggregate_tile_rows(view) -%}
+{% macro duckdb__aggregate_events(view) -%}
 with "__ae" as (
 {{ agg_event_rows(view) }}
 )
@@ -67,9 +67,11 @@ select
     {{ ('__c' ~ loop.index0) | quote }}
 {%- endfor %}
 from "__ae"
+{%- if view.end %}
 where "__ts" < {{ pit_ts_literal(view.end) }}
 {%- if view.parts > 1 %}
   and hash({% for k in view['keys'] %}{{ ('__k' ~ loop.index0) | quote }}{{ ", " if not loop.last }}{% endfor %}) % {{ view.parts | int }} = {{ view.part | int }}
+{%- endif %}
 {%- endif %}
 order by {% for k in view['keys'] %}{{ ('__k' ~ loop.index0) | quote }}, {% endfor %}{{ agg_order_key(view) }}
 {%- endmacro %}
