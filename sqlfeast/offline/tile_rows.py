@@ -31,6 +31,7 @@ import pyarrow.compute as pc
 
 from sqlfeast.core.tiles import Plan
 from sqlfeast.errors import WarehouseError
+from sqlfeast.offline.tiles import _column
 
 I64 = 2**63
 
@@ -40,7 +41,7 @@ def sub_tiles(view: Any, plan: Plan, events: pa.Table, starts: list[int]) -> tup
     created; `starts`: the rows where an entity begins), and the rows of the result where each
     entity begins."""
     rows = events.num_rows
-    us = _array(events, "__us").to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
+    us = _column(events, "__us").to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
     g = plan.granularity_us
     tile_index = us // g
     tile = 2 * tile_index + (us != tile_index * g)
@@ -51,12 +52,12 @@ def sub_tiles(view: Any, plan: Plan, events: pa.Table, starts: list[int]) -> tup
     first = np.flatnonzero(begins)
     last = np.append(first[1:], rows) - 1
     n = last - first + 1
-    out: dict[str, Any] = {k: _array(events, k).take(pa.array(first)) for k in view.join_keys}
+    out: dict[str, Any] = {k: _column(events, k).take(pa.array(first)) for k in view.join_keys}
     out["__tile"] = tile[first]
     out["__n"] = n
     out["__maxts"] = us[last]  # the rows of a sub-tile are in time order
     for j, c in enumerate(plan.columns):
-        out.update(_partials(j, c, _array(events, f"__c{j}"), first, last, n))
+        out.update(_partials(j, c, _column(events, f"__c{j}"), first, last, n))
     return pa.table(out), np.searchsorted(first, starts).tolist()
 
 
@@ -136,8 +137,3 @@ def _distinct(values: np.ndarray, valid: np.ndarray | None, first: np.ndarray, n
     offsets = np.zeros(len(first) + 1, np.int32)
     np.cumsum(np.bincount(owner[keep], minlength=len(first)), out=offsets[1:])
     return pa.ListArray.from_arrays(pa.array(offsets), pa.array(values[keep]))
-
-
-def _array(table: pa.Table, name: str) -> pa.Array:
-    col = table.column(name)
-    return col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
