@@ -31,9 +31,18 @@ import pyarrow.compute as pc
 
 from sqlfeast.core.tiles import Plan
 from sqlfeast.errors import WarehouseError
-from sqlfeast.offline.tiles import _column
 
 I64 = 2**63
+
+
+def column(table: pa.Table, name: str) -> pa.Array:
+    """One column of `table` as a single array (chunks combined).
+
+    >>> column(pa.table({"a": pa.chunked_array([[1], [2]])}), "a").to_pylist()
+    [1, 2]
+    """
+    col = table.column(name)
+    return col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
 
 
 def sub_tiles(view: Any, plan: Plan, events: pa.Table, starts: list[int]) -> tuple[pa.Table, list[int]]:
@@ -41,7 +50,7 @@ def sub_tiles(view: Any, plan: Plan, events: pa.Table, starts: list[int]) -> tup
     created; `starts`: the rows where an entity begins), and the rows of the result where each
     entity begins."""
     rows = events.num_rows
-    us = _column(events, "__us").to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
+    us = column(events, "__us").to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
     g = plan.granularity_us
     tile_index = us // g
     tile = 2 * tile_index + (us != tile_index * g)
@@ -52,12 +61,12 @@ def sub_tiles(view: Any, plan: Plan, events: pa.Table, starts: list[int]) -> tup
     first = np.flatnonzero(begins)
     last = np.append(first[1:], rows) - 1
     n = last - first + 1
-    out: dict[str, Any] = {k: _column(events, k).take(pa.array(first)) for k in view.join_keys}
+    out: dict[str, Any] = {k: column(events, k).take(pa.array(first)) for k in view.join_keys}
     out["__tile"] = tile[first]
     out["__n"] = n
     out["__maxts"] = us[last]  # the rows of a sub-tile are in time order
     for j, c in enumerate(plan.columns):
-        out.update(_partials(j, c, _column(events, f"__c{j}"), first, last, n))
+        out.update(_partials(j, c, column(events, f"__c{j}"), first, last, n))
     return pa.table(out), np.searchsorted(first, starts).tolist()
 
 

@@ -21,6 +21,8 @@ from datetime import datetime, timedelta
 from itertools import accumulate
 from typing import TYPE_CHECKING, Any
 
+from sqlfeast.offline.tile_rows import column as _column
+from sqlfeast.offline.tile_rows import sub_tiles
 from sqlfeast.online.tiles import US, Plan, expires_at, plan_of, reach_start
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -142,8 +144,6 @@ class _Items:
 
         plan = self.plan
         if self.events:
-            from sqlfeast.offline.tile_rows import sub_tiles
-
             table, starts = sub_tiles(self.view, plan, table, starts)
         self.sub_tiles += table.num_rows
         keys = _keys(self.view, table.take(pa.array(starts, pa.int64())))
@@ -213,13 +213,6 @@ def _entity_starts(view: "FeatureView", table: Any) -> list[int]:
     if changed is None:
         return [0]
     return [0, *(i + 1 for i in pc.indices_nonzero(changed).to_pylist())]
-
-
-def _column(table: Any, name: str) -> Any:
-    import pyarrow as pa
-
-    col = table.column(name)
-    return col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
 
 
 def _numbers(table: Any, name: str, code: Any) -> memoryview:
