@@ -251,3 +251,44 @@ select "__row" as {{ ROW }}
 from "__ag"
 order by "__row"
 {%- endmacro %}
+
+
+{#
+  aggregate_sorted(entity, view): for a warehouse that hands an aggregation view's events to the
+  client (`aggregate_arrays`: offline/aggregate_arrays.py computes the aggregates), the events and
+  the entity rows as probes in one sorted list. Same arguments as aggregate_join. Each entity row
+  gives one probe at its ts ("__w" = 1, after the events of that ts) and one per window at
+  ts - window ("__w" = -1 - the window's index in view.windows, before the events of that ts);
+  events have "__w" = 0, "__row" NULL and the view's columns "__c<j>". Ordered by the keys, ts,
+  "__w", then created (NULL first), so the events of an entity row's window are the ones between
+  its two probes, the latest for `last` at the end.
+#}
+{% macro aggregate_sorted(entity, view) -%}
+{{ adapter.dispatch('aggregate_sorted')(entity, view) }}
+{%- endmacro %}
+
+{% macro duckdb__aggregate_sorted(entity, view) -%}
+{%- set ROW = entity.row | quote -%}
+{%- set ETS = entity.ts | quote -%}
+with "__ae" as (
+{{ agg_event_rows(view) }}
+), "__au" as (
+    select {{ agg_key_list(view) }}, "__ts", 0 as "__w", CAST(NULL AS BIGINT) as "__row", "__cr"
+{%- for c in view.columns %}, {{ ('__c' ~ loop.index0) | quote }}{% endfor %}
+    from "__ae"
+    union all
+    select {% for k in view['keys'] %}e.{{ k.entity | quote }}, {% endfor %}e.{{ ETS }}, 1, e.{{ ROW }}, NULL
+{%- for c in view.columns %}, NULL{% endfor %}
+    from {{ entity.relation }} as e
+{%- for w in view.windows %}
+    union all
+    select {% for k in view['keys'] %}e.{{ k.entity | quote }}, {% endfor %}{{ agg_minus_seconds('e.' ~ ETS, w) }}, {{ -1 - loop.index0 }}, e.{{ ROW }}, NULL
+{%- for c in view.columns %}, NULL{% endfor %}
+    from {{ entity.relation }} as e
+{%- endfor %}
+)
+select {% for k in view['keys'] %}{{ ('__k' ~ loop.index0) | quote }}, {% endfor %}"__w", "__row"
+{%- for c in view.columns %}, {{ ('__c' ~ loop.index0) | quote }}{% endfor %}
+from "__au"
+order by {% for k in view['keys'] %}{{ ('__k' ~ loop.index0) | quote }} nulls last, {% endfor %}"__ts" nulls last, "__w", "__cr" nulls first
+{%- endmacro %}
