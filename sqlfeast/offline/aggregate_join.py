@@ -40,7 +40,7 @@ def view_context(
     >>> class R: view, features = v, [("n", "n")]
     >>> ctx = view_context(R, {"keys": [], "sql": "", "ts_type": "timestamp"}, "duckdb", None, None)
     >>> ctx["aggregates"], ctx["windows"]
-    ([{'output': 'n', 'function': 'count', 'column': None, 'window': 3600, 'cast': 'BIGINT', 'type': 'bigint'}], [3600])
+    ([{'output': 'n', 'function': 'count', 'column': None, 'window': 3600, 'cast': 'BIGINT'}], [3600])
     """
     view = req.view
     wanted = [(view.aggregation(name), output) for name, output in req.features]
@@ -62,7 +62,6 @@ def view_context(
                 "column": columns.index(agg.column) if agg.column else None,
                 "window": agg.window_seconds,
                 "cast": cast,
-                "type": agg.type,
             }
         )
     return {

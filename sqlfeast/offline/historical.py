@@ -339,7 +339,6 @@ class RetrievalJob:
         output_names: list[str],
         stages: Sequence[tuple[str, str]] = (),
         output_types: list[pa.DataType] | None = None,
-        prepared: Sequence[Any] = (),
     ) -> None:
         self.warehouse = warehouse
         self.final_sql = final_sql
@@ -349,9 +348,6 @@ class RetrievalJob:
         self._name = relation_name
         self.output_names = output_names
         self.output_types = output_types  # declared Arrow types; the SQL casts, this fixes spelling
-        # Parts computed in the client before the queries (offline/aggregate_arrays.py): each has
-        # .relation, .sql (shown as comments) and .run(warehouse) -> Arrow, registered as .relation.
-        self.prepared = list(prepared)
 
     @property
     def sql(self) -> str:
@@ -359,9 +355,8 @@ class RetrievalJob:
 
         >>> print(job.sql)                                                          # doctest: +SKIP
         """
-        prepared = "".join(f"{part.sql}\n\n" for part in self.prepared)
         staged = "".join(f"CREATE TEMPORARY TABLE {_quote(name)} AS\n{sql};\n\n" for name, sql in self.stages)
-        return prepared + staged + self.final_sql
+        return staged + self.final_sql
 
     @property
     def _row_columns(self) -> int:
@@ -372,11 +367,7 @@ class RetrievalJob:
     def _feature_batches(self, batch_size: int) -> Iterator[pa.RecordBatch]:
         self.warehouse.register_arrow(self._name, self._keys)
         built: list[str] = []
-        registered: list[str] = []
         try:
-            for part in self.prepared:
-                self.warehouse.register_arrow(part.relation, part.run(self.warehouse))
-                registered.append(part.relation)
             for name, sql in self.stages:
                 self.warehouse.execute(f"CREATE TEMPORARY TABLE {_quote(name)} AS {sql}")
                 built.append(name)
@@ -391,8 +382,6 @@ class RetrievalJob:
         finally:
             for name in built:
                 self.warehouse.execute(f"DROP TABLE IF EXISTS {_quote(name)}")
-            for name in registered:
-                self.warehouse.unregister(name)
             self.warehouse.unregister(self._name)
 
     def iter_batches(self, batch_size: int = 262_144) -> Iterator[pa.RecordBatch]:
@@ -568,26 +557,6 @@ def get_historical_features(
     if any(req.view.is_aggregation for req in requests):
         from sqlfeast.offline import aggregate_join
 
-        prepared: list[Any] = []
-
-        def aggregates(view: dict[str, Any]) -> str:
-            sql = ctx.renderer.call("aggregate_join", context_entity, view, context_options).strip()
-            if not (warehouse.aggregate_arrays and strategy == "asof"):
-                return sql
-            from sqlfeast.offline.aggregate_arrays import ClientAggregates
-
-            part = ClientAggregates(
-                f"{name}_aggregates{len(prepared)}",
-                ctx.renderer.call("aggregate_sorted", context_entity, view).strip(),
-                sql,
-                entities.num_rows,
-                len(view["keys"]),
-                view["windows"],
-                view["aggregates"],
-            )
-            prepared.append(part)
-            return f"select * from {_quote(part.relation)}"
-
         views = [
             aggregate_join.view_context(req, base, dialect, lo, hi) if req.view.is_aggregation else base
             for req, base in zip(requests, views, strict=True)
@@ -596,12 +565,12 @@ def get_historical_features(
             requests,
             views,
             join,
-            aggregates,
+            lambda view: ctx.renderer.call("aggregate_join", context_entity, view, context_options).strip(),
             stage_views and len(views) > 1,
             lambda i: f"{name}_stage{i}",
             lambda staged, last, reqs: _positional_select(warehouse, staged, last, reqs),
         )
-        return RetrievalJob(warehouse, final, entities, keys_table, name, outputs, stages, prepared=prepared)
+        return RetrievalJob(warehouse, final, entities, keys_table, name, outputs, stages)
     # -- end of aggregation views
     if len(views) < 2 or not stage_views:
         return RetrievalJob(warehouse, join(views), entities, keys_table, name, outputs, output_types=types)

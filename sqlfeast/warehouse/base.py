@@ -39,13 +39,6 @@ class Warehouse:
     warehouse aggregates them (``aggregate_tiles``). Pays where the GROUP BY of nearly one event
     a sub-tile costs more than moving the events (an embedded engine)."""
 
-    aggregate_arrays: bool = False
-    """Historical retrieval of an aggregation view takes its events and window edges sorted
-    (macro ``aggregate_sorted``) and computes the aggregates in the client
-    (offline/aggregate_arrays.py); else the warehouse joins and aggregates (``aggregate_join``).
-    Pays where moving the events is cheap beside aggregating every (entity row, event) pair in
-    SQL (an embedded engine)."""
-
     def __init__(self, target: Target, project_root: Path):
         self.target = target
         self.project_root = Path(project_root)

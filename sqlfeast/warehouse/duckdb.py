@@ -25,7 +25,6 @@ class DuckDBWarehouse(Warehouse):
     dialect = "duckdb"
     positional_join = True
     tile_query_parts = 4  # the first part's rows come after a quarter of the query (1M events: 0.10 of 0.40 s)
-    aggregate_arrays = True  # 1M x 5M, 24 aggregates: see docs/benchmarks.md (Aggregation views in training sets)
     tile_rows = True  # 1M events: the sorted events 0.14 s of CPU, the GROUP BY of their sub-tiles 0.89-1.06 s
 
     def __init__(self, target, project_root: Path):

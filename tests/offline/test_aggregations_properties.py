@@ -238,14 +238,8 @@ def test_duckdb_aggregates_match_oracle(scenario):
     expected = aggregate_oracle(entities, events, aggs, created)
     plain_expected = oracle(entities, [(plain, {}, None)], full_feature_names=True)
     refs = [f"orders:{a.name}" for a in aggs]
-    # asof: computed in the client from the sorted rows (aggregate_arrays); in-sql: DuckDB's own
-    # aggregate_join query (the fallback where a column's type has no array form).
-    for strategy in ("asof", "in-sql", "window", "join"):
-        store.warehouse.aggregate_arrays = strategy == "asof"
-        if strategy == "in-sql":
-            strategy = "asof"
+    for strategy in ("asof", "window", "join"):
         job = store.get_historical_features(table, refs, strategy=strategy)
-        assert ("computed in the client" in job.sql) == store.warehouse.aggregate_arrays
         got = job.to_arrow()
         assert got.column_names[:3] == ["k1", "event_timestamp", "label"]
         assert got.column("label").to_pylist() == [e["label"] for e in entities]
